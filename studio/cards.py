@@ -1,0 +1,129 @@
+"""SillyTavern character cards (V1/V2/V3 JSON, and PNG with a `chara`/`ccv3` text chunk). Standard library only.
+
+Spec: https://github.com/malfoyslastname/character-card-spec-v2 and https://github.com/kwaroran/character-card-spec-v3
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from studio.errors import StudioError
+from studio.persona import QAPair
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class Card:
+    spec: str
+    name: str
+    system_prompt: str
+    notes: str
+    pairs: list[QAPair]
+    warnings: list[str] = field(default_factory=list)
+
+
+def png_text_chunks(raw: bytes, name: str) -> dict[str, str]:
+    """tEXt, zTXt and iTXt chunks of a PNG as {keyword: text}."""
+    if not raw.startswith(PNG_SIGNATURE):
+        raise StudioError(f"{name} is not a PNG image.")
+    out: dict[str, str] = {}
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(raw):
+        length, ctype = struct.unpack(">I4s", raw[pos:pos + 8])
+        data = raw[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        try:
+            if ctype == b"tEXt":
+                key, _, value = data.partition(b"\0")
+                out[key.decode("latin-1")] = value.decode("latin-1")
+            elif ctype == b"zTXt":
+                key, _, rest = data.partition(b"\0")
+                out[key.decode("latin-1")] = zlib.decompress(rest[1:]).decode("latin-1")
+            elif ctype == b"iTXt":
+                key, _, rest = data.partition(b"\0")
+                compressed, rest = rest[0], rest[2:]
+                _lang, _, rest = rest.partition(b"\0")
+                _translated, _, text = rest.partition(b"\0")
+                out[key.decode("latin-1")] = (zlib.decompress(text) if compressed else text).decode("utf-8")
+        except (zlib.error, UnicodeDecodeError, IndexError):
+            continue  # a damaged chunk that is not ours must not stop the import
+        if ctype == b"IEND":
+            break
+    return out
+
+
+def card_from_png(raw: bytes, name: str) -> Card:
+    chunks = png_text_chunks(raw, name)
+    for key in ("ccv3", "chara"):
+        if key in chunks:
+            try:
+                obj = json.loads(base64.b64decode(chunks[key]).decode("utf-8"))
+            except (binascii.Error, ValueError) as e:
+                raise StudioError(f"{name}: the '{key}' card data is damaged ({e}).") from None
+            return card_from_json(obj, name)
+    raise StudioError(f"{name} is a PNG but holds no character card (no 'chara' or 'ccv3' text chunk). "
+                      "Export the card from SillyTavern as PNG or JSON and try again.")
+
+
+def card_from_json(obj: dict, name: str) -> Card:
+    if not isinstance(obj, dict):
+        raise StudioError(f"{name}: a character card must be a JSON object.")
+    spec = str(obj.get("spec") or "chara_card_v1")
+    data = obj.get("data") if isinstance(obj.get("data"), dict) else obj
+    char = str(data.get("name") or "").strip()
+    if not char:
+        raise StudioError(f"{name}: the character card has no name.")
+    parts = [("Description", data.get("description")), ("Personality", data.get("personality")),
+             ("Scenario", data.get("scenario"))]
+    notes = "\n\n".join(f"{label}: {_fill(str(v), char)}" for label, v in parts if v and str(v).strip())
+    system = _fill(str(data.get("system_prompt") or ""), char).strip()
+    if not system:
+        system = f"You are {char}. Stay in character and answer as {char} would."
+    pairs, warnings = parse_examples(str(data.get("mes_example") or ""), char)
+    if not pairs:
+        warnings.append(f"{name}: the card has no example dialogue; only the name, system prompt and notes "
+                        "were filled.")
+    return Card(spec=spec, name=char, system_prompt=system, notes=notes, pairs=pairs, warnings=warnings)
+
+
+def _fill(text: str, char: str) -> str:
+    text = re.sub(r"\{\{char\}\}|<BOT>", char, text, flags=re.I)
+    return re.sub(r"\{\{user\}\}|<USER>", "User", text, flags=re.I)
+
+
+def parse_examples(mes_example: str, char: str) -> tuple[list[QAPair], list[str]]:
+    """'<START>\\n{{user}}: hi\\n{{char}}: hello' blocks -> pairs; each block with 2+ pairs is one dialog."""
+    pairs: list[QAPair] = []
+    warnings: list[str] = []
+    blocks = [b for b in re.split(r"<START>", mes_example, flags=re.I) if b.strip()]
+    for n, block in enumerate(blocks, start=1):
+        turns: list[list[str]] = []
+        for line in block.strip().split("\n"):
+            m = re.match(r"\s*(\{\{user\}\}|<USER>|\{\{char\}\}|<BOT>)\s*:\s?(.*)", line, flags=re.I)
+            if m:
+                who = "user" if m.group(1).lower() in ("{{user}}", "<user>") else "char"
+                turns.append([who, m.group(2)])
+            elif turns:
+                turns[-1][1] += "\n" + line
+        block_pairs = []
+        pending = None
+        for who, text in turns:
+            text = _fill(text.strip(), char)
+            if who == "user":
+                pending = text if pending is None else f"{pending}\n{text}"
+            elif pending is not None:
+                block_pairs.append(QAPair(question=pending, answer=text))
+                pending = None
+            elif block_pairs:  # the character speaks twice in a row
+                block_pairs[-1].answer += "\n" + text
+        if len(block_pairs) > 1:
+            for p in block_pairs:
+                p.dialog_id = f"card{n}"
+        pairs.extend(block_pairs)
+    return pairs, warnings

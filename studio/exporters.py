@@ -1,0 +1,51 @@
+"""Write pairs as CSV or as `messages` JSONL (loadable by datasets.load_dataset("json", ...)). No torch."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from studio.conversations import group_dialogs
+from studio.errors import StudioError
+from studio.persona import COLUMNS, Persona, QAPair
+from studio.storage import atomic_write_text
+
+
+def pairs_to_csv(pairs: list[QAPair]) -> str:
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(p.as_row() for p in pairs)
+    return buf.getvalue()
+
+
+def pairs_to_messages_jsonl(pairs: list[QAPair], system_prompt: str = "") -> str:
+    """One record per conversation: {"dialog_id", "messages": [{role, content}], "contexts": [per user turn]}."""
+    lines = []
+    for group in group_dialogs(pairs):
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        for _, p in group:
+            messages += [{"role": "user", "content": p.question}, {"role": "assistant", "content": p.answer}]
+        record = {"dialog_id": group[0][1].dialog_id, "messages": messages,
+                  "contexts": [p.context for _, p in group]}
+        lines.append(json.dumps(record, ensure_ascii=False))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def export_pairs(persona: Persona, out: str | Path) -> Path:
+    """Write by extension: .csv (UTF-8 with BOM so Excel shows Japanese), .tsv, or .jsonl."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        atomic_write_text(out, "\ufeff" + pairs_to_csv(persona.pairs), keep_backups=0)
+    elif suffix == ".tsv":
+        buf = io.StringIO(newline="")
+        csv.writer(buf, delimiter="\t", lineterminator="\n").writerows(
+            [list(COLUMNS)] + [p.as_row() for p in persona.pairs])
+        atomic_write_text(out, buf.getvalue(), keep_backups=0)
+    elif suffix == ".jsonl":
+        atomic_write_text(out, pairs_to_messages_jsonl(persona.pairs, persona.system_prompt), keep_backups=0)
+    else:
+        raise StudioError(f"{out.name}: cannot export to '{suffix or 'no extension'}'; use .csv, .tsv or .jsonl.")
+    return out

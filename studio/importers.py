@@ -1,0 +1,240 @@
+"""Read Q&A pairs from CSV/TSV, JSONL (several shapes) and SillyTavern character cards. No torch, no gradio.
+
+Every failure is a StudioError that names the file (and line or column) and says what to do.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.cards import card_from_json, card_from_png
+from studio.errors import StudioError
+from studio.persona import QAPair
+
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+ENCODINGS = ("utf-8", "cp932")  # what Japanese Excel writes besides UTF-8
+
+ALIASES = {
+    "question": ("question", "q", "instruction", "prompt", "input", "user", "query", "質問", "入力"),
+    "answer": ("answer", "a", "output", "response", "completion", "assistant", "reply", "回答", "応答", "出力"),
+    "context": ("context", "reference", "notes", "参考情報", "参考"),
+    "dialog_id": ("dialog_id", "dialogue_id", "conversation_id", "conv_id", "dialog"),
+}
+USER_ROLES = {"user", "human"}
+ASSISTANT_ROLES = {"assistant", "gpt", "bot", "model", "chatgpt"}
+
+
+@dataclass
+class ImportResult:
+    pairs: list[QAPair]
+    source_format: str
+    name: str | None = None            # filled by character cards
+    system_prompt: str | None = None   # from a card or a system message
+    notes: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def import_file(path: str | Path) -> ImportResult:
+    """Read any supported file. Raises StudioError with a message for the user."""
+    path = Path(path)
+    if not path.exists():
+        raise StudioError(f"{path}: no such file.")
+    if path.is_dir():
+        raise StudioError(f"{path} is a folder; pick a CSV, TSV, JSONL, JSON or PNG file.")
+    size = path.stat().st_size
+    if size > MAX_IMPORT_BYTES:
+        raise StudioError(f"{path.name} is {size / 2**20:.1f} MB; the import limit is "
+                          f"{MAX_IMPORT_BYTES // 2**20} MB. Split it into smaller files and import them one by one.")
+    if size == 0:
+        raise StudioError(f"{path.name} is empty.")
+    suffix = path.suffix.lower()
+    raw = path.read_bytes()
+    if suffix == ".png":
+        return _card_result(card_from_png(raw, path.name))
+    text, encoding = decode_bytes(raw, path.name)
+    if suffix in (".jsonl", ".ndjson"):
+        return import_jsonl(text, path.name)
+    if suffix == ".json":
+        return import_json(text, path.name)
+    result = import_table(text, path.name, delimiter="\t" if suffix in (".tsv", ".tab") else None)
+    if encoding != "utf-8":
+        result.warnings.append(f"{path.name} was read as {encoding.upper()} (Shift_JIS); it is saved as UTF-8.")
+    return result
+
+
+def decode_bytes(raw: bytes, name: str) -> tuple[str, str]:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, then CP932. Newlines are normalised to \\n."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _normalise_newlines(raw.decode("utf-16")), "utf-16"
+    errors = []
+    for enc in ENCODINGS:
+        try:
+            return _normalise_newlines(raw.decode(enc)), enc
+        except UnicodeDecodeError as e:
+            errors.append(f"{enc.upper()} fails at byte {e.start} (0x{raw[e.start]:02x})")
+    raise StudioError(f"{name}: cannot decode the text; tried UTF-8 and Shift_JIS (CP932): {'; '.join(errors)}. "
+                      "Save the file as 'CSV UTF-8' and import it again.")
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def import_table(text: str, name: str, delimiter: str | None = None, allow_empty: bool = False) -> ImportResult:
+    """CSV or TSV with a header row. The delimiter is guessed from the header when not given."""
+    if not text.strip():
+        raise StudioError(f"{name} is empty.")
+    header_line = text.split("\n", 1)[0]
+    if delimiter is None:
+        delimiter = "\t" if header_line.count("\t") > header_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        rows = list(reader)
+    except csv.Error as e:
+        raise StudioError(f"{name} line {reader.line_num}: {e}. Check the quotes on that line.") from None
+    header, body = rows[0], [r for r in rows[1:] if any(cell.strip() for cell in r)]
+    mapping = map_columns(header, name)
+    if not body and not allow_empty:
+        raise StudioError(f"{name} has a header but no rows. Add question/answer rows below the header.")
+    pairs = [_pair_from_record(dict(zip(header, r)), mapping) for r in body]
+    return ImportResult(pairs=pairs, source_format="tsv" if delimiter == "\t" else "csv")
+
+
+def map_columns(columns: list[str], name: str) -> dict[str, str | tuple[str, str]]:
+    """Map our fields to the file's column names; alpaca's instruction+input fold into the question."""
+    norm = {c.strip().lstrip("\ufeff").lower(): c for c in columns}
+    mapping: dict[str, str | tuple[str, str]] = {}
+    for target, aliases in ALIASES.items():
+        for alias in aliases:
+            if alias in norm and norm[alias] not in mapping.values():
+                mapping[target] = norm[alias]
+                break
+    if "instruction" in norm and "input" in norm:
+        mapping["question"] = (norm["instruction"], norm["input"])
+    if "question" not in mapping or "answer" not in mapping:
+        found = ", ".join(repr(c) for c in columns) or "none"
+        raise StudioError(f"{name}: cannot find the question and answer columns. Found columns: {found}. "
+                          "Expected 'question' and 'answer' (or instruction/output, prompt/response, input/output), "
+                          "optionally 'context' and 'dialog_id'.")
+    return mapping
+
+
+def _cell(record: dict, key: str) -> str:
+    value = record.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
+    return _normalise_newlines(value)
+
+
+def _pair_from_record(record: dict, mapping: dict) -> QAPair:
+    q = mapping["question"]
+    if isinstance(q, tuple):
+        instruction, extra = _cell(record, q[0]), _cell(record, q[1])
+        question = f"{instruction}\n\n{extra}" if extra.strip() else instruction
+    else:
+        question = _cell(record, q)
+    return QAPair(question=question, answer=_cell(record, mapping["answer"]),
+                  context=_cell(record, mapping["context"]) if "context" in mapping else "",
+                  dialog_id=_cell(record, mapping["dialog_id"]).strip() if "dialog_id" in mapping else "")
+
+
+def import_jsonl(text: str, name: str) -> ImportResult:
+    records = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise StudioError(f"{name} line {lineno} is not valid JSON ({e.msg} at column {e.colno}). "
+                              "Fix or delete that line; nothing was imported.") from None
+        if not isinstance(obj, dict):
+            raise StudioError(f"{name} line {lineno}: expected a JSON object, found {type(obj).__name__}.")
+        records.append((lineno, obj))
+    if not records:
+        raise StudioError(f"{name} is empty.")
+    return _import_records(records, name, "jsonl")
+
+
+def import_json(text: str, name: str) -> ImportResult:
+    """A .json file: a character card, or a list of records in any JSONL shape."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise StudioError(f"{name} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}).") from None
+    if isinstance(obj, dict) and ("spec" in obj or "first_mes" in obj or "mes_example" in obj):
+        return _card_result(card_from_json(obj, name))
+    if isinstance(obj, dict) and isinstance(obj.get("data"), list):
+        obj = obj["data"]
+    if not isinstance(obj, list) or not all(isinstance(o, dict) for o in obj):
+        raise StudioError(f"{name}: expected a character card or a list of objects with question/answer fields.")
+    if not obj:
+        raise StudioError(f"{name} holds no records.")
+    return _import_records(list(enumerate(obj, start=1)), name, "json")
+
+
+def _import_records(records: list[tuple[int, dict]], name: str, fmt: str) -> ImportResult:
+    result = ImportResult(pairs=[], source_format=fmt)
+    flat = [(n, r) for n, r in records if not isinstance(r.get("messages", r.get("conversations")), list)]
+    mapping = map_columns(sorted({k for _, r in flat for k in r}), name) if flat else {}
+    for lineno, rec in records:
+        turns = rec.get("messages", rec.get("conversations"))
+        if isinstance(turns, list):
+            _add_conversation(result, turns, rec, lineno, name)
+        else:
+            result.pairs.append(_pair_from_record(rec, mapping))
+    if not result.pairs:
+        raise StudioError(f"{name}: no user/assistant pairs found in {len(records)} records.")
+    return result
+
+
+def _add_conversation(result: ImportResult, turns: list, rec: dict, lineno: int, name: str) -> None:
+    messages = []
+    for t in turns:
+        if not isinstance(t, dict):
+            raise StudioError(f"{name} line {lineno}: each message must be an object with role and content.")
+        role = str(t.get("role", t.get("from", ""))).lower()
+        content = t.get("content", t.get("value", ""))
+        if isinstance(content, list):  # [{"type": "text", "text": ...}] parts
+            content = "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+        messages.append((role, _normalise_newlines(str(content or ""))))
+    pairs: list[QAPair] = []
+    pending: str | None = None
+    for role, content in messages:
+        if role == "system":
+            if result.system_prompt is None and content.strip():
+                result.system_prompt = content
+        elif role in USER_ROLES:
+            pending = content if pending is None else f"{pending}\n{content}"
+        elif role in ASSISTANT_ROLES:
+            if pending is None:
+                result.warnings.append(f"{name} line {lineno}: an assistant message with no question before it "
+                                       "was skipped.")
+                continue
+            pairs.append(QAPair(question=pending, answer=content))
+            pending = None
+        else:
+            raise StudioError(f"{name} line {lineno}: unknown role {role!r}; expected system, user or assistant.")
+    if pending is not None:
+        result.warnings.append(f"{name} line {lineno}: a last question without an answer was skipped.")
+    contexts = rec.get("contexts") if isinstance(rec.get("contexts"), list) else []
+    dialog_id = str(rec.get("dialog_id") or "").strip()
+    if len(pairs) > 1 and not dialog_id:
+        dialog_id = f"line{lineno}"
+    for i, p in enumerate(pairs):
+        p.dialog_id = dialog_id
+        if i < len(contexts) and contexts[i]:
+            p.context = _normalise_newlines(str(contexts[i]))
+    result.pairs.extend(pairs)
+
+
+def _card_result(card) -> ImportResult:
+    return ImportResult(pairs=card.pairs, source_format=card.spec, name=card.name,
+                        system_prompt=card.system_prompt, notes=card.notes, warnings=card.warnings)

@@ -1,0 +1,102 @@
+"""The persona: a character, its style guide and its Q&A pairs. No torch, no gradio.
+
+A persona lives in a folder: persona.yaml (the character) + pairs.csv (the table), both UTF-8, so it diffs well.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from studio.errors import StudioError
+
+PERSONA_FILE = "persona.yaml"
+PAIRS_FILE = "pairs.csv"
+COLUMNS = ("question", "answer", "context", "dialog_id")
+
+# Sentence-final forms and first person of お嬢様 speech; each persona can set its own.
+OJOUSAMA_MARKERS = ["わたくし", "ですわ", "ますわ", "でしたわ", "ましたわ", "ませんわ", "ですの", "ますの", "ましたの",
+                    "ませんの", "ましてよ", "よろしくて", "ございます", "かしら", "ごきげんよう", "なさいませ",
+                    "くださいな", "存じます"]
+
+
+@dataclass
+class QAPair:
+    question: str
+    answer: str
+    context: str = ""     # reference notes for this row; may be irrelevant to the question
+    dialog_id: str = ""   # rows sharing an id, in order, form one multi-turn conversation
+
+    def as_row(self) -> list[str]:
+        return [self.question, self.answer, self.context, self.dialog_id]
+
+
+@dataclass
+class StyleGuide:
+    target_chars: int = 30                                  # target reply length in characters
+    rules: str = ""                                         # free-text rules for authors
+    markers: list[str] = field(default_factory=list)        # style markers (sentence endings, first person)
+
+
+@dataclass
+class Persona:
+    name: str = "New persona"
+    system_prompt: str = ""
+    notes: str = ""                 # facts about the character, optionally given to the model as context
+    notes_in_prompt: bool = True    # policy: put `notes` into the system part of every prompt
+    style: StyleGuide = field(default_factory=StyleGuide)
+    pairs: list[QAPair] = field(default_factory=list)
+
+    def header_dict(self) -> dict:
+        """Everything but the pairs, as saved in persona.yaml."""
+        d = asdict(self)
+        d.pop("pairs")
+        return d
+
+    @classmethod
+    def from_header(cls, data: dict, pairs: list[QAPair] | None = None, source: str = PERSONA_FILE) -> "Persona":
+        if not isinstance(data, dict):
+            raise StudioError(f"{source} does not hold a mapping of persona fields (name, system_prompt, ...).")
+        known = {f.name for f in fields(cls)} - {"pairs", "style"}
+        unknown = sorted(set(data) - known - {"style", "version"})
+        if unknown:
+            raise StudioError(f"{source}: unknown field(s) {', '.join(unknown)}. "
+                              f"Known fields: {', '.join(sorted(known | {'style'}))}.")
+        style = data.get("style") or {}
+        if not isinstance(style, dict):
+            raise StudioError(f"{source}: 'style' must be a mapping (target_chars, rules, markers).")
+        try:
+            target = int(style.get("target_chars", 30))
+        except (TypeError, ValueError):
+            raise StudioError(f"{source}: style.target_chars must be a whole number of characters.") from None
+        markers = style.get("markers") or []
+        if not isinstance(markers, list):
+            raise StudioError(f"{source}: style.markers must be a list of strings.")
+        return cls(
+            name=str(data.get("name") or "New persona"),
+            system_prompt=str(data.get("system_prompt") or ""),
+            notes=str(data.get("notes") or ""),
+            notes_in_prompt=bool(data.get("notes_in_prompt", True)),
+            style=StyleGuide(target_chars=target, rules=str(style.get("rules") or ""),
+                             markers=[str(m) for m in markers if str(m)]),
+            pairs=list(pairs or []),
+        )
+
+
+def header_yaml(persona: Persona) -> str:
+    data = {"version": 1, **persona.header_dict()}
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
+
+
+def revision_of(folder: Path) -> str:
+    """A short hash of the persona's files as they are on disk ('' when none exist yet)."""
+    h = hashlib.sha256()
+    found = False
+    for name in (PERSONA_FILE, PAIRS_FILE):
+        p = Path(folder) / name
+        if p.exists():
+            found = True
+            h.update(name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16] if found else ""

@@ -1,0 +1,68 @@
+"""Load and save a persona folder (persona.yaml + pairs.csv) safely: atomic writes, backups, conflict detection."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+
+from studio.errors import ConflictError, StudioError
+from studio.exporters import pairs_to_csv
+from studio.importers import decode_bytes, import_file, import_table
+from studio.persona import PAIRS_FILE, PERSONA_FILE, Persona, header_yaml, revision_of
+from studio.storage import atomic_write_text, folder_lock
+
+
+def load_persona(path: str | Path) -> Persona:
+    """A persona folder, or a bare CSV/TSV/JSONL/card file (then the persona header comes from the file)."""
+    path = Path(path)
+    if path.is_dir():
+        return _load_folder(path)
+    result = import_file(path)
+    return Persona(name=result.name or path.stem, system_prompt=result.system_prompt or "",
+                   notes=result.notes or "", pairs=result.pairs)
+
+
+def load_persona_with_revision(folder: str | Path) -> tuple[Persona, str]:
+    folder = Path(folder)
+    with folder_lock(folder):
+        return _load_folder(folder), revision_of(folder)
+
+
+def _load_folder(folder: Path) -> Persona:
+    yml, csv_path = folder / PERSONA_FILE, folder / PAIRS_FILE
+    if not yml.exists() and not csv_path.exists():
+        raise StudioError(f"{folder} is not a persona folder: it has neither {PERSONA_FILE} nor {PAIRS_FILE}.")
+    header = {}
+    if yml.exists():
+        try:
+            header = yaml.safe_load(yml.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise StudioError(f"{yml}: not valid YAML ({str(e).splitlines()[0]}). "
+                              f"Fix it or restore a copy from {folder / '.backups'}.") from None
+    pairs = []
+    if csv_path.exists() and csv_path.stat().st_size:
+        text, _ = decode_bytes(csv_path.read_bytes(), str(csv_path))
+        pairs = import_table(text, str(csv_path), delimiter=",", allow_empty=True).pairs
+    return Persona.from_header(header, pairs, source=str(yml))
+
+
+def save_persona(persona: Persona, folder: str | Path, expected_revision: str | None = None) -> str:
+    """Write both files atomically and return the new revision.
+
+    With `expected_revision`, refuse to overwrite a folder someone else changed since: the caller's version is
+    kept in a conflict copy beside it, and ConflictError says where.
+    """
+    folder = Path(folder)
+    with folder_lock(folder):
+        current = revision_of(folder)
+        if expected_revision is not None and current != expected_revision:
+            copy = folder / "conflicts" / time.strftime("%Y%m%d-%H%M%S")
+            atomic_write_text(copy / PERSONA_FILE, header_yaml(persona), keep_backups=0)
+            atomic_write_text(copy / PAIRS_FILE, pairs_to_csv(persona.pairs), keep_backups=0)
+            raise ConflictError(f"{folder.name} was changed in another tab or program since you opened it, so your "
+                                f"edit was not saved over it. Your version is kept in {copy}. Reload to see the "
+                                "other version, or overwrite it with yours.")
+        atomic_write_text(folder / PERSONA_FILE, header_yaml(persona))
+        atomic_write_text(folder / PAIRS_FILE, pairs_to_csv(persona.pairs))
+        return revision_of(folder)

@@ -1,0 +1,89 @@
+"""Crash-safe file writes: temp file + fsync + rename, a rolling backup, and an advisory folder lock."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+try:  # POSIX only; on Windows saves still are atomic, just not locked against other processes
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+BACKUP_DIR = ".backups"
+KEEP_BACKUPS = 20
+_UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)
+os.umask(_UMASK)
+
+
+def atomic_write_bytes(path: Path, data: bytes, keep_backups: int = KEEP_BACKUPS) -> None:
+    """Replace `path` with `data` so that a crash at any moment leaves either the old or the new file, whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if keep_backups and path.exists() and path.read_bytes() != data:
+        _backup(path, keep_backups)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, mode)  # mkstemp makes 0600; keep the file as readable as a normal write would
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str, encoding: str = "utf-8", keep_backups: int = KEEP_BACKUPS) -> None:
+    atomic_write_bytes(path, text.encode(encoding), keep_backups)
+
+
+def _backup(path: Path, keep: int) -> None:
+    folder = path.parent / BACKUP_DIR
+    folder.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
+    shutil.copy2(path, folder / f"{path.name}.{stamp}")
+    old = sorted(folder.glob(f"{path.name}.*"))
+    for stale in old[:-keep]:
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def backups_of(path: Path) -> list[Path]:
+    """Backups of `path`, newest last."""
+    path = Path(path)
+    return sorted((path.parent / BACKUP_DIR).glob(f"{path.name}.*"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Serialise read-check-write sequences on one folder across threads and processes."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+b") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

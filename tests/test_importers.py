@@ -1,0 +1,158 @@
+"""Every import format, and the bad inputs of issue 2."""
+import base64
+import json
+import struct
+import zlib
+
+import pytest
+
+from studio.errors import StudioError
+from studio.exporters import export_pairs, pairs_to_csv, pairs_to_messages_jsonl
+from studio.importers import MAX_IMPORT_BYTES, import_file
+from studio.persona import Persona, QAPair
+
+TRICKY = [
+    QAPair("ごきげんよう、元気？", "ええ、とっても元気ですわ。", "", ""),
+    QAPair('comma, and "quotes"', 'She said "ですわ", then left,\nand came back.', "note, with comma", ""),
+    QAPair("multi\nline\nquestion", "line one\n\nline three", "", "d1"),
+    QAPair("second turn", "二つ目ですの。", "", "d1"),
+    QAPair("  leading spaces", "trailing spaces  ", "", ""),
+]
+
+
+def write(tmp_path, name, data):
+    p = tmp_path / name
+    p.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return p
+
+
+def test_csv_utf8_bom_and_aliases(tmp_path):
+    p = write(tmp_path, "a.csv", "\ufeffInstruction,Output\nこんにちは,ごきげんよう。\n".encode("utf-8"))
+    r = import_file(p)
+    assert [(x.question, x.answer) for x in r.pairs] == [("こんにちは", "ごきげんよう。")]
+
+
+def test_cp932_csv_from_japanese_excel(tmp_path):
+    text = "question,answer\r\n好きな食べ物は？,苺のタルトですわ。\r\n"
+    r = import_file(write(tmp_path, "excel.csv", text.encode("cp932")))
+    assert r.pairs[0].answer == "苺のタルトですわ。"
+    assert any("CP932" in w for w in r.warnings)
+
+
+def test_tsv_prompt_response(tmp_path):
+    r = import_file(write(tmp_path, "a.tsv", "prompt\tresponse\tdialog_id\nhi\thello, there\tx\n"))
+    assert r.pairs == [QAPair("hi", "hello, there", "", "x")]
+
+
+@pytest.mark.parametrize("record,expected", [
+    ({"question": "q", "answer": "a"}, ("q", "a")),
+    ({"instruction": "翻訳して", "input": "cat", "output": "猫ですわ"}, ("翻訳して\n\ncat", "猫ですわ")),
+    ({"instruction": "q", "input": "", "output": "a"}, ("q", "a")),
+    ({"prompt": "q", "response": "a"}, ("q", "a")),
+    ({"input": "q", "output": "a"}, ("q", "a")),
+])
+def test_jsonl_flat_shapes(tmp_path, record, expected):
+    r = import_file(write(tmp_path, "a.jsonl", json.dumps(record, ensure_ascii=False) + "\n"))
+    assert (r.pairs[0].question, r.pairs[0].answer) == expected
+
+
+def test_jsonl_messages_and_sharegpt(tmp_path):
+    lines = [
+        {"messages": [{"role": "system", "content": "あなたはお嬢様です"}, {"role": "user", "content": "u1"},
+                      {"role": "assistant", "content": "a1"}, {"role": "user", "content": "u2"},
+                      {"role": "assistant", "content": [{"type": "text", "text": "a2"}]}]},
+        {"conversations": [{"from": "human", "value": "h"}, {"from": "gpt", "value": "g"}]},
+    ]
+    r = import_file(write(tmp_path, "m.jsonl", "\n".join(json.dumps(x, ensure_ascii=False) for x in lines)))
+    assert r.system_prompt == "あなたはお嬢様です"
+    assert [(p.question, p.answer, p.dialog_id) for p in r.pairs] == [
+        ("u1", "a1", "line1"), ("u2", "a2", "line1"), ("h", "g", "")]
+
+
+def test_jsonl_broken_line_is_named(tmp_path):
+    p = write(tmp_path, "b.jsonl", '{"question": "q", "answer": "a"}\n{"question": "q2", "answer": }\n')
+    with pytest.raises(StudioError, match=r"b.jsonl line 2 is not valid JSON"):
+        import_file(p)
+
+
+def card_v2(mes_example="<START>\n{{user}}: 紅茶はお好き？\n{{char}}: ええ、大好きですわ。\n{{user}}: 何が？\n"
+                        "{{char}}: ダージリンですの。\n<START>\n{{user}}: ごきげんよう\n{{char}}: ごきげんよう、{{user}}さん。"):
+    return {"spec": "chara_card_v2", "spec_version": "2.0",
+            "data": {"name": "綾乃", "description": "{{char}}は名家のお嬢様。", "personality": "上品",
+                     "scenario": "", "first_mes": "ごきげんよう", "mes_example": mes_example,
+                     "system_prompt": "", "tags": []}}
+
+
+def png_with_text(chunks: dict[str, str]) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr)
+    for key, value in chunks.items():
+        body += chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1"))
+    body += chunk(b"IDAT", zlib.compress(b"\0\0\0\0")) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def test_card_v2_png(tmp_path):
+    payload = base64.b64encode(json.dumps(card_v2(), ensure_ascii=False).encode()).decode()
+    r = import_file(write(tmp_path, "card.png", png_with_text({"chara": payload})))
+    assert r.name == "綾乃"
+    assert "綾乃は名家のお嬢様" in r.notes and "Personality: 上品" in r.notes
+    assert "綾乃" in r.system_prompt
+    assert [(p.question, p.answer, p.dialog_id) for p in r.pairs] == [
+        ("紅茶はお好き？", "ええ、大好きですわ。", "card1"), ("何が？", "ダージリンですの。", "card1"),
+        ("ごきげんよう", "ごきげんよう、Userさん。", "")]
+
+
+def test_card_v3_json_prefers_its_own_system_prompt(tmp_path):
+    card = card_v2()
+    card["spec"], card["data"]["system_prompt"] = "chara_card_v3", "{{char}}として話して"
+    r = import_file(write(tmp_path, "c.json", json.dumps(card, ensure_ascii=False)))
+    assert r.system_prompt == "綾乃として話して" and r.source_format == "chara_card_v3"
+
+
+def test_png_without_card(tmp_path):
+    with pytest.raises(StudioError, match="holds no character card"):
+        import_file(write(tmp_path, "plain.png", png_with_text({"Comment": "hello"})))
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "is empty"),
+    ("question,answer\n", "header but no rows"),
+    ("foo,bar\n1,2\n", r"Found columns: 'foo', 'bar'\. Expected 'question' and 'answer'"),
+    (b"question,answer\n\xff\xfe\xfa,x\n", "tried UTF-8 and Shift_JIS"),
+])
+def test_bad_tables(tmp_path, content, message):
+    with pytest.raises(StudioError, match=message):
+        import_file(write(tmp_path, "bad.csv", content))
+
+
+def test_oversized_file_is_refused_quickly(tmp_path):
+    p = tmp_path / "huge.csv"
+    with open(p, "wb") as f:
+        f.write(b"question,answer\n")
+        f.truncate(MAX_IMPORT_BYTES + 1)
+    with pytest.raises(StudioError, match=r"import limit is 20 MB"):
+        import_file(p)
+
+
+def test_round_trip_csv_jsonl_csv(tmp_path):
+    persona = Persona(name="t", system_prompt="sys", pairs=[QAPair(**vars(p)) for p in TRICKY])
+    persona.pairs[0].context = "参考: 紅茶"
+    csv1 = export_pairs(persona, tmp_path / "one.csv")
+    back1 = import_file(csv1)
+    assert back1.pairs == persona.pairs
+    jsonl = export_pairs(Persona(system_prompt="sys", pairs=back1.pairs), tmp_path / "two.jsonl")
+    back2 = import_file(jsonl)
+    assert back2.pairs == persona.pairs and back2.system_prompt == "sys"
+    assert pairs_to_csv(back2.pairs) == pairs_to_csv(persona.pairs)
+
+
+def test_messages_jsonl_loads_with_datasets(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    p = tmp_path / "m.jsonl"
+    p.write_text(pairs_to_messages_jsonl(TRICKY, "sys"), encoding="utf-8")
+    ds = datasets.load_dataset("json", data_files=str(p), split="train")
+    assert len(ds) == 4  # d1's two rows are one conversation
+    assert ds[2]["messages"][1] == {"role": "user", "content": "multi\nline\nquestion"}

@@ -1,0 +1,58 @@
+"""Atomic saves survive a SIGKILL between write and rename; concurrent editors are detected."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from studio.errors import ConflictError
+from studio.persona import Persona, QAPair
+from studio.persona_store import load_persona, load_persona_with_revision, save_persona
+from studio.storage import backups_of
+
+
+def test_kill_between_write_and_rename_keeps_old_file(tmp_path):
+    folder = tmp_path / "p"
+    save_persona(Persona(name="old", pairs=[QAPair("q", "old answer")]), folder)
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parents[1])!r})
+        from studio.persona import Persona, QAPair
+        from studio.persona_store import save_persona
+        os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)   # die after writing, before renaming
+        save_persona(Persona(name="new", pairs=[QAPair("q", "NEW answer")]), {str(folder)!r})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -9
+    persona = load_persona(folder)
+    assert persona.name == "old" and persona.pairs[0].answer == "old answer"
+
+
+def test_two_editors_do_not_silently_overwrite(tmp_path):
+    folder = tmp_path / "p"
+    save_persona(Persona(pairs=[QAPair("q", "a")]), folder)
+    mine, rev_mine = load_persona_with_revision(folder)
+    theirs, rev_theirs = load_persona_with_revision(folder)
+    theirs.pairs[0].answer = "theirs"
+    save_persona(theirs, folder, expected_revision=rev_theirs)
+    mine.pairs[0].answer = "mine"
+    with pytest.raises(ConflictError, match="changed in another tab") as e:
+        save_persona(mine, folder, expected_revision=rev_mine)
+    assert load_persona(folder).pairs[0].answer == "theirs"
+    kept = list((folder / "conflicts").glob("*/pairs.csv"))
+    assert kept and "mine" in kept[0].read_text(encoding="utf-8")
+    assert "conflicts" in str(e.value)
+
+
+def test_rolling_backups(tmp_path):
+    folder = tmp_path / "p"
+    for i in range(25):
+        save_persona(Persona(pairs=[QAPair("q", f"a{i}")]), folder)
+    backups = backups_of(folder / "pairs.csv")
+    assert 1 <= len(backups) <= 20
+    assert "a23" in backups[-1].read_text(encoding="utf-8")
+
+
+def test_saved_files_are_not_private(tmp_path):
+    save_persona(Persona(pairs=[QAPair("q", "a")]), tmp_path / "p")
+    assert (tmp_path / "p" / "pairs.csv").stat().st_mode & 0o044
