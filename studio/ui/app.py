@@ -1,0 +1,18 @@
+"""Builds the Gradio app: one tab per step of the loop. Only studio/ui imports gradio."""
+from __future__ import annotations
+
+import gradio as gr
+
+from studio.ui.i18n import make_i18n
+from studio.ui.persona_tab import build_persona_tab
+
+
+def build_app() -> tuple[gr.Blocks, gr.I18n]:
+    i18n = make_i18n()
+    with gr.Blocks(title="Persona Studio") as demo:
+        gr.Markdown("# Persona Studio")
+        gr.Markdown(i18n("app.intro"))
+        with gr.Tab(i18n("tab.persona")):
+            persona = build_persona_tab(i18n)
+        demo.load(persona.on_load, None, [persona.picker], api_visibility="private")
+    return demo, i18n
