@@ -1,0 +1,90 @@
+"""Render a whole persona, run the Doctor, apply its auto-fixes, export. Used by the CLI and the Format tab."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from studio.doctor import DoctorInput, diagnose
+from studio.errors import StudioError
+from studio.findings import Finding
+from studio.persona import Persona, QAPair
+from studio.render import Rendered, render
+from studio.storage import atomic_write_text
+from studio.templates import Conversation, conversations_from_persona
+from studio.validate import SPECIAL_TOKEN_RE
+
+AUTOFIXES = {"EOS_SPLIT": "strip_literals", "TEMPLATE_TOKEN_SPLIT": "add_control_tokens",
+             "TRUNCATED": "raise_max_length", "TEMPLATE_MISMATCH": "use_model_template"}
+
+
+@dataclass
+class FormatSettings:
+    template: str = "llama2"         # llama2 | llama3 | model
+    max_length: int = 512            # tokens per example; longer ones are truncated (and reported)
+    train_on: str = "responses"      # responses | last | all
+    system_override: str | None = None   # replaces the persona's system prompt when set
+
+
+@dataclass
+class FormatResult:
+    convs: list[Conversation]
+    renders: list[Rendered]
+    findings: list[Finding] = field(default_factory=list)
+
+
+def render_persona(persona: Persona, tokenizer, settings: FormatSettings,
+                   generation_eos_ids: list[int] | None = None) -> FormatResult:
+    if settings.system_override is not None:
+        persona = replace(persona, system_prompt=settings.system_override)
+    convs = conversations_from_persona(persona)
+    renders = [render(c, settings.template, tokenizer, settings.max_length, settings.train_on) for c in convs]
+    findings = diagnose(DoctorInput(convs, renders, settings.template, tokenizer, settings.max_length,
+                                    generation_eos_ids))
+    return FormatResult(convs, renders, findings)
+
+
+def strip_literal_specials(persona: Persona) -> tuple[Persona, int]:
+    """Remove literal special-token strings (</s>, <|eot_id|>, [INST] ...) from every cell; returns the count."""
+    count = 0
+
+    def clean(text: str) -> str:
+        nonlocal count
+        new, n = SPECIAL_TOKEN_RE.subn("", text)
+        count += n
+        return re.sub(r"[ \t]+$", "", new) if n else text
+
+    pairs = [QAPair(clean(p.question), clean(p.answer), clean(p.context), p.dialog_id) for p in persona.pairs]
+    return replace(persona, pairs=pairs), count
+
+
+def missing_control_tokens(result: FormatResult) -> list[str]:
+    return sorted({t for r in result.renders for t in r.split_controls})
+
+
+def add_control_tokens(tokenizer, tokens: list[str]) -> int:
+    """Register template control tokens as special tokens; the model must then resize its embeddings."""
+    return tokenizer.add_special_tokens({"additional_special_tokens": list(tokens)},
+                                        replace_extra_special_tokens=False) if tokens else 0
+
+
+def suggested_max_length(result: FormatResult) -> int:
+    longest = max((r.full_length for r in result.renders), default=0)
+    return max(64, -(-longest // 64) * 64)
+
+
+def export_rendered(result: FormatResult, out: str | Path) -> Path:
+    """.jsonl: {"row", "text", "input_ids", "labels"} per example; .txt: the texts, one example per block."""
+    out = Path(out)
+    if not result.renders:
+        raise StudioError("Nothing to export: the persona has no rows.")
+    if out.suffix.lower() == ".jsonl":
+        lines = [json.dumps({"row": r.rows[0], "text": r.text, "input_ids": r.input_ids, "labels": r.labels},
+                            ensure_ascii=False) for r in result.renders]
+        atomic_write_text(out, "\n".join(lines) + "\n", keep_backups=0)
+    elif out.suffix.lower() == ".txt":
+        atomic_write_text(out, "\n\n".join(r.text for r in result.renders) + "\n", keep_backups=0)
+    else:
+        raise StudioError(f"{out.name}: export the rendered data as .jsonl (ids and labels) or .txt (text).")
+    return out

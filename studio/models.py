@@ -1,0 +1,103 @@
+"""Model sources: a local folder, a hub id (online only), or `default` (the embedded SmolLM2-135M-Instruct).
+
+Loading never runs remote code unless the caller passes trust_remote_code=True (an explicit, warned option).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from studio.errors import StudioError
+
+DEFAULT_NAME = "SmolLM2-135M-Instruct"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+PRESETS = {  # GPU presets from the source notes, with the template each was trained with
+    "elyza/ELYZA-japanese-Llama-2-7b-instruct": "llama2",
+    "stabilityai/japanese-stablelm-instruct-beta-7b": "llama2",
+    "lmsys/vicuna-7b-v1.5": "llama2",
+    "unsloth/Llama-3.2-1B-Instruct": "llama3",
+    "unsloth/Llama-3.2-3B-Instruct": "llama3",
+    "elyza/Llama-3-ELYZA-JP-8B": "llama3",
+}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("STUDIO_CACHE", Path.home() / ".cache" / "persona-studio")).expanduser()
+
+
+def default_model_dir() -> Path:
+    return cache_dir() / "models" / DEFAULT_NAME
+
+
+def resolve(source: str) -> str:
+    """A path or hub id that transformers can load; `default` must have been prepared."""
+    source = (source or "").strip()
+    if not source:
+        raise StudioError("No model or tokenizer given: choose a local folder, a hub id, or 'default'.")
+    if source == "default":
+        d = default_model_dir()
+        if not (d / "config.json").exists():
+            raise StudioError("The embedded default model is not prepared yet. Run 'python -m studio prepare-model' "
+                              "(or press 'Prepare default model' in the Train tab).")
+        return str(d)
+    path = Path(source).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise StudioError(f"{source} is a file; give the folder that holds the model or tokenizer files.")
+        return str(path)
+    if HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+        return source
+    raise StudioError(f"{source}: no such folder, and it does not look like a hub id (owner/name).")
+
+
+def _is_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+def _hub_error(source: str, err: Exception) -> StudioError:
+    if _is_offline() or "offline" in str(err).lower() or "connect" in str(err).lower() \
+            or "resolve" in str(err).lower():
+        return StudioError(f"Cannot fetch {source!r} from the model hub: this machine is offline or the hub cannot "
+                           "be reached. Download the model elsewhere and pick its local folder, or use 'default'.")
+    return StudioError(f"Cannot load {source!r} from the hub: {str(err).splitlines()[0]}")
+
+
+def load_tokenizer(source: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    where = resolve(source)
+    is_local = Path(where).exists()
+    try:
+        tok = AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code,
+                                            local_files_only=_is_offline() and not is_local)
+    except (OSError, ValueError) as e:
+        if not is_local:
+            raise _hub_error(source, e) from None
+        raise StudioError(f"{where} does not hold a tokenizer that can be loaded "
+                          f"({str(e).splitlines()[0][:200]}).") from None
+    except Exception as e:  # remote-code refusal and other loader errors
+        raise StudioError(f"Cannot load the tokenizer from {where}: {str(e).splitlines()[0][:200]}") from None
+    if not getattr(tok, "is_fast", False):
+        raise StudioError(f"{where} has only a slow tokenizer; Persona Studio needs a fast tokenizer "
+                          "(tokenizer.json) to map labels to characters.")
+    return tok
+
+
+def generation_eos_ids(source: str) -> list[int] | None:
+    """eos_token_id from a local model's generation_config.json (or config.json), when present."""
+    try:
+        where = Path(resolve(source))
+    except StudioError:
+        return None
+    for name in ("generation_config.json", "config.json"):
+        f = where / name
+        if f.exists():
+            try:
+                eos = json.loads(f.read_text(encoding="utf-8")).get("eos_token_id")
+            except (OSError, ValueError):
+                continue
+            if eos is not None:
+                return list(eos) if isinstance(eos, list) else [int(eos)]
+    return None

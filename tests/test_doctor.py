@@ -1,0 +1,119 @@
+"""Each Doctor code: a real reproduction that makes it fire, and the clean case that does not."""
+import pytest
+
+from studio.doctor import DoctorInput, diagnose
+from studio.formatting import (FormatSettings, add_control_tokens, missing_control_tokens, render_persona,
+                               strip_literal_specials, suggested_max_length)
+from studio.persona import Persona, QAPair
+from studio.render import IGNORE, render
+from studio.templates import Conversation
+from tests.tiny_toks import chatml, l3, sp, sp_bos, with_template
+
+PAIRS = [QAPair("ごきげんよう", "ごきげんよう、ですわ。"), QAPair("好きなものは？", "紅茶ですの。")]
+
+
+def run(tok, template="llama2", pairs=PAIRS, max_length=512, system="お嬢様として答えて", **kw):
+    res = render_persona(Persona(system_prompt=system, pairs=list(pairs)), tok,
+                         FormatSettings(template=template, max_length=max_length), **kw)
+    return res, {f.code: f for f in res.findings if f.severity != "info"}
+
+
+def test_clean_cases_have_no_problems():
+    for tok, template in ((sp(), "llama2"), (l3(), "llama3"), (chatml(), "model")):
+        assert run(tok, template)[1] == {}, template
+
+
+def test_eos_split_the_source_notes_bug_and_its_autofix():
+    tok = sp()
+    pairs = [QAPair("hi", "ごきげんよう</s>"), *PAIRS]
+    res, f = run(tok, pairs=pairs)
+    assert f["EOS_SPLIT"].rows == [1] and f["EOS_SPLIT"].severity == "error"
+    assert "instead of its single id 2" in f["EOS_SPLIT"].message
+    r = res.renders[0]
+    assert r.labels[-1] == 2 and r.input_ids.count(2) == 1  # only the template's own EOS is the EOS id
+    fixed, n = strip_literal_specials(Persona(pairs=pairs))
+    assert n == 1 and fixed.pairs[0].answer == "ごきげんよう"
+    assert "EOS_SPLIT" not in run(tok, pairs=fixed.pairs)[1]
+
+
+def test_double_bos_in_the_rendered_ids():
+    tmpl = ("{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}{{ bos_token + '[INST] ' + m.content + "
+            "' [/INST]' }}{% elif m.role == 'assistant' %}{{ ' ' + m.content + ' ' + eos_token }}{% endif %}"
+            "{% endfor %}")
+    _, f = run(with_template(sp(), tmpl), "model", system="")
+    assert f["DOUBLE_BOS"].severity == "error" and f["DOUBLE_BOS"].rows == [1, 2]
+
+
+def test_double_bos_when_the_text_export_is_retokenized():
+    _, f = run(sp_bos(), "llama2")
+    assert f["DOUBLE_BOS"].severity == "warning" and "<s> <s>" in f["DOUBLE_BOS"].message
+    assert "DOUBLE_BOS" not in run(sp(), "llama2")[1]
+
+
+def test_eos_missing_when_the_chat_template_never_closes_a_reply():
+    tmpl = ("{% for m in messages %}{{ m.role + ': ' + m.content + '\n' }}{% endfor %}"
+            "{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}")
+    _, f = run(with_template(chatml(), tmpl), "model")
+    assert f["EOS_MISSING"].rows == [1, 2] and "'\\n'" in f["EOS_MISSING"].message
+
+
+def test_eos_masked_by_a_pad_equals_eos_collator():
+    tok = sp()
+    conv = Conversation("", [("hi", "ごきげんよう")], [1])
+    r = render(conv, "llama2", tok)
+    # what a collator that masks padding by id does when pad = eos (trainers set pad = eos when none exists)
+    r.labels = [IGNORE if i == tok.eos_token_id else l for i, l in zip(r.input_ids, r.labels)]
+    found = [x for x in diagnose(DoctorInput([conv], [r], "llama2", tok, 512)) if x.code == "EOS_MASKED"]
+    assert found[0].severity == "error" and found[0].rows == [1]
+    info = [x for x in run(tok)[0].findings if x.code == "EOS_MASKED"]
+    assert info and info[0].severity == "info"  # sp() has no pad token
+    assert not [x for x in run(chatml(), "model")[0].findings if x.code == "EOS_MASKED"]
+
+
+def test_template_token_split_and_the_add_tokens_fix():
+    tok = sp()
+    res, f = run(tok, "llama3")
+    assert f["TEMPLATE_TOKEN_SPLIT"].severity == "error" and "<|eot_id|>" in f["TEMPLATE_TOKEN_SPLIT"].message
+    import copy
+    fixed = copy.deepcopy(tok)
+    assert add_control_tokens(fixed, missing_control_tokens(res)) == 3
+    assert "TEMPLATE_TOKEN_SPLIT" not in run(fixed, "llama3")[1]
+
+
+def test_boundary_drift_from_a_trailing_space_in_the_generation_prompt():
+    tmpl = ("{% for m in messages %}{% if m.role == 'user' %}{{ 'User: ' + m.content + '\n' }}{% elif m.role == "
+            "'assistant' %}{{ 'Assistant: ' + m.content + eos_token + '\n' }}{% endif %}{% endfor %}"
+            "{% if add_generation_prompt %}{{ 'Assistant: ' }}{% endif %}")
+    _, f = run(with_template(sp(), tmpl), "model", pairs=[QAPair("hi", "question time")], system="")
+    assert f["BOUNDARY_DRIFT"].rows == [1] and "prompt alone" in f["BOUNDARY_DRIFT"].message
+
+
+def test_no_trained_tokens_when_replies_cannot_be_located():
+    tmpl = ("{% for m in messages %}{% if loop.last %}[LAST]{% endif %}{{ m.role + ': ' + m.content + "
+            "eos_token }}{% endfor %}{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}")
+    _, f = run(with_template(chatml(), tmpl), "model")
+    assert f["NO_TRAINED_TOKENS"].rows == [1, 2] and "cannot be located" in f["NO_TRAINED_TOKENS"].message
+
+
+def test_truncated_and_the_raise_max_length_fix():
+    pairs = [QAPair("長い質問ですわ" * 10, "長い答えですわ" * 10), *PAIRS]
+    res, f = run(sp(), pairs=pairs, max_length=48)
+    assert f["TRUNCATED"].rows == [1] and f["TRUNCATED"].severity == "error"
+    assert "TRUNCATED" not in run(sp(), pairs=pairs, max_length=suggested_max_length(res))[1]
+
+
+def test_template_mismatch_against_the_models_own_template():
+    _, f = run(chatml(), "llama2")
+    assert f["TEMPLATE_MISMATCH"].rows == [1, 2] and "First difference in row 1" in f["TEMPLATE_MISMATCH"].message
+    assert "TEMPLATE_MISMATCH" not in run(l3(), "llama3")[1]
+
+
+@pytest.mark.parametrize("eos,gen_ids,fires", [("<|end_of_text|>", None, True), ("<|eot_id|>", None, False),
+                                                 ("<|end_of_text|>", "eot", False)])
+def test_stop_token(eos, gen_ids, fires):
+    tok = l3(eos=eos)
+    ids = [tok.eos_token_id, tok.convert_tokens_to_ids("<|eot_id|>")] if gen_ids else None
+    _, f = run(tok, "llama3", generation_eos_ids=ids)
+    assert ("STOP_TOKEN" in f) is fires
+    if fires:
+        assert "'<|eot_id|>'" in f["STOP_TOKEN"].message and "'<|end_of_text|>'" in f["STOP_TOKEN"].message
