@@ -49,6 +49,55 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _format_inputs(args: argparse.Namespace):
+    from studio.formatting import FormatSettings, render_persona
+    from studio.models import generation_eos_ids, load_tokenizer
+    from studio.persona_store import load_persona
+
+    persona = load_persona(args.data)
+    tok = load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)
+    settings = FormatSettings(template=args.template, max_length=args.max_length, system_override=args.system)
+    return render_persona(persona, tok, settings, generation_eos_ids(args.tokenizer))
+
+
+@command("format")
+def cmd_format(args: argparse.Namespace) -> int:
+    from studio.formatting import export_rendered
+
+    result = _format_inputs(args)
+    out = export_rendered(result, args.out)
+    print(f"wrote {len(result.renders)} examples to {out}")
+    for f in result.findings:
+        if f.severity == "error":
+            print(f"error {f.code}: {f.message}", file=sys.stderr)
+    return 0
+
+
+@command("doctor")
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from studio.findings import has_errors
+
+    findings = _format_inputs(args).findings
+    if args.json:
+        print(json.dumps({"findings": [f.to_dict() for f in findings]}, ensure_ascii=False, indent=1))
+    else:
+        for f in findings:
+            print(f"{f.severity.upper():7} {f.code}: {f.message}\n        fix: {f.fix}")
+        if not findings:
+            print("no findings: the template, tokenizer and data agree")
+    return 1 if has_errors(findings) else 0
+
+
+def _add_format_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="persona folder or CSV/TSV/JSONL file")
+    p.add_argument("--tokenizer", required=True, help="local folder, hub id, or 'default'")
+    p.add_argument("--template", required=True, choices=["llama2", "llama3", "model"])
+    p.add_argument("--system", default=None, help="system prompt (default: the persona's)")
+    p.add_argument("--max-length", type=int, default=512)
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="allow the tokenizer's own Python code to run (only for sources you trust)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m studio", description="Persona Studio, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -58,13 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert between CSV, TSV and messages JSONL")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="F.csv, F.tsv or F.jsonl")
-    for register in _EXTRA_PARSERS:
-        register(sub)
+    p = sub.add_parser("format", help="render the pairs with a template; write input_ids/labels JSONL")
+    _add_format_args(p)
+    p.add_argument("--out", required=True, help="F.jsonl (ids and labels) or F.txt (text)")
+    p = sub.add_parser("doctor", help="check template, tokenizer and data; exit 1 on errors")
+    _add_format_args(p)
+    p.add_argument("--json", action="store_true")
     return parser
-
-
-# Later modules add their sub-commands here (format/doctor, train, chat, ...), keeping this file small.
-_EXTRA_PARSERS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,33 @@ def _is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick connection attempt, so an offline machine gets a clear message instead of minutes of retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    if _is_offline():
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _check_hub(source: str, where: str) -> None:
+    """Raise the offline message for a hub id that is neither cached nor reachable."""
+    if Path(where).exists():
+        return
+    if not hub_reachable():
+        try:
+            from huggingface_hub import snapshot_download
+            snapshot_download(where, local_files_only=True)  # already in the local cache: fine offline
+        except Exception:
+            raise _hub_error(source, OSError("offline")) from None
+
+
 def _hub_error(source: str, err: Exception) -> StudioError:
     if _is_offline() or "offline" in str(err).lower() or "connect" in str(err).lower() \
             or "resolve" in str(err).lower():
@@ -69,9 +96,10 @@ def load_tokenizer(source: str, trust_remote_code: bool = False):
 
     where = resolve(source)
     is_local = Path(where).exists()
+    _check_hub(source, where)
     try:
         tok = AutoTokenizer.from_pretrained(where, trust_remote_code=trust_remote_code,
-                                            local_files_only=_is_offline() and not is_local)
+                                            local_files_only=not is_local and not hub_reachable())
     except (OSError, ValueError) as e:
         if not is_local:
             raise _hub_error(source, e) from None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from studio.ui.format_tab import build_format_tab
 from studio.ui.i18n import make_i18n
 from studio.ui.persona_tab import build_persona_tab
 
@@ -14,5 +15,7 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
         gr.Markdown(i18n("app.intro"))
         with gr.Tab(i18n("tab.persona")):
             persona = build_persona_tab(i18n)
+        with gr.Tab(i18n("tab.format")):
+            build_format_tab(i18n, persona)
         demo.load(persona.on_load, None, [persona.picker], api_visibility="private")
     return demo, i18n

@@ -20,6 +20,14 @@ EN = {
     "io.file": "Import a file (CSV, TSV, JSONL, JSON, character card PNG)", "io.mode": "Import mode",
     "io.import": "Import", "io.export_csv": "Export CSV", "io.export_jsonl": "Export JSONL",
     "io.download": "Download",
+    "tab.format": "2. Format",
+    "format.source": "Tokenizer / model (local folder, hub id, or 'default')", "format.template": "Template",
+    "format.max_length": "Max length (tokens)", "format.train_on": "Train on",
+    "format.remote_code": "Allow the model's own code to run (only for sources you trust)",
+    "format.render": "Render and check", "format.row": "Row", "format.text": "Formatted text",
+    "format.tokens": "Tokens (green: trained, red: masked; hover for ids)", "format.fix": "Auto-fix",
+    "format.apply_fix": "Apply", "format.lengths": "Tokens per example",
+    "format.export_jsonl": "Export JSONL (ids + labels)", "format.export_txt": "Export text",
     "status": "Save status", "findings": "Validation", "stats": "Statistics", "hist": "Reply length (characters)",
 }
 JA = {
@@ -38,6 +46,14 @@ JA = {
     "io.file": "ファイルを取り込む(CSV, TSV, JSONL, JSON, キャラクターカードPNG)", "io.mode": "取り込み方法",
     "io.import": "取り込む", "io.export_csv": "CSVで書き出す", "io.export_jsonl": "JSONLで書き出す",
     "io.download": "ダウンロード",
+    "tab.format": "2. 整形",
+    "format.source": "トークナイザー / モデル(ローカルフォルダ、Hub ID、または 'default')",
+    "format.template": "テンプレート", "format.max_length": "最大長(トークン)", "format.train_on": "学習対象",
+    "format.remote_code": "モデル独自のコードの実行を許可(信頼できる配布元のみ)",
+    "format.render": "整形して診断", "format.row": "行", "format.text": "整形後のテキスト",
+    "format.tokens": "トークン(緑: 学習、赤: マスク。ホバーでID)", "format.fix": "自動修正",
+    "format.apply_fix": "適用", "format.lengths": "例ごとのトークン数",
+    "format.export_jsonl": "JSONLで書き出す(ID + ラベル)", "format.export_txt": "テキストで書き出す",
     "status": "保存状態", "findings": "検証", "stats": "統計", "hist": "返答の長さ(文字)",
 }
 

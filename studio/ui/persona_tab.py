@@ -23,10 +23,11 @@ FINDING_COLUMNS = ["severity", "code", "rows", "message", "fix"]
 class PersonaTab:
     session: gr.State   # EditSession, read by later tabs (Format, Train)
     picker: gr.Dropdown
+    table: gr.Dataframe
     on_load: object     # fills the persona list when a page opens
 
 
-def _table(s: ps.EditSession, query: str = "", sort: str = "row") -> pd.DataFrame:
+def persona_table(s: ps.EditSession, query: str = "", sort: str = "row") -> pd.DataFrame:
     return pd.DataFrame(view_rows(s.persona.pairs, query or "", sort or "row"), columns=VIEW_COLUMNS)
 
 
@@ -96,7 +97,7 @@ def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
     everything = [*fields, table, *derived, session]
 
     def show(s: ps.EditSession, q: str = "", srt: str = "row") -> list:
-        return [*_fields(s), _table(s, q, srt), *_derived(s), s]
+        return [*_fields(s), persona_table(s, q, srt), *_derived(s), s]
 
     def on_open(choice: str, q: str, srt: str):
         if not choice:
@@ -150,7 +151,7 @@ def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
                 s.persona.pairs, row = duplicate_row(pairs, row), row + 1
             else:
                 s.persona.pairs, row = delete_row(pairs, row), None
-            return [_table(s, q, srt), *_derived(ps.save(s)), s, row]
+            return [persona_table(s, q, srt), *_derived(ps.save(s)), s, row]
         return run
 
     def on_import(file: str | None, m: str, s: ps.EditSession | None, q: str, srt: str):
@@ -175,7 +176,7 @@ def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
         return [*_derived(ps.save(s, force=True)), s]
 
     def on_view(s: ps.EditSession | None, q: str, srt: str):
-        return _table(s, q, srt) if s else gr.skip()
+        return persona_table(s, q, srt) if s else gr.skip()
 
     gr.on([picker.change], on_open, [picker, query, sort], everything, api_name="open_persona")
     create.click(on_create, [new_name, query, sort], [picker, *everything], api_name="create_persona")
@@ -195,4 +196,4 @@ def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
     exp_jsonl.click(on_export(".jsonl"), [session], [download], api_name="export_jsonl")
     reload_btn.click(on_reload, [session, query, sort], everything, api_name="reload")
     overwrite.click(on_overwrite, [session], [*derived, session], api_name="overwrite")
-    return PersonaTab(session=session, picker=picker, on_load=on_load)
+    return PersonaTab(session=session, picker=picker, table=table, on_load=on_load)

@@ -1,0 +1,139 @@
+"""The Format tab: template + tokenizer + max length -> formatted text, token view, Doctor findings with
+auto-fixes, token counts against max length, and export of the rendered dataset."""
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from studio import persona_session as ps
+from studio.errors import StudioError
+from studio.formatting import (AUTOFIXES, FormatSettings, add_control_tokens, export_rendered,
+                               missing_control_tokens, render_persona, strip_literal_specials, suggested_max_length)
+from studio.models import PRESETS, generation_eos_ids, load_tokenizer
+from studio.render import IGNORE
+from studio.token_view import token_view_html
+from studio.ui.persona_tab import PersonaTab, persona_table
+
+FINDING_COLUMNS = ["severity", "code", "rows", "message", "fix"]
+
+
+def _empty_outputs(message: str) -> list:
+    return [message, "", "", pd.DataFrame(columns=FINDING_COLUMNS), pd.DataFrame(columns=["tokens", "examples"]),
+            gr.Dropdown(choices=[], value=None), None]
+
+
+def build_format_tab(i18n: gr.I18n, persona: PersonaTab) -> None:
+    fstate = gr.State(None)  # {"tok": tokenizer, "result": FormatResult, "settings": FormatSettings, "added": [...]}
+    with gr.Row():
+        source = gr.Dropdown(choices=["default", *PRESETS], value="default", allow_custom_value=True, scale=3,
+                             label=i18n("format.source"))
+        template = gr.Radio(["llama2", "llama3", "model"], value="model", label=i18n("format.template"), scale=2)
+        max_len = gr.Number(value=512, precision=0, minimum=16, label=i18n("format.max_length"), scale=1)
+        train_on = gr.Radio(["responses", "last", "all"], value="responses", label=i18n("format.train_on"), scale=2)
+    with gr.Row():
+        remote = gr.Checkbox(False, label=i18n("format.remote_code"))
+        go = gr.Button(i18n("format.render"), variant="primary")
+    status = gr.Textbox(label=i18n("status"), interactive=False)
+    with gr.Row():
+        with gr.Column(scale=3):
+            row = gr.Number(value=1, precision=0, minimum=1, label=i18n("format.row"))
+            text = gr.Textbox(label=i18n("format.text"), lines=6, interactive=False)
+            view = gr.HTML(label=i18n("format.tokens"))
+        with gr.Column(scale=2):
+            findings = gr.Dataframe(headers=FINDING_COLUMNS, interactive=False, wrap=True, label=i18n("findings"))
+            with gr.Row():
+                fix_pick = gr.Dropdown(choices=[], label=i18n("format.fix"), scale=3)
+                fix_go = gr.Button(i18n("format.apply_fix"), scale=1)
+            hist = gr.BarPlot(x="tokens", y="examples", label=i18n("format.lengths"), sort=None)
+            with gr.Row():
+                exp_jsonl = gr.Button(i18n("format.export_jsonl"))
+                exp_txt = gr.Button(i18n("format.export_txt"))
+            download = gr.File(label=i18n("io.download"), interactive=False)
+
+    outputs = [status, text, view, findings, hist, fix_pick, fstate]
+
+    def show(st: dict, row_no: float) -> tuple[str, str]:
+        res = st["result"]
+        row_no = int(row_no or 1)
+        idx = next((i for i, r in enumerate(res.renders) if row_no in r.rows), len(res.renders) - 1)
+        r = res.renders[idx]
+        return r.text, token_view_html(r)
+
+    def summarize(st: dict, row_no: float) -> list:
+        res = st["result"]
+        if not res.renders:
+            return _empty_outputs("The persona has no rows to render.")
+        rows = [[f.severity, f.code, ", ".join(map(str, f.rows[:30])), f.message, f.fix] for f in res.findings]
+        width = max(16, st["settings"].max_length // 8)
+        counts = pd.Series([r.full_length // width * width for r in res.renders]).value_counts().sort_index()
+        hist_df = pd.DataFrame({"tokens": [f"{k}-{k + width - 1}" for k in counts.index], "examples": counts.values})
+        trained = sum(sum(l != IGNORE for l in r.labels) for r in res.renders)
+        errors = sum(f.severity == "error" for f in res.findings)
+        msg = (f"{len(res.renders)} examples from {sum(len(c.turns) for c in res.convs)} rows · "
+               f"longest {max(r.full_length for r in res.renders)} tokens (max length {st['settings'].max_length}) · "
+               f"{trained} trained tokens · {errors} error(s)" + (f" · added tokens: {', '.join(st['added'])}"
+                                                                   if st["added"] else ""))
+        fixes = [f"{f.code}: {AUTOFIXES[f.code]}" for f in res.findings if f.code in AUTOFIXES]
+        return [msg, *show(st, row_no), pd.DataFrame(rows, columns=FINDING_COLUMNS), hist_df,
+                gr.Dropdown(choices=fixes, value=fixes[0] if fixes else None), st]
+
+    def run(session: ps.EditSession | None, src: str, tmpl: str, mx: float, on: str, trust: bool, row_no: float,
+            st: dict | None):
+        if session is None:
+            return [*_empty_outputs("Open a persona in the Persona tab first."), gr.skip()]
+        try:
+            if st and st.get("source") == (src, trust):
+                tok = st["tok"]
+            else:
+                tok, st = load_tokenizer(src, trust_remote_code=trust), {"added": []}
+            settings = FormatSettings(template=tmpl, max_length=int(mx or 512), train_on=on)
+            result = render_persona(session.persona, tok, settings, generation_eos_ids(src))
+        except StudioError as e:
+            return [*_empty_outputs(str(e)), gr.skip()]
+        st = {**st, "tok": tok, "result": result, "settings": settings, "source": (src, trust)}
+        last_row = max((r for c in result.convs for r in c.rows), default=1)
+        return [*summarize(st, row_no), gr.Number(value=min(int(row_no or 1), last_row), maximum=last_row)]
+
+    inputs = [persona.session, source, template, max_len, train_on, remote, row, fstate]
+    go.click(run, inputs, [*outputs, row], api_name="render")
+    row.change(lambda st, r: list(show(st, r)) if st and st["result"].renders else [gr.skip()] * 2,
+               [fstate, row], [text, view], api_name="show_row")
+
+    def apply_fix(choice: str | None, session: ps.EditSession | None, src, tmpl, mx, on, trust, row_no, st):
+        code = (choice or "").split(":")[0]
+        skip_persona = gr.skip()
+        if not st or code not in AUTOFIXES:
+            return [gr.skip()] * (len(outputs) + 4)
+        if code == "EOS_SPLIT" and session is not None:
+            session.persona, n = strip_literal_specials(session.persona)
+            session = ps.save(session)
+            skip_persona = persona_table(session)
+        elif code == "TEMPLATE_TOKEN_SPLIT":
+            tok = copy.deepcopy(st["tok"])
+            added = missing_control_tokens(st["result"])
+            add_control_tokens(tok, added)
+            st = {**st, "tok": tok, "added": sorted(set(st["added"]) | set(added))}
+        elif code == "TRUNCATED":
+            mx = suggested_max_length(st["result"])
+        elif code == "TEMPLATE_MISMATCH":
+            tmpl = "model"
+        out = run(session, src, tmpl, mx, on, trust, row_no, st)
+        return [*out, tmpl, mx, skip_persona]
+
+    fix_go.click(apply_fix, [fix_pick, *inputs], [*outputs, row, template, max_len, persona.table],
+                 api_name="apply_fix")
+
+    def export(suffix: str):
+        def go_export(st: dict | None):
+            if not st:
+                return None
+            out = Path(tempfile.mkdtemp(prefix="persona-format-")) / f"formatted{suffix}"
+            return str(export_rendered(st["result"], out))
+        return go_export
+
+    exp_jsonl.click(export(".jsonl"), [fstate], [download], api_name="export_rendered_jsonl")
+    exp_txt.click(export(".txt"), [fstate], [download], api_name="export_rendered_txt")

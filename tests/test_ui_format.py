@@ -1,0 +1,57 @@
+"""The Format tab through gradio_client: render, token view, Doctor findings and an auto-fix."""
+import pytest
+
+pytest.importorskip("gradio")
+from gradio_client import Client  # noqa: E402
+
+from tests.tiny_toks import chatml  # noqa: E402
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "ws"))
+    chatml().save_pretrained(tmp_path / "tok")
+    from studio.ui.app import build_app
+    demo, i18n = build_app()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", i18n=i18n, quiet=True)
+    yield url, tmp_path
+    demo.close()
+
+
+def test_render_token_view_and_fix(app):
+    url, tmp = app
+    c = Client(url, verbose=False)
+    c.predict("ayano", "", "row", api_name="/open_persona")
+    out = c.predict(str(tmp / "tok"), "llama2", 512, "responses", False, 1, api_name="/render")
+    status, text, view, findings = out[0], out[1], out[2], out[3]
+    assert "136 examples from 143 rows" in status
+    assert text.startswith("<|im_start|>[INST] <<SYS>>")  # llama2 text, BOS spelled as this tokenizer spells it
+    assert 'class="t' in view and 'class="m' in view and "title=\"#0 id" in view
+    codes = [r[1] for r in findings["data"]]
+    assert "TEMPLATE_MISMATCH" in codes
+    fixed = c.predict("TEMPLATE_MISMATCH: use_model_template", str(tmp / "tok"), "llama2", 512, "responses", False,
+                      1, api_name="/apply_fix")
+    assert fixed[7] == "model" and "TEMPLATE_MISMATCH" not in str(fixed[3]["data"])
+    assert fixed[1].startswith("<|im_start|>system\n")
+    exported = c.predict(api_name="/export_rendered_jsonl")
+    assert '"labels"' in open(exported, encoding="utf-8").readline()
+
+
+def test_bad_tokenizer_folder_keeps_the_tab_usable(app):
+    url, tmp = app
+    c = Client(url, verbose=False)
+    c.predict("ayano", "", "row", api_name="/open_persona")
+    out = c.predict(str(tmp / "nope"), "llama2", 512, "responses", False, 1, api_name="/render")
+    assert "no such folder" in out[0]
+    out = c.predict(str(tmp / "tok"), "model", 512, "responses", False, 1, api_name="/render")
+    assert "136 examples" in out[0]
+
+
+def test_html_in_cells_is_escaped_in_the_token_view(app):
+    url, tmp = app
+    c = Client(url, verbose=False)
+    table = c.predict("ayano", "", "row", api_name="/open_persona")[7]
+    table["data"][0][2] = "<img src=x onerror=alert(1)>ですわ"
+    c.predict(table, api_name="/edit_table")
+    view = c.predict(str(tmp / "tok"), "model", 512, "responses", False, 1, api_name="/render")[2]
+    assert "<img" not in view and "&lt;" in view
