@@ -12,10 +12,11 @@ STYLE = ("<style>.tv{font-family:ui-monospace,monospace;line-height:1.9;font-siz
          ".tv .legend span{margin-right:8px}</style>")
 
 
-def token_view_html(r: Rendered, tokens: list[str] | None = None) -> str:
+def token_view_html(r: Rendered) -> str:
     parts = []
     for i, (tid, label, text, special) in enumerate(zip(r.input_ids, r.labels, r.token_text, r.special)):
-        shown = html.escape(text or (tokens[i] if tokens else "") or "∅")
+        # byte-level pieces after the first of a multi-byte character carry no text of their own
+        shown = html.escape(text) if text else "<small>+byte</small>"
         shown = shown.replace(" ", "␣").replace("\n", "↵<br>")
         cls = ("t" if label != IGNORE else "m") + (" s" if special else "")
         tip = f"#{i} id {tid} · {'trained' if label != IGNORE else 'masked (-100)'}"

@@ -17,5 +17,6 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             persona = build_persona_tab(i18n)
         with gr.Tab(i18n("tab.format")):
             build_format_tab(i18n, persona)
-        demo.load(persona.on_load, None, [persona.picker], api_visibility="private")
+        demo.load(persona.on_load, None, [persona.picker], api_visibility="private").then(
+            persona.on_open, persona.open_inputs, persona.open_outputs, api_visibility="private")
     return demo, i18n

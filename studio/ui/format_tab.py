@@ -37,7 +37,7 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab) -> None:
     with gr.Row():
         remote = gr.Checkbox(False, label=i18n("format.remote_code"))
         go = gr.Button(i18n("format.render"), variant="primary")
-    status = gr.Textbox(label=i18n("status"), interactive=False)
+    status = gr.Textbox(label=i18n("format.status"), interactive=False)
     with gr.Row():
         with gr.Column(scale=3):
             row = gr.Number(value=1, precision=0, minimum=1, label=i18n("format.row"))
@@ -48,7 +48,7 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab) -> None:
             with gr.Row():
                 fix_pick = gr.Dropdown(choices=[], label=i18n("format.fix"), scale=3)
                 fix_go = gr.Button(i18n("format.apply_fix"), scale=1)
-            hist = gr.BarPlot(x="tokens", y="examples", label=i18n("format.lengths"), sort=None)
+            hist = gr.BarPlot(x="tokens", y="examples", label=i18n("format.lengths"), sort=None, y_lim=[0, None])
             with gr.Row():
                 exp_jsonl = gr.Button(i18n("format.export_jsonl"))
                 exp_txt = gr.Button(i18n("format.export_txt"))

@@ -25,6 +25,9 @@ class PersonaTab:
     picker: gr.Dropdown
     table: gr.Dataframe
     on_load: object     # fills the persona list when a page opens
+    open_outputs: list  # what on_open fills
+    on_open: object
+    open_inputs: list
 
 
 def persona_table(s: ps.EditSession, query: str = "", sort: str = "row") -> pd.DataFrame:
@@ -90,7 +93,7 @@ def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
             stats = gr.Textbox(label=i18n("stats"), interactive=False)
             findings = gr.Dataframe(headers=FINDING_COLUMNS, interactive=False, wrap=True,
                                     label=i18n("findings"), max_height=400)
-            hist = gr.BarPlot(x="length", y="replies", label=i18n("hist"), sort=None)
+            hist = gr.BarPlot(x="length", y="replies", label=i18n("hist"), sort=None, y_lim=[0, None])
 
     fields = [name, system, notes, notes_in, target, rules, markers]
     derived = [status, findings, stats, hist]
@@ -178,7 +181,7 @@ def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
     def on_view(s: ps.EditSession | None, q: str, srt: str):
         return persona_table(s, q, srt) if s else gr.skip()
 
-    gr.on([picker.change], on_open, [picker, query, sort], everything, api_name="open_persona")
+    picker.input(on_open, [picker, query, sort], everything, api_name="open_persona")
     create.click(on_create, [new_name, query, sort], [picker, *everything], api_name="create_persona")
     table.input(on_edit, [table, session], [*derived, session], api_name="edit_table")
     for widget in (name, system, notes, rules, markers):
@@ -196,4 +199,5 @@ def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
     exp_jsonl.click(on_export(".jsonl"), [session], [download], api_name="export_jsonl")
     reload_btn.click(on_reload, [session, query, sort], everything, api_name="reload")
     overwrite.click(on_overwrite, [session], [*derived, session], api_name="overwrite")
-    return PersonaTab(session=session, picker=picker, table=table, on_load=on_load)
+    return PersonaTab(session=session, picker=picker, table=table, on_load=on_load, open_outputs=everything,
+                      on_open=on_open, open_inputs=[picker, query, sort])
