@@ -98,6 +98,81 @@ def _add_format_args(p: argparse.ArgumentParser) -> None:
                    help="allow the tokenizer's own Python code to run (only for sources you trust)")
 
 
+@command("prepare-model")
+def cmd_prepare_model(args: argparse.Namespace) -> int:
+    from studio.default_model import prepare_default_model
+
+    if args.name not in ("default", "SmolLM2-135M-Instruct"):
+        raise StudioError(f"Unknown embedded model {args.name!r}; the embedded default is SmolLM2-135M-Instruct.")
+    path = prepare_default_model(progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
+    print(path)
+    return 0
+
+
+@command("train")
+def cmd_train(args: argparse.Namespace) -> int:
+    from studio.train.config import TrainConfig
+    from studio.train.launch import resume_run, start_run, wait
+    from studio.train.runs import find_run
+    from studio.workspace import runs_dir
+
+    runs = runs_dir(args.runs_dir)
+    if args.resume:
+        run = resume_run(find_run(args.resume, runs), runs)
+    else:
+        cfg = TrainConfig.load(args.config) if args.config else TrainConfig()
+        for flag, name in (("model", "model"), ("data", "data"), ("template", "template"),
+                           ("max_steps", "max_steps")):
+            if getattr(args, flag) is not None:
+                setattr(cfg, name, getattr(args, flag))
+        if not cfg.data:
+            raise StudioError("Give the persona to train on with --data (or 'data:' in the config).")
+        cfg.allow_doctor_errors = cfg.allow_doctor_errors or args.allow_doctor_errors
+        run = start_run(cfg, runs)
+    print(run, flush=True)
+    if args.detach:
+        return 0
+    status = wait(run, echo=lambda line: print(line, file=sys.stderr, flush=True))
+    return 0 if status.get("state") in ("finished", "stopped") else 1
+
+
+@command("_worker")
+def cmd_worker(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from studio.train.worker import run_worker
+    return run_worker(Path(args.run), resume=args.resume)
+
+
+@command("runs")
+def cmd_runs(args: argparse.Namespace) -> int:
+    from studio.train.runs import list_runs
+    from studio.workspace import runs_dir
+
+    runs = list_runs(runs_dir(args.runs_dir))
+    if args.json:
+        print(json.dumps([{"id": r.id, "path": str(r.path), **r.status} for r in runs], ensure_ascii=False,
+                         indent=1, default=str))
+    else:
+        for r in runs:
+            err = f"  ({r.status['error']})" if r.status.get("error") else ""
+            print(f"{r.id}  {r.state:9} step {r.status.get('step', 0)}/{r.status.get('total', '?')}{err}")
+        if not runs:
+            print("no runs yet")
+    return 0
+
+
+@command("stop")
+def cmd_stop(args: argparse.Namespace) -> int:
+    from studio.train.runs import find_run, request_stop
+    from studio.workspace import runs_dir
+
+    run = find_run(args.run, runs_dir(args.runs_dir))
+    request_stop(run)
+    print(f"stop requested for {run.name}: it saves and stops at the next step boundary")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m studio", description="Persona Studio, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +188,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="check template, tokenizer and data; exit 1 on errors")
     _add_format_args(p)
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("prepare-model", help="fetch and convert the embedded default model; print its path")
+    p.add_argument("--name", default="default")
+    p = sub.add_parser("train", help="train a LoRA adapter in a background process; prints the run directory")
+    p.add_argument("--model")
+    p.add_argument("--data")
+    p.add_argument("--template", choices=["llama2", "llama3", "model"])
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--config", help="run.yaml; flags override it")
+    p.add_argument("--resume", metavar="R", help="continue a stopped or failed run from its last checkpoint")
+    p.add_argument("--runs-dir")
+    p.add_argument("--detach", action="store_true", help="return at once instead of following the run")
+    p.add_argument("--allow-doctor-errors", action="store_true", help="launch despite Template Doctor errors")
+    p = sub.add_parser("_worker", help=argparse.SUPPRESS)
+    p.add_argument("run")
+    p.add_argument("--resume", action="store_true")
+    p = sub.add_parser("runs", help="list runs with their status")
+    p.add_argument("--runs-dir")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("stop", help="ask a run to stop at the next step boundary (its adapter is saved)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--runs-dir")
     return parser
 
 

@@ -148,11 +148,13 @@ def _boundary_drift(d: DoctorInput) -> list[Finding]:
     drifted: list[int] = []
     example = ""
     for conv, r in zip(d.convs, d.renders):
+        if r.truncated:
+            continue  # reported as TRUNCATED; its tail cannot be compared
         for i in range(len(conv.turns)):
             prompt = render(Conversation(conv.system, conv.turns[:i + 1], conv.rows), d.template, d.tokenizer,
                             add_generation_prompt=True)
             n = len(prompt.input_ids)
-            if r.input_ids[:n] != prompt.input_ids and r.full_length >= n:
+            if r.input_ids[:n] != prompt.input_ids:
                 drifted.append(conv.rows[i])
                 if not example:
                     k = next(j for j, (a, b) in enumerate(zip(prompt.input_ids, r.input_ids)) if a != b) \

@@ -1,0 +1,1 @@
+"""Training: configuration, run directories, the subprocess worker and its callbacks."""

@@ -1,0 +1,49 @@
+"""The trainer callback that writes metrics.jsonl and status.json and obeys stop requests."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from studio.train.runs import STOP, append_metrics, write_status
+
+
+class RunFilesCallback(TrainerCallback):
+    def __init__(self, run: Path):
+        self.run = run
+        self.started = time.time()
+        self.first_step: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.time()
+        self.first_step = state.global_step
+        write_status(self.run, state="running", step=state.global_step, total=state.max_steps)
+
+    def _eta(self, state) -> float | None:
+        done = state.global_step - (self.first_step or 0)
+        if done <= 0:
+            return None
+        return (time.time() - self.started) / done * (state.max_steps - state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        record = {"step": state.global_step, "elapsed_s": round(time.time() - self.started, 2),
+                  "eta_s": None if self._eta(state) is None else round(self._eta(state), 1)}
+        for key, name in (("loss", "loss"), ("learning_rate", "learning_rate"), ("grad_norm", "grad_norm"),
+                          ("num_tokens", "tokens"), ("eval_loss", "eval_loss"),
+                          ("mean_token_accuracy", "token_accuracy")):
+            if key in logs:
+                record[name] = logs[key]
+        if len(record) > 3:
+            append_metrics(self.run, record)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        eta = self._eta(state)
+        if (self.run / STOP).exists():
+            control.should_training_stop = True
+            control.should_save = True  # a checkpoint at the stop step, so resume continues from here
+            write_status(self.run, state="stopping", step=state.global_step, total=state.max_steps, eta_s=eta)
+        else:
+            write_status(self.run, step=state.global_step, total=state.max_steps, eta_s=eta)
+        return control

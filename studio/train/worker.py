@@ -1,0 +1,175 @@
+"""The training recipe, read top to bottom: setup -> data -> model -> train -> save. Runs in its own process
+(`python -m studio _worker RUN_DIR`), writing only files in the run directory; never imported by the UI."""
+from __future__ import annotations
+
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.contract import Contract, data_hash, model_hash
+from studio.errors import StudioError
+from studio.findings import has_errors
+from studio.formatting import FormatSettings, add_control_tokens, missing_control_tokens, render_persona
+from studio.models import load_tokenizer, resolve
+from studio.persona_store import load_persona
+from studio.render import stop_token_ids
+from studio.train.callbacks import RunFilesCallback
+from studio.train.config import TrainConfig
+from studio.train.runs import CONFIG, STOP, latest_checkpoint, write_status
+
+
+@dataclass
+class Prepared:
+    trainer: object
+    tokenizer: object
+    contract: Contract
+    config: TrainConfig
+
+
+def device_settings(cfg: TrainConfig) -> tuple[str, str]:
+    """(device, dtype name): CUDA -> bf16 where supported else fp16; CPU -> fp32 (bf16 on CPU is ~12x slower)."""
+    import torch
+    if torch.cuda.is_available():
+        dtype = cfg.compute_dtype if cfg.compute_dtype != "auto" else (
+            "bf16" if torch.cuda.is_bf16_supported() else "fp16")
+        return "cuda", dtype
+    return "cpu", "fp32" if cfg.compute_dtype == "auto" else cfg.compute_dtype
+
+
+def prepare(run: Path, cfg: TrainConfig) -> Prepared:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from trl import SFTConfig, SFTTrainer
+
+    # --- data: the renderer makes input_ids and labels; trl uses them as they are
+    tok = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    data_dir = run / "data" if (run / "data").exists() else Path(cfg.data)
+    persona = load_persona(data_dir)
+    settings = FormatSettings(template=cfg.template, max_length=cfg.max_length, train_on=cfg.train_on,
+                              system_override=cfg.system_prompt)
+    result = render_persona(persona, tok, settings)
+    added = missing_control_tokens(result) if cfg.add_control_tokens else []
+    if added:
+        add_control_tokens(tok, added)
+        result = render_persona(persona, tok, settings)
+    if has_errors(result.findings) and not cfg.allow_doctor_errors:
+        codes = ", ".join(sorted({f.code for f in result.findings if f.severity == "error"}))
+        raise StudioError(f"The Template Doctor reports errors ({codes}); fix them in the Format tab, or launch "
+                          "with the override (allow_doctor_errors).")
+    examples = [r for r in result.renders if any(l != -100 for l in r.labels)]
+    cfg.validate(len(examples))
+    ds = Dataset.from_dict({"input_ids": [r.input_ids for r in examples], "labels": [r.labels for r in examples]})
+    eval_ds = None
+    if cfg.eval_fraction > 0 and len(examples) >= 10:
+        split = ds.train_test_split(test_size=cfg.eval_fraction, seed=cfg.seed)
+        ds, eval_ds = split["train"], split["test"]
+
+    # --- model: 4-bit NF4 base (optional) + LoRA
+    device, dtype_name = device_settings(cfg)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype_name]
+    kwargs: dict = {"dtype": dtype if device == "cuda" else torch.float32, "trust_remote_code": cfg.trust_remote_code}
+    if cfg.load_in_4bit:
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=cfg.double_quant,
+            bnb_4bit_compute_dtype=dtype)
+        kwargs["device_map"] = {"": 0} if device == "cuda" else {"": "cpu"}
+    where = resolve(cfg.model)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
+    except OSError as e:
+        raise StudioError(f"Cannot load the model from {where}: {str(e).splitlines()[0][:200]}") from None
+    if added:
+        model.resize_token_embeddings(len(tok))
+    present = {n.split(".")[-1] for n, _ in model.named_modules()}
+    targets = [t for t in cfg.target_modules if t in present]
+    if not targets:
+        raise StudioError(f"None of the target modules {cfg.target_modules} exist in this model.")
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
+                      use_rslora=cfg.use_rslora, use_dora=cfg.use_dora, task_type="CAUSAL_LM",
+                      modules_to_save=["embed_tokens", "lm_head"] if added else None)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token  # padding is masked by position (labels -100), never by id
+
+    args = SFTConfig(
+        output_dir=str(run / "checkpoints"), max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
+        num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.scheduler,
+        weight_decay=cfg.weight_decay, optim=cfg.optimizer, seed=cfg.seed, neftune_noise_alpha=cfg.neftune_alpha,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+        eval_strategy="steps" if eval_ds is not None else "no", eval_steps=cfg.save_steps,
+        report_to="none", disable_tqdm=True, use_cpu=device == "cpu", bf16=dtype_name == "bf16" and device == "cuda",
+        fp16=dtype_name == "fp16" and device == "cuda", max_length=cfg.max_length, pad_to_multiple_of=None,
+        dataloader_num_workers=0)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=eval_ds, processing_class=tok,
+                         peft_config=lora, callbacks=[RunFilesCallback(run)])
+
+    contract = Contract(
+        base_model=cfg.model, base_model_path=where, base_model_hash=model_hash(where), template=cfg.template,
+        system_prompt=persona.system_prompt if cfg.system_prompt is None else cfg.system_prompt,
+        notes=persona.notes, notes_in_prompt=persona.notes_in_prompt, bos_token=tok.bos_token,
+        eos_token=tok.eos_token, end_of_turn=tok.convert_ids_to_tokens(stop_token_ids(cfg.template, tok)[0]),
+        stop_token_ids=stop_token_ids(cfg.template, tok), max_length=cfg.max_length, train_on=cfg.train_on,
+        data_hash=data_hash([p.as_row() for p in persona.pairs]), added_tokens=added, persona_name=persona.name,
+        style_markers=persona.style.markers, target_chars=persona.style.target_chars)
+    return Prepared(trainer, tok, contract, cfg)
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "transformers", "trl", "peft", "bitsandbytes", "datasets", "accelerate"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def explain(err: BaseException) -> str:
+    text = str(err)
+    if isinstance(err, StudioError):
+        return text
+    if "out of memory" in text.lower() or type(err).__name__ == "OutOfMemoryError":
+        return ("Out of memory. Lower batch_size (raise grad_accum to keep the effective batch), lower max_length, "
+                "turn on gradient_checkpointing and 4-bit loading, or use a smaller model.")
+    if isinstance(err, OSError) and getattr(err, "errno", None) == 28:
+        return "The disk is full. Free space (old runs' checkpoints are the usual culprit) and resume."
+    return f"{type(err).__name__}: {text.splitlines()[0][:300] if text else ''}"
+
+
+def run_worker(run: Path, resume: bool = False) -> int:
+    """Train the run in this process. Exit code 0 finished/stopped, 1 failed. Everything goes to files."""
+    import os
+    write_status(run, state="running", pid=os.getpid(), error=None, versions=versions(), started=time.time())
+    try:
+        cfg = TrainConfig.load(run / CONFIG)
+        prepared = prepare(run, cfg)
+        ckpt = latest_checkpoint(run) if resume else None
+        if resume and ckpt is None:
+            print("no checkpoint found: starting from step 0", flush=True)
+        (run / STOP).unlink(missing_ok=True)
+        prepared.contract.save(run)
+        prepared.trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        adapter = run / "adapter"
+        prepared.trainer.save_model(str(adapter))
+        prepared.tokenizer.save_pretrained(adapter)
+        prepared.contract.save(adapter)
+        state = prepared.trainer.state
+        stopped = (run / STOP).exists() and state.global_step < state.max_steps
+        write_status(run, state="stopped" if stopped else "finished", step=state.global_step,
+                     total=state.max_steps, finished=time.time(), eta_s=0)
+        return 0
+    except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
+        traceback.print_exc()
+        write_status(run, state="failed", error=explain(e), finished=time.time())
+        return 1
+    finally:
+        sys.stdout.flush()
