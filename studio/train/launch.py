@@ -14,7 +14,7 @@ from studio.persona import PAIRS_FILE, PERSONA_FILE
 from studio.persona_store import load_persona, save_persona
 from studio.templates import conversations_from_persona
 from studio.train.config import TrainConfig
-from studio.train.runs import CONFIG, LOG, active_run, latest_checkpoint, new_run_dir, read_status, refresh, \
+from studio.train.runs import CONFIG, LOG, STOP, active_run, latest_checkpoint, new_run_dir, read_status, refresh, \
     write_status
 from studio.workspace import PACKAGE_ROOT
 
@@ -81,6 +81,7 @@ def resume_run(run: Path, runs_dir: Path) -> Path:
 def _spawn(run: Path, resume: bool) -> None:
     if not all((run / "data" / f).exists() for f in (PERSONA_FILE,)) and not (run / "data" / PAIRS_FILE).exists():
         raise StudioError(f"{run} has no data snapshot.")
+    (run / STOP).unlink(missing_ok=True)  # an old request must not stop the new process
     cmd = [sys.executable, "-m", "studio", "_worker", str(run)] + (["--resume"] if resume else [])
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     with open(run / LOG, "a", encoding="utf-8") as log:

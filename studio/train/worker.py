@@ -101,7 +101,7 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.scheduler,
         weight_decay=cfg.weight_decay, optim=cfg.optimizer, seed=cfg.seed, neftune_noise_alpha=cfg.neftune_alpha,
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing=cfg.gradient_checkpointing,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         eval_strategy="steps" if eval_ds is not None else "no", eval_steps=cfg.save_steps,
@@ -155,7 +155,6 @@ def run_worker(run: Path, resume: bool = False) -> int:
         ckpt = latest_checkpoint(run) if resume else None
         if resume and ckpt is None:
             print("no checkpoint found: starting from step 0", flush=True)
-        (run / STOP).unlink(missing_ok=True)
         prepared.contract.save(run)
         prepared.trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         adapter = run / "adapter"

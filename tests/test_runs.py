@@ -1,0 +1,79 @@
+"""The runner as a user drives it: background process, stop, resume, SIGKILL, one run at a time."""
+import os
+import signal
+import time
+
+import pytest
+
+pytest.importorskip("bitsandbytes")
+
+from studio.errors import StudioError  # noqa: E402
+from studio.persona import Persona, QAPair  # noqa: E402
+from studio.persona_store import save_persona  # noqa: E402
+from studio.tiny import save_tiny_model  # noqa: E402
+from studio.train.config import TrainConfig  # noqa: E402
+from studio.train.launch import resume_run, start_run, wait  # noqa: E402
+from studio.train.runs import latest_checkpoint, list_runs, read_metrics, refresh, request_stop  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    model = save_tiny_model(root / "tiny", "chatml")
+    pairs = [QAPair(f"質問{i}？", f"答え{i}ですわ。") for i in range(12)]
+    save_persona(Persona(name="t", pairs=pairs), root / "p")
+    return root, model
+
+
+def cfg(setup, **kw):
+    root, model = setup
+    return TrainConfig(**{**dict(model=str(model), data=str(root / "p"), max_steps=400, batch_size=2,
+                                 grad_accum=1, save_steps=2, max_length=64, lora_r=4), **kw})
+
+
+def wait_for(pred, timeout=120):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_stop_resume_and_kill(setup, tmp_path):
+    runs = tmp_path / "runs"
+    run = start_run(cfg(setup), runs)
+    assert (run / "data" / "pairs.csv").exists() and (run / "config.yaml").exists()
+    wait_for(lambda: refresh(run).get("step", 0) >= 3)
+    with pytest.raises(StudioError, match=f"Run {run.name} is still training"):
+        start_run(cfg(setup), runs)
+    request_stop(run)
+    status = wait(run, echo=lambda *_: None)
+    assert status["state"] == "stopped" and status["step"] < 400
+    stopped_at = status["step"]
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    base = AutoModelForCausalLM.from_pretrained(setup[1])
+    PeftModel.from_pretrained(base, run / "adapter")  # the stopped run's adapter loads
+    assert latest_checkpoint(run).name == f"checkpoint-{stopped_at}"
+
+    resume_run(run, runs)
+    wait_for(lambda: refresh(run).get("step", 0) >= stopped_at + 3)
+    steps = [m["step"] for m in read_metrics(run) if "loss" in m]
+    assert steps[steps.index(stopped_at) + 1] == stopped_at + 1  # the step count continues
+    pid = refresh(run)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: refresh(run)["state"] == "failed")
+    assert "killed or crashed" in refresh(run)["error"] and "resume continues" in refresh(run)["error"]
+    assert [r.state for r in list_runs(runs)] == ["failed"]
+    resume_run(run, runs)  # resumable after SIGKILL
+    wait_for(lambda: refresh(run)["state"] == "running" and refresh(run).get("step", 0) > stopped_at + 3)
+    request_stop(run)
+    assert wait(run, echo=lambda *_: None)["state"] == "stopped"
+
+
+def test_failure_is_reported_not_silent(setup, tmp_path):
+    run = start_run(cfg(setup, max_steps=2, target_modules=["no_such_module"]), tmp_path / "runs")
+    status = wait(run, echo=lambda *_: None)
+    assert status["state"] == "failed" and "no_such_module" in status["error"]
+    assert not (run / "adapter").exists()
