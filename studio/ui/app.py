@@ -6,6 +6,7 @@ import gradio as gr
 from studio.ui.format_tab import build_format_tab
 from studio.ui.i18n import make_i18n
 from studio.ui.persona_tab import build_persona_tab
+from studio.ui.train_tab import build_train_tab
 
 
 def build_app() -> tuple[gr.Blocks, gr.I18n]:
@@ -17,6 +18,11 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             persona = build_persona_tab(i18n)
         with gr.Tab(i18n("tab.format")):
             build_format_tab(i18n, persona)
+        with gr.Tab(i18n("tab.train")):
+            train = build_train_tab(i18n, persona)
         demo.load(persona.on_load, None, [persona.picker], api_visibility="private").then(
             persona.on_open, persona.open_inputs, persona.open_outputs, api_visibility="private")
+        demo.load(train.attach, [train.current], [train.current], api_visibility="private").then(
+            train.tick, [train.current], train.tick_outputs, api_visibility="private")
+        demo.load(train.on_estimate, train.widgets, [train.memory], api_visibility="private")
     return demo, i18n

@@ -28,6 +28,13 @@ EN = {
     "format.tokens": "Tokens (green: trained, red: masked; hover for ids)", "format.fix": "Auto-fix",
     "format.apply_fix": "Apply", "format.lengths": "Tokens per example",
     "format.export_jsonl": "Export JSONL (ids + labels)", "format.export_txt": "Export text",
+    "tab.train": "3. Train", "train.model": "Base model (local folder, hub id, preset, or 'default')",
+    "train.prepare": "Prepare default model", "train.4bit": "Load in 4-bit (NF4)", "train.advanced": "Advanced",
+    "train.add_tokens": "Add missing template tokens (resize embeddings)",
+    "train.override": "Launch despite Template Doctor errors", "train.memory": "Memory estimate",
+    "train.start": "Start training", "train.stop": "Stop", "train.resume": "Resume", "train.progress": "Progress",
+    "train.refresh": "Refresh", "train.loss": "Loss", "train.log": "Log (tail)", "train.history": "Runs",
+    "train.compare": "Compare runs' loss curves", "train.compare_go": "Compare",
     "status": "Save status", "findings": "Validation", "stats": "Statistics", "hist": "Reply length (characters)",
 }
 JA = {
@@ -54,6 +61,13 @@ JA = {
     "format.tokens": "トークン(緑: 学習、赤: マスク。ホバーでID)", "format.fix": "自動修正",
     "format.apply_fix": "適用", "format.lengths": "例ごとのトークン数",
     "format.export_jsonl": "JSONLで書き出す(ID + ラベル)", "format.export_txt": "テキストで書き出す",
+    "tab.train": "3. 学習", "train.model": "ベースモデル(ローカルフォルダ、Hub ID、プリセット、または 'default')",
+    "train.prepare": "既定モデルを準備", "train.4bit": "4bit(NF4)で読み込む", "train.advanced": "詳細設定",
+    "train.add_tokens": "足りないテンプレートのトークンを追加(埋め込みを拡張)",
+    "train.override": "テンプレート診断のエラーを無視して開始", "train.memory": "メモリ見積もり",
+    "train.start": "学習を開始", "train.stop": "停止", "train.resume": "再開", "train.progress": "進捗",
+    "train.refresh": "更新", "train.loss": "損失", "train.log": "ログ(末尾)", "train.history": "実行履歴",
+    "train.compare": "損失曲線を比較する実行", "train.compare_go": "比較",
     "status": "保存状態", "findings": "検証", "stats": "統計", "hist": "返答の長さ(文字)",
 }
 
