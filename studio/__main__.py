@@ -120,7 +120,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         run = resume_run(find_run(args.resume, runs), runs)
     else:
-        cfg = TrainConfig.load(args.config) if args.config else TrainConfig()
+        from studio.train.recipes import recipe
+        cfg = TrainConfig.load(args.config) if args.config else recipe(args.model or "default")
         for flag, name in (("model", "model"), ("data", "data"), ("template", "template"),
                            ("max_steps", "max_steps")):
             if getattr(args, flag) is not None:

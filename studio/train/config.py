@@ -20,7 +20,7 @@ class TrainConfig:
     data: str = ""                      # persona folder or CSV/TSV/JSONL file
     template: str = "model"             # llama2 | llama3 | model (the tokenizer's own chat template)
     system_prompt: str | None = None    # overrides the persona's system prompt when set
-    max_length: int = 512               # tokens per example; longer examples are truncated (the Doctor warns)
+    max_length: int = 1024              # tokens per example; longer examples are truncated (the Doctor warns)
     train_on: str = "responses"         # responses | last | all
     add_control_tokens: bool = False    # add missing template control tokens and train their embedding rows
     allow_doctor_errors: bool = False   # launch even though the Template Doctor reports errors

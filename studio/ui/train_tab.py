@@ -14,6 +14,7 @@ from studio.models import PRESETS, resolve
 from studio.train import launch
 from studio.train.config import DEFAULT_TARGETS, OPTIMIZERS, SCHEDULERS, TrainConfig
 from studio.train.memory import available_memory, estimate
+from studio.train.recipes import recipe
 from studio.train.runs import find_run, latest_checkpoint, list_runs, request_stop
 from studio.train.views import HISTORY_COLUMNS, history_frame, loss_frame, progress_html, progress_text
 from studio.ui.persona_tab import PersonaTab
@@ -22,6 +23,7 @@ from studio.workspace import runs_dir
 
 @dataclass
 class TrainTab:
+    defaults: Callable          # page load: the recipe for this machine's device
     attach: Callable            # page load: which run this browser tab follows
     current: gr.State
     tick: Callable
@@ -32,6 +34,7 @@ class TrainTab:
 
 
 def build_train_tab(i18n: gr.I18n, persona: PersonaTab) -> TrainTab:
+    D = TrainConfig()  # widget defaults; the page's load event then applies this device's recipe
     current = gr.State(None)  # this browser tab's run directory (str)
     with gr.Row():
         model = gr.Dropdown(["default", *PRESETS], value="default", allow_custom_value=True, scale=3,
@@ -39,35 +42,35 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab) -> TrainTab:
         template = gr.Radio(["llama2", "llama3", "model"], value="model", label=i18n("format.template"), scale=2)
         prepare = gr.Button(i18n("train.prepare"), scale=1)
     with gr.Row():
-        max_steps = gr.Number(60, precision=0, minimum=0, label="max_steps")
-        lr = gr.Number(2e-4, label="learning_rate")
-        rank = gr.Number(16, precision=0, label="lora_r")
-        batch = gr.Number(2, precision=0, label="batch_size")
-        max_len = gr.Number(512, precision=0, label="max_length")
-        four_bit = gr.Checkbox(True, label=i18n("train.4bit"))
+        max_steps = gr.Number(D.max_steps, precision=0, minimum=0, label="max_steps")
+        lr = gr.Number(D.learning_rate, label="learning_rate")
+        rank = gr.Number(D.lora_r, precision=0, label="lora_r")
+        batch = gr.Number(D.batch_size, precision=0, label="batch_size")
+        max_len = gr.Number(D.max_length, precision=0, label="max_length")
+        four_bit = gr.Checkbox(D.load_in_4bit, label=i18n("train.4bit"))
     with gr.Accordion(i18n("train.advanced"), open=False):
         with gr.Row():
-            alpha = gr.Number(16, precision=0, label="lora_alpha")
-            dropout = gr.Number(0.0, label="lora_dropout")
+            alpha = gr.Number(D.lora_alpha, precision=0, label="lora_alpha")
+            dropout = gr.Number(D.lora_dropout, label="lora_dropout")
             targets = gr.CheckboxGroup(DEFAULT_TARGETS, value=DEFAULT_TARGETS, label="target_modules")
         with gr.Row():
-            rslora = gr.Checkbox(False, label="use_rslora")
-            dora = gr.Checkbox(False, label="use_dora")
-            grad_ckpt = gr.Checkbox(False, label="gradient_checkpointing")
-            group_len = gr.Checkbox(True, label="group_by_length")
-            double_q = gr.Checkbox(True, label="double_quant")
+            rslora = gr.Checkbox(D.use_rslora, label="use_rslora")
+            dora = gr.Checkbox(D.use_dora, label="use_dora")
+            grad_ckpt = gr.Checkbox(D.gradient_checkpointing, label="gradient_checkpointing")
+            group_len = gr.Checkbox(D.group_by_length, label="group_by_length")
+            double_q = gr.Checkbox(D.double_quant, label="double_quant")
         with gr.Row():
-            accum = gr.Number(4, precision=0, label="grad_accum")
-            epochs = gr.Number(1.0, label="epochs (when max_steps = 0)")
-            warmup = gr.Number(5, label="warmup_steps")
-            sched = gr.Dropdown(list(SCHEDULERS), value="linear", label="scheduler")
-            wd = gr.Number(0.01, label="weight_decay")
+            accum = gr.Number(D.grad_accum, precision=0, label="grad_accum")
+            epochs = gr.Number(D.epochs, label="epochs (when max_steps = 0)")
+            warmup = gr.Number(D.warmup_steps, label="warmup_steps")
+            sched = gr.Dropdown(list(SCHEDULERS), value=D.scheduler, label="scheduler")
+            wd = gr.Number(D.weight_decay, label="weight_decay")
         with gr.Row():
-            optim = gr.Dropdown(list(OPTIMIZERS), value="adamw_8bit", label="optimizer")
-            seed = gr.Number(3407, precision=0, label="seed")
+            optim = gr.Dropdown(list(OPTIMIZERS), value=D.optimizer, label="optimizer")
+            seed = gr.Number(D.seed, precision=0, label="seed")
             neftune = gr.Number(0, label="NEFTune alpha (0 = off)")
-            eval_frac = gr.Number(0.0, label="eval_fraction")
-            save_steps = gr.Number(20, precision=0, label="save_steps")
+            eval_frac = gr.Number(D.eval_fraction, label="eval_fraction")
+            save_steps = gr.Number(D.save_steps, precision=0, label="save_steps")
         with gr.Row():
             add_tokens = gr.Checkbox(False, label=i18n("train.add_tokens"))
             override = gr.Checkbox(False, label=i18n("train.override"))
@@ -142,7 +145,10 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab) -> TrainTab:
             return str(e)
 
     def on_preset(choice):
-        return PRESETS.get(choice, "model" if choice == "default" else gr.skip())
+        """Picking a model fills every setting from the recipe for it on this machine's device."""
+        cfg = recipe(choice or "default")
+        values = [cfg.neftune_alpha or 0 if name == "neftune_alpha" else getattr(cfg, name) for _, name in fields]
+        return values[1:]  # everything but the model itself
 
     def on_prepare(progress=gr.Progress()):
         from studio.default_model import prepare_default_model
@@ -176,7 +182,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab) -> TrainTab:
     def on_compare(ids):
         return loss_frame([runs_dir() / i for i in ids or []], label_by_run=True)
 
-    model.change(on_preset, [model], [template], api_visibility="private")
+    model.input(on_preset, [model], widgets[1:], api_visibility="private")
     for w in widgets:
         w.change(on_estimate, widgets, [memory], api_visibility="private")
     prepare.click(on_prepare, None, [message], api_name="prepare_default")
@@ -188,6 +194,9 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab) -> TrainTab:
     refresh_btn.click(tick, [current], [progress, bar, plot, log, history, compare], api_name="train_progress")
     history.select(pick_history, [history], [current], api_visibility="private")
     compare_go.click(on_compare, [compare], [compare_plot], api_name="compare_runs")
-    return TrainTab(attach=attach, current=current, tick=tick,
+    def defaults():
+        return on_preset("default")
+
+    return TrainTab(defaults=defaults, attach=attach, current=current, tick=tick,
                     tick_outputs=[progress, bar, plot, log, history, compare], memory=memory,
                     on_estimate=on_estimate, widgets=widgets)
