@@ -20,8 +20,9 @@ _UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by se
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: Path, data: bytes, keep_backups: int = KEEP_BACKUPS) -> None:
-    """Replace `path` with `data` so that a crash at any moment leaves either the old or the new file, whole."""
+def atomic_write_bytes(path: Path, data: bytes, keep_backups: int = KEEP_BACKUPS, durable: bool = True) -> None:
+    """Replace `path` with `data` so that a crash at any moment leaves either the old or the new file, whole.
+    durable=False skips the fsyncs (for progress files rewritten every step, where the rename is enough)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if keep_backups and path.exists() and path.read_bytes() != data:
@@ -33,17 +34,20 @@ def atomic_write_bytes(path: Path, data: bytes, keep_backups: int = KEEP_BACKUPS
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
-def atomic_write_text(path: Path, text: str, encoding: str = "utf-8", keep_backups: int = KEEP_BACKUPS) -> None:
-    atomic_write_bytes(path, text.encode(encoding), keep_backups)
+def atomic_write_text(path: Path, text: str, encoding: str = "utf-8", keep_backups: int = KEEP_BACKUPS,
+                      durable: bool = True) -> None:
+    atomic_write_bytes(path, text.encode(encoding), keep_backups, durable)
 
 
 def _backup(path: Path, keep: int) -> None:

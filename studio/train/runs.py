@@ -48,7 +48,8 @@ def write_status(run: Path, **changes) -> dict:
     status = {**read_status(run), **changes, "updated": time.time()}
     if status.get("state") == "unknown":
         status["state"] = "queued"
-    atomic_write_text(run / STATUS, json.dumps(status, ensure_ascii=False, indent=1), keep_backups=0)
+    atomic_write_text(run / STATUS, json.dumps(status, ensure_ascii=False, indent=1), keep_backups=0,
+                      durable=status["state"] not in ("running", "stopping"))
     return status
 
 

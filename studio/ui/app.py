@@ -24,6 +24,7 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             persona.on_open, persona.open_inputs, persona.open_outputs, api_visibility="private")
         demo.load(train.attach, [train.current], [train.current], api_visibility="private").then(
             train.tick, [train.current], train.tick_outputs, api_visibility="private")
+        demo.load(train.notice, None, [train.message], api_visibility="private")
         demo.load(train.defaults, None, train.widgets[1:], api_visibility="private").then(
             train.on_estimate, train.widgets, [train.memory], api_visibility="private")
     return demo, i18n

