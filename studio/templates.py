@@ -123,6 +123,24 @@ class ModelTemplate:
 TEMPLATES: dict[str, Template] = {t.name: t for t in (Llama2(), Llama3(), ModelTemplate())}
 
 
+# Jinja equivalents, written into a merged model's tokenizer so other tools chat with it in the trained format.
+CHAT_TEMPLATES = {
+    "llama2": ("{%- set system = messages[0]['content'] if messages[0]['role'] == 'system' else '' -%}"
+               "{%- set msgs = messages[1:] if messages[0]['role'] == 'system' else messages -%}"
+               "{%- for m in msgs -%}{%- if m['role'] == 'user' -%}{{ bos_token + '[INST] ' }}"
+               "{%- if loop.first and system -%}{{ '<<SYS>>\n' + system + '\n<</SYS>>\n\n' }}{%- endif -%}"
+               "{{ m['content'] + ' [/INST]' }}{%- else -%}{{ ' ' + m['content'] + ' ' + eos_token }}{%- endif -%}"
+               "{%- endfor -%}"),
+    "llama3": ("{{ bos_token }}{%- for m in messages -%}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\n\n'"
+               " + m['content'] + '<|eot_id|>' }}{%- endfor -%}{%- if add_generation_prompt -%}"
+               "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif -%}"),
+}
+
+
+def chat_template_jinja(name: str) -> str:
+    return CHAT_TEMPLATES[name]
+
+
 def get_template(name: str) -> Template:
     try:
         return TEMPLATES[name]

@@ -89,3 +89,18 @@ def test_llama3_stop_tokens_include_eot_and_eos():
 def test_truncation_keeps_max_length():
     r = render(Conversation("", [("q " * 50, "a " * 50)], [1]), "llama2", sp(), max_length=16)
     assert len(r.input_ids) == len(r.labels) == 16 and r.truncated and r.full_length > 16
+
+
+def test_jinja_chat_templates_render_exactly_like_ours():
+    """A merged model's tokenizer gets these; other tools must see the trained format."""
+    from studio.templates import chat_template_jinja
+    from tests.tiny_toks import with_template
+    for name, tok in (("llama2", sp()), ("llama3", l3())):
+        t = with_template(tok, chat_template_jinja(name))
+        for conv in (ONE, TWO, NOSYS):
+            ours = render(conv, name, tok).text
+            theirs = t.apply_chat_template(conv.messages(), tokenize=False)
+            assert theirs == ours, name
+            gen = render(conv, name, tok, add_generation_prompt=True).text
+            assert t.apply_chat_template(conv.messages(with_last_answer=False), tokenize=False,
+                                         add_generation_prompt=True) == gen

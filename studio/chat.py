@@ -1,0 +1,206 @@
+"""Generation for chat, scripts and evaluation: one base model in memory, LoRA adapters switched per row.
+
+Rows of one batch may use different adapters (peft's mixed-adapter batches, "__base__" = adapter off), so the
+base and the tuned pane decode together in one forward pass. Prompts and stop ids come from the contract.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.contract import Contract, model_hash
+from studio.errors import StudioError
+from studio.render import generation_prompt_ids, stop_token_ids
+
+BASE = "__base__"
+
+
+@dataclass
+class GenSettings:
+    temperature: float = 0.0        # 0 = greedy (reproducible comparisons)
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    max_new_tokens: int = 64
+    seed: int = 0
+
+
+@dataclass
+class Row:
+    adapter: str | None             # an adapter name loaded in the engine, or None for the base
+    contract: Contract
+    history: list[tuple[str, str]] = field(default_factory=list)
+    message: str = ""
+
+
+@dataclass
+class Reply:
+    text: str
+    stopped: bool                   # ended on an end-of-turn id (not cut by max_new_tokens)
+    new_tokens: int
+    prompt_truncated: bool = False  # the prompt was cut from the left to fit the context
+    token_ids: list[int] = field(default_factory=list)  # generated ids, end-of-turn excluded
+
+
+def default_contract(tokenizer, base: str) -> Contract:
+    """For a model with no run: its own chat template (or llama2), no system prompt."""
+    template = "model" if getattr(tokenizer, "chat_template", None) else "llama2"
+    return Contract(base_model=base, base_model_path=base, base_model_hash="", template=template, system_prompt="",
+                    notes="", notes_in_prompt=False, bos_token=tokenizer.bos_token, eos_token=tokenizer.eos_token,
+                    end_of_turn=None, stop_token_ids=stop_token_ids(template, tokenizer), max_length=0,
+                    train_on="responses", data_hash="")
+
+
+class ChatEngine:
+    """One base model (+ adapters). Not shared between browser sessions; call release() to free memory."""
+
+    def __init__(self, base_path: str, device: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.base_path = base_path
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(base_path)
+            self.model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype).to(self.device).eval()
+        except OSError as e:
+            raise StudioError(f"Cannot load the model {base_path}: {str(e).splitlines()[0][:200]}") from None
+        self.adapters: dict[str, Contract] = {}
+        self.lock = threading.Lock()  # one generate at a time on this model
+        own = Path(base_path) / "contract.json"
+        self.own_contract = Contract.load(base_path) if own.exists() else default_contract(self.tokenizer, base_path)
+
+    def add_adapter(self, name: str, adapter_dir: str | Path) -> Contract:
+        from peft import PeftModel
+
+        adapter_dir = Path(adapter_dir)
+        contract = Contract.load(adapter_dir)
+        if contract.base_model_hash and contract.base_model_hash != model_hash(self.base_path):
+            raise StudioError(f"The adapter {adapter_dir} was trained on {contract.base_model_path}, not on the "
+                              f"selected base {self.base_path}; pick the matching base model.")
+        if contract.added_tokens:
+            from transformers import AutoTokenizer
+            self.tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
+            self.model.resize_token_embeddings(len(self.tokenizer))
+        if name in self.adapters:
+            return self.adapters[name]
+        if not hasattr(self.model, "peft_config"):
+            self.model = PeftModel.from_pretrained(self.model, adapter_dir, adapter_name=name, is_trainable=False)
+        else:
+            self.model.load_adapter(adapter_dir, adapter_name=name, is_trainable=False)
+        self.model.eval()
+        self.adapters[name] = contract
+        return contract
+
+    def release(self) -> None:
+        import gc
+        self.model = None
+        gc.collect()
+        try:
+            import torch
+            torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def context_length(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+
+    def prompt_ids(self, row: Row, max_new_tokens: int) -> tuple[list[int], bool]:
+        """The contract's generation prompt; oldest turns dropped, then the message cut from the left, to fit."""
+        budget = self.context_length() - max_new_tokens
+        history, message, cut = list(row.history), row.message, False
+        while True:
+            conv = row.contract.conversation(history, message)
+            ids = generation_prompt_ids(conv, row.contract.template, self.tokenizer)
+            if len(ids) <= budget:
+                return ids, cut
+            cut = True
+            if history:
+                history.pop(0)
+            else:
+                excess = len(ids) - budget
+                message = message[max(excess, len(message) // 10):]  # characters >= tokens for these tokenizers
+
+    def stream(self, rows: list[Row], settings: GenSettings) -> Iterator[list[str] | list[Reply]]:
+        """Yields the partial texts of all rows as they grow; the last item is the list of Replies."""
+        import torch
+
+        if self.model is None:
+            raise StudioError("The chat model was released (training started); send the message again to reload.")
+        for r in rows:
+            if not r.message.strip():
+                raise StudioError("Type a message first.")
+            if r.adapter and r.adapter not in self.adapters:
+                raise StudioError(f"Adapter {r.adapter} is not loaded.")
+        prompts = [self.prompt_ids(r, settings.max_new_tokens) for r in rows]
+        width = max(len(p) for p, _ in prompts)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p, _ in prompts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p, _ in prompts], device=self.device)
+        stops = sorted({i for r in rows for i in r.contract.stop_token_ids})
+        kwargs = dict(input_ids=input_ids, attention_mask=mask, max_new_tokens=settings.max_new_tokens,
+                      eos_token_id=stops, pad_token_id=pad, repetition_penalty=settings.repetition_penalty)
+        if settings.temperature > 0:
+            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p,
+                          top_k=settings.top_k or None)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if hasattr(self.model, "peft_config"):
+            kwargs["adapter_names"] = [r.adapter or BASE for r in rows]
+        q: queue.Queue = queue.Queue()
+        streamer = _RowStreamer(q)
+        error: list[BaseException] = []
+
+        def work():
+            with self.lock:
+                torch.manual_seed(settings.seed)
+                try:
+                    with torch.no_grad():
+                        self.model.generate(**kwargs, streamer=streamer)
+                except BaseException as e:  # noqa: BLE001 - reported to the caller below
+                    error.append(e)
+                finally:
+                    q.put(None)
+
+        threading.Thread(target=work, daemon=True).start()
+        new: list[list[int]] = [[] for _ in rows]
+        done = [False] * len(rows)
+        while (step := q.get()) is not None:
+            for i, tid in enumerate(step):
+                if not done[i]:
+                    if tid in stops:
+                        done[i] = True
+                    else:
+                        new[i].append(tid)
+            yield [self.tokenizer.decode(t, skip_special_tokens=True) for t in new]
+        if error:
+            raise StudioError(f"Generation failed: {type(error[0]).__name__}: {str(error[0])[:200]}")
+        yield [Reply(self.tokenizer.decode(t, skip_special_tokens=True).strip(), done[i], len(t) + int(done[i]),
+                     prompts[i][1], t) for i, t in enumerate(new)]
+
+    def generate(self, rows: list[Row], settings: GenSettings) -> list[Reply]:
+        out = None
+        for out in self.stream(rows, settings):
+            pass
+        return out
+
+
+class _RowStreamer:
+    """A transformers streamer that hands every generated step (one id per row) to a queue."""
+
+    def __init__(self, q: queue.Queue):
+        self.q = q
+        self.first = True
+
+    def put(self, value) -> None:
+        if self.first:  # the prompt
+            self.first = False
+            return
+        self.q.put([int(x) for x in value.reshape(-1).tolist()])
+
+    def end(self) -> None:
+        pass

@@ -1,0 +1,154 @@
+"""Fold a LoRA adapter into its base model, verified; and combine several adapters into one.
+
+The base is reloaded unquantized (bf16 on GPU, fp32 on CPU): merging into a 4-bit base would re-quantize the
+merged weights and add rounding error on top of the adapter, so the merged model would not be the model you tested.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.contract import Contract
+from studio.errors import StudioError
+from studio.render import generation_prompt_ids
+from studio.templates import chat_template_jinja
+from studio.train.runs import ACTIVE, STATUS, latest_checkpoint, refresh
+
+VERIFY_QUESTIONS = ["ごきげんよう。", "好きな食べ物は？", "What is the capital of France?"]
+TOLERANCE = {"fp32": 1e-3, "bf16": 5e-2}
+COMBINE_METHODS = ("linear", "ties", "dare_ties", "svd")
+
+
+@dataclass
+class MergeReport:
+    out: Path
+    max_logit_diff: float
+    tolerance: float
+    size_gb: float
+
+    def summary(self) -> str:
+        return (f"Merged into {self.out} ({self.size_gb:.2f} GB). Verified: merged vs base+adapter logits differ by at "
+                f"most {self.max_logit_diff:.2e} (tolerance {self.tolerance:g}).")
+
+
+def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: bool = False) -> Path:
+    """A run id, a run directory or an adapter folder -> the adapter folder (refusing a run still training)."""
+    path = Path(ref)
+    if not path.exists() and runs_dir is not None and (runs_dir / str(ref)).exists():
+        path = runs_dir / str(ref)
+    if (path / STATUS).exists():  # a run directory
+        state = refresh(path).get("state")
+        if state in ACTIVE or state != "finished" and not (path / "adapter").exists():
+            ckpt = latest_checkpoint(path)
+            if not use_checkpoint or ckpt is None:
+                raise StudioError(f"Run {path.name} is {state} and has no finished adapter yet. Wait for it, or "
+                                  "use its last checkpoint (--use-checkpoint / the checkbox).")
+            if not (ckpt / "contract.json").exists():
+                shutil.copy(path / "contract.json", ckpt / "contract.json")
+            return ckpt
+        path = path / "adapter"
+    if not (path / "adapter_config.json").exists():
+        raise StudioError(f"{ref} is not an adapter folder, a run directory or a run id.")
+    return path
+
+
+def _load_base(contract: Contract, tokenizer_dir: Path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    model = AutoModelForCausalLM.from_pretrained(contract.base_model_path, dtype=dtype)
+    if contract.added_tokens:
+        model.resize_token_embeddings(len(tok))
+    return model.to("cuda" if torch.cuda.is_available() else "cpu").eval(), tok, "bf16" if dtype == torch.bfloat16 \
+        else "fp32"
+
+
+def _logits(model, tok, contract: Contract):
+    import torch
+    outs = []
+    for q in VERIFY_QUESTIONS:
+        ids = generation_prompt_ids(contract.conversation([], q), contract.template, tok)
+        with torch.no_grad():
+            outs.append(model(torch.tensor([ids], device=model.device)).logits.float().cpu())
+    return outs
+
+
+def _check_disk(out: Path, need_bytes: int) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(out.parent).free
+    if free < need_bytes * 1.1:
+        raise StudioError(f"Not enough disk space in {out.parent}: the merged model needs about "
+                          f"{need_bytes / 2**30:.1f} GB, {free / 2**30:.1f} GB is free.")
+
+
+def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path | None = None,
+                  use_checkpoint: bool = False) -> MergeReport:
+    from peft import PeftModel
+
+    src = adapter_dir(ref, runs_dir, use_checkpoint)
+    contract = Contract.load(src)
+    out = Path(out) if out else (src.parent if src.name == "adapter" else src.parent.parent) / "merged"
+    if out.exists() and any(out.iterdir()):
+        raise StudioError(f"{out} already exists and is not empty; choose another --out.")
+    model, tok, precision = _load_base(contract, src)
+    n_params = sum(p.numel() for p in model.parameters())
+    _check_disk(out, n_params * (2 if precision == "bf16" else 4))
+    peft_model = PeftModel.from_pretrained(model, src).eval()
+    before = _logits(peft_model, tok, contract)
+    merged = peft_model.merge_and_unload()
+    after = _logits(merged, tok, contract)
+    diff = max(float((a - b).abs().max()) for a, b in zip(before, after))
+    tol = TOLERANCE[precision]
+    if not diff <= tol:
+        raise StudioError(f"Merge verification failed: merged logits differ from base+adapter by {diff:.3g} "
+                          f"(tolerance {tol}). Nothing was written.")
+    if contract.template != "model":
+        tok.chat_template = chat_template_jinja(contract.template)
+    merged.generation_config.eos_token_id = list(contract.stop_token_ids)
+    merged.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    merged.save_pretrained(out)
+    tok.save_pretrained(out)
+    contract.save(out)
+    size = sum(f.stat().st_size for f in out.glob("*.safetensors")) / 2**30
+    return MergeReport(out=out, max_logit_diff=diff, tolerance=tol, size_gb=size)
+
+
+def combine_adapters(refs: list[str | Path], weights: list[float], method: str, out: str | Path,
+                     runs_dir: Path | None = None, density: float = 0.5) -> Path:
+    """peft's add_weighted_adapter over several adapters of the same base and template -> one new adapter."""
+    from peft import PeftModel
+
+    if method not in COMBINE_METHODS:
+        raise StudioError(f"method must be one of {', '.join(COMBINE_METHODS)}.")
+    if len(refs) < 2 or len(refs) != len(weights):
+        raise StudioError("Pick at least two adapters, with one weight each.")
+    dirs = [adapter_dir(r, runs_dir) for r in refs]
+    contracts = [Contract.load(d) for d in dirs]
+    if len({(c.base_model_hash, c.template) for c in contracts}) != 1:
+        raise StudioError("These adapters were trained on different base models or templates; they cannot be "
+                          "combined.")
+    model, _tok, _ = _load_base(contracts[0], dirs[0])
+    names = [f"a{i}" for i in range(len(dirs))]
+    peft_model = PeftModel.from_pretrained(model, dirs[0], adapter_name=names[0])
+    for name, d in zip(names[1:], dirs[1:]):
+        peft_model.load_adapter(d, adapter_name=name)
+    kwargs = {"density": density} if method in ("ties", "dare_ties") else {}
+    try:
+        peft_model.add_weighted_adapter(adapters=names, weights=list(weights), adapter_name="combined",
+                                        combination_type=method, **kwargs)
+    except ValueError as e:
+        raise StudioError(f"peft cannot combine these adapters with {method}: {e}") from None
+    peft_model.eval()  # new modules start in train mode (dropout)
+    out = Path(out)
+    tmp = out.with_name(out.name + ".partial")
+    peft_model.save_pretrained(tmp, selected_adapters=["combined"])
+    saved = tmp / "combined" if (tmp / "combined").exists() else tmp
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.move(str(saved), out)
+    shutil.rmtree(tmp, ignore_errors=True)
+    _tok.save_pretrained(out)
+    contracts[0].save(out)
+    return out

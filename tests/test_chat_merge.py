@@ -1,0 +1,117 @@
+"""Chat engine and merging on a tiny model with adapters trained in the test."""
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from studio.chat import ChatEngine, GenSettings, Row  # noqa: E402
+from studio.contract import Contract  # noqa: E402
+from studio.errors import StudioError  # noqa: E402
+from studio.merge import combine_adapters, merge_adapter  # noqa: E402
+from studio.persona import Persona, QAPair  # noqa: E402
+from studio.persona_store import save_persona  # noqa: E402
+from studio.render import generation_prompt_ids  # noqa: E402
+from studio.tiny import save_tiny_model  # noqa: E402
+from studio.train.config import TrainConfig  # noqa: E402
+from studio.train.worker import prepare  # noqa: E402
+
+
+def train_adapter(root, model, seed):
+    save_persona(Persona(system_prompt="お嬢様", pairs=[QAPair(f"q{i}", "ですわ。") for i in range(8)]), root / "p")
+    cfg = TrainConfig(model=str(model), data=str(root / "p"), max_steps=5, batch_size=4, grad_accum=1, lora_r=4,
+                      lora_alpha=8, learning_rate=5e-2, load_in_4bit=False, seed=seed, save_steps=1000,
+                      max_length=64, warmup_steps=0)
+    prepared = prepare(root / "run", cfg)
+    prepared.trainer.train()
+    out = root / "adapter"
+    prepared.trainer.save_model(str(out))
+    prepared.tokenizer.save_pretrained(out)
+    prepared.contract.save(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("chat")
+    model = save_tiny_model(root / "base", "chatml")
+    a1 = train_adapter(root / "one", model, 1)
+    a2 = train_adapter(root / "two", model, 2)
+    return model, a1, a2
+
+
+def test_base_pane_equals_the_plain_base_model(setup):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    model_dir, a1, _ = setup
+    engine = ChatEngine(str(model_dir), device="cpu")
+    contract = engine.add_adapter("tuned", a1)
+    settings = GenSettings(max_new_tokens=12)
+    base, tuned = engine.generate([Row(None, contract, [], "ごきげんよう"), Row("tuned", contract, [], "ごきげんよう")],
+                                  settings)
+    plain = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    ids = torch.tensor([generation_prompt_ids(contract.conversation([], "ごきげんよう"), contract.template, tok)])
+    with torch.no_grad():
+        ref = plain.generate(ids, max_new_tokens=12, do_sample=False, eos_token_id=contract.stop_token_ids,
+                             pad_token_id=tok.pad_token_id)
+    ref_ids = [t for t in ref[0, ids.shape[1]:].tolist() if t not in contract.stop_token_ids]
+    assert base.text == tok.decode(ref_ids, skip_special_tokens=True).strip()
+    assert tuned.text != base.text  # the adapter is really on for the other row of the same batch
+
+
+def test_generation_stops_at_the_end_of_turn_id(setup):
+    model_dir, a1, _ = setup
+    engine = ChatEngine(str(model_dir), device="cpu")
+    contract = engine.add_adapter("tuned", a1)
+    free = engine.generate([Row(None, contract, [], "q1")], GenSettings(max_new_tokens=8))[0]
+    assert free.new_tokens == 8 and not free.stopped  # cut by max_new_tokens: marked as not stopped
+    third = free.token_ids[2]
+    contract.stop_token_ids = [third]  # pretend that token ends the turn
+    stopped = engine.generate([Row(None, contract, [], "q1")], GenSettings(max_new_tokens=8))[0]
+    assert stopped.stopped and stopped.new_tokens <= 3
+
+
+def test_long_message_is_cut_from_the_left_and_said(setup):
+    model_dir, a1, _ = setup
+    engine = ChatEngine(str(model_dir), device="cpu")
+    contract = engine.add_adapter("tuned", a1)
+    reply = engine.generate([Row("tuned", contract, [], "あ" * 20_000)], GenSettings(max_new_tokens=4))[0]
+    assert reply.prompt_truncated
+    with pytest.raises(StudioError, match="Type a message"):
+        engine.generate([Row(None, contract, [], "  ")], GenSettings())
+
+
+def test_mismatched_base_is_refused(setup, tmp_path):
+    model_dir, a1, _ = setup
+    other = save_tiny_model(tmp_path / "other", "chatml", hidden_size=32)
+    with pytest.raises(StudioError, match="not on the selected base"):
+        ChatEngine(str(other), device="cpu").add_adapter("x", a1)
+
+
+def test_merge_matches_base_plus_adapter(setup, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    model_dir, a1, _ = setup
+    report = merge_adapter(a1, tmp_path / "merged")
+    assert report.max_logit_diff <= 1e-3
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
+    ref = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), a1).eval()
+    tok = AutoTokenizer.from_pretrained(tmp_path / "merged")
+    contract = Contract.load(tmp_path / "merged")
+    ids = torch.tensor([generation_prompt_ids(contract.conversation([], "q3"), contract.template, tok)])
+    with torch.no_grad():
+        assert (merged(ids).logits - ref(ids).logits).abs().max() < 1e-4
+    gen = json.loads((tmp_path / "merged" / "generation_config.json").read_text())
+    assert gen["eos_token_id"] == contract.stop_token_ids
+    with pytest.raises(StudioError, match="already exists"):
+        merge_adapter(a1, tmp_path / "merged")
+
+
+def test_weighted_combination_loads_and_generates(setup, tmp_path):
+    model_dir, a1, a2 = setup
+    out = combine_adapters([a1, a2], [0.7, 0.3], "linear", tmp_path / "combined")
+    assert (out / "adapter_model.safetensors").exists() and (out / "contract.json").exists()
+    engine = ChatEngine(str(model_dir), device="cpu")
+    contract = engine.add_adapter("combined", out)
+    reply = engine.generate([Row("combined", contract, [], "q2")], GenSettings(max_new_tokens=4))[0]
+    assert reply.new_tokens >= 1
