@@ -174,6 +174,44 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("generate")
+def cmd_generate(args: argparse.Namespace) -> int:
+    from studio.chat import ChatEngine, GenSettings, Row
+    from studio.merge import adapter_dir
+    from studio.models import resolve
+    from studio.prompts import read_prompts
+    from studio.workspace import runs_dir
+
+    prompts = read_prompts(args.prompts)
+    engine = ChatEngine(resolve(args.model))
+    contract, name = engine.own_contract, None
+    if args.adapter:
+        contract, name = engine.add_adapter("adapter", adapter_dir(args.adapter, runs_dir(None))), "adapter"
+    settings = GenSettings(max_new_tokens=args.max_new_tokens, seed=args.seed)
+    answers = []
+    for i in range(0, len(prompts), args.batch_size):
+        chunk = prompts[i:i + args.batch_size]
+        replies = engine.generate([Row(name, contract, [], p.question) for p in chunk], settings)
+        answers += [{"prompt": p.question, "answer": r.text, "stopped": r.stopped, "new_tokens": r.new_tokens}
+                    for p, r in zip(chunk, replies)]
+    if args.json:
+        print(json.dumps({"answers": answers}, ensure_ascii=False, indent=1))
+    else:
+        for a in answers:
+            print(f"Q: {a['prompt']}\nA: {a['answer']}{'' if a['stopped'] else '  [cut at max tokens]'}\n")
+    return 0
+
+
+@command("merge")
+def cmd_merge(args: argparse.Namespace) -> int:
+    from studio.merge import merge_adapter
+    from studio.workspace import runs_dir
+
+    report = merge_adapter(args.adapter, args.out, runs_dir(args.runs_dir), use_checkpoint=args.use_checkpoint)
+    print(report.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m studio", description="Persona Studio, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +242,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("_worker", help=argparse.SUPPRESS)
     p.add_argument("run")
     p.add_argument("--resume", action="store_true")
+    p = sub.add_parser("generate", help="answer prompts with a model (and an adapter), as chat would")
+    p.add_argument("--model", required=True, help="base or merged model: local folder, hub id, or 'default'")
+    p.add_argument("--adapter", help="run id, run directory or adapter folder")
+    p.add_argument("--prompts", required=True, help=".txt (one per line) or CSV/JSONL with a question column")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("merge", help="fold an adapter into its (unquantized) base, verified")
+    p.add_argument("--adapter", required=True, help="run id, run directory or adapter folder")
+    p.add_argument("--out", help="output folder (default: <run>/merged)")
+    p.add_argument("--runs-dir")
+    p.add_argument("--use-checkpoint", action="store_true", help="merge a run's last checkpoint if unfinished")
     p = sub.add_parser("runs", help="list runs with their status")
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")

@@ -1,0 +1,36 @@
+import json
+import random
+
+import pytest
+
+from studio.errors import StudioError
+from studio.votes import assign_sides, export_preferences, read_votes, record_vote, win_rates
+
+
+def test_vote_log_win_rates_and_preference_export_round_trip(tmp_path):
+    log = tmp_path / "votes.jsonl"
+    for vote, a, b in (("A", "base", "run1"), ("B", "base", "run1"), ("B", "run1", "base"), ("tie", "base", "run1"),
+                       ("both_bad", "run1", "base")):
+        record_vote(log, vote, a, b, [], f"q-{vote}", f"ans {a}", f"ans {b}", {"seed": 0})
+    votes = read_votes(log)
+    assert len(votes) == 5 and votes[0]["settings"] == {"seed": 0}
+    rates = win_rates(votes)
+    assert rates == [{"model_x": "base", "model_y": "run1", "votes": 5, "x_win_rate": 0.4, "y_win_rate": 0.2,
+                      "ties": 1, "both_bad": 1}]
+    out = tmp_path / "prefs.jsonl"
+    assert export_preferences(votes, out) == 3
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows[0] == {"prompt": "q-A", "chosen": "ans base", "rejected": "ans run1"}
+    assert rows[1] == {"prompt": "q-B", "chosen": "ans run1", "rejected": "ans base"}
+    datasets = pytest.importorskip("datasets")
+    assert datasets.load_dataset("json", data_files=str(out), split="train").column_names == \
+        ["prompt", "chosen", "rejected"]
+
+
+def test_sides_are_randomised_and_bad_votes_refused(tmp_path):
+    seen = {assign_sides("x", "y", random.Random(i)) for i in range(20)}
+    assert seen == {("x", "y"), ("y", "x")}
+    with pytest.raises(StudioError):
+        record_vote(tmp_path / "v.jsonl", "C", "x", "y", [], "q", "a", "b", {})
+    with pytest.raises(StudioError, match="No A/B votes"):
+        export_preferences([], tmp_path / "p.jsonl")
