@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import gradio as gr
 
+from studio.ui.chat_tab import build_chat_tab
 from studio.ui.format_tab import build_format_tab
 from studio.ui.i18n import make_i18n
+from studio.ui.merge_tab import build_merge_tab
 from studio.ui.persona_tab import build_persona_tab
 from studio.ui.train_tab import build_train_tab
 
@@ -18,8 +20,15 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             persona = build_persona_tab(i18n)
         with gr.Tab(i18n("tab.format")):
             build_format_tab(i18n, persona)
+        chat_state = gr.State(None)  # this browser tab's chat models; released when training starts
         with gr.Tab(i18n("tab.train")):
-            train = build_train_tab(i18n, persona)
+            train = build_train_tab(i18n, persona, chat_state)
+        with gr.Tab(i18n("tab.merge")) as merge_tab:
+            merge_refresh, merge_outputs = build_merge_tab(i18n)
+        with gr.Tab(i18n("tab.chat")) as chat_tab:
+            chat_refresh, chat_outputs = build_chat_tab(i18n, chat_state)
+        merge_tab.select(merge_refresh, None, merge_outputs, api_visibility="private")
+        chat_tab.select(chat_refresh, None, chat_outputs, api_visibility="private")
         demo.load(persona.on_load, None, [persona.picker], api_visibility="private").then(
             persona.on_open, persona.open_inputs, persona.open_outputs, api_visibility="private")
         demo.load(train.attach, [train.current], [train.current], api_visibility="private").then(

@@ -35,7 +35,7 @@ class TrainTab:
     widgets: list
 
 
-def build_train_tab(i18n: gr.I18n, persona: PersonaTab) -> TrainTab:
+def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chat_state: gr.State) -> TrainTab:
     D = TrainConfig()  # widget defaults; the page's load event then applies this device's recipe
     current = gr.State(None)  # this browser tab's run directory (str)
     with gr.Row():
@@ -122,13 +122,15 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab) -> TrainTab:
         est = estimate(cfg, where, device, free)
         return est.summary() if est else "No estimate: the model's config.json is not available locally."
 
-    def on_start(session, *values):
+    def on_start(session, chat, *values):
         try:
             cfg = to_config(session, *values)
+            if chat is not None:
+                chat.release()  # free this page's chat models before the GPU is needed for training
             run = launch.start_run(cfg, runs_dir())
         except StudioError as e:
-            return str(e), gr.skip()
-        return f"Started {run.name}. Training runs in the background: you can close this page.", str(run)
+            return str(e), gr.skip(), gr.skip()
+        return f"Started {run.name}. Training runs in the background: you can close this page.", str(run), None
 
     def on_stop(cur):
         try:
@@ -188,7 +190,8 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab) -> TrainTab:
     for w in widgets:
         w.change(on_estimate, widgets, [memory], api_visibility="private")
     prepare.click(on_prepare, None, [message], api_name="prepare_default")
-    start.click(on_start, [persona.session, *widgets], [message, current], api_name="start_training")
+    start.click(on_start, [persona.session, chat_state, *widgets], [message, current, chat_state],
+                api_name="start_training")
     stop.click(on_stop, [current], [message], api_name="stop_training")
     resume.click(on_resume, [current], [message], api_name="resume_training")
     timer = gr.Timer(1.5)

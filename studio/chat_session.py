@@ -1,0 +1,130 @@
+"""One browser session's side-by-side chat: which model each pane shows, histories, blind sides, engines.
+
+No gradio here; the Chat tab wires widgets to these functions. Engines live in the session (never in module
+globals) and are released when training starts.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.chat import ChatEngine, GenSettings, Row
+from studio.contract import Contract
+from studio.errors import StudioError
+from studio.models import resolve
+from studio.train.runs import list_runs
+from studio.votes import assign_sides
+
+
+def model_choices(runs_dir: Path) -> list[str]:
+    """'base', then every finished run's adapter and merged model, newest first."""
+    out = ["base"]
+    for r in list_runs(runs_dir):
+        if (r.path / "adapter" / "adapter_config.json").exists():
+            out.append(f"run:{r.id}")
+        if (r.path / "merged" / "config.json").exists():
+            out.append(f"merged:{r.id}")
+    return out
+
+
+@dataclass
+class Pane:
+    choice: str
+    history: list[tuple[str, str]] = field(default_factory=list)   # what the model is prompted with
+    shown: list[str] = field(default_factory=list)                 # replies as displayed, with [cut] marks
+
+
+@dataclass
+class ChatSession:
+    runs_dir: str
+    panes: list[Pane] = field(default_factory=lambda: [Pane("base"), Pane("base")])
+    engines: dict[str, ChatEngine] = field(default_factory=dict)
+    blind: bool = False
+    revealed: bool = True
+    last: dict = field(default_factory=dict)   # the last exchange, for a vote
+
+    def release(self) -> None:
+        for e in self.engines.values():
+            e.release()
+        self.engines.clear()
+
+    def start(self, first: str, second: str, blind: bool) -> None:
+        """A new conversation: blind mode hides which model is on which side until the vote."""
+        left, right = assign_sides(first, second) if blind else (first, second)
+        self.panes, self.blind, self.revealed, self.last = [Pane(left), Pane(right)], blind, not blind, {}
+
+    def labels(self) -> tuple[str, str]:
+        if self.revealed:
+            return tuple(f"{s}: {p.choice}" for s, p in zip("AB", self.panes))
+        return "A", "B"
+
+    def _resolve(self, choice: str, other: str) -> tuple[str, str | None, Contract | None]:
+        runs = Path(self.runs_dir)
+        if choice.startswith("run:"):
+            adapter = runs / choice[4:] / "adapter"
+            contract = Contract.load(adapter)
+            return contract.base_model_path, str(adapter), contract
+        if choice.startswith("merged:"):
+            return str(runs / choice[7:] / "merged"), None, None
+        if other.startswith(("run:", "merged:")) and other != choice:  # the base the other pane was tuned from
+            path = runs / other.split(":", 1)[1] / ("adapter" if other.startswith("run:") else "merged")
+            c = Contract.load(path)
+            return c.base_model_path, None, c
+        return resolve("default"), None, None
+
+    def _engine(self, base: str) -> ChatEngine:
+        if base not in self.engines:
+            self.engines[base] = ChatEngine(base)
+        return self.engines[base]
+
+    def respond(self, message: str, settings: GenSettings) -> Iterator[list[str]]:
+        """Stream both panes; panes on the same base decode together. A pane that fails shows why; the other
+        pane still answers."""
+        if not message.strip():
+            raise StudioError("Type a message first.")
+        texts = ["", ""]
+        groups: dict[str, list[tuple[int, Row]]] = {}
+        for i, pane in enumerate(self.panes):
+            try:
+                base, adapter, contract = self._resolve(pane.choice, self.panes[1 - i].choice)
+                engine = self._engine(base)
+                name = None
+                if adapter:
+                    name = pane.choice
+                    contract = engine.add_adapter(name, adapter)
+                contract = contract or engine.own_contract
+                groups.setdefault(base, []).append((i, Row(name, contract, list(pane.history), message)))
+            except StudioError as e:
+                texts[i] = f"⚠ {e}"
+        replies = [None, None]
+        for base, rows in groups.items():
+            try:
+                for out in self.engines[base].stream([r for _, r in rows], settings):
+                    for (i, _), item in zip(rows, out):
+                        if isinstance(item, str):
+                            texts[i] = item
+                        else:
+                            replies[i] = item
+                            texts[i] = item.text + ("" if item.stopped else "  [cut: max new tokens]") + \
+                                ("  [prompt shortened from the left to fit]" if item.prompt_truncated else "")
+                    yield list(texts)
+            except StudioError as e:
+                for i, _ in rows:
+                    texts[i] = f"⚠ {e}"
+        for i, pane in enumerate(self.panes):
+            if replies[i] is not None:
+                pane.history.append((message, replies[i].text))
+                pane.shown.append(texts[i])
+        self.last = {"prompt": message, "answers": [r.text if r else "" for r in replies],
+                     "history": [[list(t) for t in p.history[:-1]] for p in self.panes]}
+        yield list(texts)
+
+    def undo_last(self) -> str | None:
+        """Drop the last exchange from both panes (for regenerate); returns its message."""
+        msg = None
+        for p in self.panes:
+            if p.history:
+                msg = p.history.pop()[0]
+                p.shown.pop()
+        return msg

@@ -1,0 +1,143 @@
+"""The Chat tab: two panes answering the same message, streaming side by side, with a blind mode and votes."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from studio.chat import GenSettings
+from studio.chat_session import ChatSession, model_choices
+from studio.errors import StudioError
+from studio.votes import export_preferences, read_votes, record_vote, win_rates
+from studio.workspace import home, runs_dir
+
+
+def _votes_log() -> Path:
+    return home() / "votes.jsonl"
+
+
+def _messages(pane, pending: tuple[str, str] | None = None) -> list[dict]:
+    out = []
+    turns = [(u, shown) for (u, _), shown in zip(pane.history, pane.shown)]
+    for u, a in turns + ([pending] if pending else []):
+        out += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
+    return out
+
+
+def build_chat_tab(i18n: gr.I18n, chat_state: gr.State) -> None:
+    with gr.Row():
+        left = gr.Dropdown(["base"], value="base", label=i18n("chat.model_a"), allow_custom_value=True)
+        right = gr.Dropdown(["base"], value="base", label=i18n("chat.model_b"), allow_custom_value=True)
+        blind = gr.Checkbox(False, label=i18n("chat.blind"))
+        reload_models = gr.Button(i18n("chat.reload_models"))
+    with gr.Row():
+        pane_a = gr.Chatbot(label="A", height=420)
+        pane_b = gr.Chatbot(label="B", height=420)
+    with gr.Row():
+        message = gr.Textbox(label=i18n("chat.message"), scale=5, lines=2)
+        send = gr.Button(i18n("chat.send"), variant="primary", scale=1)
+    with gr.Row():
+        regen = gr.Button(i18n("chat.regenerate"))
+        clear = gr.Button(i18n("chat.clear"))
+        vote_a = gr.Button(i18n("chat.vote_a"))
+        vote_b = gr.Button(i18n("chat.vote_b"))
+        vote_tie = gr.Button(i18n("chat.vote_tie"))
+        vote_bad = gr.Button(i18n("chat.vote_bad"))
+    status = gr.Textbox(label=i18n("format.status"), interactive=False)
+    with gr.Accordion(i18n("chat.settings"), open=False):
+        with gr.Row():
+            temperature = gr.Slider(0, 2, value=0, step=0.05, label="temperature (0 = greedy)")
+            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top_p")
+            top_k = gr.Number(0, precision=0, label="top_k (0 = off)")
+            rep = gr.Slider(1.0, 2.0, value=1.0, step=0.05, label="repetition_penalty")
+            max_new = gr.Number(64, precision=0, minimum=1, label="max_new_tokens")
+            seed = gr.Number(0, precision=0, label="seed")
+    with gr.Row():
+        summary = gr.Dataframe(interactive=False, label=i18n("chat.win_rates"))
+        with gr.Column():
+            export = gr.Button(i18n("chat.export"))
+            download = gr.File(label=i18n("io.download"), interactive=False)
+
+    settings_inputs = [temperature, top_p, top_k, rep, max_new, seed]
+
+    def session_for(s: ChatSession | None) -> ChatSession:
+        return s if s is not None else ChatSession(runs_dir=str(runs_dir()))
+
+    def on_models():
+        choices = model_choices(runs_dir())
+        tuned = next((c for c in choices if c.startswith("run:")), "base")
+        return gr.Dropdown(choices=choices, value="base"), gr.Dropdown(choices=choices, value=tuned)
+
+    def panes_out(s: ChatSession, pending=("", "")):
+        la, lb = s.labels()
+        a = _messages(s.panes[0], (pending[0], pending[1]) if pending[0] else None)
+        b = _messages(s.panes[1], (pending[0], pending[2]) if pending[0] else None)
+        return gr.Chatbot(value=a, label=la), gr.Chatbot(value=b, label=lb)
+
+    def on_send(msg, first, second, is_blind, s, *sv):
+        s = session_for(s)
+        if not any(p.history for p in s.panes) or (s.blind != bool(is_blind)) or \
+                {p.choice for p in s.panes} != {first, second}:
+            s.start(first, second, bool(is_blind))
+        settings = GenSettings(temperature=float(sv[0]), top_p=float(sv[1]), top_k=int(sv[2] or 0),
+                               repetition_penalty=float(sv[3]), max_new_tokens=int(sv[4] or 64), seed=int(sv[5] or 0))
+        try:
+            for texts in s.respond(msg, settings):
+                yield (*panes_out(s, (msg, texts[0], texts[1])), "", "", s)
+        except StudioError as e:
+            yield (*panes_out(s), msg, str(e), s)
+            return
+        yield (*panes_out(s), "", "Vote to reveal the models." if not s.revealed else "", s)
+
+    def on_regen(first, second, is_blind, s, *sv):
+        if s is None:
+            yield gr.skip(), gr.skip(), gr.skip(), "Nothing to regenerate yet.", s
+            return
+        msg = s.undo_last()
+        if not msg:
+            yield gr.skip(), gr.skip(), gr.skip(), "Nothing to regenerate yet.", s
+            return
+        yield from on_send(msg, first, second, is_blind, s, *sv)
+
+    def on_clear(first, second, is_blind, s):
+        s = session_for(s)
+        s.start(first, second, bool(is_blind))
+        return (*panes_out(s), "", s)
+
+    def on_vote(which: str):
+        def vote(s: ChatSession | None, *sv):
+            if s is None or not s.last:
+                return gr.skip(), gr.skip(), "Chat first, then vote.", gr.skip(), s
+            a, b = s.panes[0].choice, s.panes[1].choice
+            record_vote(_votes_log(), which, a, b, s.last["history"], s.last["prompt"], s.last["answers"][0],
+                        s.last["answers"][1], dict(zip(["temperature", "top_p", "top_k", "repetition_penalty",
+                                                        "max_new_tokens", "seed"], sv)))
+            s.revealed, s.last = True, {}
+            la, lb = s.labels()
+            return (gr.Chatbot(label=la), gr.Chatbot(label=lb), f"Vote saved: {which}. A was {a}, B was {b}.",
+                    pd.DataFrame(win_rates(read_votes(_votes_log()))), s)
+        return vote
+
+    def on_export():
+        try:
+            out = Path(tempfile.mkdtemp(prefix="prefs-")) / "preferences.jsonl"
+            n = export_preferences(read_votes(_votes_log()), out)
+            return str(out), f"Exported {n} preference pairs."
+        except StudioError as e:
+            return None, str(e)
+
+    reload_models.click(on_models, None, [left, right], api_name="chat_models")
+    common = [left, right, blind, chat_state, *settings_inputs]
+    send.click(on_send, [message, *common], [pane_a, pane_b, message, status, chat_state], api_name="chat_send")
+    message.submit(on_send, [message, *common], [pane_a, pane_b, message, status, chat_state],
+                   api_visibility="private")
+    regen.click(on_regen, common, [pane_a, pane_b, message, status, chat_state], api_name="chat_regenerate")
+    clear.click(on_clear, [left, right, blind, chat_state], [pane_a, pane_b, status, chat_state],
+                api_name="chat_clear")
+    for btn, which in ((vote_a, "A"), (vote_b, "B"), (vote_tie, "tie"), (vote_bad, "both_bad")):
+        btn.click(on_vote(which), [chat_state, *settings_inputs], [pane_a, pane_b, status, summary, chat_state],
+                  api_name=f"vote_{which}")
+    export.click(on_export, None, [download, status], api_name="export_votes")
+    return on_models, [left, right]

@@ -1,0 +1,69 @@
+"""The Chat and Merge tabs through gradio_client, on a tiny model with a run trained in the test."""
+import pytest
+
+pytest.importorskip("peft")
+from gradio_client import Client  # noqa: E402
+
+from studio.tiny import save_tiny_model  # noqa: E402
+from studio.train.runs import write_status  # noqa: E402
+from tests.test_chat_merge import train_adapter  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ui")
+    model = save_tiny_model(root / "base", "chatml")
+    runs = root / "runs"
+    for name, seed in (("20260101-000000-one", 1), ("20260101-000001-two", 2)):
+        (runs / name).mkdir(parents=True)
+        adapter = train_adapter(root / name, model, seed)
+        adapter.rename(runs / name / "adapter")
+        write_status(runs / name, state="finished", step=5, total=5)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("STUDIO_HOME", str(root / "ws"))
+    mp.setenv("STUDIO_RUNS_DIR", str(runs))
+    from studio.ui.app import build_app
+    demo, i18n = build_app()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", i18n=i18n, quiet=True)
+    yield url, runs
+    demo.close()
+    mp.undo()
+
+
+SETTINGS = [0.0, 1.0, 0, 1.0, 6, 0]  # temperature, top_p, top_k, repetition_penalty, max_new_tokens, seed
+
+
+def test_side_by_side_chat_blind_vote_and_export(app):
+    url, runs = app
+    c = Client(url, verbose=False)
+    left, right = c.predict(api_name="/chat_models")
+    assert left["value"] == "base" and right["value"] == "run:20260101-000001-two"
+    a, b, msg, status, = c.predict("ごきげんよう", "base", "run:20260101-000001-two", False, *SETTINGS,
+                                   api_name="/chat_send")
+    text = lambda pane, i: pane["value"][i]["content"][0]["text"]  # noqa: E731
+    assert text(a, 0) == text(b, 0) == "ごきげんよう" and a["label"] == "A: base"
+    assert a["value"][1]["role"] == b["value"][1]["role"] == "assistant"
+    assert "[cut: max new tokens]" in text(a, 1)  # 6 new tokens from a random base never reach its end
+    empty = c.predict("   ", "base", "run:20260101-000001-two", False, *SETTINGS, api_name="/chat_send")
+    assert "Type a message" in empty[3]
+    c.predict("base", "run:20260101-000001-two", True, api_name="/chat_clear")
+    c.predict("こんにちは", "base", "run:20260101-000001-two", True, *SETTINGS, api_name="/chat_send")
+    voted = c.predict(*SETTINGS, api_name="/vote_A")
+    assert "Vote saved: A" in voted[2] and "base" in voted[2] and voted[3]["data"][0][2] == 1
+    path, status = c.predict(api_name="/export_votes")
+    assert "Exported 1 preference pairs" in status and '"chosen"' in open(path, encoding="utf-8").read()
+
+
+def test_merge_and_combine_tabs(app):
+    url, runs = app
+    c = Client(url, verbose=False)
+    report = c.predict("20260101-000000-one", False, "", api_name="/merge")
+    assert report.startswith("Merged into") and "Verified" in report
+    assert (runs / "20260101-000000-one" / "merged" / "config.json").exists()
+    again = c.predict("20260101-000000-one", False, "", api_name="/merge")
+    assert "already exists" in again
+    combined = c.predict(["20260101-000000-one", "20260101-000001-two"], "0.5, 0.5", "linear", 0.5,
+                         api_name="/combine")
+    assert combined.startswith("Combined 2 adapters")
+    left, right = c.predict(api_name="/chat_models")
+    assert "merged:20260101-000000-one" in [x[0] if isinstance(x, list) else x for x in right["choices"]]
