@@ -55,7 +55,8 @@ def build_chat_tab(i18n: gr.I18n, chat_state: gr.State) -> None:
             max_new = gr.Number(64, precision=0, minimum=1, label="max_new_tokens")
             seed = gr.Number(0, precision=0, label="seed")
     with gr.Row():
-        summary = gr.Dataframe(interactive=False, label=i18n("chat.win_rates"))
+        summary = gr.Dataframe(headers=["model_x", "model_y", "votes", "x_win_rate", "y_win_rate", "ties", "both_bad"],
+                               interactive=False, label=i18n("chat.win_rates"))
         with gr.Column():
             export = gr.Button(i18n("chat.export"))
             download = gr.File(label=i18n("io.download"), interactive=False)
