@@ -212,6 +212,23 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("eval")
+def cmd_eval(args: argparse.Namespace) -> int:
+    from studio.evaluate import evaluate
+    from studio.report import metric_rows
+    from studio.workspace import runs_dir
+
+    res = evaluate(args.run, args.prompts, runs_dir(args.runs_dir), max_new_tokens=args.max_new_tokens,
+                   progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps({k: res[k] for k in ("base", "tuned", "answers")}, ensure_ascii=False, indent=1))
+    else:
+        print(f"{'metric':26} {'base':>8} {'tuned':>8}")
+        for name, b, t in metric_rows(res):
+            print(f"{name:26} {b:>8} {t:>8}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m studio", description="Persona Studio, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -255,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: <run>/merged)")
     p.add_argument("--runs-dir")
     p.add_argument("--use-checkpoint", action="store_true", help="merge a run's last checkpoint if unfinished")
+    p = sub.add_parser("eval", help="base vs tuned: persona style, stopping, knowledge, perplexity")
+    p.add_argument("--run", required=True, help="run id or run directory")
+    p.add_argument("--prompts", help="probe questions (default: the persona's probe.txt)")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--runs-dir")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("runs", help="list runs with their status")
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")

@@ -1,0 +1,149 @@
+"""Evaluate a run: the base and the tuned model answer the held-out probe questions (greedy, same settings, the
+run's contract), then persona metrics, a knowledge probe (multiple choice by log-likelihood, English and Japanese)
+and perplexities. Answers are cached per batch, so an interrupted evaluation resumes where it stopped."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from studio import metrics as m
+from studio.chat import ChatEngine, GenSettings, Row
+from studio.contract import Contract
+from studio.errors import StudioError
+from studio.merge import adapter_dir
+from studio.prompts import Prompt, read_prompts
+from studio.render import IGNORE, render
+from studio.storage import atomic_write_text
+from studio.templates import Conversation
+from studio.workspace import PACKAGE_ROOT
+
+EVAL_DATA = PACKAGE_ROOT / "data" / "eval"
+MODELS = ("base", "tuned")
+
+
+def default_prompts(run: Path) -> Path:
+    import yaml
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) if (run / "config.yaml").exists() else {}
+    for folder in (Path(str(cfg.get("data") or "")), run / "data"):
+        if (folder / "probe.txt").exists():
+            return folder / "probe.txt"
+    raise StudioError(f"No probe questions found for {run.name}: give a prompts file (one question per line).")
+
+
+def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], settings: GenSettings, cache: Path,
+             progress: Callable[[float, str], None]) -> dict[str, list[dict]]:
+    done: dict[tuple[str, str], dict] = {}
+    if cache.exists():
+        for line in cache.read_text(encoding="utf-8").splitlines():
+            try:
+                a = json.loads(line)
+                done[(a["model"], a["question"])] = a
+            except (ValueError, KeyError):
+                continue  # a torn line from an interrupted run
+    total, batch = len(prompts) * 2, 8
+    for model in MODELS:
+        todo = [p for p in prompts if (model, p.question) not in done]
+        for i in range(0, len(todo), batch):
+            chunk = todo[i:i + batch]
+            replies = engine.generate([Row("tuned" if model == "tuned" else None, contract, [], p.question)
+                                       for p in chunk], settings)
+            with open(cache, "a", encoding="utf-8") as f:
+                for p, r in zip(chunk, replies):
+                    a = {"model": model, "question": p.question, "answer": r.text, "stopped": r.stopped,
+                         "new_tokens": r.new_tokens}
+                    done[(model, p.question)] = a
+                    f.write(json.dumps(a, ensure_ascii=False) + "\n")
+            progress(len(done) / total * 0.7, f"answered {len(done)}/{total}")
+    return {model: [done[(model, p.question)] for p in prompts] for model in MODELS}
+
+
+def _nll(model, ids: list[int], labels: list[int], skip_last: bool = False) -> tuple[float, int]:
+    """Summed negative log-likelihood of the labelled tokens (optionally not the final end-of-turn)."""
+    import torch
+    x = torch.tensor([ids], device=model.device)
+    with torch.no_grad():
+        logp = torch.log_softmax(model(x).logits[0, :-1].float(), dim=-1)
+    targets = labels[1:]
+    pos = [i for i, t in enumerate(targets) if t != IGNORE]
+    if skip_last and len(pos) > 1:
+        pos = pos[:-1]
+    return float(-sum(logp[i, targets[i]] for i in pos)), len(pos)
+
+
+def _scores(engine: ChatEngine, contract: Contract, prompts: list[Prompt], use_adapter: bool) -> dict:
+    import contextlib
+    import math
+    model, tok = engine.model, engine.tokenizer
+    ctx = contextlib.nullcontext() if use_adapter else model.disable_adapter()
+    out: dict = {}
+    with ctx:
+        items = [json.loads(line) for line in (EVAL_DATA / "knowledge_probe.jsonl").read_text(
+            encoding="utf-8").splitlines() if line.strip()]
+        right = {"en": [], "ja": []}
+        for it in items:  # lm-eval style: plain "Question/Answer" completion, summed log-likelihood per choice
+            prefix = tok(f"Question: {it['question']}\nAnswer:", add_special_tokens=False)["input_ids"]
+            scores = []
+            for choice in it["choices"]:
+                ids = tok(f"Question: {it['question']}\nAnswer: {choice}", add_special_tokens=False)["input_ids"]
+                labels = [IGNORE] * len(prefix) + ids[len(prefix):]
+                scores.append(-_nll(model, ids, labels)[0])
+            right[it["lang"]].append(int(max(range(len(scores)), key=scores.__getitem__) == it["answer"]))
+        allr = right["en"] + right["ja"]
+        out["knowledge_score"] = sum(allr) / len(allr)
+        out["knowledge_en"] = sum(right["en"]) / len(right["en"])
+        out["knowledge_ja"] = sum(right["ja"]) / len(right["ja"])
+        total, count = 0.0, 0
+        for line in (EVAL_DATA / "general_text.txt").read_text(encoding="utf-8").splitlines():
+            ids = tok(line, add_special_tokens=False)["input_ids"]
+            nll, n = _nll(model, ids, ids)
+            total, count = total + nll, count + n
+        out["general_ppl"] = math.exp(total / count)
+        refs = [p for p in prompts if p.reference]
+        if refs:
+            total, count = 0.0, 0
+            for p in refs:
+                r = render(Conversation(contract.system_for(), [(p.question, p.reference)]), contract.template, tok)
+                nll, n = _nll(model, r.input_ids, r.labels)
+                total, count = total + nll, count + n
+            out["reference_ppl"] = math.exp(total / max(count, 1))
+    return out
+
+
+def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_dir: Path | None = None,
+             max_new_tokens: int = 64, progress: Callable[[float, str], None] | None = None) -> dict:
+    say = progress or (lambda f, msg: None)
+    adapter = adapter_dir(run_ref, runs_dir)
+    run = adapter.parent
+    contract = Contract.load(adapter)
+    prompts = read_prompts(prompts_path or default_prompts(run))
+    out_dir = run / "eval"
+    out_dir.mkdir(exist_ok=True)
+    atomic_write_text(out_dir / "state.json", json.dumps({"state": "running", "complete": False}), keep_backups=0)
+    say(0.02, "loading the base model and the adapter")
+    engine = ChatEngine(contract.base_model_path)
+    engine.add_adapter("tuned", adapter)
+    settings = GenSettings(max_new_tokens=max_new_tokens)
+    answers = _answers(engine, contract, prompts, settings, out_dir / f"answers-{max_new_tokens}.jsonl", say)
+    results: dict = {"prompts": str(prompts_path or default_prompts(run)), "max_new_tokens": max_new_tokens}
+    for i, model in enumerate(MODELS):
+        say(0.7 + 0.15 * i, f"scoring the {model} model (knowledge probe, perplexity)")
+        texts = [a["answer"] for a in answers[model]]
+        results[model] = {
+            "style_rate": m.style_rate(texts, contract.style_markers),
+            "length_adherence": m.length_adherence(texts, contract.target_chars),
+            "median_length": m.median_length(texts),
+            "stop_rate": m.stop_rate([a["stopped"] for a in answers[model]]),
+            "rouge_l": m.mean_rouge_l(texts, [p.reference for p in prompts]),
+            "distinct_2": m.distinct_2(texts),
+            **_scores(engine, contract, prompts, use_adapter=model == "tuned"),
+        }
+    results["answers"] = [{"question": p.question, "reference": p.reference, "base": b["answer"],
+                           "tuned": t["answer"], "base_stopped": b["stopped"], "tuned_stopped": t["stopped"]}
+                          for p, b, t in zip(prompts, answers["base"], answers["tuned"])]
+    results["complete"] = True
+    engine.release()
+    atomic_write_text(out_dir / "results.json", json.dumps(results, ensure_ascii=False, indent=1), keep_backups=0)
+    atomic_write_text(out_dir / "state.json", json.dumps({"state": "complete", "complete": True}), keep_backups=0)
+    say(1.0, "done")
+    return results

@@ -1,0 +1,82 @@
+"""Offline persona metrics on generated replies. Pure Python: no torch, no gradio.
+
+- style rate: share of replies in the persona's style: at least half of a reply's sentences end in a style marker
+  (a sentence-final form such as ですわ, ですの, かしら; a trailing ね/よ is allowed), or it uses a marker that may stand
+  anywhere (the first person わたくし, ごきげんよう).
+- length adherence: share of replies within the style guide's band (target ± 50%), and the median length.
+- stop rate: share of replies that ended on the end-of-turn token before max new tokens.
+- char-level ROUGE-L F1 against references; distinct-2 over character bigrams.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+
+ANYWHERE = {"わたくし", "ごきげんよう"}
+SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
+TRAILING = "。．.！!？?…‥〜~ー」』）)\"'　 \n"
+BAND = 0.5
+
+
+def sentences(reply: str) -> list[str]:
+    return [s.strip().rstrip(TRAILING) for s in SENTENCE_END.split(reply) if s.strip().rstrip(TRAILING)]
+
+
+def in_style(reply: str, markers: list[str]) -> bool:
+    if any(m in reply for m in markers if m in ANYWHERE):
+        return True
+    endings = [m for m in markers if m not in ANYWHERE]
+    sents = sentences(reply)
+    if not sents or not endings:
+        return False
+    hits = sum(any(m in s[-(len(m) + 2):] for m in endings) for s in sents)
+    return hits * 2 >= len(sents)
+
+
+def style_rate(replies: list[str], markers: list[str]) -> float | None:
+    """None when the persona has no markers configured (not applicable, rather than 0)."""
+    if not markers or not replies:
+        return None
+    return sum(in_style(r, markers) for r in replies) / len(replies)
+
+
+def length_adherence(replies: list[str], target: int) -> float | None:
+    if target <= 0 or not replies:
+        return None
+    lo, hi = target * (1 - BAND), target * (1 + BAND)
+    return sum(lo <= len(r.strip()) <= hi for r in replies) / len(replies)
+
+
+def median_length(replies: list[str]) -> float:
+    return float(statistics.median(len(r.strip()) for r in replies)) if replies else 0.0
+
+
+def stop_rate(stopped: list[bool]) -> float | None:
+    return sum(stopped) / len(stopped) if stopped else None
+
+
+def rouge_l(pred: str, ref: str) -> float:
+    """Character-level ROUGE-L F1 (longest common subsequence)."""
+    if not pred or not ref:
+        return 0.0
+    prev = [0] * (len(ref) + 1)
+    for a in pred:
+        cur = [0]
+        for j, b in enumerate(ref, start=1):
+            cur.append(prev[j - 1] + 1 if a == b else max(prev[j], cur[j - 1]))
+        prev = cur
+    lcs = prev[-1]
+    if lcs == 0:
+        return 0.0
+    p, r = lcs / len(pred), lcs / len(ref)
+    return 2 * p * r / (p + r)
+
+
+def mean_rouge_l(preds: list[str], refs: list[str]) -> float | None:
+    pairs = [(p, r) for p, r in zip(preds, refs) if r]
+    return sum(rouge_l(p, r) for p, r in pairs) / len(pairs) if pairs else None
+
+
+def distinct_2(replies: list[str]) -> float | None:
+    grams = [r[i:i + 2] for r in replies for i in range(len(r) - 1)]
+    return len(set(grams)) / len(grams) if grams else None

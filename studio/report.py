@@ -1,0 +1,48 @@
+"""Evaluation results as a metrics table, CSV and a self-contained HTML report. No torch, no gradio."""
+from __future__ import annotations
+
+import csv
+import html
+import io
+
+LABELS = {"style_rate": "style-marker rate", "length_adherence": "length adherence", "median_length":
+          "median length (chars)", "stop_rate": "stop rate", "rouge_l": "ROUGE-L (char)", "distinct_2": "distinct-2",
+          "knowledge_score": "knowledge probe", "knowledge_en": "knowledge (en)", "knowledge_ja": "knowledge (ja)",
+          "general_ppl": "general-text perplexity", "reference_ppl": "reference perplexity"}
+
+
+def fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def metric_rows(results: dict) -> list[list[str]]:
+    return [[LABELS.get(k, k), fmt(results["base"].get(k)), fmt(results["tuned"].get(k))]
+            for k in LABELS if k in results["base"] or k in results["tuned"]]
+
+
+def answers_csv(results: dict) -> str:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["question", "reference", "base", "tuned", "base_stopped", "tuned_stopped"])
+    for a in results["answers"]:
+        w.writerow([a["question"], a["reference"], a["base"], a["tuned"], a["base_stopped"], a["tuned_stopped"]])
+    return "\ufeff" + buf.getvalue()
+
+
+def html_report(results: dict, title: str) -> str:
+    e = html.escape
+    rows = "".join(f"<tr><td>{e(n)}</td><td>{e(b)}</td><td>{e(t)}</td></tr>" for n, b, t in metric_rows(results))
+    bars = ""
+    for key in ("style_rate", "stop_rate", "length_adherence", "knowledge_score"):
+        for model in ("base", "tuned"):
+            v = results[model].get(key)
+            width = 0 if v is None else max(0.0, min(v, 1.0)) * 300
+            bars += (f"<div>{e(LABELS[key])} · {model}: <span style='display:inline-block;height:10px;width:{width:.0f}px;"
+                     f"background:{'#999' if model == 'base' else '#f97316'}'></span> {e(fmt(v))}</div>")
+    answers = "".join(f"<tr><td>{e(a['question'])}</td><td>{e(a['base'])}</td><td>{e(a['tuned'])}</td></tr>"
+                      for a in results["answers"])
+    return (f"<!doctype html><meta charset='utf-8'><title>{e(title)}</title><style>body{{font-family:sans-serif;"
+            f"max-width:960px;margin:2em auto}}td,th{{border:1px solid #ccc;padding:4px}}table{{border-collapse:"
+            f"collapse}}</style><h1>{e(title)}</h1><table><tr><th>metric</th><th>base</th><th>tuned</th></tr>{rows}"
+            f"</table><h2>Rates</h2>{bars}<h2>Answers</h2><table><tr><th>question</th><th>base</th><th>tuned</th>"
+            f"</tr>{answers}</table>")

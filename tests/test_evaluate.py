@@ -1,0 +1,59 @@
+"""Evaluation on a tiny run: results shape, resume after interruption, and bad inputs."""
+import json
+
+import pytest
+
+pytest.importorskip("peft")
+
+from studio.errors import StudioError  # noqa: E402
+from studio.evaluate import evaluate  # noqa: E402
+from studio.report import answers_csv, html_report, metric_rows  # noqa: E402
+from studio.tiny import save_tiny_model  # noqa: E402
+from studio.train.runs import write_status  # noqa: E402
+from tests.test_chat_merge import train_adapter  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    model = save_tiny_model(root / "base", "chatml")
+    run = root / "runs" / "r1"
+    run.mkdir(parents=True)
+    train_adapter(root / "t", model, 1).rename(run / "adapter")
+    write_status(run, state="finished", step=5, total=5)
+    (root / "probe.txt").write_text("q1\nq2\nq3\n", encoding="utf-8")
+    return run, root
+
+
+def test_results_resume_and_reports(run):
+    run_dir, root = run
+    res = evaluate(run_dir, root / "probe.txt", max_new_tokens=4)
+    for model in ("base", "tuned"):
+        assert set(res[model]) >= {"style_rate", "stop_rate", "length_adherence", "knowledge_score",
+                                    "general_ppl", "distinct_2"}
+        assert res[model]["style_rate"] is None  # the test persona has no style markers: n/a, not 0
+    assert [a["question"] for a in res["answers"]] == ["q1", "q2", "q3"]
+    cache = run_dir / "eval" / "answers-4.jsonl"
+    lines = cache.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 6
+    cache.write_text("\n".join(lines[:4]) + '\n{"model": "tuned", "quest', encoding="utf-8")  # killed mid-write
+    again = evaluate(run_dir, root / "probe.txt", max_new_tokens=4)
+    assert [a["tuned"] for a in again["answers"]] == [a["tuned"] for a in res["answers"]]
+    assert json.loads((run_dir / "eval" / "state.json").read_text())["complete"] is True
+    assert metric_rows(res)[0][0] == "style-marker rate" and metric_rows(res)[0][1] == "n/a"
+    assert "q1" in answers_csv(res) and "<h1>" in html_report(res, "t") and "<script" not in html_report(res, "t")
+
+
+def test_bad_inputs(run, tmp_path):
+    run_dir, root = run
+    (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(StudioError, match="holds no questions"):
+        evaluate(run_dir, tmp_path / "empty.txt")
+    (tmp_path / "bad.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
+    with pytest.raises(StudioError, match="needs a 'question' column"):
+        evaluate(run_dir, tmp_path / "bad.csv")
+    unfinished = root / "runs" / "r2"
+    unfinished.mkdir()
+    write_status(unfinished, state="failed", error="x")
+    with pytest.raises(StudioError, match="no finished adapter"):
+        evaluate(unfinished, root / "probe.txt")

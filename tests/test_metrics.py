@@ -1,0 +1,26 @@
+"""Each metric pinned on hand-made answers."""
+from studio.metrics import distinct_2, in_style, length_adherence, median_length, rouge_l, stop_rate, style_rate
+from studio.persona import OJOUSAMA_MARKERS as M
+
+
+def test_style_endings():
+    assert in_style("紅茶が好きですわ。", M)
+    assert not in_style("紅茶が好きです。", M)
+    assert in_style("まあ、素敵ですわね！", M)             # a trailing ね is allowed
+    assert in_style("わたくしは元気です。", M)              # first person anywhere
+    assert in_style("ええ。紅茶ですの。", M) and not in_style("はい。紅茶です。ケーキです。", M)
+    assert style_rate(["ですわ。", "です。", "かしら？", "だよ"], M) == 0.5
+    assert style_rate(["ですわ。"], []) is None          # no markers: not applicable, not 0
+
+
+def test_length_stop_and_distinct():
+    assert length_adherence(["a" * 30, "a" * 15, "a" * 46, "a" * 5], 30) == 0.5
+    assert median_length(["aa", "aaaa", "aaaaaa"]) == 4.0
+    assert stop_rate([True, True, False, True]) == 0.75   # a cut reply does not count as stopped
+    assert distinct_2(["abab"]) == 2 / 3
+
+
+def test_rouge_l_char():
+    assert rouge_l("ごきげんよう", "ごきげんよう") == 1.0
+    assert rouge_l("", "x") == 0.0
+    assert round(rouge_l("abcd", "abxd"), 3) == 0.75
