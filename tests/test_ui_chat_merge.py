@@ -67,3 +67,20 @@ def test_merge_and_combine_tabs(app):
     assert combined.startswith("Combined 2 adapters")
     left, right = c.predict(api_name="/chat_models")
     assert "merged:20260101-000000-one" in [x[0] if isinstance(x, list) else x for x in right["choices"]]
+
+
+def test_evaluate_tab(app, tmp_path):
+    url, runs = app
+    c = Client(url, verbose=False)
+    probe = tmp_path / "probe.txt"
+    probe.write_text("q1\nq2\n", encoding="utf-8")
+    from gradio_client import handle_file
+    status, table, bars, answers = c.predict("20260101-000001-two", handle_file(str(probe)), 4, api_name="/evaluate")
+    assert status.startswith("Evaluated 2 probe questions")
+    metrics = {row[0]: row[1:] for row in table["data"]}
+    assert "stop rate" in metrics and metrics["style-marker rate"] == ["n/a", "n/a"]
+    assert [row[0] for row in answers["data"]] == ["q1", "q2"]
+    html = c.predict("20260101-000001-two", api_name="/export_eval_html")
+    assert "<table>" in open(html, encoding="utf-8").read()
+    missing = c.predict("", None, 4, api_name="/evaluate")
+    assert "Pick a finished run" in missing[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.ui.chat_tab import build_chat_tab
+from studio.ui.eval_tab import build_eval_tab
 from studio.ui.format_tab import build_format_tab
 from studio.ui.i18n import make_i18n
 from studio.ui.merge_tab import build_merge_tab
@@ -27,6 +28,9 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             merge_refresh, merge_outputs = build_merge_tab(i18n)
         with gr.Tab(i18n("tab.chat")) as chat_tab:
             chat_refresh, chat_outputs = build_chat_tab(i18n, chat_state)
+        with gr.Tab(i18n("tab.eval")) as eval_tab:
+            eval_refresh, eval_outputs = build_eval_tab(i18n)
+        eval_tab.select(eval_refresh, None, eval_outputs, api_visibility="private")
         merge_tab.select(merge_refresh, None, merge_outputs, api_visibility="private")
         chat_tab.select(chat_refresh, None, chat_outputs, api_visibility="private")
         demo.load(persona.on_load, None, [persona.picker], api_visibility="private").then(

@@ -46,6 +46,9 @@ EN = {
     "chat.vote_a": "A is better", "chat.vote_b": "B is better", "chat.vote_tie": "Tie", "chat.vote_bad": "Both bad",
     "chat.settings": "Generation settings (shared by both panes)", "chat.win_rates": "Win rates",
     "chat.export": "Export votes as preference data (prompt/chosen/rejected)",
+    "tab.eval": "6. Evaluate", "eval.run": "Run", "eval.prompts": "Probe questions (default: the persona's probe.txt)",
+    "eval.go": "Evaluate base vs tuned", "eval.metrics": "Metrics", "eval.chart": "Rates (0-1)",
+    "eval.answers": "Answers", "eval.export_html": "Export HTML report",
     "status": "Save status", "findings": "Validation", "stats": "Statistics", "hist": "Reply length (characters)",
 }
 JA = {
@@ -89,6 +92,9 @@ JA = {
     "chat.vote_a": "Aが良い", "chat.vote_b": "Bが良い", "chat.vote_tie": "引き分け", "chat.vote_bad": "どちらも悪い",
     "chat.settings": "生成設定(両方に共通)", "chat.win_rates": "勝率",
     "chat.export": "投票を選好データとして書き出す(prompt/chosen/rejected)",
+    "tab.eval": "6. 評価", "eval.run": "実行", "eval.prompts": "評価用の質問(既定: ペルソナの probe.txt)",
+    "eval.go": "ベースと学習後を評価", "eval.metrics": "指標", "eval.chart": "割合(0〜1)",
+    "eval.answers": "回答", "eval.export_html": "HTMLレポートを書き出す",
     "status": "保存状態", "findings": "検証", "stats": "統計", "hist": "返答の長さ(文字)",
 }
 
