@@ -42,7 +42,9 @@ def loss_frame(runs: list[Path], label_by_run: bool = False) -> pd.DataFrame:
                 if key in m:
                     series = f"{run.name} {name}" if label_by_run else name
                     rows.append({"step": m["step"], "loss": m[key], "series": series})
-    return pd.DataFrame(rows, columns=["step", "loss", "series"])
+    # typed even when empty: the plot's first (empty) frame decides its axis types in the browser
+    return pd.DataFrame(rows, columns=["step", "loss", "series"]).astype(
+        {"step": "int64", "loss": "float64", "series": "str"})
 
 
 HISTORY_COLUMNS = ["run", "state", "steps", "last loss", "model", "started"]

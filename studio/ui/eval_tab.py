@@ -82,4 +82,8 @@ def build_eval_tab(i18n: gr.I18n):
     run.change(on_show, [run], [status, table, bars, answers], api_visibility="private")
     exp_csv.click(export("csv"), [run], [download], api_name="export_eval_csv")
     exp_html.click(export("html"), [run], [download], api_name="export_eval_html")
-    return lambda: gr.Dropdown(choices=finished_runs()), [run]
+    def refresh():
+        ids = finished_runs()
+        return gr.Dropdown(choices=ids, value=ids[0] if ids else None)  # the newest run, like the Merge tab
+
+    return refresh, [run]

@@ -49,7 +49,7 @@ EN = {
     "tab.eval": "6. Evaluate", "eval.run": "Run", "eval.prompts": "Probe questions (default: the persona's probe.txt)",
     "eval.go": "Evaluate base vs tuned", "eval.metrics": "Metrics", "eval.chart": "Rates (0-1)",
     "eval.answers": "Answers", "eval.export_html": "Export HTML report",
-    "status": "Save status", "findings": "Validation", "stats": "Statistics", "hist": "Reply length (characters)",
+    "persona.status": "Save status", "findings": "Validation", "stats": "Statistics", "hist": "Reply length (characters)",
 }
 JA = {
     "app.title": "Persona Studio",
@@ -95,7 +95,7 @@ JA = {
     "tab.eval": "6. 評価", "eval.run": "実行", "eval.prompts": "評価用の質問(既定: ペルソナの probe.txt)",
     "eval.go": "ベースと学習後を評価", "eval.metrics": "指標", "eval.chart": "割合(0〜1)",
     "eval.answers": "回答", "eval.export_html": "HTMLレポートを書き出す",
-    "status": "保存状態", "findings": "検証", "stats": "統計", "hist": "返答の長さ(文字)",
+    "persona.status": "保存状態", "findings": "検証", "stats": "統計", "hist": "返答の長さ(文字)",
 }
 
 

@@ -89,7 +89,7 @@ def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
                     exp_jsonl = gr.Button(i18n("io.export_jsonl"))
                 download = gr.File(label=i18n("io.download"), interactive=False)
         with gr.Column(scale=2):
-            status = gr.Textbox(label=i18n("status"), interactive=False, lines=2)
+            status = gr.Textbox(label=i18n("persona.status"), interactive=False, lines=2)
             stats = gr.Textbox(label=i18n("stats"), interactive=False)
             findings = gr.Dataframe(headers=FINDING_COLUMNS, interactive=False, wrap=True,
                                     label=i18n("findings"), max_height=400)
