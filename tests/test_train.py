@@ -91,3 +91,21 @@ def test_config_yaml_round_trip(tmp_path):
     (tmp_path / "bad.yaml").write_text("lora_rank: 3\n", encoding="utf-8")
     with pytest.raises(StudioError, match="unknown setting.*lora_rank"):
         TrainConfig.load(tmp_path / "bad.yaml")
+
+
+def test_added_control_tokens_resize_embeddings_and_train_their_rows(tmp_path, persona_dir):
+    """llama3 headers on a ChatML model: with add_control_tokens the vocabulary grows, embeddings are resized,
+    and the embedding and head rows are trained (saved with the adapter)."""
+    model = save_tiny_model(tmp_path / "m", "chatml")
+    with pytest.raises(StudioError, match="TEMPLATE_TOKEN_SPLIT"):
+        prepare(tmp_path / "r0", config(model, persona_dir, template="llama3", max_steps=1))
+    prepared = prepare(tmp_path / "r1", config(model, persona_dir, template="llama3", max_steps=2,
+                                               add_control_tokens=True))
+    tok, trainer = prepared.tokenizer, prepared.trainer
+    assert prepared.contract.added_tokens == ["<|end_header_id|>", "<|eot_id|>", "<|start_header_id|>"]
+    eot = tok.convert_tokens_to_ids("<|eot_id|>")
+    assert trainer.model.get_input_embeddings().weight.shape[0] == len(tok) > eot
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert any("embed_tokens" in n for n in trainable) and any("lm_head" in n for n in trainable)
+    trainer.train()
+    assert prepared.contract.stop_token_ids[0] == eot
