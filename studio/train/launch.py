@@ -79,8 +79,8 @@ def resume_run(run: Path, runs_dir: Path) -> Path:
 
 
 def _spawn(run: Path, resume: bool) -> None:
-    if not all((run / "data" / f).exists() for f in (PERSONA_FILE,)) and not (run / "data" / PAIRS_FILE).exists():
-        raise StudioError(f"{run} has no data snapshot.")
+    if not (run / "data" / PAIRS_FILE).exists() and not (run / "data" / PERSONA_FILE).exists():
+        raise StudioError(f"{run} has no data snapshot (data/); start a new run instead.")
     (run / STOP).unlink(missing_ok=True)  # an old request must not stop the new process
     cmd = [sys.executable, "-m", "studio", "_worker", str(run)] + (["--resume"] if resume else [])
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
