@@ -13,6 +13,7 @@ from pathlib import Path
 
 from studio.contract import Contract, model_hash
 from studio.errors import StudioError
+from studio.integrity import adapter_problem
 from studio.render import generation_prompt_ids, stop_token_ids
 
 BASE = "__base__"
@@ -67,8 +68,10 @@ class ChatEngine:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(base_path)
             self.model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype).to(self.device).eval()
-        except OSError as e:
-            raise StudioError(f"Cannot load the model {base_path}: {str(e).splitlines()[0][:200]}") from None
+        except Exception as e:  # noqa: BLE001 - a missing, partial or corrupt folder: say so in the pane
+            first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            raise StudioError(f"Cannot load the model {base_path}: {first}. Check the folder is a complete model "
+                              "(config.json, *.safetensors, tokenizer files), or merge/prepare it again.") from None
         self.adapters: dict[str, Contract] = {}
         self.lock = threading.Lock()  # one generate at a time on this model
         own = Path(base_path) / "contract.json"
@@ -78,6 +81,9 @@ class ChatEngine:
         from peft import PeftModel
 
         adapter_dir = Path(adapter_dir)
+        problem = adapter_problem(adapter_dir)
+        if problem:
+            raise StudioError(f"The adapter in {adapter_dir} cannot be used: {problem}. Train or combine it again.")
         contract = Contract.load(adapter_dir)
         if contract.base_model_hash and contract.base_model_hash != model_hash(self.base_path):
             raise StudioError(f"The adapter {adapter_dir} was trained on {contract.base_model_path}, not on the "

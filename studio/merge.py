@@ -11,6 +11,7 @@ from pathlib import Path
 
 from studio.contract import Contract
 from studio.errors import StudioError
+from studio.integrity import adapter_problem
 from studio.render import generation_prompt_ids
 from studio.templates import chat_template_jinja
 from studio.train.runs import ACTIVE, STATUS, latest_checkpoint, refresh
@@ -50,6 +51,9 @@ def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: b
         path = path / "adapter"
     if not (path / "adapter_config.json").exists():
         raise StudioError(f"{ref} is not an adapter folder, a run directory or a run id.")
+    problem = adapter_problem(path)
+    if problem:
+        raise StudioError(f"The adapter in {path} cannot be used: {problem}. Train it again, or resume its run.")
     return path
 
 

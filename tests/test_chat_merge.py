@@ -115,3 +115,70 @@ def test_weighted_combination_loads_and_generates(setup, tmp_path):
     contract = engine.add_adapter("combined", out)
     reply = engine.generate([Row("combined", contract, [], "q2")], GenSettings(max_new_tokens=4))[0]
     assert reply.new_tokens >= 1
+
+
+@pytest.mark.parametrize("method", ["ties", "dare_ties", "svd"])
+def test_other_combination_methods_load_and_generate(setup, tmp_path, method):
+    model_dir, a1, a2 = setup
+    out = combine_adapters([a1, a2], [0.5, 0.5], method, tmp_path / method)
+    engine = ChatEngine(str(model_dir), device="cpu")
+    contract = engine.add_adapter(method, out)
+    base, combined = engine.generate([Row(None, contract, [], "q2"), Row(method, contract, [], "q2")],
+                                     GenSettings(max_new_tokens=6))
+    assert combined.new_tokens >= 1
+    assert combined.token_ids != base.token_ids or method == "dare_ties"  # dare may drop what little was learnt
+
+
+def fake_running_run(tmp_path, adapter, step=5):
+    """A run directory as the worker leaves it mid-training: live pid, a checkpoint, no final adapter."""
+    import os
+    import shutil
+    from studio.train.runs import write_status
+    run = tmp_path / "runs" / "r1"
+    ckpt = run / "checkpoints" / f"checkpoint-{step}"
+    shutil.copytree(adapter, ckpt)
+    (ckpt / "contract.json").unlink()
+    (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    shutil.copy(adapter / "contract.json", run / "contract.json")
+    write_status(run, state="running", pid=os.getpid(), step=step, total=100)
+    return run
+
+
+def test_merge_refuses_a_running_run_unless_asked_for_its_checkpoint(setup, tmp_path):
+    _, a1, _ = setup
+    run = fake_running_run(tmp_path, a1)
+    with pytest.raises(StudioError, match="Run r1 is running and has no finished adapter yet"):
+        merge_adapter("r1", runs_dir=run.parent)
+    report = merge_adapter("r1", runs_dir=run.parent, use_checkpoint=True)
+    assert report.out == run / "merged" and report.max_logit_diff <= 1e-3
+    assert Contract.load(run / "merged").template == Contract.load(a1).template
+
+
+def test_damaged_adapter_is_refused_by_name(setup, tmp_path):
+    import shutil
+    model_dir, a1, _ = setup
+    bad = tmp_path / "bad"
+    shutil.copytree(a1, bad)
+    weights = bad / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-64])
+    with pytest.raises(StudioError, match=r"adapter in .*bad cannot be used: adapter_model.safetensors holds"):
+        ChatEngine(str(model_dir), device="cpu").add_adapter("bad", bad)
+    with pytest.raises(StudioError, match="cannot be used"):
+        merge_adapter(bad, tmp_path / "m")
+
+
+def test_a_pane_that_cannot_load_does_not_stop_the_other(setup, tmp_path):
+    import shutil
+    from studio.chat_session import ChatSession
+    model_dir, a1, _ = setup
+    runs = tmp_path / "runs"
+    merged = runs / "r1" / "merged"
+    shutil.copytree(model_dir, merged)
+    shutil.copy(a1 / "contract.json", merged / "contract.json")  # names model_dir as its base
+    (merged / "model.safetensors").write_bytes(b"\0" * 16)          # a merge cut short
+    session = ChatSession(runs_dir=str(runs))
+    session.start("merged:r1", "base", blind=False)
+    *_, last = session.respond("ごきげんよう", GenSettings(max_new_tokens=4))
+    assert last[0].startswith("⚠ Cannot load the model") and "merged" in last[0]
+    assert last[1] and not last[1].startswith("⚠")
+    assert session.panes[1].history and not session.panes[0].history

@@ -77,3 +77,37 @@ def test_failure_is_reported_not_silent(setup, tmp_path):
     status = wait(run, echo=lambda *_: None)
     assert status["state"] == "failed" and "no_such_module" in status["error"]
     assert not (run / "adapter").exists()
+
+
+def test_damaged_checkpoint_is_skipped_on_resume(setup, tmp_path):
+    runs = tmp_path / "runs"
+    run = start_run(cfg(setup), runs)
+    wait_for(lambda: refresh(run).get("step", 0) >= 5)
+    request_stop(run)
+    stopped_at = wait(run, echo=lambda *_: None)["step"]
+    newest = latest_checkpoint(run)
+    assert newest.name == f"checkpoint-{stopped_at}"
+    weights = newest / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])  # as a kill or a full disk during the save leaves it
+    previous = latest_checkpoint(run)
+    assert previous is not None and int(previous.name.split("-")[1]) < stopped_at
+    resume_run(run, runs)
+    wait_for(lambda: refresh(run).get("step", 0) >= stopped_at + 1)
+    request_stop(run)
+    assert wait(run, echo=lambda *_: None)["state"] == "stopped"
+    log = (run / "log.txt").read_text()
+    assert f"skipping damaged checkpoint-{stopped_at}: adapter_model.safetensors" in log
+    assert f"resuming from {previous.name}" in log
+    for ckpt in (run / "checkpoints").glob("checkpoint-*"):
+        (ckpt / "trainer_state.json").write_text("{")
+    with pytest.raises(StudioError, match=r"no usable checkpoint to resume from \(damaged: checkpoint-\d+: "
+                                          r"trainer_state.json cannot be read"):
+        resume_run(run, runs)
+
+
+def test_full_disk_is_explained():
+    from studio.train.worker import explain
+    with pytest.raises(OSError) as e:
+        with open("/dev/full", "w") as f:  # a real ENOSPC from the kernel
+            f.write("x")
+    assert explain(e.value).startswith("The disk is full.")

@@ -56,3 +56,27 @@ def test_rolling_backups(tmp_path):
 def test_saved_files_are_not_private(tmp_path):
     save_persona(Persona(pairs=[QAPair("q", "a")]), tmp_path / "p")
     assert (tmp_path / "p" / "pairs.csv").stat().st_mode & 0o044
+
+
+def test_full_disk_keeps_the_old_file_and_the_edit(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from studio.persona_session import open_session, save
+
+    folder = tmp_path / "p"
+    save_persona(Persona(name="old", pairs=[QAPair("q", "old answer")]), folder)
+    session = open_session(folder)
+    session.persona.pairs[0].answer = "edited answer"
+
+    def full(_fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, "fsync", full)  # the write hits a full disk before the rename
+    session = save(session)
+    assert "Could not save (No space left on device)" in session.status and "still on this page" in session.status
+    assert session.persona.pairs[0].answer == "edited answer"      # the edit is kept in the page
+    assert load_persona(folder).pairs[0].answer == "old answer"    # the file on disk is the old one, whole
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]  # no temp file left to fill the disk
+    monkeypatch.undo()
+    session = save(session)  # space is back: the next edit saves
+    assert session.status.startswith("Saved") and load_persona(folder).pairs[0].answer == "edited answer"

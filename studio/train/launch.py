@@ -14,8 +14,8 @@ from studio.persona import PAIRS_FILE, PERSONA_FILE
 from studio.persona_store import load_persona, save_persona
 from studio.templates import conversations_from_persona
 from studio.train.config import TrainConfig
-from studio.train.runs import CONFIG, LOG, STOP, active_run, latest_checkpoint, new_run_dir, read_status, refresh, \
-    write_status
+from studio.train.runs import CONFIG, LOG, STOP, active_run, damaged_checkpoints, latest_checkpoint, new_run_dir, \
+    read_status, refresh, write_status
 from studio.workspace import PACKAGE_ROOT
 
 
@@ -72,7 +72,9 @@ def resume_run(run: Path, runs_dir: Path) -> Path:
     if busy:
         raise StudioError(f"Run {busy.id} is training; only one training runs at a time.")
     if latest_checkpoint(run) is None:
-        raise StudioError(f"Run {run.name} has no usable checkpoint to resume from; start a new run instead.")
+        damaged = "; ".join(f"{n}: {why}" for n, why in damaged_checkpoints(run))
+        raise StudioError(f"Run {run.name} has no usable checkpoint to resume from"
+                          + (f" (damaged: {damaged})" if damaged else "") + "; start a new run instead.")
     write_status(run, state="queued", error=None)
     _spawn(run, resume=True)
     return run

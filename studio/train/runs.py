@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.errors import StudioError
+from studio.integrity import checkpoint_problem
 from studio.storage import atomic_write_text
 
 ACTIVE = ("queued", "running", "stopping")
@@ -126,11 +127,27 @@ def request_stop(run: Path) -> None:
     write_status(run, state="stopping")
 
 
-def latest_checkpoint(run: Path) -> Path | None:
-    """The newest checkpoint that holds a trainer state (a half-written one is skipped)."""
+def checkpoints(run: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every checkpoint folder, newest first."""
     found = []
     for p in (run / "checkpoints").glob("checkpoint-*"):
         m = re.fullmatch(r"checkpoint-(\d+)", p.name)
-        if m and (p / "trainer_state.json").exists():
+        if m and p.is_dir():
             found.append((int(m.group(1)), p))
-    return max(found)[1] if found else None
+    return sorted(found, reverse=True)
+
+
+def damaged_checkpoints(run: Path) -> list[tuple[str, str]]:
+    """(name, problem) of the checkpoints newer than the one resume would use: they are skipped."""
+    out = []
+    for _, p in checkpoints(run):
+        problem = checkpoint_problem(p)
+        if problem is None:
+            break
+        out.append((p.name, problem))
+    return out
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    """The newest checkpoint whose files are whole (one half-written by a kill or a full disk is skipped)."""
+    return next((p for _, p in checkpoints(run) if checkpoint_problem(p) is None), None)

@@ -18,7 +18,7 @@ from studio.persona_store import load_persona
 from studio.render import stop_token_ids
 from studio.train.callbacks import RunFilesCallback
 from studio.train.config import TrainConfig
-from studio.train.runs import CONFIG, STOP, latest_checkpoint, write_status
+from studio.train.runs import CONFIG, STOP, damaged_checkpoints, latest_checkpoint, write_status
 
 
 @dataclass
@@ -153,8 +153,10 @@ def run_worker(run: Path, resume: bool = False) -> int:
         cfg = TrainConfig.load(run / CONFIG)
         prepared = prepare(run, cfg)
         ckpt = latest_checkpoint(run) if resume else None
-        if resume and ckpt is None:
-            print("no checkpoint found: starting from step 0", flush=True)
+        if resume:
+            for name, why in damaged_checkpoints(run):
+                print(f"skipping damaged {name}: {why}", flush=True)
+            print(f"resuming from {ckpt.name}" if ckpt else "no usable checkpoint: starting from step 0", flush=True)
         prepared.contract.save(run)
         prepared.trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         adapter = run / "adapter"

@@ -15,7 +15,7 @@ from studio.train import launch
 from studio.train.config import DEFAULT_TARGETS, OPTIMIZERS, SCHEDULERS, TrainConfig
 from studio.train.memory import available_memory, estimate
 from studio.train.recipes import recipe
-from studio.train.runs import find_run, latest_checkpoint, list_runs, request_stop
+from studio.train.runs import damaged_checkpoints, find_run, latest_checkpoint, list_runs, request_stop
 from studio.train.views import HISTORY_COLUMNS, history_frame, loss_frame, progress_html, progress_text
 from studio.ui.persona_tab import PersonaTab
 from studio.workspace import runs_dir
@@ -143,8 +143,9 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chat_state: gr.State) ->
         if not cur:
             return "Pick a run first (start one, or select one in the history)."
         try:
+            skipped = "".join(f" Skipped damaged {n} ({why})." for n, why in damaged_checkpoints(Path(cur)))
             launch.resume_run(Path(cur), runs_dir())
-            return f"Resuming {Path(cur).name} from {latest_checkpoint(Path(cur)).name}."
+            return f"Resuming {Path(cur).name} from {latest_checkpoint(Path(cur)).name}.{skipped}"
         except StudioError as e:
             return str(e)
 
