@@ -104,7 +104,8 @@ class ChatEngine:
 
     def release(self) -> None:
         import gc
-        self.model = None
+        with self.lock:  # waits for a reply being generated, so it is never cut off mid-way
+            self.model = None
         gc.collect()
         try:
             import torch
@@ -165,6 +166,9 @@ class ChatEngine:
             with self.lock:
                 torch.manual_seed(settings.seed)
                 try:
+                    if self.model is None:  # released between the check above and this thread's turn
+                        raise StudioError("The chat model was released (training started); send the message "
+                                          "again to reload.")
                     with torch.no_grad():
                         self.model.generate(**kwargs, streamer=streamer)
                 except BaseException as e:  # noqa: BLE001 - reported to the caller below
@@ -184,6 +188,8 @@ class ChatEngine:
                         new[i].append(tid)
             yield [self.tokenizer.decode(t, skip_special_tokens=True) for t in new]
         if error:
+            if isinstance(error[0], StudioError):
+                raise error[0]
             raise StudioError(f"Generation failed: {type(error[0]).__name__}: {str(error[0])[:200]}")
         yield [Reply(self.tokenizer.decode(t, skip_special_tokens=True).strip(), done[i], len(t) + int(done[i]),
                      prompts[i][1], t) for i, t in enumerate(new)]

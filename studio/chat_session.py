@@ -5,6 +5,8 @@ globals) and are released when training starts.
 """
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,7 @@ class Pane:
     shown: list[str] = field(default_factory=list)                 # replies as displayed, with [cut] marks
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity, so the registry can hold it weakly
 class ChatSession:
     runs_dir: str
     panes: list[Pane] = field(default_factory=lambda: [Pane("base"), Pane("base")])
@@ -128,3 +130,27 @@ class ChatSession:
                 msg = p.history.pop()[0]
                 p.shown.pop()
         return msg
+
+
+class ChatRegistry:
+    """The app's live chat sessions, held weakly, so that starting a training from any browser tab frees every
+    tab's chat models (there is one GPU). It holds no user data; a session still owns its engines and histories."""
+
+    def __init__(self) -> None:
+        self._sessions: weakref.WeakSet[ChatSession] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def track(self, session: ChatSession) -> ChatSession:
+        with self._lock:
+            self._sessions.add(session)
+        return session
+
+    def release_all(self) -> int:
+        """Release every session's models; returns how many were loaded."""
+        with self._lock:
+            sessions = list(self._sessions)
+        released = 0
+        for session in sessions:
+            released += len(session.engines)
+            session.release()
+        return released

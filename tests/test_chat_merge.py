@@ -182,3 +182,26 @@ def test_a_pane_that_cannot_load_does_not_stop_the_other(setup, tmp_path):
     assert last[0].startswith("⚠ Cannot load the model") and "merged" in last[0]
     assert last[1] and not last[1].startswith("⚠")
     assert session.panes[1].history and not session.panes[0].history
+
+
+def test_registry_releases_every_session_and_forgets_closed_ones(setup, tmp_path):
+    import gc
+    import shutil
+    from studio.chat_session import ChatRegistry, ChatSession
+    model_dir, a1, _ = setup
+    runs = tmp_path / "runs"
+    (runs / "r1").mkdir(parents=True)
+    shutil.copytree(a1, runs / "r1" / "adapter")
+    registry = ChatRegistry()
+    sessions = [registry.track(ChatSession(runs_dir=str(runs))) for _ in range(2)]
+    for s in sessions:
+        s.start("base", "run:r1", blind=False)
+        *_, first = s.respond("q1", GenSettings(max_new_tokens=3))
+    engine = sessions[0].engines[str(model_dir)]
+    assert registry.release_all() == 2
+    assert engine.model is None and not sessions[0].engines and not sessions[1].engines
+    *_, again = sessions[0].respond("q2", GenSettings(max_new_tokens=3))  # reloads, history kept
+    assert not again[1].startswith("⚠") and len(sessions[0].panes[1].history) == 2
+    del sessions, s
+    gc.collect()
+    assert registry.release_all() == 0  # closed sessions are not kept alive by the registry

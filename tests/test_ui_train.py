@@ -51,3 +51,18 @@ def test_train_tab_starts_a_run_and_shows_metrics(app):
     assert history["data"][0][1] == "finished"
     second = Client(url, verbose=False)  # a new browser tab re-attaches through the same run files
     assert "finished · step 8/8" in second.predict(api_name="/train_progress")[0]
+    run_id = history["data"][0][0]
+
+    # another tab chats with the finished run; starting a training from this tab frees that tab's model
+    chat = Client(url, verbose=False)
+    chat_settings = [0.0, 1.0, 0, 1.0, 4, 0]
+    a, b, *_ = chat.predict("ごきげんよう", "base", f"run:{run_id}", False, *chat_settings, api_name="/chat_send")
+    assert b["value"][1]["role"] == "assistant"
+    msg = c.predict(*settings(model, max_steps=2, save_steps=2), api_name="/start_training")
+    assert msg.startswith("Started ") and "Released 1 chat model(s)" in msg
+    a, b, _, status = chat.predict("こんにちは", "base", f"run:{run_id}", False, *chat_settings,
+                                   api_name="/chat_send")
+    assert len(b["value"]) == 4 and not b["value"][3]["content"][0]["text"].startswith("⚠")  # reloaded, history kept
+    deadline = time.time() + 120
+    while time.time() < deadline and "finished" not in c.predict(api_name="/train_progress")[0]:
+        time.sleep(1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from studio.chat_session import ChatRegistry
 from studio.ui.chat_tab import build_chat_tab
 from studio.ui.eval_tab import build_eval_tab
 from studio.ui.format_tab import build_format_tab
@@ -14,6 +15,7 @@ from studio.ui.train_tab import build_train_tab
 
 def build_app() -> tuple[gr.Blocks, gr.I18n]:
     i18n = make_i18n()
+    chats = ChatRegistry()  # this app's chat sessions, so a training start frees every tab's models
     with gr.Blocks(title="Persona Studio") as demo:
         gr.Markdown("# Persona Studio")
         gr.Markdown(i18n("app.intro"))
@@ -21,13 +23,12 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             persona = build_persona_tab(i18n)
         with gr.Tab(i18n("tab.format")):
             build_format_tab(i18n, persona)
-        chat_state = gr.State(None)  # this browser tab's chat models; released when training starts
         with gr.Tab(i18n("tab.train")):
-            train = build_train_tab(i18n, persona, chat_state)
+            train = build_train_tab(i18n, persona, chats)
         with gr.Tab(i18n("tab.merge")) as merge_tab:
             merge_refresh, merge_outputs = build_merge_tab(i18n)
         with gr.Tab(i18n("tab.chat")) as chat_tab:
-            chat_refresh, chat_outputs = build_chat_tab(i18n, chat_state)
+            chat_refresh, chat_outputs = build_chat_tab(i18n, chats)
         with gr.Tab(i18n("tab.eval")) as eval_tab:
             eval_refresh, eval_outputs = build_eval_tab(i18n)
         eval_tab.select(eval_refresh, None, eval_outputs, api_visibility="private")

@@ -8,7 +8,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.chat import GenSettings
-from studio.chat_session import ChatSession, model_choices
+from studio.chat_session import ChatRegistry, ChatSession, model_choices
 from studio.errors import StudioError
 from studio.votes import export_preferences, read_votes, record_vote, win_rates
 from studio.workspace import home, runs_dir
@@ -26,7 +26,8 @@ def _messages(pane, pending: tuple[str, str] | None = None) -> list[dict]:
     return out
 
 
-def build_chat_tab(i18n: gr.I18n, chat_state: gr.State) -> None:
+def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry) -> tuple:
+    chat_state = gr.State(None)  # this browser tab's ChatSession: histories, blind sides, its models
     with gr.Row():
         left = gr.Dropdown(["base"], value="base", label=i18n("chat.model_a"), allow_custom_value=True)
         right = gr.Dropdown(["base"], value="base", label=i18n("chat.model_b"), allow_custom_value=True)
@@ -64,7 +65,7 @@ def build_chat_tab(i18n: gr.I18n, chat_state: gr.State) -> None:
     settings_inputs = [temperature, top_p, top_k, rep, max_new, seed]
 
     def session_for(s: ChatSession | None) -> ChatSession:
-        return s if s is not None else ChatSession(runs_dir=str(runs_dir()))
+        return s if s is not None else chats.track(ChatSession(runs_dir=str(runs_dir())))
 
     def on_models():
         choices = model_choices(runs_dir())

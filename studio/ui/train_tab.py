@@ -9,6 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio import persona_session as ps
+from studio.chat_session import ChatRegistry
 from studio.errors import StudioError
 from studio.models import PRESETS, resolve
 from studio.train import launch
@@ -35,7 +36,7 @@ class TrainTab:
     widgets: list
 
 
-def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chat_state: gr.State) -> TrainTab:
+def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry) -> TrainTab:
     D = TrainConfig()  # widget defaults; the page's load event then applies this device's recipe
     current = gr.State(None)  # this browser tab's run directory (str)
     with gr.Row():
@@ -122,15 +123,18 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chat_state: gr.State) ->
         est = estimate(cfg, where, device, free)
         return est.summary() if est else "No estimate: the model's config.json is not available locally."
 
-    def on_start(session, chat, *values):
+    def freed() -> str:
+        n = chats.release_all()  # every tab's chat models, before the GPU is needed for training
+        return f" Released {n} chat model(s) to free memory; chat reloads them when asked." if n else ""
+
+    def on_start(session, *values):
         try:
             cfg = to_config(session, *values)
-            if chat is not None:
-                chat.release()  # free this page's chat models before the GPU is needed for training
+            note = freed()
             run = launch.start_run(cfg, runs_dir())
         except StudioError as e:
-            return str(e), gr.skip(), gr.skip()
-        return f"Started {run.name}. Training runs in the background: you can close this page.", str(run), None
+            return str(e), gr.skip()
+        return f"Started {run.name}. Training runs in the background: you can close this page.{note}", str(run)
 
     def on_stop(cur):
         try:
@@ -144,8 +148,9 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chat_state: gr.State) ->
             return "Pick a run first (start one, or select one in the history)."
         try:
             skipped = "".join(f" Skipped damaged {n} ({why})." for n, why in damaged_checkpoints(Path(cur)))
+            note = freed()
             launch.resume_run(Path(cur), runs_dir())
-            return f"Resuming {Path(cur).name} from {latest_checkpoint(Path(cur)).name}.{skipped}"
+            return f"Resuming {Path(cur).name} from {latest_checkpoint(Path(cur)).name}.{skipped}{note}"
         except StudioError as e:
             return str(e)
 
@@ -191,8 +196,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chat_state: gr.State) ->
     for w in widgets:
         w.change(on_estimate, widgets, [memory], api_visibility="private")
     prepare.click(on_prepare, None, [message], api_name="prepare_default")
-    start.click(on_start, [persona.session, chat_state, *widgets], [message, current, chat_state],
-                api_name="start_training")
+    start.click(on_start, [persona.session, *widgets], [message, current], api_name="start_training")
     stop.click(on_stop, [current], [message], api_name="stop_training")
     resume.click(on_resume, [current], [message], api_name="resume_training")
     timer = gr.Timer(1.5)
