@@ -43,14 +43,18 @@ def create_session(folder: Path) -> EditSession:
     return EditSession(folder=str(folder), revision=rev, persona=persona, status=f"Created {folder.name}.")
 
 
-def save(session: EditSession, force: bool = False) -> EditSession:
+TYPING_BACKUP_EVERY_S = 60.0  # saves while typing keep one backup a minute, not one per keystroke
+
+
+def save(session: EditSession, force: bool = False, typing: bool = False) -> EditSession:
     """Save the session's persona; on a conflict keep the edit in the session and say what happened."""
     if not session.folder:
         session.status = "No persona is open; pick one or create one first."
         return session
     try:
         session.revision = save_persona(session.persona, session.folder,
-                                        expected_revision=None if force else session.revision)
+                                        expected_revision=None if force else session.revision,
+                                        backup_every_s=TYPING_BACKUP_EVERY_S if typing else 0.0)
         session.status = f"Saved at {time.strftime('%H:%M:%S')}: {len(session.persona.pairs)} rows."
     except ConflictError as e:
         session.status = str(e)
@@ -60,17 +64,44 @@ def save(session: EditSession, force: bool = False) -> EditSession:
     return session
 
 
-def update_fields(session: EditSession, name: str, system_prompt: str, notes: str, notes_in_prompt: bool,
-                  target_chars: float | int | None, rules: str, markers: str) -> EditSession:
+TEXT_FIELDS = ("name", "system_prompt", "notes", "rules", "markers")
+
+
+def field_text(persona: Persona, field: str) -> str:
+    """A text field of the persona as the tab shows it (markers comma-separated)."""
+    if field == "markers":
+        return ", ".join(persona.style.markers)
+    return persona.style.rules if field == "rules" else getattr(persona, field)
+
+
+def update_fields(session: EditSession, name: str | None, system_prompt: str | None, notes: str | None,
+                  notes_in_prompt: bool | None, target_chars: float | int | None, rules: str | None,
+                  markers: str | None, typing: bool = False) -> EditSession:
+    """Apply the persona fields and save (typing=True: a save while typing, with thinned backups).
+    A None value (a widget the page has not filled yet) keeps the current value: it never blanks a field."""
     p = session.persona
-    p.name, p.system_prompt, p.notes, p.notes_in_prompt = name, system_prompt, notes, bool(notes_in_prompt)
+    keep = lambda value, field: field_text(p, field) if value is None else value  # noqa: E731
+    name, system_prompt, notes = keep(name, "name"), keep(system_prompt, "system_prompt"), keep(notes, "notes")
+    rules, markers = keep(rules, "rules"), keep(markers, "markers")
+    p.name, p.system_prompt, p.notes = name, system_prompt, notes
+    p.notes_in_prompt = p.notes_in_prompt if notes_in_prompt is None else bool(notes_in_prompt)
     try:
-        target = int(target_chars or 0)
+        target = p.style.target_chars if target_chars is None else int(target_chars)
     except (TypeError, ValueError):
         target = p.style.target_chars
     p.style = StyleGuide(target_chars=max(0, target), rules=rules,
                          markers=[m.strip() for m in markers.replace("、", ",").split(",") if m.strip()])
-    return save(session)
+    return save(session, typing=typing)
+
+
+def set_text_field(session: EditSession, field: str, value: str | None) -> EditSession:
+    """One text field changed while typing: apply it alone (other widgets may be stale) and save if it differs."""
+    if value is None or field_text(session.persona, field) == value:
+        return session
+    values = {f: field_text(session.persona, f) for f in TEXT_FIELDS} | {field: value}
+    p = session.persona
+    return update_fields(session, values["name"], values["system_prompt"], values["notes"], p.notes_in_prompt,
+                         p.style.target_chars, values["rules"], values["markers"], typing=True)
 
 
 def import_into(session: EditSession, path: str, mode: str) -> EditSession:

@@ -47,11 +47,13 @@ def _load_folder(folder: Path) -> Persona:
     return Persona.from_header(header, pairs, source=str(yml))
 
 
-def save_persona(persona: Persona, folder: str | Path, expected_revision: str | None = None) -> str:
+def save_persona(persona: Persona, folder: str | Path, expected_revision: str | None = None,
+                 backup_every_s: float = 0.0) -> str:
     """Write both files atomically and return the new revision.
 
     With `expected_revision`, refuse to overwrite a folder someone else changed since: the caller's version is
-    kept in a conflict copy beside it, and ConflictError says where.
+    kept in a conflict copy beside it, and ConflictError says where. backup_every_s thins the rolling backups
+    for saves made on every keystroke.
     """
     folder = Path(folder)
     with folder_lock(folder):
@@ -63,6 +65,6 @@ def save_persona(persona: Persona, folder: str | Path, expected_revision: str | 
             raise ConflictError(f"{folder.name} was changed in another tab or program since you opened it, so your "
                                 f"edit was not saved over it. Your version is kept in {copy}. Reload to see the "
                                 "other version, or overwrite it with yours.")
-        atomic_write_text(folder / PERSONA_FILE, header_yaml(persona))
-        atomic_write_text(folder / PAIRS_FILE, pairs_to_csv(persona.pairs))
+        atomic_write_text(folder / PERSONA_FILE, header_yaml(persona), backup_every_s=backup_every_s)
+        atomic_write_text(folder / PAIRS_FILE, pairs_to_csv(persona.pairs), backup_every_s=backup_every_s)
         return revision_of(folder)

@@ -20,12 +20,14 @@ _UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by se
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: Path, data: bytes, keep_backups: int = KEEP_BACKUPS, durable: bool = True) -> None:
+def atomic_write_bytes(path: Path, data: bytes, keep_backups: int = KEEP_BACKUPS, durable: bool = True,
+                       backup_every_s: float = 0.0) -> None:
     """Replace `path` with `data` so that a crash at any moment leaves either the old or the new file, whole.
-    durable=False skips the fsyncs (for progress files rewritten every step, where the rename is enough)."""
+    durable=False skips the fsyncs (for progress files rewritten every step, where the rename is enough).
+    backup_every_s > 0 keeps at most one backup per that many seconds (saves made while typing)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if keep_backups and path.exists() and path.read_bytes() != data:
+    if keep_backups and path.exists() and path.read_bytes() != data and not _backed_up_within(path, backup_every_s):
         _backup(path, keep_backups)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -46,8 +48,15 @@ def atomic_write_bytes(path: Path, data: bytes, keep_backups: int = KEEP_BACKUPS
 
 
 def atomic_write_text(path: Path, text: str, encoding: str = "utf-8", keep_backups: int = KEEP_BACKUPS,
-                      durable: bool = True) -> None:
-    atomic_write_bytes(path, text.encode(encoding), keep_backups, durable)
+                      durable: bool = True, backup_every_s: float = 0.0) -> None:
+    atomic_write_bytes(path, text.encode(encoding), keep_backups, durable, backup_every_s)
+
+
+def _backed_up_within(path: Path, seconds: float) -> bool:
+    if seconds <= 0:
+        return False
+    newest = backups_of(path)[-1:]
+    return bool(newest) and time.time() - newest[0].stat().st_ctime < seconds  # copy2 keeps the old mtime
 
 
 def _backup(path: Path, keep: int) -> None:

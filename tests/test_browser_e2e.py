@@ -68,6 +68,19 @@ def test_whole_loop_in_a_browser(app):
             wait_text("DUPLICATE")
             assert (tmp / "ws/personas/ayano/pairs.csv").read_text(encoding="utf-8").count("こんにちは！,") == 2
             shot("1-persona")
+            # text typed into a field is on disk before the field is left (a crash loses nothing shown)
+            page.get_by_text("Character name", exact=True).first.click()  # open the accordion
+            rules = page.get_by_label("Style rules")
+            rules.click()
+            rules.press("End")
+            page.keyboard.insert_text("追記テスト")  # as an IME commits Japanese text: no key presses
+            yaml_file = tmp / "ws/personas/ayano/persona.yaml"
+            for _ in range(50):
+                if "追記テスト" in yaml_file.read_text(encoding="utf-8"):
+                    break
+                page.wait_for_timeout(200)
+            assert "追記テスト" in yaml_file.read_text(encoding="utf-8")
+            assert page.evaluate("document.activeElement.tagName") == "TEXTAREA"  # still typing: no blur yet
             # 2. Format: the token view and a Doctor finding (llama2 on a ChatML model: TEMPLATE_MISMATCH)
             page.get_by_role("tab", name="2. Format").click()
             page.get_by_label("Tokenizer / model").fill(str(model))

@@ -80,3 +80,20 @@ def test_full_disk_keeps_the_old_file_and_the_edit(tmp_path, monkeypatch):
     monkeypatch.undo()
     session = save(session)  # space is back: the next edit saves
     assert session.status.startswith("Saved") and load_persona(folder).pairs[0].answer == "edited answer"
+
+
+def test_saves_while_typing_keep_one_backup_a_minute_and_never_blank_a_field(tmp_path):
+    from studio.persona_session import open_session, set_text_field, update_fields
+
+    folder = tmp_path / "p"
+    save_persona(Persona(name="綾乃", system_prompt="お嬢様", pairs=[QAPair("q", "a")]), folder)
+    session = open_session(folder)
+    for text in ["お", "お嬢", "お嬢様らしく", "お嬢様らしく答えて"]:  # each change of the field is saved
+        session = set_text_field(session, "system_prompt", text)
+        assert load_persona(folder).system_prompt == text
+    assert len(backups_of(folder / "persona.yaml")) == 1  # the version before typing, not one per keystroke
+    session = update_fields(session, None, None, None, None, None, None, None)  # widgets the page has not filled
+    persona = load_persona(folder)
+    assert persona.name == "綾乃" and persona.system_prompt == "お嬢様らしく答えて"
+    unchanged = set_text_field(session, "name", "綾乃")
+    assert unchanged.revision == session.revision

@@ -47,7 +47,7 @@ def _derived(s: ps.EditSession) -> list:
 def _fields(s: ps.EditSession) -> list:
     p = s.persona
     return [p.name, p.system_prompt, p.notes, p.notes_in_prompt, p.style.target_chars, p.style.rules,
-            ", ".join(p.style.markers)]
+            ps.field_text(p, "markers")]
 
 
 def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
@@ -132,6 +132,15 @@ def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
             return [gr.skip()] * 5
         return [*_derived(ps.update_fields(s, *values)), s]
 
+    def on_typing(field: str):
+        """Saves as text is typed (the latest change wins), so it is on disk before the field is left."""
+        def typed(s: ps.EditSession | None, value: str | None):
+            if s is None or value is None or ps.field_text(s.persona, field) == value:
+                return gr.skip(), gr.skip()  # nothing typed: a persona was opened, or the widget is not filled yet
+            s = ps.set_text_field(s, field, value)
+            return s.status, s
+        return typed
+
     def on_select(evt: gr.SelectData, df: pd.DataFrame):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         try:
@@ -183,21 +192,26 @@ def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
 
     picker.input(on_open, [picker, query, sort], everything, api_name="open_persona")
     create.click(on_create, [new_name, query, sort], [picker, *everything], api_name="create_persona")
-    table.input(on_edit, [table, session], [*derived, session], api_name="edit_table")
-    for widget in (name, system, notes, rules, markers):
-        widget.blur(on_fields, [session, *fields], [*derived, session], api_visibility="private")
+    saving = dict(concurrency_id="persona_save")  # one save at a time, so a session never races itself
+    table.input(on_edit, [table, session], [*derived, session], api_name="edit_table", **saving)
+    for widget, field in zip((name, system, notes, rules, markers), ps.TEXT_FIELDS):
+        # .change, not .input: gradio's Textbox sends input only from key presses, which IME (Japanese) input skips;
+        # one field per event, as the other widgets may not be filled yet when the page loads
+        widget.change(on_typing(field), [session, widget], [status, session], trigger_mode="always_last",
+                      show_progress="hidden", api_visibility="private", **saving)
+        widget.blur(on_fields, [session, *fields], [*derived, session], api_visibility="private", **saving)
     for widget in (notes_in, target):
-        widget.input(on_fields, [session, *fields], [*derived, session], api_visibility="private")
-    name.submit(on_fields, [session, *fields], [*derived, session], api_name="edit_fields")
+        widget.input(on_fields, [session, *fields], [*derived, session], api_visibility="private", **saving)
+    name.submit(on_fields, [session, *fields], [*derived, session], api_name="edit_fields", **saving)
     table.select(on_select, [table], [selected], api_visibility="private")
     for btn, op in ((add, "add"), (dup, "dup"), (delete, "delete")):
         btn.click(row_op(op), [session, selected, query, sort], [table, *derived, session, selected],
-                  api_name=f"row_{op}")
+                  api_name=f"row_{op}", **saving)
     gr.on([query.input, sort.change], on_view, [session, query, sort], [table], api_name="filter_view")
-    do_import.click(on_import, [upload, mode, session, query, sort], everything, api_name="import_file")
+    do_import.click(on_import, [upload, mode, session, query, sort], everything, api_name="import_file", **saving)
     exp_csv.click(on_export(".csv"), [session], [download], api_name="export_csv")
     exp_jsonl.click(on_export(".jsonl"), [session], [download], api_name="export_jsonl")
-    reload_btn.click(on_reload, [session, query, sort], everything, api_name="reload")
-    overwrite.click(on_overwrite, [session], [*derived, session], api_name="overwrite")
+    reload_btn.click(on_reload, [session, query, sort], everything, api_name="reload", **saving)
+    overwrite.click(on_overwrite, [session], [*derived, session], api_name="overwrite", **saving)
     return PersonaTab(session=session, picker=picker, table=table, on_load=on_load, open_outputs=everything,
                       on_open=on_open, open_inputs=[picker, query, sort])
