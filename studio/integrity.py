@@ -9,7 +9,7 @@ import json
 import zipfile
 from pathlib import Path
 
-WEIGHTS = ("adapter_model.safetensors", "model.safetensors")
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 TORCH_PICKLES = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
 
 
@@ -43,7 +43,7 @@ def adapter_problem(folder: Path) -> str | None:
         return "adapter_config.json is missing"
     except (OSError, ValueError) as e:
         return f"adapter_config.json cannot be read ({type(e).__name__})"
-    return safetensors_problem(folder / WEIGHTS[0])
+    return safetensors_problem(folder / ADAPTER_WEIGHTS)
 
 
 def checkpoint_problem(ckpt: Path) -> str | None:

@@ -74,34 +74,41 @@ def field_text(persona: Persona, field: str) -> str:
     return persona.style.rules if field == "rules" else getattr(persona, field)
 
 
+def _markers(text: str) -> list[str]:
+    return [m.strip() for m in text.replace("、", ",").split(",") if m.strip()]
+
+
 def update_fields(session: EditSession, name: str | None, system_prompt: str | None, notes: str | None,
                   notes_in_prompt: bool | None, target_chars: float | int | None, rules: str | None,
-                  markers: str | None, typing: bool = False) -> EditSession:
-    """Apply the persona fields and save (typing=True: a save while typing, with thinned backups).
-    A None value (a widget the page has not filled yet) keeps the current value: it never blanks a field."""
+                  markers: str | None) -> EditSession:
+    """Apply the persona fields and save. A None value (a widget the page has not filled yet) keeps the current
+    value: it never blanks a field."""
     p = session.persona
     keep = lambda value, field: field_text(p, field) if value is None else value  # noqa: E731
-    name, system_prompt, notes = keep(name, "name"), keep(system_prompt, "system_prompt"), keep(notes, "notes")
-    rules, markers = keep(rules, "rules"), keep(markers, "markers")
-    p.name, p.system_prompt, p.notes = name, system_prompt, notes
+    p.name, p.system_prompt, p.notes = keep(name, "name"), keep(system_prompt, "system_prompt"), keep(notes, "notes")
     p.notes_in_prompt = p.notes_in_prompt if notes_in_prompt is None else bool(notes_in_prompt)
     try:
         target = p.style.target_chars if target_chars is None else int(target_chars)
     except (TypeError, ValueError):
         target = p.style.target_chars
-    p.style = StyleGuide(target_chars=max(0, target), rules=rules,
-                         markers=[m.strip() for m in markers.replace("、", ",").split(",") if m.strip()])
-    return save(session, typing=typing)
+    p.style = StyleGuide(target_chars=max(0, target), rules=keep(rules, "rules"),
+                         markers=_markers(keep(markers, "markers")))
+    return save(session)
 
 
 def set_text_field(session: EditSession, field: str, value: str | None) -> EditSession:
-    """One text field changed while typing: apply it alone (other widgets may be stale) and save if it differs."""
-    if value is None or field_text(session.persona, field) == value:
-        return session
-    values = {f: field_text(session.persona, f) for f in TEXT_FIELDS} | {field: value}
+    """One text field changed while typing: apply it alone (other widgets may be stale) and save if it differs,
+    with thinned backups."""
     p = session.persona
-    return update_fields(session, values["name"], values["system_prompt"], values["notes"], p.notes_in_prompt,
-                         p.style.target_chars, values["rules"], values["markers"], typing=True)
+    if value is None or field_text(p, field) == value:
+        return session
+    if field == "markers":
+        p.style.markers = _markers(value)
+    elif field == "rules":
+        p.style.rules = value
+    else:
+        setattr(p, field, value)
+    return save(session, typing=True)
 
 
 def import_into(session: EditSession, path: str, mode: str) -> EditSession:

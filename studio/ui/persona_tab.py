@@ -135,9 +135,9 @@ def build_persona_tab(i18n: gr.I18n) -> PersonaTab:
     def on_typing(field: str):
         """Saves as text is typed (the latest change wins), so it is on disk before the field is left."""
         def typed(s: ps.EditSession | None, value: str | None):
-            if s is None or value is None or ps.field_text(s.persona, field) == value:
-                return gr.skip(), gr.skip()  # nothing typed: a persona was opened, or the widget is not filled yet
-            s = ps.set_text_field(s, field, value)
+            if s is None:
+                return gr.skip(), gr.skip()
+            s = ps.set_text_field(s, field, value)  # saves nothing when a persona was just opened or reloaded
             return s.status, s
         return typed
 

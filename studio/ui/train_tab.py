@@ -124,17 +124,16 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry) -> 
         return est.summary() if est else "No estimate: the model's config.json is not available locally."
 
     def freed() -> str:
-        n = chats.release_all()  # every tab's chat models, before the GPU is needed for training
+        n = chats.release_all()  # every tab's chat models; the worker needs seconds of imports before it loads
         return f" Released {n} chat model(s) to free memory; chat reloads them when asked." if n else ""
 
     def on_start(session, *values):
         try:
             cfg = to_config(session, *values)
-            note = freed()
             run = launch.start_run(cfg, runs_dir())
         except StudioError as e:
-            return str(e), gr.skip()
-        return f"Started {run.name}. Training runs in the background: you can close this page.{note}", str(run)
+            return str(e), gr.skip()  # a refused start keeps the chat models loaded
+        return f"Started {run.name}. Training runs in the background: you can close this page.{freed()}", str(run)
 
     def on_stop(cur):
         try:
@@ -148,9 +147,8 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry) -> 
             return "Pick a run first (start one, or select one in the history)."
         try:
             skipped = "".join(f" Skipped damaged {n} ({why})." for n, why in damaged_checkpoints(Path(cur)))
-            note = freed()
             launch.resume_run(Path(cur), runs_dir())
-            return f"Resuming {Path(cur).name} from {latest_checkpoint(Path(cur)).name}.{skipped}{note}"
+            return f"Resuming {Path(cur).name} from {latest_checkpoint(Path(cur)).name}.{skipped}{freed()}"
         except StudioError as e:
             return str(e)
 
