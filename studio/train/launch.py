@@ -36,7 +36,8 @@ def preflight(cfg: TrainConfig, check_doctor: bool = True) -> list[str]:
                   and not (f.code == "TEMPLATE_TOKEN_SPLIT" and cfg.add_control_tokens)]
         if errors and not cfg.allow_doctor_errors:
             raise StudioError("The Template Doctor reports errors: " + "; ".join(f"{f.code} ({f.message[:120]})"
-                              for f in errors[:3]) + ". Fix them in the Format tab, or tick the override.")
+                              for f in errors[:3]) + ". Fix them in the Format tab, or override them (the Train "
+                              "tab's checkbox, or --allow-doctor-errors).")
         warnings = [f"{f.code}: {f.message}" for f in res.findings if f.severity == "warning"]
         if has_errors(res.findings) and cfg.allow_doctor_errors:
             warnings.insert(0, "Launched despite Template Doctor errors (override).")
