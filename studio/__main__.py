@@ -129,7 +129,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not cfg.data:
             raise StudioError("Give the persona to train on with --data (or 'data:' in the config).")
         cfg.allow_doctor_errors = cfg.allow_doctor_errors or args.allow_doctor_errors
-        run = start_run(cfg, runs)
+        warnings: list = []
+        run = start_run(cfg, runs, warnings=warnings)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
     print(run, flush=True)
     if args.detach:
         return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from studio.chat import ChatEngine, GenSettings, Row
 from studio.contract import Contract
 from studio.errors import StudioError
+from studio.locale import tr
 from studio.models import resolve
 from studio.train.runs import list_runs
 from studio.votes import assign_sides
@@ -56,6 +57,12 @@ class ChatSession:
         left, right = assign_sides(first, second) if blind else (first, second)
         self.panes, self.blind, self.revealed, self.last = [Pane(left), Pane(right)], blind, not blind, {}
 
+    def needs_new_comparison(self, first: str, second: str, blind: bool) -> bool:
+        """A new conversation starts when nothing was said yet, the models or the mode changed, or (blind) the
+        last comparison was voted on: every blind comparison gets freshly shuffled sides."""
+        return (not any(p.history for p in self.panes) or self.blind != blind
+                or {p.choice for p in self.panes} != {first, second} or (blind and self.revealed))
+
     def labels(self) -> tuple[str, str]:
         if self.revealed:
             return tuple(f"{s}: {p.choice}" for s, p in zip("AB", self.panes))
@@ -80,11 +87,11 @@ class ChatSession:
             self.engines[base] = ChatEngine(base)
         return self.engines[base]
 
-    def respond(self, message: str, settings: GenSettings) -> Iterator[list[str]]:
+    def respond(self, message: str, settings: GenSettings, lang: str = "en") -> Iterator[list[str]]:
         """Stream both panes; panes on the same base decode together. A pane that fails shows why; the other
         pane still answers."""
         if not message.strip():
-            raise StudioError("Type a message first.")
+            raise StudioError("chat.type_first")
         texts = ["", ""]
         groups: dict[str, list[tuple[int, Row]]] = {}
         for i, pane in enumerate(self.panes):
@@ -98,7 +105,7 @@ class ChatSession:
                 contract = contract or engine.own_contract
                 groups.setdefault(base, []).append((i, Row(name, contract, list(pane.history), message)))
             except StudioError as e:
-                texts[i] = f"⚠ {e}"
+                texts[i] = f"⚠ {e.render(lang)}"
         replies = [None, None]
         for base, rows in groups.items():
             try:
@@ -108,12 +115,12 @@ class ChatSession:
                             texts[i] = item
                         else:
                             replies[i] = item
-                            texts[i] = item.text + ("" if item.stopped else "  [cut: max new tokens]") + \
-                                ("  [prompt shortened from the left to fit]" if item.prompt_truncated else "")
+                            texts[i] = item.text + ("" if item.stopped else tr(lang, "chat.cut")) + \
+                                (tr(lang, "chat.shortened") if item.prompt_truncated else "")
                     yield list(texts)
             except StudioError as e:
                 for i, _ in rows:
-                    texts[i] = f"⚠ {e}"
+                    texts[i] = f"⚠ {e.render(lang)}"
         for i, pane in enumerate(self.panes):
             if replies[i] is not None:
                 pane.history.append((message, replies[i].text))

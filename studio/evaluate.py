@@ -11,6 +11,7 @@ from studio import metrics as m
 from studio.chat import ChatEngine, GenSettings, Row
 from studio.contract import Contract
 from studio.errors import StudioError
+from studio.locale import T
 from studio.merge import adapter_dir
 from studio.prompts import Prompt, read_prompts
 from studio.render import IGNORE, render
@@ -28,7 +29,7 @@ def default_prompts(run: Path) -> Path:
     for folder in (Path(str(cfg.get("data") or "")), run / "data"):
         if (folder / "probe.txt").exists():
             return folder / "probe.txt"
-    raise StudioError(f"No probe questions found for {run.name}: give a prompts file (one question per line).")
+    raise StudioError("err.no_probe", run=run.name)
 
 
 def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], settings: GenSettings, cache: Path,
@@ -46,6 +47,8 @@ def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], sett
         todo = [p for p in prompts if (model, p.question) not in done]
         for i in range(0, len(todo), batch):
             chunk = todo[i:i + batch]
+            progress(len(done) / total * 0.7, T("eval.p.answering", model=T(f"eval.model.{model}"),
+                                                 first=len(done) + 1, last=len(done) + len(chunk), total=total))
             replies = engine.generate([Row("tuned" if model == "tuned" else None, contract, [], p.question)
                                        for p in chunk], settings)
             with open(cache, "a", encoding="utf-8") as f:
@@ -54,7 +57,7 @@ def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], sett
                          "new_tokens": r.new_tokens}
                     done[(model, p.question)] = a
                     f.write(json.dumps(a, ensure_ascii=False) + "\n")
-            progress(len(done) / total * 0.7, f"answered {len(done)}/{total}")
+            progress(len(done) / total * 0.7, T("eval.p.answered", done=len(done), total=total))
     return {model: [done[(model, p.question)] for p in prompts] for model in MODELS}
 
 
@@ -120,14 +123,14 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
     out_dir = run / "eval"
     out_dir.mkdir(exist_ok=True)
     atomic_write_text(out_dir / "state.json", json.dumps({"state": "running", "complete": False}), keep_backups=0)
-    say(0.02, "loading the base model and the adapter")
+    say(0.02, T("eval.p.loading"))
     engine = ChatEngine(contract.base_model_path)
     engine.add_adapter("tuned", adapter)
     settings = GenSettings(max_new_tokens=max_new_tokens)
     answers = _answers(engine, contract, prompts, settings, out_dir / f"answers-{max_new_tokens}.jsonl", say)
     results: dict = {"prompts": str(prompts_path or default_prompts(run)), "max_new_tokens": max_new_tokens}
     for i, model in enumerate(MODELS):
-        say(0.7 + 0.15 * i, f"scoring the {model} model (knowledge probe, perplexity)")
+        say(0.7 + 0.15 * i, T("eval.p.scoring", model=T(f"eval.model.{model}")))
         texts = [a["answer"] for a in answers[model]]
         results[model] = {
             "style_rate": m.style_rate(texts, contract.style_markers),
@@ -145,5 +148,5 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
     engine.release()
     atomic_write_text(out_dir / "results.json", json.dumps(results, ensure_ascii=False, indent=1), keep_backups=0)
     atomic_write_text(out_dir / "state.json", json.dumps({"state": "complete", "complete": True}), keep_backups=0)
-    say(1.0, "done")
+    say(1.0, T("eval.p.done"))
     return results

@@ -1,8 +1,10 @@
 """The finding record shared by validation and the Template Doctor."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
+
+from studio.locale import Rows, Text, format_rows  # noqa: F401 - format_rows re-exported for the checks
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -12,12 +14,24 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 class Finding:
     code: str
     severity: Severity
-    message: str
+    message: str                                    # English (the CLI's and --json's language)
     fix: str = ""
     rows: list[int] = field(default_factory=list)  # 1-based row numbers as shown in the table
+    texts: tuple[Text, Text] | None = field(default=None, repr=False, compare=False)  # for other languages
+
+    @classmethod
+    def of(cls, code: str, severity: Severity, message: Text, fix: Text, rows: list[int] | None = None) -> Finding:
+        return cls(code, severity, str(message), str(fix), list(rows or []), (message, fix))
+
+    def localized(self, lang: str) -> tuple[str, str]:
+        """(message, fix) in `lang`."""
+        if self.texts is None:
+            return self.message, self.fix
+        return self.texts[0].render(lang), self.texts[1].render(lang)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"code": self.code, "severity": self.severity, "rows": list(self.rows), "message": self.message,
+                "fix": self.fix}
 
 
 def has_errors(findings: list[Finding]) -> bool:
@@ -26,12 +40,3 @@ def has_errors(findings: list[Finding]) -> bool:
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.rows[:1] or [0], f.code))
-
-
-def format_rows(rows: list[int], limit: int = 8) -> str:
-    """'row 3', 'rows 3, 5, 9' or 'rows 1, 2, 3, ... (+40 more)'."""
-    if not rows:
-        return ""
-    head = ", ".join(str(r) for r in rows[:limit])
-    more = f" ... (+{len(rows) - limit} more)" if len(rows) > limit else ""
-    return f"{'row' if len(rows) == 1 else 'rows'} {head}{more}"

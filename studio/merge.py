@@ -28,9 +28,10 @@ class MergeReport:
     tolerance: float
     size_gb: float
 
-    def summary(self) -> str:
-        return (f"Merged into {self.out} ({self.size_gb:.2f} GB). Verified: merged vs base+adapter logits differ by at "
-                f"most {self.max_logit_diff:.2e} (tolerance {self.tolerance:g}).")
+    def summary(self, lang: str = "en") -> str:
+        from studio.locale import tr
+        return tr(lang, "merge.summary", out=self.out, size=f"{self.size_gb:.2f}", diff=f"{self.max_logit_diff:.2e}",
+                  tol=f"{self.tolerance:g}")
 
 
 def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: bool = False) -> Path:

@@ -4,6 +4,7 @@ No gradio here: the Persona tab only wires widgets to these functions, so they a
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from studio.errors import ConflictError, StudioError
 from studio.findings import Finding
 from studio.importers import import_file
+from studio.locale import T, Text
 from studio.persona import Persona, StyleGuide
 from studio.persona_store import load_persona_with_revision, save_persona
 from studio.validate import validate_persona
@@ -22,7 +24,10 @@ class EditSession:
     revision: str = ""
     persona: Persona = field(default_factory=Persona)
     selected: int | None = None      # 1-based row number selected in the table
-    status: str = ""                 # last save result, shown to the user
+    status: Text | str = ""          # last save result, shown to the user in their language
+    # saves of one session are strictly ordered, and a revision this session wrote is never "someone else's"
+    own_revisions: set[str] = field(default_factory=set, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def findings(self) -> list[Finding]:
@@ -31,16 +36,17 @@ class EditSession:
 
 def open_session(folder: str | Path) -> EditSession:
     persona, rev = load_persona_with_revision(folder)
-    return EditSession(folder=str(folder), revision=rev, persona=persona,
-                       status=f"Opened {Path(folder).name}: {len(persona.pairs)} rows.")
+    return EditSession(folder=str(folder), revision=rev, persona=persona, own_revisions={rev},
+                       status=T("persona.opened", name=Path(folder).name, rows=len(persona.pairs)))
 
 
 def create_session(folder: Path) -> EditSession:
     if folder.exists() and any(folder.iterdir()):
-        raise StudioError(f"A persona named {folder.name!r} already exists; pick it from the list or use another name.")
+        raise StudioError("err.persona_exists", name=folder.name)
     persona = Persona(name=folder.name, style=StyleGuide())
     rev = save_persona(persona, folder, expected_revision="")
-    return EditSession(folder=str(folder), revision=rev, persona=persona, status=f"Created {folder.name}.")
+    return EditSession(folder=str(folder), revision=rev, persona=persona, own_revisions={rev},
+                       status=T("persona.created", name=folder.name))
 
 
 TYPING_BACKUP_EVERY_S = 60.0  # saves while typing keep one backup a minute, not one per keystroke
@@ -49,18 +55,20 @@ TYPING_BACKUP_EVERY_S = 60.0  # saves while typing keep one backup a minute, not
 def save(session: EditSession, force: bool = False, typing: bool = False) -> EditSession:
     """Save the session's persona; on a conflict keep the edit in the session and say what happened."""
     if not session.folder:
-        session.status = "No persona is open; pick one or create one first."
+        session.status = T("persona.none_open")
         return session
-    try:
-        session.revision = save_persona(session.persona, session.folder,
-                                        expected_revision=None if force else session.revision,
-                                        backup_every_s=TYPING_BACKUP_EVERY_S if typing else 0.0)
-        session.status = f"Saved at {time.strftime('%H:%M:%S')}: {len(session.persona.pairs)} rows."
-    except ConflictError as e:
-        session.status = str(e)
-    except OSError as e:
-        session.status = (f"Could not save ({e.strerror or e}). Your edits are still on this page; "
-                          "free some disk space or fix the folder's permissions, then edit again to retry.")
+    with session.lock:
+        try:
+            session.revision = save_persona(session.persona, session.folder,
+                                            expected_revision=None if force else session.revision,
+                                            backup_every_s=TYPING_BACKUP_EVERY_S if typing else 0.0,
+                                            own_revisions=frozenset(session.own_revisions))
+            session.own_revisions.add(session.revision)
+            session.status = T("persona.saved", time=time.strftime("%H:%M:%S"), rows=len(session.persona.pairs))
+        except ConflictError as e:
+            session.status = Text(e.key, e.params)
+        except OSError as e:
+            session.status = T("persona.save_failed", reason=e.strerror or str(e))
     return session
 
 
@@ -116,7 +124,7 @@ def import_into(session: EditSession, path: str, mode: str) -> EditSession:
     try:
         result = import_file(path)
     except StudioError as e:
-        session.status = f"Nothing was imported: {e}"
+        session.status = T("persona.import_failed", reason=e)
         return session
     p = session.persona
     p.pairs = list(result.pairs) if mode == "replace" else p.pairs + list(result.pairs)
@@ -127,6 +135,7 @@ def import_into(session: EditSession, path: str, mode: str) -> EditSession:
     if result.notes:
         p.notes = result.notes
     session = save(session)
-    session.status = (f"Imported {len(result.pairs)} rows ({result.source_format}). " + session.status +
-                      "".join(f" Note: {w}" for w in result.warnings))
+    session.status = T("persona.imported", rows=len(result.pairs), source=result.source_format,
+                       saved=session.status, notes=T("persona.import_notes", notes=tuple(result.warnings))
+                       if result.warnings else "")
     return session

@@ -32,14 +32,14 @@ def load_persona_with_revision(folder: str | Path) -> tuple[Persona, str]:
 def _load_folder(folder: Path) -> Persona:
     yml, csv_path = folder / PERSONA_FILE, folder / PAIRS_FILE
     if not yml.exists() and not csv_path.exists():
-        raise StudioError(f"{folder} is not a persona folder: it has neither {PERSONA_FILE} nor {PAIRS_FILE}.")
+        raise StudioError("err.not_persona_folder", folder=str(folder), yaml=PERSONA_FILE, csv=PAIRS_FILE)
     header = {}
     if yml.exists():
         try:
             header = yaml.safe_load(yml.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
-            raise StudioError(f"{yml}: not valid YAML ({str(e).splitlines()[0]}). "
-                              f"Fix it or restore a copy from {folder / '.backups'}.") from None
+            raise StudioError("err.bad_yaml", file=str(yml), reason=str(e).splitlines()[0],
+                              backups=str(folder / ".backups")) from None
     pairs = []
     if csv_path.exists() and csv_path.stat().st_size:
         text, _ = decode_bytes(csv_path.read_bytes(), str(csv_path))
@@ -48,23 +48,22 @@ def _load_folder(folder: Path) -> Persona:
 
 
 def save_persona(persona: Persona, folder: str | Path, expected_revision: str | None = None,
-                 backup_every_s: float = 0.0) -> str:
+                 backup_every_s: float = 0.0, own_revisions: frozenset[str] = frozenset()) -> str:
     """Write both files atomically and return the new revision.
 
     With `expected_revision`, refuse to overwrite a folder someone else changed since: the caller's version is
     kept in a conflict copy beside it, and ConflictError says where. backup_every_s thins the rolling backups
-    for saves made on every keystroke.
+    for saves made on every keystroke. A revision in `own_revisions` was written by the same editor, so finding
+    it on disk is no conflict (its saves may overtake each other).
     """
     folder = Path(folder)
     with folder_lock(folder):
         current = revision_of(folder)
-        if expected_revision is not None and current != expected_revision:
+        if expected_revision is not None and current != expected_revision and current not in own_revisions:
             copy = folder / "conflicts" / time.strftime("%Y%m%d-%H%M%S")
             atomic_write_text(copy / PERSONA_FILE, header_yaml(persona), keep_backups=0)
             atomic_write_text(copy / PAIRS_FILE, pairs_to_csv(persona.pairs), keep_backups=0)
-            raise ConflictError(f"{folder.name} was changed in another tab or program since you opened it, so your "
-                                f"edit was not saved over it. Your version is kept in {copy}. Reload to see the "
-                                "other version, or overwrite it with yours.")
+            raise ConflictError("err.conflict", name=folder.name, copy=str(copy))
         atomic_write_text(folder / PERSONA_FILE, header_yaml(persona), backup_every_s=backup_every_s)
         atomic_write_text(folder / PAIRS_FILE, pairs_to_csv(persona.pairs), backup_every_s=backup_every_s)
         return revision_of(folder)

@@ -15,9 +15,28 @@ def fmt(v) -> str:
     return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def metric_rows(results: dict) -> list[list[str]]:
-    return [[LABELS.get(k, k), fmt(results["base"].get(k)), fmt(results["tuned"].get(k))]
+def metric_label(key: str, lang: str = "en") -> str:
+    from studio.locale import tr
+    return tr(lang, f"metric.{key}") if key in LABELS else key
+
+
+def metric_rows(results: dict, lang: str = "en") -> list[list[str]]:
+    return [[metric_label(k, lang), fmt(results["base"].get(k)), fmt(results["tuned"].get(k))]
             for k in LABELS if k in results["base"] or k in results["tuned"]]
+
+
+def rate_bars(results: dict, keys: tuple[str, ...], lang: str = "en") -> list[dict]:
+    """Grouped bars for a 0-1 rate chart: one bar per (metric, model), each its own category, so bars stand side
+    by side instead of stacking (a stacked base 0.25 under tuned 0.97 would be cut off at 1.0)."""
+    from studio.locale import tr
+    out = []
+    for k in keys:
+        for model in ("base", "tuned"):
+            v = results.get(model, {}).get(k)
+            if v is not None:
+                name = tr(lang, f"eval.model.{model}")
+                out.append({"bar": f"{metric_label(k, lang)} · {name}", "model": name, "value": float(v)})
+    return out
 
 
 def answers_csv(results: dict) -> str:

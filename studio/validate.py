@@ -6,7 +6,8 @@ import unicodedata
 from collections import defaultdict
 
 from studio.conversations import group_dialogs
-from studio.findings import Finding, format_rows, sort_findings
+from studio.findings import Finding, sort_findings
+from studio.locale import Rows, T
 from studio.persona import Persona
 
 # Control strings of the templates we render and of common chat formats. A literal copy inside a cell is the
@@ -19,8 +20,7 @@ FAR_OVER = 2.0  # an answer over twice the target length is "far over"
 def validate_persona(persona: Persona) -> list[Finding]:
     pairs = persona.pairs
     if not pairs:
-        return [Finding("NO_ROWS", "error", "The persona has no Q&A rows yet.",
-                        "Add rows in the table or import a CSV/JSONL file.")]
+        return [Finding.of("NO_ROWS", "error", T("v.no_rows"), T("v.no_rows.fix"))]
     found: list[Finding] = []
     by_code: dict[tuple[str, str], list[int]] = defaultdict(list)
     for row, p in enumerate(pairs, start=1):
@@ -32,13 +32,13 @@ def validate_persona(persona: Persona) -> list[Finding]:
                 by_code[("CONTROL", col)].append(row)
     for (kind, col), rows in by_code.items():
         if kind == "EMPTY":
-            found.append(Finding(f"EMPTY_{col.upper()}", "error", f"{format_rows(rows)}: {col} is empty.",
-                                 f"Write the {col} or delete the row.", rows))
+            found.append(Finding.of(f"EMPTY_{col.upper()}", "error", T(f"v.empty_{col}", where=Rows(rows)),
+                                    T(f"v.empty_{col}.fix"), rows))
         else:
             chars = sorted({f"U+{ord(c):04X}" for r in rows for c in _control_chars(getattr(pairs[r - 1], col))})
-            found.append(Finding("CONTROL_CHARS", "error",
-                                 f"{format_rows(rows)}: {col} contains control characters ({', '.join(chars)}).",
-                                 "Delete them; they are invisible and tokenize unpredictably.", rows))
+            found.append(Finding.of("CONTROL_CHARS", "error",
+                                    T("v.control", where=Rows(rows), col=T(f"col.{col}"), chars=", ".join(chars)),
+                                    T("v.control.fix"), rows))
     found += _special_tokens(persona)
     found += _duplicates(persona)
     found += _too_long(persona)
@@ -57,10 +57,8 @@ def _special_tokens(persona: Persona) -> list[Finding]:
             for m in SPECIAL_TOKEN_RE.finditer(text):
                 if row not in hits[m.group()]:
                     hits[m.group()].append(row)
-    return [Finding("SPECIAL_TOKEN_TEXT", "error",
-                    f"{format_rows(rows)}: the text contains the literal string {tok!r}. A tokenizer may split it "
-                    "into ordinary pieces, and the model then learns to print it instead of stopping.",
-                    f"Remove {tok!r} from the text; the template adds real control tokens (as ids) itself.", rows)
+    return [Finding.of("SPECIAL_TOKEN_TEXT", "error", T("v.special", where=Rows(rows), tok=repr(tok)),
+                       T("v.special.fix", tok=repr(tok)), rows)
             for tok, rows in hits.items()]
 
 
@@ -69,8 +67,8 @@ def _duplicates(persona: Persona) -> list[Finding]:
     for row, p in enumerate(persona.pairs, start=1):
         if p.question.strip() or p.answer.strip():
             seen[(p.question.strip(), p.answer.strip())].append(row)
-    return [Finding("DUPLICATE", "warning", f"{format_rows(rows)}: the same question and answer appear "
-                    f"{len(rows)} times.", "Delete the copies, or vary them; duplicates are trained twice.", rows)
+    return [Finding.of("DUPLICATE", "warning", T("v.duplicate", where=Rows(rows), n=len(rows)),
+                       T("v.duplicate.fix"), rows)
             for rows in seen.values() if len(rows) > 1]
 
 
@@ -82,10 +80,8 @@ def _too_long(persona: Persona) -> list[Finding]:
     if not rows:
         return []
     longest = max(len(persona.pairs[r - 1].answer.strip()) for r in rows)
-    return [Finding("ANSWER_TOO_LONG", "warning",
-                    f"{format_rows(rows)}: the answer is over twice the style guide's target of {target} characters "
-                    f"(longest: {longest}).", "Shorten the answers, or raise the target length in the style guide.",
-                    rows)]
+    return [Finding.of("ANSWER_TOO_LONG", "warning", T("v.too_long", where=Rows(rows), target=target, longest=longest),
+                       T("v.too_long.fix"), rows)]
 
 
 def _dialogs(persona: Persona) -> list[Finding]:
@@ -94,15 +90,11 @@ def _dialogs(persona: Persona) -> list[Finding]:
         rows = [r for r, _ in group]
         did = group[0][1].dialog_id.strip()
         if did and rows != list(range(rows[0], rows[0] + len(rows))):
-            found.append(Finding("DIALOG_BROKEN", "error",
-                                 f"{format_rows(rows)}: dialog_id {did!r} is used by rows that are not next to each "
-                                 "other, so the conversation's order is unclear.",
-                                 "Move the rows of one dialog together, or give the stray row its own dialog_id.",
-                                 rows))
+            found.append(Finding.of("DIALOG_BROKEN", "error", T("v.dialog_broken", where=Rows(rows), did=repr(did)),
+                                    T("v.dialog_broken.fix"), rows))
         late_context = [r for r, p in group[1:] if p.context.strip()]
         if late_context:
-            found.append(Finding("DIALOG_CONTEXT", "warning",
-                                 f"{format_rows(late_context)}: context on a later turn of dialog {did!r} is not "
-                                 "used; only the first turn's context goes into the prompt.",
-                                 "Move the context to the dialog's first row.", late_context))
+            found.append(Finding.of("DIALOG_CONTEXT", "warning",
+                                    T("v.dialog_context", where=Rows(late_context), did=repr(did)),
+                                    T("v.dialog_context.fix"), late_context))
     return found

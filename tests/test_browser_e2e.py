@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import launch_app
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "e2e"
 
@@ -35,9 +37,7 @@ def app(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "ws"))
     monkeypatch.setenv("STUDIO_RUNS_DIR", str(tmp_path / "runs"))
     model = save_tiny_model(tmp_path / "tiny-model", "chatml")
-    from studio.ui.app import build_app
-    demo, i18n = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", i18n=i18n, quiet=True)
+    demo, url = launch_app()
     yield url, model, tmp_path
     demo.close()
 

@@ -73,13 +73,13 @@ def test_full_disk_keeps_the_old_file_and_the_edit(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     monkeypatch.setattr(os, "fsync", full)  # the write hits a full disk before the rename
     session = save(session)
-    assert "Could not save (No space left on device)" in session.status and "still on this page" in session.status
+    assert "Could not save (No space left on device)" in str(session.status) and "still on this page" in str(session.status)
     assert session.persona.pairs[0].answer == "edited answer"      # the edit is kept in the page
     assert load_persona(folder).pairs[0].answer == "old answer"    # the file on disk is the old one, whole
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]  # no temp file left to fill the disk
     monkeypatch.undo()
     session = save(session)  # space is back: the next edit saves
-    assert session.status.startswith("Saved") and load_persona(folder).pairs[0].answer == "edited answer"
+    assert str(session.status).startswith("Saved") and load_persona(folder).pairs[0].answer == "edited answer"
 
 
 def test_saves_while_typing_keep_one_backup_a_minute_and_never_blank_a_field(tmp_path):

@@ -81,7 +81,17 @@ def test_doctor_errors_block_launch_without_override(tmp_path, tiny_model):
     with pytest.raises(StudioError, match="EOS_SPLIT"):
         preflight(config(tiny_model, tmp_path / "bad"))
     warnings = preflight(config(tiny_model, tmp_path / "bad", allow_doctor_errors=True))
-    assert "override" in warnings[0]
+    assert "override" in str(warnings[0])
+
+
+def test_validation_errors_block_launch_and_warnings_are_returned(tmp_path, tiny_model):
+    """The README's promise: validation errors (an empty answer) block training like Doctor errors do."""
+    save_persona(Persona(pairs=[*PAIRS, QAPair("空の答え", ""), PAIRS[0]]), tmp_path / "empty")
+    from studio.train.launch import preflight
+    with pytest.raises(StudioError, match=r"EMPTY_ANSWER \(row 9\)"):
+        preflight(config(tiny_model, tmp_path / "empty"))
+    warnings = [str(w) for w in preflight(config(tiny_model, tmp_path / "empty", allow_doctor_errors=True))]
+    assert "1 error" in warnings[0] and any(w.startswith("DUPLICATE (rows 1, 10") for w in warnings), warnings
 
 
 def test_config_yaml_round_trip(tmp_path):

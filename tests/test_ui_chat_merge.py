@@ -1,6 +1,8 @@
 """The Chat and Merge tabs through gradio_client, on a tiny model with a run trained in the test."""
 import pytest
 
+from tests.conftest import launch_app
+
 pytest.importorskip("peft")
 from gradio_client import Client  # noqa: E402
 
@@ -22,9 +24,7 @@ def app(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("STUDIO_HOME", str(root / "ws"))
     mp.setenv("STUDIO_RUNS_DIR", str(runs))
-    from studio.ui.app import build_app
-    demo, i18n = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", i18n=i18n, quiet=True)
+    demo, url = launch_app()
     yield url, runs
     demo.close()
     mp.undo()
@@ -38,7 +38,7 @@ def test_side_by_side_chat_blind_vote_and_export(app):
     c = Client(url, verbose=False)
     left, right = c.predict(api_name="/chat_models")
     assert left["value"] == "base" and right["value"] == "run:20260101-000001-two"
-    a, b, msg, status, = c.predict("ごきげんよう", "base", "run:20260101-000001-two", False, *SETTINGS,
+    a, b, msg, status, *_ = c.predict("ごきげんよう", "base", "run:20260101-000001-two", False, *SETTINGS,
                                    api_name="/chat_send")
     text = lambda pane, i: pane["value"][i]["content"][0]["text"]  # noqa: E731
     assert text(a, 0) == text(b, 0) == "ごきげんよう" and a["label"] == "A: base"

@@ -1,6 +1,8 @@
 """The Format tab through gradio_client: render, token view, Doctor findings and an auto-fix."""
 import pytest
 
+from tests.conftest import launch_app
+
 pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
 
@@ -11,9 +13,7 @@ from tests.tiny_toks import chatml  # noqa: E402
 def app(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "ws"))
     chatml().save_pretrained(tmp_path / "tok")
-    from studio.ui.app import build_app
-    demo, i18n = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", i18n=i18n, quiet=True)
+    demo, url = launch_app()
     yield url, tmp_path
     demo.close()
 
@@ -29,7 +29,7 @@ def test_render_token_view_and_fix(app):
     assert 'class="t' in view and 'class="m' in view and "title=\"#0 id" in view
     codes = [r[1] for r in findings["data"]]
     assert "TEMPLATE_MISMATCH" in codes
-    fixed = c.predict("TEMPLATE_MISMATCH: use_model_template", str(tmp / "tok"), "llama2", 512, "responses", False,
+    fixed = c.predict("TEMPLATE_MISMATCH", str(tmp / "tok"), "llama2", 512, "responses", False,
                       1, api_name="/apply_fix")
     assert fixed[7] == "model" and "TEMPLATE_MISMATCH" not in str(fixed[3]["data"])
     assert fixed[1].startswith("<|im_start|>system\n")

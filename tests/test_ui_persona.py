@@ -1,5 +1,9 @@
 """The Persona tab through gradio_client against the launched app."""
+import time
+
 import pytest
+
+from tests.conftest import launch_app
 
 gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -8,9 +12,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 @pytest.fixture
 def app(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "ws"))
-    from studio.ui.app import build_app
-    demo, i18n = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", i18n=i18n, quiet=True)
+    demo, url = launch_app()
     yield url, tmp_path / "ws"
     demo.close()
 
@@ -82,3 +84,59 @@ def test_row_operations(app):
     assert len(r[0]["data"]) == 143 and "DUPLICATE" not in str(r[2]["data"])
     r = c.predict(None, "", "row", api_name="/row_add")
     assert r[0]["data"][-1][1:] == ["", "", "", ""] and "EMPTY_QUESTION" in str(r[2]["data"])
+
+
+def test_rapid_edits_of_one_session_are_saved_in_order_without_false_conflicts(app, monkeypatch):
+    """One Enter in a cell sends two edit requests ms apart; under the app's queue (4 workers) they used to run at
+    once, and the second was refused as a conflict with the first. Thirty edits fired without waiting must all
+    save, with no conflict copy, also when each save is slow (a busy machine: the bug's condition)."""
+    import studio.persona_session as ps
+    real = ps.save_persona
+
+    def slow_save(*args, **kwargs):
+        time.sleep(0.03)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(ps, "save_persona", slow_save)
+    url, ws = app
+    c = Client(url, verbose=False)
+    table = c.predict("ayano", "", "row", api_name="/open_persona")[7]
+    jobs = []
+    for i in range(30):
+        table["data"][0][2] = f"編集{i}ですわ。"
+        jobs.append(c.submit({"headers": table["headers"], "data": [list(r) for r in table["data"]],
+                              "metadata": None}, api_name="/edit_table"))
+        time.sleep(0.005)  # a few ms apart, like a browser's two requests per Enter: they arrive in this order
+    statuses = [str(j.result()[0]) for j in jobs]
+    assert all(s.startswith("Saved at") for s in statuses), statuses
+    assert not (ws / "personas/ayano/conflicts").exists()
+    # (threads of one client may reach the server in any order; a browser's requests arrive in order, and the
+    # queue runs one save at a time in arrival order)
+    assert any(f"編集{i}ですわ。" in (ws / "personas/ayano/pairs.csv").read_text(encoding="utf-8") for i in range(30))
+    table["data"][0][2] = "最後の編集ですわ。"
+    assert str(c.predict(table, api_name="/edit_table")[0]).startswith("Saved at")
+    assert "最後の編集ですわ。" in (ws / "personas/ayano/pairs.csv").read_text(encoding="utf-8")
+
+
+def test_search_filters_follows_the_last_text_and_clears(app):
+    url, _ = app
+    c = Client(url, verbose=False)
+    c.predict("ayano", "", "row", api_name="/open_persona")
+    found = c.predict("シャルロット", "row", api_name="/filter_view")["data"]
+    assert 1 <= len(found) < 143 and all("シャルロット" in "".join(map(str, r[1:])) for r in found)
+    assert len(c.predict("", "row", api_name="/filter_view")["data"]) == 143  # cleared: every row again
+    assert c.predict("   ", "answer length", api_name="/filter_view")["data"][0][0] != 1  # blank = all, sorted
+
+
+def test_messages_follow_the_session_language(app):
+    url, _ = app
+    c = Client(url, verbose=False)
+    c.predict("ja", api_name="/set_language")
+    opened = c.predict("ayano", "", "row", api_name="/open_persona")
+    assert opened[8] == "ayano を開きました: 143行。" and "返答の長さの中央値" in opened[10]
+    assert opened[9]["headers"] == ["重要度", "コード", "行", "内容", "直し方"]
+    r = c.predict(None, "", "row", api_name="/row_add")
+    codes = {row[1]: row for row in r[2]["data"]}
+    assert codes["EMPTY_QUESTION"][0] == "エラー" and codes["EMPTY_QUESTION"][3] == "144行目: 質問が空です。"
+    c.predict("en", api_name="/set_language")
+    r = c.predict(None, "", "row", api_name="/row_dup")
+    assert r[1] == "Select a row in the table first (click any cell of it)."

@@ -3,6 +3,8 @@ import time
 
 import pytest
 
+from tests.conftest import launch_app
+
 pytest.importorskip("bitsandbytes")
 from gradio_client import Client  # noqa: E402
 
@@ -15,9 +17,7 @@ def app(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "ws"))
     monkeypatch.setenv("STUDIO_RUNS_DIR", str(tmp_path / "runs"))
     model = save_tiny_model(tmp_path / "tiny", "chatml")
-    from studio.ui.app import build_app
-    demo, i18n = build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", i18n=i18n, quiet=True)
+    demo, url = launch_app()
     yield url, model
     demo.close()
 
@@ -42,13 +42,17 @@ def test_train_tab_starts_a_run_and_shows_metrics(app):
     assert msg.startswith("Started ")
     deadline = time.time() + 180
     while time.time() < deadline:
-        progress, _bar, plot, log, history, _ = c.predict(api_name="/train_progress")
+        progress, _bar, plot, log, history, _, persona_info = c.predict(api_name="/train_progress")
         if "finished" in progress or "failed" in progress:
             break
         time.sleep(1)
     assert "finished · step 8/8" in progress, progress + log
     assert [row[0] for row in plot["data"]] == list(range(1, 9)) and plot["data"][0][2] == "train"
     assert history["data"][0][1] == "finished"
+    # the tab says which persona Start trains, and which one the shown run trained (same data: same hash)
+    now, shown = persona_info.split("\n")
+    assert "桜小路綾乃" in now and "`ayano`" in now and "143 rows" in now and "trained 桜小路綾乃" in shown
+    assert now.split("data ")[1][:8] == shown.split("data ")[1][:8]
     second = Client(url, verbose=False)  # a new browser tab re-attaches through the same run files
     assert "finished · step 8/8" in second.predict(api_name="/train_progress")[0]
     run_id = history["data"][0][0]
@@ -60,9 +64,29 @@ def test_train_tab_starts_a_run_and_shows_metrics(app):
     assert b["value"][1]["role"] == "assistant"
     msg = c.predict(*settings(model, max_steps=2, save_steps=2), api_name="/start_training")
     assert msg.startswith("Started ") and "Released 1 chat model(s)" in msg
-    a, b, _, status = chat.predict("こんにちは", "base", f"run:{run_id}", False, *chat_settings,
-                                   api_name="/chat_send")
+    a, b, _, status, *_ = chat.predict("こんにちは", "base", f"run:{run_id}", False, *chat_settings,
+                                       api_name="/chat_send")
     assert len(b["value"]) == 4 and not b["value"][3]["content"][0]["text"].startswith("⚠")  # reloaded, history kept
     deadline = time.time() + 120
     while time.time() < deadline and "finished" not in c.predict(api_name="/train_progress")[0]:
+        time.sleep(1)
+
+
+def test_validation_errors_block_the_start_button(app):
+    """A row with an empty answer (EMPTY_ANSWER) refuses the start, naming the row; the override starts it with the
+    error listed as a warning."""
+    url, model = app
+    c = Client(url, verbose=False)
+    table = c.predict("ayano", "", "row", api_name="/open_persona")[7]
+    table["data"][4][2] = ""
+    c.predict(table, api_name="/edit_table")
+    refused = c.predict(*settings(model, max_steps=1), api_name="/start_training")
+    assert "not started" in refused and "EMPTY_ANSWER (row 5)" in refused, refused
+    c.predict("ja", api_name="/set_language")
+    refused_ja = c.predict(*settings(model, max_steps=1), api_name="/start_training")
+    assert "学習を開始しませんでした" in refused_ja and "EMPTY_ANSWER(5行目)" in refused_ja, refused_ja
+    started = c.predict(*settings(model, max_steps=1, override=True), api_name="/start_training")
+    assert "を開始しました" in started and "EMPTY_ANSWER(5行目)" in started, started
+    deadline = time.time() + 120
+    while time.time() < deadline and "完了" not in c.predict(api_name="/train_progress")[0]:
         time.sleep(1)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from studio.errors import StudioError
+from studio.locale import Rows, T, Text
 from studio.persona import PAIRS_FILE, PERSONA_FILE
 from studio.persona_store import load_persona, save_persona
 from studio.templates import conversations_from_persona
@@ -19,38 +20,46 @@ from studio.train.runs import CONFIG, LOG, STOP, active_run, damaged_checkpoints
 from studio.workspace import PACKAGE_ROOT
 
 
-def preflight(cfg: TrainConfig, check_doctor: bool = True) -> list[str]:
-    """Refuse bad settings and Doctor errors before anything starts; returns warnings worth showing."""
+def preflight(cfg: TrainConfig, check_doctor: bool = True) -> list[Text]:
+    """Refuse bad settings, validation errors and Doctor errors before anything starts (unless overridden);
+    returns the warnings worth showing."""
+    from studio.findings import Finding
+    from studio.validate import validate_persona
     persona = load_persona(cfg.data)
     n = len(conversations_from_persona(persona))
     cfg.validate(n)
-    warnings = []
+    findings: list[Finding] = list(validate_persona(persona))
     if check_doctor:
-        from studio.findings import has_errors
         from studio.formatting import FormatSettings, render_persona
         from studio.models import load_tokenizer
         tok = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
         res = render_persona(persona, tok, FormatSettings(cfg.template, cfg.max_length, cfg.train_on,
                                                           cfg.system_prompt))
-        errors = [f for f in res.findings if f.severity == "error"
-                  and not (f.code == "TEMPLATE_TOKEN_SPLIT" and cfg.add_control_tokens)]
-        if errors and not cfg.allow_doctor_errors:
-            raise StudioError("The Template Doctor reports errors: " + "; ".join(f"{f.code} ({f.message[:120]})"
-                              for f in errors[:3]) + ". Fix them in the Format tab, or override them (the Train "
-                              "tab's checkbox, or --allow-doctor-errors).")
-        warnings = [f"{f.code}: {f.message}" for f in res.findings if f.severity == "warning"]
-        if has_errors(res.findings) and cfg.allow_doctor_errors:
-            warnings.insert(0, "Launched despite Template Doctor errors (override).")
+        findings += [f for f in res.findings if not (f.code == "TEMPLATE_TOKEN_SPLIT" and cfg.add_control_tokens)]
+    errors = [_short(f) for f in findings if f.severity == "error"]
+    if errors and not cfg.allow_doctor_errors:
+        raise StudioError("err.preflight_errors", count=len(errors), findings=tuple(errors[:3]))
+    warnings = [_short(f) for f in findings if f.severity == "warning"]
+    if errors:
+        warnings.insert(0, T("train.overridden", count=len(errors), findings=tuple(errors[:3])))
     return warnings
 
 
-def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True) -> Path:
-    """Create the run directory (config + a snapshot of the data) and start the worker process."""
+def _short(f) -> Text:
+    """'CODE (rows): message', in the reader's language."""
+    return T("finding.short", code=f.code, rows=Rows(f.rows), message=f.texts[0] if f.texts else T(f.message))
+
+
+def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True,
+              warnings: list[Text] | None = None) -> Path:
+    """Create the run directory (config + a snapshot of the data) and start the worker process. The preflight's
+    warnings are appended to `warnings` when given."""
     busy = active_run(runs_dir)
     if busy:
-        raise StudioError(f"Run {busy.id} is still training; only one training runs at a time. Stop it first "
-                          f"(python -m studio stop --run {busy.id}).")
-    preflight(cfg, check_doctor)
+        raise StudioError("err.run_busy", run=busy.id)
+    found = preflight(cfg, check_doctor)
+    if warnings is not None:
+        warnings.extend(found)
     persona = load_persona(cfg.data)
     run = new_run_dir(runs_dir, Path(cfg.data).stem or persona.name)
     save_persona(persona, run / "data")  # the run keeps its own copy: enough to rerun, immune to later edits
@@ -66,16 +75,16 @@ def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True) -> Pa
 def resume_run(run: Path, runs_dir: Path) -> Path:
     status = refresh(run)
     if status.get("state") in ("queued", "running", "stopping"):
-        raise StudioError(f"Run {run.name} is still {status['state']}.")
+        raise StudioError("err.run_still", run=run.name, state=T(f"state.{status['state']}"))
     if status.get("state") == "finished":
-        raise StudioError(f"Run {run.name} already finished all its steps.")
+        raise StudioError("err.run_finished", run=run.name)
     busy = active_run(runs_dir)
     if busy:
-        raise StudioError(f"Run {busy.id} is training; only one training runs at a time.")
+        raise StudioError("err.run_busy", run=busy.id)
     if latest_checkpoint(run) is None:
         damaged = "; ".join(f"{n}: {why}" for n, why in damaged_checkpoints(run))
-        raise StudioError(f"Run {run.name} has no usable checkpoint to resume from"
-                          + (f" (damaged: {damaged})" if damaged else "") + "; start a new run instead.")
+        raise StudioError("err.no_checkpoint", run=run.name,
+                          damaged=T("err.no_checkpoint_damaged", damaged=damaged) if damaged else "")
     write_status(run, state="queued", error=None)
     _spawn(run, resume=True)
     return run
@@ -83,7 +92,7 @@ def resume_run(run: Path, runs_dir: Path) -> Path:
 
 def _spawn(run: Path, resume: bool) -> None:
     if not (run / "data" / PAIRS_FILE).exists() and not (run / "data" / PERSONA_FILE).exists():
-        raise StudioError(f"{run} has no data snapshot (data/); start a new run instead.")
+        raise StudioError("err.no_snapshot", run=str(run))
     (run / STOP).unlink(missing_ok=True)  # an old request must not stop the new process
     cmd = [sys.executable, "-m", "studio", "_worker", str(run)] + (["--resume"] if resume else [])
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}

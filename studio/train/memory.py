@@ -30,16 +30,14 @@ class Estimate:
     available_gb: float | None
     device: str
 
-    def summary(self) -> str:
-        parts = ", ".join(f"{k} {v:.2f}" for k, v in self.parts.items())
-        head = f"Estimated peak memory on {self.device}: {self.total_gb:.1f} GB ({parts})"
+    def summary(self, lang: str = "en") -> str:
+        from studio.locale import tr
+        parts = ", ".join(f"{tr(lang, 'mem.' + k)} {v:.2f}" for k, v in self.parts.items())
+        head = tr(lang, "mem.head", device=self.device, total=f"{self.total_gb:.1f}", parts=parts)
         if self.available_gb is None:
-            return head + "."
-        if self.total_gb > self.available_gb:
-            return (head + f". WARNING: only {self.available_gb:.1f} GB available, so it will likely not fit: lower "
-                    "batch size or max length, turn on 4-bit loading and gradient checkpointing, or pick a "
-                    "smaller model.")
-        return head + f"; {self.available_gb:.1f} GB available."
+            return head + tr(lang, "mem.end")
+        key = "mem.wont_fit" if self.total_gb > self.available_gb else "mem.available"
+        return head + tr(lang, key, available=f"{self.available_gb:.1f}")
 
 
 def model_shape(model_dir: str) -> tuple | None:

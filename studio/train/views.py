@@ -6,19 +6,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from studio.locale import tr
 from studio.train.runs import list_runs, read_metrics, refresh
 
 
-def progress_text(run: Path | None) -> tuple[str, float]:
+def progress_text(run: Path | None, lang: str = "en") -> tuple[str, float]:
     if run is None:
-        return "No run yet.", 0.0
+        return tr(lang, "train.no_run"), 0.0
     s = refresh(run)
     step, total = s.get("step", 0) or 0, s.get("total") or 0
     frac = step / total if total else 0.0
     eta = s.get("eta_s")
-    eta_txt = f" · ETA {_clock(eta)}" if eta and s.get("state") in ("running", "stopping") else ""
+    eta_txt = tr(lang, "train.eta", eta=_clock(eta)) if eta and s.get("state") in ("running", "stopping") else ""
     err = f"\n{s['error']}" if s.get("error") else ""
-    return f"{run.name}: {s.get('state')} · step {step}/{total} ({frac:.0%}){eta_txt}{err}", frac
+    # the state word stays English too (in parentheses) in Japanese: scripts and the CLI use it
+    return tr(lang, "train.progress_line", run=run.name, state=tr(lang, f"state.{s.get('state', 'unknown')}"),
+              step=step, total=total, pct=f"{frac:.0%}", eta=eta_txt) + err, frac
 
 
 def progress_html(frac: float) -> str:
@@ -48,9 +51,10 @@ def loss_frame(runs: list[Path], label_by_run: bool = False) -> pd.DataFrame:
 
 
 HISTORY_COLUMNS = ["run", "state", "steps", "last loss", "model", "started"]
+HISTORY_KEYS = ("col.run", "col.state", "col.steps", "col.last_loss", "col.model", "col.started")
 
 
-def history_frame(runs_dir: Path) -> pd.DataFrame:
+def history_frame(runs_dir: Path, lang: str = "en") -> pd.DataFrame:
     rows = []
     for r in list_runs(runs_dir):
         losses = [m["loss"] for m in read_metrics(r.path) if "loss" in m]
@@ -60,7 +64,52 @@ def history_frame(runs_dir: Path) -> pd.DataFrame:
         if cfg.exists():
             model = next((line.split(":", 1)[1].strip() for line in cfg.read_text(encoding="utf-8").splitlines()
                           if line.startswith("model:")), "")
-        rows.append([r.id, r.state, f"{r.status.get('step', 0)}/{r.status.get('total', '?')}",
+        rows.append([r.id, tr(lang, f"state.{r.state}"), f"{r.status.get('step', 0)}/{r.status.get('total', '?')}",
                      f"{losses[-1]:.4f}" if losses else "", model,
                      time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else ""])
-    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    return pd.DataFrame(rows, columns=[tr(lang, k) for k in HISTORY_KEYS])
+
+
+LOSS_PALETTE = ("#f97316", "#2563eb", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777")
+
+
+def loss_colors(series: list[str]) -> dict[str, str]:
+    """A fixed color per series: given to the plot up front, so a line that arrives after an empty first frame
+    is still drawn."""
+    return {name: LOSS_PALETTE[i % len(LOSS_PALETTE)] for i, name in enumerate(series)}
+
+
+def log_html(text: str) -> str:
+    """The log tail in a box that stays scrolled to its end (column-reverse anchors the view at the bottom)."""
+    import html
+    return ('<div style="display:flex;flex-direction:column-reverse;height:300px;overflow:auto;'
+            'border:1px solid #ddd;border-radius:6px;padding:6px;background:#fafafa">'
+            f'<pre style="margin:0;white-space:pre-wrap;font-size:12px">{html.escape(text)}</pre></div>')
+
+
+def persona_line(session, run: Path | None, lang: str = "en") -> str:
+    """Which persona Start will train (name, rows, data hash), and which one the shown run trained."""
+    from studio.contract import data_hash
+    parts = []
+    if session is not None and getattr(session, "folder", ""):
+        p = session.persona
+        parts.append(tr(lang, "train.persona_now", folder=Path(session.folder).name, name=p.name or "—",
+                        rows=len(p.pairs), hash=data_hash([q.as_row() for q in p.pairs])[:8]))
+    else:
+        parts.append(tr(lang, "train.persona_none"))
+    if run is not None:
+        info = _run_persona(run)
+        if info:
+            parts.append(tr(lang, "train.persona_run", run=run.name, **info))
+    return "  \n".join(parts)
+
+
+def _run_persona(run: Path) -> dict | None:
+    import json
+    for place in (run / "adapter" / "contract.json", run / "contract.json"):
+        try:
+            c = json.loads(place.read_text(encoding="utf-8"))
+            return {"name": c.get("persona_name") or "—", "hash": str(c.get("data_hash", ""))[:8]}
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None

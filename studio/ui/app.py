@@ -1,44 +1,73 @@
-"""Builds the Gradio app: one tab per step of the loop. Only studio/ui imports gradio."""
+"""Builds the Gradio app: a language switch, then one tab per step of the loop. Only studio/ui imports gradio."""
 from __future__ import annotations
 
 import gradio as gr
 
 from studio.chat_session import ChatRegistry
+from studio.locale import lang_of
 from studio.ui.chat_tab import build_chat_tab
 from studio.ui.eval_tab import build_eval_tab
 from studio.ui.format_tab import build_format_tab
-from studio.ui.i18n import make_i18n
+from studio.ui.i18n import SWITCH_LABELS_JS, make_i18n, request_lang
 from studio.ui.merge_tab import build_merge_tab
 from studio.ui.persona_tab import build_persona_tab
 from studio.ui.train_tab import build_train_tab
+
+# Settings that the app and the tests share (the tests launch what users launch). Events that must not overlap
+# within a session (saves) set their own concurrency_limit=1.
+QUEUE = dict(default_concurrency_limit=4)
 
 
 def build_app() -> tuple[gr.Blocks, gr.I18n]:
     i18n = make_i18n()
     chats = ChatRegistry()  # this app's chat sessions, so a training start frees every tab's models
     with gr.Blocks(title="Persona Studio") as demo:
-        gr.Markdown("# Persona Studio")
+        # what this browser remembers across reloads: its language and the persona it had open
+        memory = gr.BrowserState({"lang": None, "persona": None}, storage_key="persona-studio")
+        lang = gr.State("en")  # this session's language for every message a handler writes
+        with gr.Row(equal_height=True):
+            gr.Markdown("# Persona Studio")
+            lang_pick = gr.Radio([("English", "en"), ("日本語", "ja")], value=None, label="Language / 言語",
+                                 elem_id="lang-pick", scale=0, min_width=220)
         gr.Markdown(i18n("app.intro"))
         with gr.Tab(i18n("tab.persona")):
-            persona = build_persona_tab(i18n)
+            persona = build_persona_tab(i18n, lang)
         with gr.Tab(i18n("tab.format")):
-            build_format_tab(i18n, persona)
+            build_format_tab(i18n, persona, lang)
         with gr.Tab(i18n("tab.train")):
-            train = build_train_tab(i18n, persona, chats)
+            train = build_train_tab(i18n, persona, chats, lang)
         with gr.Tab(i18n("tab.merge")) as merge_tab:
-            merge_refresh, merge_outputs = build_merge_tab(i18n)
+            merge_refresh, merge_outputs = build_merge_tab(i18n, lang)
         with gr.Tab(i18n("tab.chat")) as chat_tab:
-            chat_refresh, chat_outputs = build_chat_tab(i18n, chats)
+            chat_refresh, chat_outputs = build_chat_tab(i18n, chats, lang)
         with gr.Tab(i18n("tab.eval")) as eval_tab:
-            eval_refresh, eval_outputs = build_eval_tab(i18n)
+            eval_refresh, eval_outputs = build_eval_tab(i18n, lang)
         eval_tab.select(eval_refresh, None, eval_outputs, api_visibility="private")
         merge_tab.select(merge_refresh, None, merge_outputs, api_visibility="private")
         chat_tab.select(chat_refresh, None, chat_outputs, api_visibility="private")
-        demo.load(persona.on_load, None, [persona.picker], api_visibility="private").then(
+
+        def initial_lang(mem: dict | None, request: gr.Request) -> tuple[str, str]:
+            chosen = (mem or {}).get("lang") or request_lang(request)
+            return chosen, chosen
+
+        def set_lang(choice: str | None) -> str:
+            return lang_of(choice)
+
+        def remember_lang(choice: str | None, mem: dict | None) -> dict:
+            return {**(mem or {}), "lang": lang_of(choice)}
+
+        def remember_persona(name: str | None, mem: dict | None) -> dict:
+            return {**(mem or {}), "persona": name} if name else gr.skip()
+
+        # the switch: labels change in the browser, messages on the server (the session's lang)
+        lang_pick.change(set_lang, [lang_pick], [lang], js=SWITCH_LABELS_JS, api_name="set_language").then(
+            remember_lang, [lang_pick, memory], [memory], api_visibility="private")
+        persona.picker.change(remember_persona, [persona.picker, memory], [memory], api_visibility="private")
+        loaded = demo.load(initial_lang, [memory], [lang, lang_pick], api_visibility="private")
+        loaded.then(persona.on_load, [memory], [persona.picker], api_visibility="private").then(
             persona.on_open, persona.open_inputs, persona.open_outputs, api_visibility="private")
-        demo.load(train.attach, [train.current], [train.current], api_visibility="private").then(
-            train.tick, [train.current], train.tick_outputs, api_visibility="private")
-        demo.load(train.notice, None, [train.message], api_visibility="private")
-        demo.load(train.defaults, None, train.widgets[1:], api_visibility="private").then(
-            train.on_estimate, train.widgets, [train.memory], api_visibility="private")
+        loaded.then(train.attach, [train.current], [train.current], api_visibility="private").then(
+            train.tick, [train.current, lang], train.tick_outputs, api_visibility="private").then(
+            train.show_settings, [train.current], train.settings_outputs, api_visibility="private")
+        loaded.then(train.notice, [lang], [train.message], api_visibility="private")
     return demo, i18n

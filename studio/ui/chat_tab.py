@@ -10,6 +10,8 @@ import pandas as pd
 from studio.chat import GenSettings
 from studio.chat_session import ChatRegistry, ChatSession, model_choices
 from studio.errors import StudioError
+from studio.locale import tr
+from studio.ui.common import localized_columns
 from studio.votes import export_preferences, read_votes, record_vote, win_rates
 from studio.workspace import home, runs_dir
 
@@ -26,11 +28,12 @@ def _messages(pane, pending: tuple[str, str] | None = None) -> list[dict]:
     return out
 
 
-def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry) -> tuple:
+def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State) -> tuple:
     chat_state = gr.State(None)  # this browser tab's ChatSession: histories, blind sides, its models
     with gr.Row():
         left = gr.Dropdown(["base"], value="base", label=i18n("chat.model_a"), allow_custom_value=True)
         right = gr.Dropdown(["base"], value="base", label=i18n("chat.model_b"), allow_custom_value=True)
+        hidden_note = gr.Markdown(i18n("chat.hidden"), visible=False)  # in blind mode, instead of the two pickers
         blind = gr.Checkbox(False, label=i18n("chat.blind"))
         reload_models = gr.Button(i18n("chat.reload_models"))
     with gr.Row():
@@ -49,9 +52,9 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry) -> tuple:
     status = gr.Textbox(label=i18n("format.status"), interactive=False)
     with gr.Accordion(i18n("chat.settings"), open=False):
         with gr.Row():
-            temperature = gr.Slider(0, 2, value=0, step=0.05, label="temperature (0 = greedy)")
+            temperature = gr.Slider(0, 2, value=0, step=0.05, label="temperature", info=i18n("chat.temperature_hint"))
             top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top_p")
-            top_k = gr.Number(0, precision=0, label="top_k (0 = off)")
+            top_k = gr.Number(0, precision=0, label="top_k", info=i18n("chat.top_k_hint"))
             rep = gr.Slider(1.0, 2.0, value=1.0, step=0.05, label="repetition_penalty")
             max_new = gr.Number(64, precision=0, minimum=1, label="max_new_tokens")
             seed = gr.Number(0, precision=0, label="seed")
@@ -78,68 +81,77 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry) -> tuple:
         b = _messages(s.panes[1], (pending[0], pending[2]) if pending[0] else None)
         return gr.Chatbot(value=a, label=la), gr.Chatbot(value=b, label=lb)
 
+    def pickers(hide: bool) -> tuple:
+        """Blind mode hides which models are compared until the vote."""
+        return gr.Dropdown(visible=not hide), gr.Dropdown(visible=not hide), gr.Markdown(visible=hide)
+
     def on_send(msg, first, second, is_blind, s, *sv):
+        *sv, lg = sv
         s = session_for(s)
-        if not any(p.history for p in s.panes) or (s.blind != bool(is_blind)) or \
-                {p.choice for p in s.panes} != {first, second}:
-            s.start(first, second, bool(is_blind))
+        if s.needs_new_comparison(first, second, bool(is_blind)):
+            s.start(first, second, bool(is_blind))  # blind: sides freshly shuffled for every comparison
+        hide = pickers(not s.revealed)
         settings = GenSettings(temperature=float(sv[0]), top_p=float(sv[1]), top_k=int(sv[2] or 0),
                                repetition_penalty=float(sv[3]), max_new_tokens=int(sv[4] or 64), seed=int(sv[5] or 0))
         try:
-            for texts in s.respond(msg, settings):
-                yield (*panes_out(s, (msg, texts[0], texts[1])), "", "", s)
+            for texts in s.respond(msg, settings, lg):
+                yield (*panes_out(s, (msg, texts[0], texts[1])), "", "", s, *hide)
         except StudioError as e:
-            yield (*panes_out(s), msg, str(e), s)
+            yield (*panes_out(s), msg, e.render(lg), s, *hide)
             return
-        yield (*panes_out(s), "", "Vote to reveal the models." if not s.revealed else "", s)
+        yield (*panes_out(s), "", tr(lg, "chat.vote_to_reveal") if not s.revealed else "", s, *hide)
 
     def on_regen(first, second, is_blind, s, *sv):
-        if s is None:
-            yield gr.skip(), gr.skip(), gr.skip(), "Nothing to regenerate yet.", s
-            return
-        msg = s.undo_last()
+        msg = s.undo_last() if s is not None else None
         if not msg:
-            yield gr.skip(), gr.skip(), gr.skip(), "Nothing to regenerate yet.", s
+            yield gr.skip(), gr.skip(), gr.skip(), tr(sv[-1], "chat.nothing_to_regen"), s, *[gr.skip()] * 3
             return
         yield from on_send(msg, first, second, is_blind, s, *sv)
 
     def on_clear(first, second, is_blind, s):
         s = session_for(s)
         s.start(first, second, bool(is_blind))
-        return (*panes_out(s), "", s)
+        return (*panes_out(s), "", s, *pickers(not s.revealed))
+
+    def on_blind(is_blind):
+        return pickers(bool(is_blind))
 
     def on_vote(which: str):
         def vote(s: ChatSession | None, *sv):
+            *sv, lg = sv
             if s is None or not s.last:
-                return gr.skip(), gr.skip(), "Chat first, then vote.", gr.skip(), s
+                return gr.skip(), gr.skip(), tr(lg, "chat.chat_first"), gr.skip(), s, *[gr.skip()] * 3
             a, b = s.panes[0].choice, s.panes[1].choice
             record_vote(_votes_log(), which, a, b, s.last["history"], s.last["prompt"], s.last["answers"][0],
                         s.last["answers"][1], dict(zip(["temperature", "top_p", "top_k", "repetition_penalty",
                                                         "max_new_tokens", "seed"], sv)))
             s.revealed, s.last = True, {}
             la, lb = s.labels()
-            return (gr.Chatbot(label=la), gr.Chatbot(label=lb), f"Vote saved: {which}. A was {a}, B was {b}.",
-                    pd.DataFrame(win_rates(read_votes(_votes_log()))), s)
+            return (gr.Chatbot(label=la), gr.Chatbot(label=lb),
+                    tr(lg, "chat.vote_saved", which=tr(lg, f"vote.{which}"), a=a, b=b),
+                    localized_columns(pd.DataFrame(win_rates(read_votes(_votes_log()))), lg), s, *pickers(False))
         return vote
 
-    def on_export():
+    def on_export(lg):
         try:
             out = Path(tempfile.mkdtemp(prefix="prefs-")) / "preferences.jsonl"
             n = export_preferences(read_votes(_votes_log()), out)
-            return str(out), f"Exported {n} preference pairs."
+            return str(out), tr(lg, "chat.exported", n=n)
         except StudioError as e:
-            return None, str(e)
+            return None, e.render(lg)
 
     reload_models.click(on_models, None, [left, right], api_name="chat_models")
-    common = [left, right, blind, chat_state, *settings_inputs]
-    send.click(on_send, [message, *common], [pane_a, pane_b, message, status, chat_state], api_name="chat_send")
-    message.submit(on_send, [message, *common], [pane_a, pane_b, message, status, chat_state],
-                   api_visibility="private")
-    regen.click(on_regen, common, [pane_a, pane_b, message, status, chat_state], api_name="chat_regenerate")
-    clear.click(on_clear, [left, right, blind, chat_state], [pane_a, pane_b, status, chat_state],
+    common = [left, right, blind, chat_state, *settings_inputs, lang]
+    shown = [left, right, hidden_note]
+    send_out = [pane_a, pane_b, message, status, chat_state, *shown]
+    send.click(on_send, [message, *common], send_out, api_name="chat_send")
+    message.submit(on_send, [message, *common], send_out, api_visibility="private")
+    regen.click(on_regen, common, send_out, api_name="chat_regenerate")
+    clear.click(on_clear, [left, right, blind, chat_state], [pane_a, pane_b, status, chat_state, *shown],
                 api_name="chat_clear")
+    blind.change(on_blind, [blind], shown, api_name="chat_blind")
     for btn, which in ((vote_a, "A"), (vote_b, "B"), (vote_tie, "tie"), (vote_bad, "both_bad")):
-        btn.click(on_vote(which), [chat_state, *settings_inputs], [pane_a, pane_b, status, summary, chat_state],
-                  api_name=f"vote_{which}")
-    export.click(on_export, None, [download, status], api_name="export_votes")
+        btn.click(on_vote(which), [chat_state, *settings_inputs, lang], [pane_a, pane_b, status, summary, chat_state,
+                                                                          *shown], api_name=f"vote_{which}")
+    export.click(on_export, [lang], [download, status], api_name="export_votes")
     return on_models, [left, right]

