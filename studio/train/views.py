@@ -70,13 +70,17 @@ def history_frame(runs_dir: Path, lang: str = "en") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[tr(lang, k) for k in HISTORY_KEYS])
 
 
-LOSS_PALETTE = ("#f97316", "#2563eb", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777")
+def plot_update(frame: pd.DataFrame, shown: list[str]) -> tuple[pd.DataFrame | None, list[str]]:
+    """What to send to the loss plot, given the series it shows now: (value, series shown after).
 
-
-def loss_colors(series: list[str]) -> dict[str, str]:
-    """A fixed color per series: given to the plot up front, so a line that arrives after an empty first frame
-    is still drawn."""
-    return {name: LOSS_PALETTE[i % len(LOSS_PALETTE)] for i, name in enumerate(series)}
+    gradio's plot fixes its color scale when it is first drawn and only updates the data afterwards, so a series
+    absent from the first draw gets no stroke (the line was invisible when the page opened before the run's first
+    logged step). An empty plot is therefore sent as None (nothing drawn yet), and when the set of series changes
+    the plot gets None once, so the next update draws it anew with every series in its scale."""
+    present = list(dict.fromkeys(frame["series"])) if len(frame) else []
+    if not present or (shown and set(present) != set(shown)):
+        return None, []
+    return frame, present
 
 
 def log_html(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.chat_session import ChatRegistry
-from studio.locale import lang_of
+from studio.locale import lang_of, tr
 from studio.ui.chat_tab import build_chat_tab
 from studio.ui.eval_tab import build_eval_tab
 from studio.ui.format_tab import build_format_tab
@@ -30,11 +30,11 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             lang_pick = gr.Radio([("English", "en"), ("日本語", "ja")], value=None, label="Language / 言語",
                                  elem_id="lang-pick", scale=0, min_width=220)
         gr.Markdown(i18n("app.intro"))
-        with gr.Tab(i18n("tab.persona")):
+        with gr.Tab(i18n("tab.persona")) as persona_tab:
             persona = build_persona_tab(i18n, lang)
-        with gr.Tab(i18n("tab.format")):
+        with gr.Tab(i18n("tab.format")) as format_tab:
             build_format_tab(i18n, persona, lang)
-        with gr.Tab(i18n("tab.train")):
+        with gr.Tab(i18n("tab.train")) as train_tab:
             train = build_train_tab(i18n, persona, chats, lang)
         with gr.Tab(i18n("tab.merge")) as merge_tab:
             merge_refresh, merge_outputs = build_merge_tab(i18n, lang)
@@ -60,8 +60,16 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             return {**(mem or {}), "persona": name} if name else gr.skip()
 
         # the switch: labels change in the browser, messages on the server (the session's lang)
+        tabs = {"tab.persona": persona_tab, "tab.format": format_tab, "tab.train": train_tab, "tab.merge": merge_tab,
+                "tab.chat": chat_tab, "tab.eval": eval_tab}
+
+        def tab_titles(lg: str) -> list:
+            """gradio re-translates only the selected tab's title on a locale change: set every title."""
+            return [gr.Tab(label=tr(lg, key)) for key in tabs]
+
         lang_pick.change(set_lang, [lang_pick], [lang], js=SWITCH_LABELS_JS, api_name="set_language").then(
-            remember_lang, [lang_pick, memory], [memory], api_visibility="private")
+            remember_lang, [lang_pick, memory], [memory], api_visibility="private").then(
+            tab_titles, [lang], list(tabs.values()), api_visibility="private")
         persona.picker.change(remember_persona, [persona.picker, memory], [memory], api_visibility="private")
         loaded = demo.load(initial_lang, [memory], [lang, lang_pick], api_visibility="private")
         loaded.then(persona.on_load, [memory], [persona.picker], api_visibility="private").then(

@@ -17,7 +17,7 @@ from studio.models import PRESETS, generation_eos_ids, load_tokenizer
 from studio.render import IGNORE
 from studio.locale import T, render, tr
 from studio.token_view import token_view_html
-from studio.ui.common import FINDING_WIDTHS, findings_frame, template_choices
+from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, template_choices
 from studio.ui.persona_tab import PersonaTab, persona_table
 
 
@@ -45,7 +45,8 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
             text = gr.Textbox(label=i18n("format.text"), lines=6, interactive=False)
             view = gr.HTML(label=i18n("format.tokens"))
         with gr.Column(scale=2):
-            findings = gr.Dataframe(interactive=False, wrap=True, label=i18n("findings"), column_widths=FINDING_WIDTHS)
+            findings = gr.Dataframe(headers=headers(FINDING_KEYS, "en"), interactive=False, wrap=True,
+                                    label=i18n("findings"), column_widths=FINDING_WIDTHS)
             with gr.Row():
                 fix_pick = gr.Dropdown(choices=[], label=i18n("format.fix"), scale=3)
                 fix_go = gr.Button(i18n("format.apply_fix"), scale=1)

@@ -15,7 +15,7 @@ from studio.exporters import export_pairs
 from studio.locale import T, render, tr
 from studio.stats import length_histogram, persona_stats
 from studio.table_view import SORTS, VIEW_COLUMNS, apply_view, delete_row, duplicate_row, insert_row, view_rows
-from studio.ui.common import FINDING_WIDTHS, findings_frame
+from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers
 from studio.workspace import list_personas, persona_path
 
 
@@ -93,8 +93,8 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
         with gr.Column(scale=2):
             status = gr.Textbox(label=i18n("persona.status"), interactive=False, lines=2)
             stats = gr.Textbox(label=i18n("stats"), interactive=False)
-            findings = gr.Dataframe(interactive=False, wrap=True, label=i18n("findings"), max_height=400,
-                                    column_widths=FINDING_WIDTHS)
+            findings = gr.Dataframe(headers=headers(FINDING_KEYS, "en"), interactive=False, wrap=True,
+                                    label=i18n("findings"), max_height=400, column_widths=FINDING_WIDTHS)
             hist = gr.BarPlot(x="length", y="replies", label=i18n("hist"), sort=None, y_lim=[0, None])
 
     fields = [name, system, notes, notes_in, target, rules, markers]

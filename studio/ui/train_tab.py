@@ -18,7 +18,7 @@ from studio.train.config import DEFAULT_TARGETS, OPTIMIZERS, SCHEDULERS, TrainCo
 from studio.train.memory import available_memory, estimate
 from studio.train.recipes import recipe
 from studio.train.runs import damaged_checkpoints, find_run, latest_checkpoint, list_runs, request_stop
-from studio.train.views import HISTORY_COLUMNS, history_frame, log_html, loss_frame, loss_colors, persona_line, \
+from studio.train.views import HISTORY_COLUMNS, history_frame, log_html, loss_frame, persona_line, plot_update, \
     progress_html, progress_text
 from studio.ui.common import template_choices
 from studio.ui.persona_tab import PersonaTab
@@ -43,7 +43,8 @@ class TrainTab:
 def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lang: gr.State) -> TrainTab:
     D = TrainConfig()  # widget defaults; the page's load event then applies this device's recipe
     current = gr.State(None)  # this browser tab's run directory (str)
-    applied_model = gr.State("default")  # the model whose recipe the fields hold (typing alone changes nothing)
+    applied_model = gr.State("default")
+    plotted = gr.State([])  # the loss series the plot was drawn with (see plot_update)  # the model whose recipe the fields hold (typing alone changes nothing)
     persona_info = gr.Markdown()  # which persona Start trains, and which one the shown run trained
     with gr.Row():
         model = gr.Dropdown(["default", *PRESETS], value="default", allow_custom_value=True, scale=3,
@@ -95,10 +96,8 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
         refresh_btn = gr.Button(i18n("train.refresh"), scale=1)
     bar = gr.HTML(progress_html(0))
     with gr.Row():
-        # colors given up front: a plot first drawn with no points otherwise keeps an empty color scale, and the
-        # line arriving later is drawn with no stroke
         plot = gr.LinePlot(x="step", y="loss", color="series", label=i18n("train.loss"), height=300,
-                           color_map=loss_colors(["train", "eval"]), elem_id="loss-plot")
+                           elem_id="loss-plot")
         log = gr.HTML(log_html(""), label=i18n("train.log"), elem_id="train-log")  # anchored at its tail
     history = gr.Dataframe(headers=HISTORY_COLUMNS, interactive=False, label=i18n("train.history"))
     with gr.Row():
@@ -204,14 +203,14 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
         pick = active.path if active else Path(cur) if cur else runs[0].path if runs else None
         return str(pick) if pick else None
 
-    def tick(cur, lg, session=None):
+    def tick(cur, lg, session=None, shown=None):
         cur = cur or attach(None)  # a fresh page or client follows the running (or latest) run
         run = Path(cur) if cur else None
         text, frac = progress_text(run, lg)
         hist = history_frame(runs_dir(), lg)
-        frame = loss_frame([run]) if run else loss_frame([])
-        return (text, progress_html(frac), frame, log_html(launch.tail_log(run) if run else ""), hist,
-                gr.Dropdown(choices=list(hist.iloc[:, 0]) if len(hist) else []), persona_line(session, run, lg))
+        value, shown = plot_update(loss_frame([run]) if run else loss_frame([]), shown or [])
+        return (text, progress_html(frac), value, log_html(launch.tail_log(run) if run else ""), hist,
+                gr.Dropdown(choices=list(hist.iloc[:, 0]) if len(hist) else []), persona_line(session, run, lg), shown)
 
     def pick_history(evt: gr.SelectData, df):
         try:
@@ -220,8 +219,9 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
             return gr.skip()
 
     def on_compare(ids):
+        yield None  # drawn anew for every comparison (see plot_update): each run gets its own colored line
         frame = loss_frame([runs_dir() / i for i in ids or []], label_by_run=True)
-        return gr.LinePlot(value=frame, color_map=loss_colors(sorted(set(frame["series"]))))
+        yield plot_update(frame, [])[0]
 
     for event in (model.select, model.blur):
         event(on_preset, [model, applied_model], [*widgets[1:], applied_model], api_visibility="private")
@@ -232,10 +232,10 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     start.click(on_start, [persona.session, *widgets, lang], [message, current], api_name="start_training")
     stop.click(on_stop, [current, lang], [message], api_name="stop_training")
     resume.click(on_resume, [current, lang], [message], api_name="resume_training")
-    outputs = [progress, bar, plot, log, history, compare, persona_info]
+    outputs = [progress, bar, plot, log, history, compare, persona_info, plotted]
     timer = gr.Timer(1.5)
-    timer.tick(tick, [current, lang, persona.session], outputs, api_visibility="private")
-    refresh_btn.click(tick, [current, lang, persona.session], outputs, api_name="train_progress")
+    timer.tick(tick, [current, lang, persona.session, plotted], outputs, api_visibility="private")
+    refresh_btn.click(tick, [current, lang, persona.session, plotted], outputs, api_name="train_progress")
     history.select(pick_history, [history], [current], api_visibility="private").then(
         show_settings, [current], [*widgets, applied_model], api_visibility="private")
     compare_go.click(on_compare, [compare], [compare_plot], api_name="compare_runs")
