@@ -103,7 +103,7 @@ def cmd_prepare_model(args: argparse.Namespace) -> int:
     from studio.default_model import prepare_default_model
 
     if args.name not in ("default", "SmolLM2-135M-Instruct"):
-        raise StudioError(f"Unknown embedded model {args.name!r}; the embedded default is SmolLM2-135M-Instruct.")
+        raise StudioError("err.__main__.1", name=args.name)
     path = prepare_default_model(progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
     print(path)
     return 0
@@ -127,7 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             if getattr(args, flag) is not None:
                 setattr(cfg, name, getattr(args, flag))
         if not cfg.data:
-            raise StudioError("Give the persona to train on with --data (or 'data:' in the config).")
+            raise StudioError("err.__main__.2")
         cfg.allow_doctor_errors = cfg.allow_doctor_errors or args.allow_doctor_errors
         warnings: list = []
         run = start_run(cfg, runs, warnings=warnings)

@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from studio.errors import StudioError
+from studio.locale import T, Text
 from studio.persona import QAPair
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -25,13 +26,13 @@ class Card:
     system_prompt: str
     notes: str
     pairs: list[QAPair]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Text] = field(default_factory=list)
 
 
 def png_text_chunks(raw: bytes, name: str) -> dict[str, str]:
     """tEXt, zTXt and iTXt chunks of a PNG as {keyword: text}."""
     if not raw.startswith(PNG_SIGNATURE):
-        raise StudioError(f"{name} is not a PNG image.")
+        raise StudioError("err.cards.2", name=name)
     out: dict[str, str] = {}
     pos = len(PNG_SIGNATURE)
     while pos + 8 <= len(raw):
@@ -65,20 +66,19 @@ def card_from_png(raw: bytes, name: str) -> Card:
             try:
                 obj = json.loads(base64.b64decode(chunks[key]).decode("utf-8"))
             except (binascii.Error, ValueError) as e:
-                raise StudioError(f"{name}: the '{key}' card data is damaged ({e}).") from None
+                raise StudioError("err.cards.5", name=name, key=key, reason=e) from None
             return card_from_json(obj, name)
-    raise StudioError(f"{name} is a PNG but holds no character card (no 'chara' or 'ccv3' text chunk). "
-                      "Export the card from SillyTavern as PNG or JSON and try again.")
+    raise StudioError("err.cards.1", name=name)
 
 
 def card_from_json(obj: dict, name: str) -> Card:
     if not isinstance(obj, dict):
-        raise StudioError(f"{name}: a character card must be a JSON object.")
+        raise StudioError("err.cards.3", name=name)
     spec = str(obj.get("spec") or "chara_card_v1")
     data = obj.get("data") if isinstance(obj.get("data"), dict) else obj
     char = str(data.get("name") or "").strip()
     if not char:
-        raise StudioError(f"{name}: the character card has no name.")
+        raise StudioError("err.cards.4", name=name)
     parts = [("Description", data.get("description")), ("Personality", data.get("personality")),
              ("Scenario", data.get("scenario"))]
     notes = "\n\n".join(f"{label}: {_fill(str(v), char)}" for label, v in parts if v and str(v).strip())
@@ -87,8 +87,7 @@ def card_from_json(obj: dict, name: str) -> Card:
         system = f"You are {char}. Stay in character and answer as {char} would."
     pairs, warnings = parse_examples(str(data.get("mes_example") or ""), char)
     if not pairs:
-        warnings.append(f"{name}: the card has no example dialogue; only the name, system prompt and notes "
-                        "were filled.")
+        warnings.append(T("w.card_no_examples", name=name))
     return Card(spec=spec, name=char, system_prompt=system, notes=notes, pairs=pairs, warnings=warnings)
 
 

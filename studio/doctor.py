@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.findings import Finding, format_rows, sort_findings
+from studio.findings import Finding, sort_findings
+from studio.locale import Rows, T
 from studio.render import IGNORE, Rendered, end_of_turn_id, render, special_strings, stop_token_ids
 from studio.templates import Conversation
 from studio.validate import SPECIAL_TOKEN_RE
@@ -32,8 +33,7 @@ def rows_of(items: list[Rendered]) -> list[int]:
 
 def diagnose(d: DoctorInput) -> list[Finding]:
     if not d.renders:
-        return [Finding("NO_TRAINED_TOKENS", "error", "There is nothing to render: the persona has no rows.",
-                        "Add Q&A rows in the Persona tab.")]
+        return [Finding.of("NO_TRAINED_TOKENS", "error", T("d.nothing"), T("d.nothing.fix"))]
     checks = (_token_split, _double_bos, _eos_missing, _eos_split, _eos_masked, _boundary_drift, _no_trained,
               _truncated, _template_mismatch, _stop_token)
     return sort_findings([f for check in checks for f in check(d)])
@@ -43,11 +43,8 @@ def _token_split(d: DoctorInput) -> list[Finding]:
     split = sorted({t for r in d.renders for t in r.split_controls})
     if not split:
         return []
-    return [Finding("TEMPLATE_TOKEN_SPLIT", "error",
-                    f"The {d.template} template's control tokens {', '.join(split)} are not single tokens in this "
-                    "vocabulary, so each is cut into ordinary pieces and the model cannot learn them as markers.",
-                    "Pick the template that matches the model, or add them as special tokens (auto-fix): training "
-                    "then resizes the embeddings and trains those rows.", rows_of(d.renders))]
+    return [Finding.of("TEMPLATE_TOKEN_SPLIT", "error", T("d.token_split", template=d.template, tokens=", ".join(split)),
+                       T("d.token_split.fix"), rows_of(d.renders))]
 
 
 def _double_bos(d: DoctorInput) -> list[Finding]:
@@ -57,21 +54,15 @@ def _double_bos(d: DoctorInput) -> list[Finding]:
     out = []
     doubled = [r for r in d.renders if any(a == b == bos for a, b in zip(r.input_ids, r.input_ids[1:]))]
     if doubled:
-        out.append(Finding("DOUBLE_BOS", "error", f"{format_rows(rows_of(doubled))}: the rendered ids hold two "
-                           f"BOS tokens ({d.tokenizer.bos_token}) in a row; the chat template adds one itself.",
-                           "Remove bos_token from the chat template, or choose the llama2/llama3 template.",
-                           rows_of(doubled)))
+        out.append(Finding.of("DOUBLE_BOS", "error", T("d.double_bos", where=Rows(rows_of(doubled)),
+                                                       bos=d.tokenizer.bos_token),
+                              T("d.double_bos.fix"), rows_of(doubled)))
     sample = d.renders[0]
     if not doubled and sample.input_ids[:1] == [bos]:
         ids = d.tokenizer(sample.text, add_special_tokens=True)["input_ids"]
         if ids[:2] == [bos, bos]:
-            out.append(Finding("DOUBLE_BOS", "warning",
-                               f"The plain-text export starts with {d.tokenizer.bos_token} and this tokenizer adds "
-                               "another when it encodes text, so a trainer fed the text gets two BOS tokens "
-                               f"({d.tokenizer.bos_token} {d.tokenizer.bos_token}). Studio's own training uses "
-                               "the ids and is not affected.",
-                               "Export the JSONL with input_ids/labels for other trainers, or strip the leading "
-                               "BOS from the text export.", []))
+            out.append(Finding.of("DOUBLE_BOS", "warning", T("d.double_bos_text", bos=d.tokenizer.bos_token),
+                                  T("d.double_bos_text.fix")))
     return out
 
 
@@ -82,21 +73,18 @@ def _eot_name(d: DoctorInput, eot: int | None) -> str:
 def _eos_missing(d: DoctorInput) -> list[Finding]:
     eot = end_of_turn_id(d.template, d.tokenizer)
     if eot is None:
-        what = "This tokenizer has no EOS token" if d.tokenizer.eos_token_id is None else \
-            f"The {d.template} template's end-of-turn token is not in this vocabulary"
-        return [Finding("EOS_MISSING", "error", f"{what}, so replies cannot be taught to end and generation "
-                        "would never stop.", "Use a tokenizer that defines it, or pick the matching template.",
-                        rows_of(d.renders))]
+        what = T("d.no_eos") if d.tokenizer.eos_token_id is None else T("d.no_eot", template=d.template)
+        return [Finding.of("EOS_MISSING", "error", T("d.eos_missing", what=what), T("d.eos_missing.fix"),
+                           rows_of(d.renders))]
     bad = [r for r in d.renders if not r.truncated and any(
         r.input_ids[e - 1] != eot for s, e in r.turn_spans if e > s and any(l != IGNORE for l in r.labels[s:e]))]
     if not bad:
         return []
     sample = next(x for x in bad)
     last = next(sample.token_text[e - 1] for s, e in sample.turn_spans if sample.input_ids[e - 1] != eot)
-    return [Finding("EOS_MISSING", "error", f"{format_rows(rows_of(bad))}: a trained reply ends in {last!r}, not in "
-                    f"the end-of-turn token {_eot_name(d, eot)!r}; the model never learns to stop.",
-                    "Use a chat template that closes each assistant message with the end-of-turn token, or choose "
-                    "the llama2/llama3 template.", rows_of(bad))]
+    return [Finding.of("EOS_MISSING", "error", T("d.eos_not_last", where=Rows(rows_of(bad)), last=repr(last),
+                                                  eot=repr(_eot_name(d, eot))),
+                       T("d.eos_not_last.fix"), rows_of(bad))]
 
 
 def _eos_split(d: DoctorInput) -> list[Finding]:
@@ -114,14 +102,11 @@ def _eos_split(d: DoctorInput) -> list[Finding]:
         enc = d.tokenizer(lit, add_special_tokens=False, split_special_tokens=True)["input_ids"]
         pieces = " ".join(repr(t) for t in d.tokenizer.convert_ids_to_tokens(enc))
         real = d.tokenizer.convert_tokens_to_ids(lit) if lit in literals else None
-        real_txt = f" instead of its single id {real}" if real is not None else ""
+        real_txt = T("d.eos_split_real", real=real) if real is not None else ""
         rows = sorted(set(rows))
-        out.append(Finding("EOS_SPLIT", "error",
-                           f"{format_rows(rows)}: the text holds the literal string {lit!r}, which becomes the "
-                           f"ordinary pieces {pieces} (ids {enc}){real_txt}. The model would learn to print "
-                           f"{lit!r} rather than stop.",
-                           f"Remove {lit!r} from the rows (auto-fix); the template adds the real end-of-turn id.",
-                           rows))
+        out.append(Finding.of("EOS_SPLIT", "error", T("d.eos_split", where=Rows(rows), lit=repr(lit), pieces=pieces,
+                                                      enc=enc, real=real_txt),
+                              T("d.eos_split.fix", lit=repr(lit)), rows))
     return out
 
 
@@ -130,17 +115,12 @@ def _eos_masked(d: DoctorInput) -> list[Finding]:
     masked = [r for r in d.renders if not r.truncated for s, e in r.turn_spans[-1:] if r.labels[e - 1] == IGNORE
               and any(l != IGNORE for l in r.labels[s:e - 1])]
     if masked:
-        out.append(Finding("EOS_MASKED", "error", f"{format_rows(rows_of(masked))}: the reply is trained but its "
-                           "end-of-turn token carries no label, so the model never learns to stop.",
-                           "Train the end-of-turn token with the reply (Studio's default masking does).",
-                           rows_of(masked)))
+        out.append(Finding.of("EOS_MASKED", "error", T("d.eos_masked", where=Rows(rows_of(masked))),
+                              T("d.eos_masked.fix"), rows_of(masked)))
     pad, stops = d.tokenizer.pad_token_id, stop_token_ids(d.template, d.tokenizer)
     if pad is None or pad in stops:
-        what = "has no pad token (trainers then pad with EOS)" if pad is None else \
-            f"pads with {d.tokenizer.pad_token!r}, which is also an end-of-turn token"
-        out.append(Finding("EOS_MASKED", "info", f"This tokenizer {what}. A collator that masks padding by id would "
-                           "mask every EOS label too. Studio masks padding by position, so its training keeps them.",
-                           "Nothing to do in Studio; set a distinct pad token before using the data elsewhere.", []))
+        what = T("d.no_pad") if pad is None else T("d.pad_is_eot", pad=repr(d.tokenizer.pad_token))
+        out.append(Finding.of("EOS_MASKED", "info", T("d.pad", what=what), T("d.pad.fix")))
     return out
 
 
@@ -159,28 +139,22 @@ def _boundary_drift(d: DoctorInput) -> list[Finding]:
                 if not example:
                     k = next(j for j, (a, b) in enumerate(zip(prompt.input_ids, r.input_ids)) if a != b) \
                         if any(a != b for a, b in zip(prompt.input_ids, r.input_ids)) else min(n, len(r.input_ids))
-                    example = (f" In row {conv.rows[i]}, at token {k} the prompt alone has "
-                               f"{prompt.token_text[k:k + 2]!r} but the training text has {r.token_text[k:k + 2]!r}.")
+                    example = T("d.drift_example", row=conv.rows[i], k=k, prompt=repr(prompt.token_text[k:k + 2]),
+                                train=repr(r.token_text[k:k + 2]))
                 break
     if not drifted:
         return []
-    return [Finding("BOUNDARY_DRIFT", "warning",
-                    f"{format_rows(drifted)}: the inference prompt, tokenized alone, is not a prefix of the training "
-                    f"sequence, so the model is trained on a boundary it never sees in chat.{example}",
-                    "Remove trailing spaces from the template's generation prompt, or use the llama2/llama3 "
-                    "template whose boundaries are stable.", drifted)]
+    return [Finding.of("BOUNDARY_DRIFT", "warning", T("d.drift", where=Rows(drifted), example=example),
+                       T("d.drift.fix"), drifted)]
 
 
 def _no_trained(d: DoctorInput) -> list[Finding]:
     empty = [r for r in d.renders if all(l == IGNORE for l in r.labels)]
     if not empty:
         return []
-    why = " The model's chat template renders replies in a way whose spans cannot be located." \
-        if any(r.unlocated_turns for r in empty) else ""
-    return [Finding("NO_TRAINED_TOKENS", "error", f"{format_rows(rows_of(empty))}: no token of the example is "
-                    f"trained, so it only costs time.{why}",
-                    "Check the answers are not empty and fit in max length; for the 'model' template, try "
-                    "llama2 or llama3.", rows_of(empty))]
+    why = T("d.unlocated") if any(r.unlocated_turns for r in empty) else ""
+    return [Finding.of("NO_TRAINED_TOKENS", "error", T("d.no_trained", where=Rows(rows_of(empty)), why=why),
+                       T("d.no_trained.fix"), rows_of(empty))]
 
 
 def _truncated(d: DoctorInput) -> list[Finding]:
@@ -189,9 +163,9 @@ def _truncated(d: DoctorInput) -> list[Finding]:
         return []
     longest = max(r.full_length for r in cut)
     suggest = -(-longest // 64) * 64
-    return [Finding("TRUNCATED", "error", f"{format_rows(rows_of(cut))}: longer than max length {d.max_length} "
-                    f"tokens (longest {longest}); the reply would be cut and its end-of-turn token lost.",
-                    f"Raise max length to {suggest} (auto-fix) or shorten those rows.", rows_of(cut))]
+    return [Finding.of("TRUNCATED", "error", T("d.truncated", where=Rows(rows_of(cut)), max_length=d.max_length,
+                                                longest=longest),
+                       T("d.truncated.fix", suggest=suggest), rows_of(cut))]
 
 
 def _template_mismatch(d: DoctorInput) -> list[Finding]:
@@ -208,15 +182,13 @@ def _template_mismatch(d: DoctorInput) -> list[Finding]:
             if not example:
                 k = next((j for j, (a, b) in enumerate(zip(r.input_ids, theirs.input_ids)) if a != b),
                          min(len(r.input_ids), len(theirs.input_ids)))
-                example = (f" First difference in row {conv.rows[0]} at token {k}: {d.template} has "
-                           f"{''.join(r.token_text[k:k + 3])!r}, the model's template has "
-                           f"{''.join(theirs.token_text[k:k + 3])!r}.")
+                example = T("d.mismatch_example", row=conv.rows[0], k=k, template=d.template,
+                            ours=repr("".join(r.token_text[k:k + 3])), theirs=repr("".join(theirs.token_text[k:k + 3])))
     if not differ:
         return []
-    return [Finding("TEMPLATE_MISMATCH", "warning",
-                    f"{format_rows(differ)}: the {d.template} template renders these differently from the model's "
-                    f"own chat template, which other tools use when they chat with it.{example}",
-                    "Use the 'model' template (auto-fix), unless you mean to teach a new format.", differ)]
+    return [Finding.of("TEMPLATE_MISMATCH", "warning", T("d.mismatch", where=Rows(differ), template=d.template,
+                                                          example=example),
+                       T("d.mismatch.fix"), differ)]
 
 
 def _stop_token(d: DoctorInput) -> list[Finding]:
@@ -227,10 +199,6 @@ def _stop_token(d: DoctorInput) -> list[Finding]:
     if eot in default_stops:
         return []
     names = ", ".join(repr(d.tokenizer.convert_ids_to_tokens(i)) for i in default_stops if i is not None) or "none"
-    return [Finding("STOP_TOKEN", "warning",
-                    f"Replies end in {_eot_name(d, eot)!r} (id {eot}), but generation with this model's default "
-                    f"settings stops only on {names}; it would run past the end of a reply.",
-                    f"Nothing to do in Studio: chat, merge and eval stop on the contract's ids "
-                    f"{stop_token_ids(d.template, d.tokenizer)}, and merge writes them into generation_config.json. "
-                    "Other tools need them set as stop tokens.", [])]
+    return [Finding.of("STOP_TOKEN", "warning", T("d.stop", eot=repr(_eot_name(d, eot)), id=eot, names=names),
+                       T("d.stop.fix", ids=stop_token_ids(d.template, d.tokenizer)))]
 

@@ -47,5 +47,5 @@ def export_pairs(persona: Persona, out: str | Path) -> Path:
     elif suffix == ".jsonl":
         atomic_write_text(out, pairs_to_messages_jsonl(persona.pairs, persona.system_prompt), keep_backups=0)
     else:
-        raise StudioError(f"{out.name}: cannot export to '{suffix or 'no extension'}'; use .csv, .tsv or .jsonl.")
+        raise StudioError("err.exporters.1", name=out.name, extension=suffix or 'no extension')
     return out

@@ -78,7 +78,7 @@ def export_rendered(result: FormatResult, out: str | Path) -> Path:
     """.jsonl: {"row", "text", "input_ids", "labels"} per example; .txt: the texts, one example per block."""
     out = Path(out)
     if not result.renders:
-        raise StudioError("Nothing to export: the persona has no rows.")
+        raise StudioError("err.formatting.1")
     if out.suffix.lower() == ".jsonl":
         lines = [json.dumps({"row": r.rows[0], "text": r.text, "input_ids": r.input_ids, "labels": r.labels},
                             ensure_ascii=False) for r in result.renders]
@@ -86,5 +86,5 @@ def export_rendered(result: FormatResult, out: str | Path) -> Path:
     elif out.suffix.lower() == ".txt":
         atomic_write_text(out, "\n\n".join(r.text for r in result.renders) + "\n", keep_backups=0)
     else:
-        raise StudioError(f"{out.name}: export the rendered data as .jsonl (ids and labels) or .txt (text).")
+        raise StudioError("err.formatting.2", name=out.name)
     return out

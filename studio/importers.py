@@ -12,6 +12,7 @@ from pathlib import Path
 
 from studio.cards import card_from_json, card_from_png
 from studio.errors import StudioError
+from studio.locale import T, Text
 from studio.persona import QAPair
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -34,22 +35,21 @@ class ImportResult:
     name: str | None = None            # filled by character cards
     system_prompt: str | None = None   # from a card or a system message
     notes: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Text] = field(default_factory=list)
 
 
 def import_file(path: str | Path) -> ImportResult:
     """Read any supported file. Raises StudioError with a message for the user."""
     path = Path(path)
     if not path.exists():
-        raise StudioError(f"{path}: no such file.")
+        raise StudioError("err.importers.2", path=path)
     if path.is_dir():
-        raise StudioError(f"{path} is a folder; pick a CSV, TSV, JSONL, JSON or PNG file.")
+        raise StudioError("err.importers.3", path=path)
     size = path.stat().st_size
     if size > MAX_IMPORT_BYTES:
-        raise StudioError(f"{path.name} is {size / 2**20:.1f} MB; the import limit is "
-                          f"{MAX_IMPORT_BYTES // 2**20} MB. Split it into smaller files and import them one by one.")
+        raise StudioError("err.importers.4", name=path.name, size=size / 2**20, max_import_bytes=MAX_IMPORT_BYTES // 2**20)
     if size == 0:
-        raise StudioError(f"{path.name} is empty.")
+        raise StudioError("err.importers.5", name=path.name)
     suffix = path.suffix.lower()
     raw = path.read_bytes()
     if suffix == ".png":
@@ -61,7 +61,7 @@ def import_file(path: str | Path) -> ImportResult:
         return import_json(text, path.name)
     result = import_table(text, path.name, delimiter="\t" if suffix in (".tsv", ".tab") else None)
     if encoding != "utf-8":
-        result.warnings.append(f"{path.name} was read as {encoding.upper()} (Shift_JIS); it is saved as UTF-8.")
+        result.warnings.append(T("w.read_as", name=path.name, encoding=encoding.upper()))
     return result
 
 
@@ -77,8 +77,7 @@ def decode_bytes(raw: bytes, name: str) -> tuple[str, str]:
             return _normalise_newlines(raw.decode(enc)), enc
         except UnicodeDecodeError as e:
             errors.append(f"{enc.upper()} fails at byte {e.start} (0x{raw[e.start]:02x})")
-    raise StudioError(f"{name}: cannot decode the text; tried UTF-8 and Shift_JIS (CP932): {'; '.join(errors)}. "
-                      "Save the file as 'CSV UTF-8' and import it again.")
+    raise StudioError("err.importers.1", name=name, join='; '.join(errors))
 
 
 def _normalise_newlines(text: str) -> str:
@@ -88,7 +87,7 @@ def _normalise_newlines(text: str) -> str:
 def import_table(text: str, name: str, delimiter: str | None = None, allow_empty: bool = False) -> ImportResult:
     """CSV or TSV with a header row. The delimiter is guessed from the header when not given."""
     if not text.strip():
-        raise StudioError(f"{name} is empty.")
+        raise StudioError("err.importers.6", name=name)
     header_line = text.split("\n", 1)[0]
     if delimiter is None:
         delimiter = "\t" if header_line.count("\t") > header_line.count(",") else ","
@@ -96,11 +95,11 @@ def import_table(text: str, name: str, delimiter: str | None = None, allow_empty
     try:
         rows = list(reader)
     except csv.Error as e:
-        raise StudioError(f"{name} line {reader.line_num}: {e}. Check the quotes on that line.") from None
+        raise StudioError("err.importers.13", name=name, line_num=reader.line_num, reason=e) from None
     header, body = rows[0], [r for r in rows[1:] if any(cell.strip() for cell in r)]
     mapping = map_columns(header, name)
     if not body and not allow_empty:
-        raise StudioError(f"{name} has a header but no rows. Add question/answer rows below the header.")
+        raise StudioError("err.importers.7", name=name)
     pairs = [_pair_from_record(dict(zip(header, r)), mapping) for r in body]
     return ImportResult(pairs=pairs, source_format="tsv" if delimiter == "\t" else "csv")
 
@@ -118,9 +117,7 @@ def map_columns(columns: list[str], name: str) -> dict[str, str | tuple[str, str
         mapping["question"] = (norm["instruction"], norm["input"])
     if "question" not in mapping or "answer" not in mapping:
         found = ", ".join(repr(c) for c in columns) or "none"
-        raise StudioError(f"{name}: cannot find the question and answer columns. Found columns: {found}. "
-                          "Expected 'question' and 'answer' (or instruction/output, prompt/response, input/output), "
-                          "optionally 'context' and 'dialog_id'.")
+        raise StudioError("err.importers.8", name=name, found=found)
     return mapping
 
 
@@ -153,13 +150,12 @@ def import_jsonl(text: str, name: str) -> ImportResult:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise StudioError(f"{name} line {lineno} is not valid JSON ({e.msg} at column {e.colno}). "
-                              "Fix or delete that line; nothing was imported.") from None
+            raise StudioError("err.importers.17", name=name, lineno=lineno, msg=e.msg, colno=e.colno) from None
         if not isinstance(obj, dict):
-            raise StudioError(f"{name} line {lineno}: expected a JSON object, found {type(obj).__name__}.")
+            raise StudioError("err.importers.14", name=name, lineno=lineno, type=type(obj).__name__)
         records.append((lineno, obj))
     if not records:
-        raise StudioError(f"{name} is empty.")
+        raise StudioError("err.importers.9", name=name)
     return _import_records(records, name, "jsonl")
 
 
@@ -168,15 +164,15 @@ def import_json(text: str, name: str) -> ImportResult:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise StudioError(f"{name} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}).") from None
+        raise StudioError("err.importers.15", name=name, msg=e.msg, lineno=e.lineno, colno=e.colno) from None
     if isinstance(obj, dict) and ("spec" in obj or "first_mes" in obj or "mes_example" in obj):
         return _card_result(card_from_json(obj, name))
     if isinstance(obj, dict) and isinstance(obj.get("data"), list):
         obj = obj["data"]
     if not isinstance(obj, list) or not all(isinstance(o, dict) for o in obj):
-        raise StudioError(f"{name}: expected a character card or a list of objects with question/answer fields.")
+        raise StudioError("err.importers.10", name=name)
     if not obj:
-        raise StudioError(f"{name} holds no records.")
+        raise StudioError("err.importers.11", name=name)
     return _import_records(list(enumerate(obj, start=1)), name, "json")
 
 
@@ -191,7 +187,7 @@ def _import_records(records: list[tuple[int, dict]], name: str, fmt: str) -> Imp
         else:
             result.pairs.append(_pair_from_record(rec, mapping))
     if not result.pairs:
-        raise StudioError(f"{name}: no user/assistant pairs found in {len(records)} records.")
+        raise StudioError("err.importers.12", name=name, len=len(records))
     return result
 
 
@@ -199,7 +195,7 @@ def _add_conversation(result: ImportResult, turns: list, rec: dict, lineno: int,
     messages = []
     for t in turns:
         if not isinstance(t, dict):
-            raise StudioError(f"{name} line {lineno}: each message must be an object with role and content.")
+            raise StudioError("err.importers.16", name=name, lineno=lineno)
         role = str(t.get("role", t.get("from", ""))).lower()
         content = t.get("content", t.get("value", ""))
         if isinstance(content, list):  # [{"type": "text", "text": ...}] parts
@@ -215,15 +211,14 @@ def _add_conversation(result: ImportResult, turns: list, rec: dict, lineno: int,
             pending = content if pending is None else f"{pending}\n{content}"
         elif role in ASSISTANT_ROLES:
             if pending is None:
-                result.warnings.append(f"{name} line {lineno}: an assistant message with no question before it "
-                                       "was skipped.")
+                result.warnings.append(T("w.orphan_answer", name=name, line=lineno))
                 continue
             pairs.append(QAPair(question=pending, answer=content))
             pending = None
         else:
-            raise StudioError(f"{name} line {lineno}: unknown role {role!r}; expected system, user or assistant.")
+            raise StudioError("err.importers.18", name=name, lineno=lineno, role=role)
     if pending is not None:
-        result.warnings.append(f"{name} line {lineno}: a last question without an answer was skipped.")
+        result.warnings.append(T("w.last_question", name=name, line=lineno))
     contexts = rec.get("contexts") if isinstance(rec.get("contexts"), list) else []
     dialog_id = str(rec.get("dialog_id") or "").strip()
     if len(pairs) > 1 and not dialog_id:

@@ -44,17 +44,16 @@ def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: b
         if state in ACTIVE or state != "finished" and not (path / "adapter").exists():
             ckpt = latest_checkpoint(path)
             if not use_checkpoint or ckpt is None:
-                raise StudioError(f"Run {path.name} is {state} and has no finished adapter yet. Wait for it, or "
-                                  "use its last checkpoint (--use-checkpoint / the checkbox).")
+                raise StudioError("err.merge.10", name=path.name, state=state)
             if not (ckpt / "contract.json").exists():
                 shutil.copy(path / "contract.json", ckpt / "contract.json")
             return ckpt
         path = path / "adapter"
     if not (path / "adapter_config.json").exists():
-        raise StudioError(f"{ref} is not an adapter folder, a run directory or a run id.")
+        raise StudioError("err.merge.1", ref=ref)
     problem = adapter_problem(path)
     if problem:
-        raise StudioError(f"The adapter in {path} cannot be used: {problem}. Train it again, or resume its run.")
+        raise StudioError("err.merge.2", path=path, problem=problem)
     return path
 
 
@@ -85,8 +84,7 @@ def _check_disk(out: Path, need_bytes: int) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(out.parent).free
     if free < need_bytes * 1.1:
-        raise StudioError(f"Not enough disk space in {out.parent}: the merged model needs about "
-                          f"{need_bytes / 2**30:.1f} GB, {free / 2**30:.1f} GB is free.")
+        raise StudioError("err.merge.3", parent=out.parent, need_bytes=need_bytes / 2**30, free=free / 2**30)
 
 
 def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path | None = None,
@@ -97,7 +95,7 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
     contract = Contract.load(src)
     out = Path(out) if out else (src.parent if src.name == "adapter" else src.parent.parent) / "merged"
     if out.exists() and any(out.iterdir()):
-        raise StudioError(f"{out} already exists and is not empty; choose another --out.")
+        raise StudioError("err.merge.4", out=out)
     model, tok, precision = _load_base(contract, src)
     n_params = sum(p.numel() for p in model.parameters())
     _check_disk(out, n_params * (2 if precision == "bf16" else 4))
@@ -108,8 +106,7 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
     diff = max(float((a - b).abs().max()) for a, b in zip(before, after))
     tol = TOLERANCE[precision]
     if not diff <= tol:
-        raise StudioError(f"Merge verification failed: merged logits differ from base+adapter by {diff:.3g} "
-                          f"(tolerance {tol}). Nothing was written.")
+        raise StudioError("err.merge.5", diff=diff, tol=tol)
     if contract.template != "model":
         tok.chat_template = chat_template_jinja(contract.template)
     merged.generation_config.eos_token_id = list(contract.stop_token_ids)
@@ -127,14 +124,13 @@ def combine_adapters(refs: list[str | Path], weights: list[float], method: str, 
     from peft import PeftModel
 
     if method not in COMBINE_METHODS:
-        raise StudioError(f"method must be one of {', '.join(COMBINE_METHODS)}.")
+        raise StudioError("err.merge.6", join=', '.join(COMBINE_METHODS))
     if len(refs) < 2 or len(refs) != len(weights):
-        raise StudioError("Pick at least two adapters, with one weight each.")
+        raise StudioError("err.merge.7")
     dirs = [adapter_dir(r, runs_dir) for r in refs]
     contracts = [Contract.load(d) for d in dirs]
     if len({(c.base_model_hash, c.template) for c in contracts}) != 1:
-        raise StudioError("These adapters were trained on different base models or templates; they cannot be "
-                          "combined.")
+        raise StudioError("err.merge.8")
     model, _tok, _ = _load_base(contracts[0], dirs[0])
     names = [f"a{i}" for i in range(len(dirs))]
     peft_model = PeftModel.from_pretrained(model, dirs[0], adapter_name=names[0])
@@ -145,7 +141,7 @@ def combine_adapters(refs: list[str | Path], weights: list[float], method: str, 
         peft_model.add_weighted_adapter(adapters=names, weights=list(weights), adapter_name="combined",
                                         combination_type=method, **kwargs)
     except ValueError as e:
-        raise StudioError(f"peft cannot combine these adapters with {method}: {e}") from None
+        raise StudioError("err.merge.9", method=method, reason=e) from None
     peft_model.eval()  # new modules start in train mode (dropout)
     out = Path(out)
     tmp = out.with_name(out.name + ".partial")

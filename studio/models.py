@@ -35,21 +35,20 @@ def resolve(source: str) -> str:
     """A path or hub id that transformers can load; `default` must have been prepared."""
     source = (source or "").strip()
     if not source:
-        raise StudioError("No model or tokenizer given: choose a local folder, a hub id, or 'default'.")
+        raise StudioError("err.models.3")
     if source == "default":
         d = default_model_dir()
         if not (d / "config.json").exists():
-            raise StudioError("The embedded default model is not prepared yet. Run 'python -m studio prepare-model' "
-                              "(or press 'Prepare default model' in the Train tab).")
+            raise StudioError("err.models.6")
         return str(d)
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise StudioError(f"{source} is a file; give the folder that holds the model or tokenizer files.")
+            raise StudioError("err.models.7", source=source)
         return str(path)
     if HUB_ID.match(source) and not source.startswith((".", "/", "~")):
         return source
-    raise StudioError(f"{source}: no such folder, and it does not look like a hub id (owner/name).")
+    raise StudioError("err.models.1", source=source)
 
 
 def _is_offline() -> bool:
@@ -86,9 +85,8 @@ def _check_hub(source: str, where: str) -> None:
 def _hub_error(source: str, err: Exception) -> StudioError:
     if _is_offline() or "offline" in str(err).lower() or "connect" in str(err).lower() \
             or "resolve" in str(err).lower():
-        return StudioError(f"Cannot fetch {source!r} from the model hub: this machine is offline or the hub cannot "
-                           "be reached. Download the model elsewhere and pick its local folder, or use 'default'.")
-    return StudioError(f"Cannot load {source!r} from the hub: {str(err).splitlines()[0]}")
+        return StudioError("err.models.4", source=source)
+    return StudioError("err.models.2", source=source, str=str(err).splitlines()[0])
 
 
 def load_tokenizer(source: str, trust_remote_code: bool = False):
@@ -103,13 +101,11 @@ def load_tokenizer(source: str, trust_remote_code: bool = False):
     except (OSError, ValueError) as e:
         if not is_local:
             raise _hub_error(source, e) from None
-        raise StudioError(f"{where} does not hold a tokenizer that can be loaded "
-                          f"({str(e).splitlines()[0][:200]}).") from None
+        raise StudioError("err.models.8", where=where, str=str(e).splitlines()[0][:200]) from None
     except Exception as e:  # remote-code refusal and other loader errors
-        raise StudioError(f"Cannot load the tokenizer from {where}: {str(e).splitlines()[0][:200]}") from None
+        raise StudioError("err.models.9", where=where, str=str(e).splitlines()[0][:200]) from None
     if not getattr(tok, "is_fast", False):
-        raise StudioError(f"{where} has only a slow tokenizer; Persona Studio needs a fast tokenizer "
-                          "(tokenizer.json) to map labels to characters.")
+        raise StudioError("err.models.5", where=where)
     return tok
 
 

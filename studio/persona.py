@@ -58,22 +58,21 @@ class Persona:
     @classmethod
     def from_header(cls, data: dict, pairs: list[QAPair] | None = None, source: str = PERSONA_FILE) -> "Persona":
         if not isinstance(data, dict):
-            raise StudioError(f"{source} does not hold a mapping of persona fields (name, system_prompt, ...).")
+            raise StudioError("err.persona.1", source=source)
         known = {f.name for f in fields(cls)} - {"pairs", "style"}
         unknown = sorted(set(data) - known - {"style", "version"})
         if unknown:
-            raise StudioError(f"{source}: unknown field(s) {', '.join(unknown)}. "
-                              f"Known fields: {', '.join(sorted(known | {'style'}))}.")
+            raise StudioError("err.persona.2", source=source, join=', '.join(unknown), join2=', '.join(sorted(known | {'style'})))
         style = data.get("style") or {}
         if not isinstance(style, dict):
-            raise StudioError(f"{source}: 'style' must be a mapping (target_chars, rules, markers).")
+            raise StudioError("err.persona.3", source=source)
         try:
             target = int(style.get("target_chars", 30))
         except (TypeError, ValueError):
-            raise StudioError(f"{source}: style.target_chars must be a whole number of characters.") from None
+            raise StudioError("err.persona.5", source=source) from None
         markers = style.get("markers") or []
         if not isinstance(markers, list):
-            raise StudioError(f"{source}: style.markers must be a list of strings.")
+            raise StudioError("err.persona.4", source=source)
         return cls(
             name=str(data.get("name") or "New persona"),
             system_prompt=str(data.get("system_prompt") or ""),

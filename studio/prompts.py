@@ -21,7 +21,7 @@ class Prompt:
 def read_prompts(path: str | Path) -> list[Prompt]:
     path = Path(path)
     if not path.is_file():
-        raise StudioError(f"{path}: no such prompts file.")
+        raise StudioError("err.prompts.1", path=path)
     text, _ = decode_bytes(path.read_bytes(), path.name)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
@@ -30,7 +30,7 @@ def read_prompts(path: str | Path) -> list[Prompt]:
         q = next((header.index(a) for a in ALIASES["question"] if a in header), None)
         a = next((header.index(a) for a in ALIASES["answer"] if a in header), None)
         if q is None:
-            raise StudioError(f"{path.name}: needs a 'question' column (found: {', '.join(header) or 'nothing'}).")
+            raise StudioError("err.prompts.3", name=path.name, join=', '.join(header) or 'nothing')
         out = [Prompt(r[q], r[a] if a is not None and a < len(r) else "") for r in rows[1:]
                if q < len(r) and r[q].strip()]
     elif suffix in (".jsonl", ".json"):
@@ -41,12 +41,12 @@ def read_prompts(path: str | Path) -> list[Prompt]:
             try:
                 obj = json.loads(line)
             except ValueError:
-                raise StudioError(f"{path.name} line {n} is not valid JSON.") from None
+                raise StudioError("err.prompts.5", name=path.name, line=n) from None
             if not isinstance(obj, dict) or not str(obj.get("question", obj.get("prompt", ""))).strip():
-                raise StudioError(f"{path.name} line {n}: expected an object with a 'question'.")
+                raise StudioError("err.prompts.4", name=path.name, line=n)
             out.append(Prompt(str(obj.get("question", obj.get("prompt"))), str(obj.get("answer", "") or "")))
     else:
         out = [Prompt(line.strip()) for line in text.splitlines() if line.strip()]
     if not out:
-        raise StudioError(f"{path.name} holds no questions.")
+        raise StudioError("err.prompts.2", name=path.name)
     return out

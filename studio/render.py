@@ -135,14 +135,13 @@ def model_template_pieces(conv: Conversation, tokenizer, add_generation_prompt: 
     """Pieces from the tokenizer's chat_template: each reply is located by rendering the conversation up to its
     generation prompt and up to its end, and taking the difference (plus the special token that closes it)."""
     if not getattr(tokenizer, "chat_template", None):
-        raise StudioError("This tokenizer has no chat template, so the 'model' template cannot be used. "
-                          "Choose llama2 or llama3.")
+        raise StudioError("err.render.1")
 
     def apply(msgs: list[dict], gen: bool) -> str:
         try:
             return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
         except Exception as e:  # jinja errors from a third-party template
-            raise StudioError(f"The tokenizer's chat template failed to render: {e}") from None
+            raise StudioError("err.render.2", reason=e) from None
 
     n = len(conv.turns)
     if add_generation_prompt:

@@ -23,7 +23,7 @@ def assign_sides(first: str, second: str, rng: random.Random | None = None) -> t
 def record_vote(log: Path, vote: str, model_a: str, model_b: str, history: list[dict], prompt: str,
                 answer_a: str, answer_b: str, settings: dict) -> dict:
     if vote not in VOTES:
-        raise StudioError(f"vote must be one of {', '.join(VOTES)}")
+        raise StudioError("err.votes.1", join=', '.join(VOTES))
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "model_a": model_a, "model_b": model_b, "vote": vote,
              "history": history, "prompt": prompt, "answer_a": answer_a, "answer_b": answer_b, "settings": settings}
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +67,6 @@ def export_preferences(votes: list[dict], out: Path) -> int:
         chosen, rejected = (v["answer_a"], v["answer_b"]) if v["vote"] == "A" else (v["answer_b"], v["answer_a"])
         lines.append(json.dumps({"prompt": v["prompt"], "chosen": chosen, "rejected": rejected}, ensure_ascii=False))
     if not lines:
-        raise StudioError("No A/B votes yet (ties and 'both bad' are not preferences).")
+        raise StudioError("err.votes.2")
     atomic_write_text(out, "\n".join(lines) + "\n", keep_backups=0)
     return len(lines)

@@ -45,5 +45,5 @@ def safe_folder_name(name: str) -> str:
     """A folder name from a persona name: keeps Japanese, drops path separators and control characters."""
     cleaned = re.sub(r"[\\/:*?\"<>|\x00-\x1f]+", "_", name.strip()).strip(". ")
     if not cleaned:
-        raise StudioError("Give the persona a name (letters, kana or kanji).")
+        raise StudioError("err.workspace.1")
     return cleaned[:80]

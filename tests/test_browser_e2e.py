@@ -5,7 +5,6 @@ on a developer's machine, but fails under CI=true, where test.sh installs it.
 """
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest

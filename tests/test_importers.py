@@ -36,7 +36,7 @@ def test_cp932_csv_from_japanese_excel(tmp_path):
     text = "question,answer\r\n好きな食べ物は？,苺のタルトですわ。\r\n"
     r = import_file(write(tmp_path, "excel.csv", text.encode("cp932")))
     assert r.pairs[0].answer == "苺のタルトですわ。"
-    assert any("CP932" in w for w in r.warnings)
+    assert any("CP932" in str(w) for w in r.warnings)
 
 
 def test_tsv_prompt_response(tmp_path):

@@ -65,6 +65,7 @@ def test_stop_resume_and_kill(setup, tmp_path):
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: refresh(run)["state"] == "failed")
     assert "killed or crashed" in refresh(run)["error"] and "resume continues" in refresh(run)["error"]
+    assert "強制終了" in refresh(run)["error_i18n"]["ja"]
     assert [r.state for r in list_runs(runs)] == ["failed"]
     resume_run(run, runs)  # resumable after SIGKILL
     wait_for(lambda: refresh(run)["state"] == "running" and refresh(run).get("step", 0) > stopped_at + 3)
@@ -110,4 +111,4 @@ def test_full_disk_is_explained():
     with pytest.raises(OSError) as e:
         with open("/dev/full", "w") as f:  # a real ENOSPC from the kernel
             f.write("x")
-    assert explain(e.value).startswith("The disk is full.")
+    assert str(explain(e.value)).startswith("The disk is full.") and explain(e.value).render("ja").startswith("ディスクがいっぱい")

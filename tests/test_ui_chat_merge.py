@@ -54,6 +54,25 @@ def test_side_by_side_chat_blind_vote_and_export(app):
     assert "Exported 1 preference pairs" in status and '"chosen"' in open(path, encoding="utf-8").read()
 
 
+def test_blind_mode_hides_the_models_and_shuffles_every_comparison(app):
+    """Blind means blind: the pickers are hidden until the vote, and each comparison draws its sides anew."""
+    url, runs = app
+    c = Client(url, verbose=False)
+    tuned = "run:20260101-000001-two"
+    left, right, note = c.predict(True, api_name="/chat_blind")
+    assert left["visible"] is False and right["visible"] is False and note["visible"] is True
+    one_token = [0.0, 1.0, 0, 1.0, 1, 0]
+    sides = []
+    for _ in range(16):
+        out = c.predict("こんにちは", "base", tuned, True, *one_token, api_name="/chat_send")
+        assert out[0]["label"] == "A" and out[1]["label"] == "B"  # names hidden in the panes too
+        assert out[4]["visible"] is False and out[5]["visible"] is False  # and the pickers stay hidden
+        voted = c.predict(*one_token, api_name="/vote_tie")
+        assert voted[4]["visible"] is True  # revealed by the vote
+        sides.append(voted[2].split("A was ")[1].split(",")[0])
+    assert set(sides) == {"base", tuned}, sides  # both orders seen (chance of failing if fixed: 2 in 65536)
+
+
 def test_merge_and_combine_tabs(app):
     url, runs = app
     c = Client(url, verbose=False)

@@ -42,7 +42,7 @@ def test_train_tab_starts_a_run_and_shows_metrics(app):
     assert msg.startswith("Started ")
     deadline = time.time() + 180
     while time.time() < deadline:
-        progress, _bar, plot, log, history, _, persona_info, _ = c.predict(api_name="/train_progress")
+        progress, _bar, plot, log, history, _, persona_info = c.predict(api_name="/train_progress")
         if "finished" in progress or "failed" in progress:
             break
         time.sleep(1)

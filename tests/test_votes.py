@@ -34,3 +34,18 @@ def test_sides_are_randomised_and_bad_votes_refused(tmp_path):
         record_vote(tmp_path / "v.jsonl", "C", "x", "y", [], "q", "a", "b", {})
     with pytest.raises(StudioError, match="No A/B votes"):
         export_preferences([], tmp_path / "p.jsonl")
+
+
+def test_blind_sides_are_shuffled_per_comparison():
+    from studio.chat_session import ChatSession
+    s = ChatSession(runs_dir="runs")
+    lefts = []
+    for _ in range(400):
+        s.start("base", "run:x", blind=True)
+        lefts.append(s.panes[0].choice)
+        assert s.labels() == ("A", "B") and not s.revealed
+    assert 140 <= lefts.count("base") <= 260  # about half each way (binomial, 400 draws: > 6 sigma margin)
+    s.panes[0].history.append(("q", "a"))
+    assert not s.needs_new_comparison("base", "run:x", True)   # same comparison goes on until the vote
+    s.revealed = True
+    assert s.needs_new_comparison("base", "run:x", True)       # voted: the next message is a new comparison

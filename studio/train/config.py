@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from studio.errors import StudioError
+from studio.locale import Text
 
 OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "adamw_torch")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
@@ -64,7 +65,7 @@ class TrainConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise StudioError(f"{source}: unknown setting(s) {', '.join(unknown)}.")
+            raise StudioError("err.train_config.1", source=source, join=', '.join(unknown))
         cfg = cls()
         for k, v in data.items():
             default = getattr(cfg, k)
@@ -76,7 +77,7 @@ class TrainConfig:
                 else:
                     setattr(cfg, k, type(default)(v))
             except (TypeError, ValueError):
-                raise StudioError(f"{source}: {k} must be a {type(default).__name__}, not {v!r}.") from None
+                raise StudioError("err.train_config.5", source=source, k=k, type=type(default).__name__, v=v) from None
         return cfg
 
     @classmethod
@@ -85,37 +86,37 @@ class TrainConfig:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as e:
-            raise StudioError(f"Cannot read the config {path}: {e}") from None
+            raise StudioError("err.train_config.3", path=path, reason=e) from None
         if not isinstance(data, dict):
-            raise StudioError(f"{path}: expected a mapping of settings.")
+            raise StudioError("err.train_config.2", path=path)
         return cls.from_dict(data, str(path))
 
     def validate(self, n_examples: int | None = None) -> None:
         """Refuse invalid settings before launch, naming the field."""
+        T = Text  # noqa: N806
         checks = [
-            (self.lora_r >= 1, "lora_r (LoRA rank) must be at least 1"),
-            (self.lora_alpha > 0, "lora_alpha must be positive"),
-            (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
-            (self.learning_rate > 0, "learning_rate must be positive"),
-            (self.batch_size >= 1, "batch_size must be at least 1"),
-            (self.grad_accum >= 1, "grad_accum must be at least 1"),
-            (self.max_steps > 0 or self.epochs > 0, "set max_steps or epochs above 0"),
-            (self.max_length >= 16, "max_length must be at least 16 tokens"),
-            (self.warmup_steps >= 0, "warmup_steps cannot be negative"),
-            (0 <= self.eval_fraction < 0.5, "eval_fraction must be in [0, 0.5)"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
-            (self.scheduler in SCHEDULERS, f"scheduler must be one of {', '.join(SCHEDULERS)}"),
-            (self.template in ("llama2", "llama3", "model"), "template must be llama2, llama3 or model"),
-            (self.train_on in ("responses", "last", "all"), "train_on must be responses, last or all"),
-            (self.compute_dtype in ("auto", "bf16", "fp16", "fp32"), "compute_dtype must be auto, bf16, fp16 or fp32"),
-            (bool(self.target_modules), "target_modules cannot be empty"),
-            (self.save_steps >= 1, "save_steps must be at least 1"),
-            (bool(self.data), "data: choose a persona"),
+            (self.lora_r >= 1, T("cfg.lora_r")),
+            (self.lora_alpha > 0, T("cfg.lora_alpha")),
+            (0 <= self.lora_dropout < 1, T("cfg.lora_dropout")),
+            (self.learning_rate > 0, T("cfg.learning_rate")),
+            (self.batch_size >= 1, T("cfg.batch_size")),
+            (self.grad_accum >= 1, T("cfg.grad_accum")),
+            (self.max_steps > 0 or self.epochs > 0, T("cfg.steps")),
+            (self.max_length >= 16, T("cfg.max_length")),
+            (self.warmup_steps >= 0, T("cfg.warmup")),
+            (0 <= self.eval_fraction < 0.5, T("cfg.eval_fraction")),
+            (self.optimizer in OPTIMIZERS, T("cfg.optimizer", {"choices": ", ".join(OPTIMIZERS)})),
+            (self.scheduler in SCHEDULERS, T("cfg.scheduler", {"choices": ", ".join(SCHEDULERS)})),
+            (self.template in ("llama2", "llama3", "model"), T("cfg.template")),
+            (self.train_on in ("responses", "last", "all"), T("cfg.train_on")),
+            (self.compute_dtype in ("auto", "bf16", "fp16", "fp32"), T("cfg.compute_dtype")),
+            (bool(self.target_modules), T("cfg.target_modules")),
+            (self.save_steps >= 1, T("cfg.save_steps")),
+            (bool(self.data), T("cfg.data")),
         ]
         if n_examples is not None:
             train_n = n_examples - int(n_examples * self.eval_fraction)
-            checks.append((self.batch_size <= train_n,
-                           f"batch_size {self.batch_size} is larger than the {train_n} training examples"))
+            checks.append((self.batch_size <= train_n, T("cfg.batch_vs_data", {"batch": self.batch_size, "n": train_n})))
         for ok, message in checks:
             if not ok:
-                raise StudioError(f"Invalid setting: {message}.")
+                raise StudioError("err.train_config.4", message=message)

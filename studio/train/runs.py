@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.errors import StudioError
+from studio.locale import LANGS, T, Text, render
 from studio.integrity import checkpoint_problem
 from studio.storage import atomic_write_text
 
@@ -54,6 +55,11 @@ def write_status(run: Path, **changes) -> dict:
     return status
 
 
+def error_fields(message: Text) -> dict:
+    """A failed run's reason for status.json: English under 'error' (scripts, the CLI), every language beside it."""
+    return {"error": render(message, "en"), "error_i18n": {lang: render(message, lang) for lang in LANGS}}
+
+
 def append_metrics(run: Path, record: dict) -> None:
     with open(run / METRICS, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
@@ -93,9 +99,8 @@ def refresh(run: Path) -> dict:
     status = read_status(run)
     if status.get("state") in ("running", "stopping") and not pid_alive(status.get("pid")):
         ckpt = latest_checkpoint(run)
-        where = f"; resume continues from {ckpt.name}" if ckpt else "; no checkpoint was saved yet"
-        status = write_status(run, state="failed", error="The training process ended without finishing "
-                              f"(killed or crashed){where}. See log.txt.")
+        where = T("train.died_resume", ckpt=ckpt.name) if ckpt else T("train.died_no_ckpt")
+        status = write_status(run, state="failed", **error_fields(T("train.died", where=where)))
     return status
 
 
@@ -112,7 +117,7 @@ def find_run(ref: str, runs_dir: Path) -> Path:
         return path
     if (runs_dir / ref / CONFIG).exists():
         return runs_dir / ref
-    raise StudioError(f"No run {ref!r} in {runs_dir}; 'python -m studio runs' lists them.")
+    raise StudioError("err.train_runs.1", ref=ref, runs_dir=runs_dir)
 
 
 def active_run(runs_dir: Path) -> RunInfo | None:
@@ -122,7 +127,7 @@ def active_run(runs_dir: Path) -> RunInfo | None:
 def request_stop(run: Path) -> None:
     status = refresh(run)
     if status.get("state") not in ACTIVE:
-        raise StudioError(f"Run {run.name} is not running (it is {status.get('state')}).")
+        raise StudioError("err.train_runs.2", name=run.name, get=status.get('state'))
     (run / STOP).write_text("stop requested\n")
     write_status(run, state="stopping")
 

@@ -18,7 +18,8 @@ def progress_text(run: Path | None, lang: str = "en") -> tuple[str, float]:
     frac = step / total if total else 0.0
     eta = s.get("eta_s")
     eta_txt = tr(lang, "train.eta", eta=_clock(eta)) if eta and s.get("state") in ("running", "stopping") else ""
-    err = f"\n{s['error']}" if s.get("error") else ""
+    localized = s.get("error_i18n") if isinstance(s.get("error_i18n"), dict) else {}
+    err = f"\n{localized.get(lang) or s['error']}" if s.get("error") else ""
     # the state word stays English too (in parentheses) in Japanese: scripts and the CLI use it
     return tr(lang, "train.progress_line", run=run.name, state=tr(lang, f"state.{s.get('state', 'unknown')}"),
               step=step, total=total, pct=f"{frac:.0%}", eta=eta_txt) + err, frac

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from studio.contract import Contract, data_hash, model_hash
 from studio.errors import StudioError
+from studio.locale import T, Text
 from studio.findings import has_errors
 from studio.formatting import FormatSettings, add_control_tokens, missing_control_tokens, render_persona
 from studio.models import load_tokenizer, resolve
@@ -18,7 +19,7 @@ from studio.persona_store import load_persona
 from studio.render import stop_token_ids
 from studio.train.callbacks import RunFilesCallback
 from studio.train.config import TrainConfig
-from studio.train.runs import CONFIG, STOP, damaged_checkpoints, latest_checkpoint, write_status
+from studio.train.runs import CONFIG, STOP, damaged_checkpoints, error_fields, latest_checkpoint, write_status
 
 
 @dataclass
@@ -59,8 +60,7 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         result = render_persona(persona, tok, settings)
     if has_errors(result.findings) and not cfg.allow_doctor_errors:
         codes = ", ".join(sorted({f.code for f in result.findings if f.severity == "error"}))
-        raise StudioError(f"The Template Doctor reports errors ({codes}); fix them in the Format tab, or launch "
-                          "with the override (allow_doctor_errors).")
+        raise StudioError("err.train_worker.1", codes=codes)
     examples = [r for r in result.renders if any(l != -100 for l in r.labels)]
     cfg.validate(len(examples))
     ds = Dataset.from_dict({"input_ids": [r.input_ids for r in examples], "labels": [r.labels for r in examples]})
@@ -82,13 +82,13 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
     try:
         model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
     except OSError as e:
-        raise StudioError(f"Cannot load the model from {where}: {str(e).splitlines()[0][:200]}") from None
+        raise StudioError("err.train_worker.3", where=where, str=str(e).splitlines()[0][:200]) from None
     if added:
         model.resize_token_embeddings(len(tok))
     present = {n.split(".")[-1] for n, _ in model.named_modules()}
     targets = [t for t in cfg.target_modules if t in present]
     if not targets:
-        raise StudioError(f"None of the target modules {cfg.target_modules} exist in this model.")
+        raise StudioError("err.train_worker.2", target_modules=cfg.target_modules)
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
                       use_rslora=cfg.use_rslora, use_dora=cfg.use_dora, task_type="CAUSAL_LM",
                       modules_to_save=["embed_tokens", "lm_head"] if added else None)
@@ -133,16 +133,16 @@ def versions() -> dict:
     return out
 
 
-def explain(err: BaseException) -> str:
+def explain(err: BaseException) -> Text:
+    """What went wrong, as a message in both languages (a library's own text is kept as it is)."""
     text = str(err)
     if isinstance(err, StudioError):
-        return text
+        return T(err.key, **err.params)
     if "out of memory" in text.lower() or type(err).__name__ == "OutOfMemoryError":
-        return ("Out of memory. Lower batch_size (raise grad_accum to keep the effective batch), lower max_length, "
-                "turn on gradient_checkpointing and 4-bit loading, or use a smaller model.")
+        return T("train.oom")
     if isinstance(err, OSError) and getattr(err, "errno", None) == 28:
-        return "The disk is full. Free space (old runs' checkpoints are the usual culprit) and resume."
-    return f"{type(err).__name__}: {text.splitlines()[0][:300] if text else ''}"
+        return T("train.disk_full")
+    return T("train.crashed", kind=type(err).__name__, text=text.splitlines()[0][:300] if text else "")
 
 
 def run_worker(run: Path, resume: bool = False) -> int:
@@ -170,7 +170,7 @@ def run_worker(run: Path, resume: bool = False) -> int:
         return 0
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
         traceback.print_exc()
-        write_status(run, state="failed", error=explain(e), finished=time.time())
+        write_status(run, state="failed", **error_fields(explain(e)), finished=time.time())
         return 1
     finally:
         sys.stdout.flush()

@@ -15,7 +15,7 @@ from studio.formatting import (AUTOFIXES, FormatSettings, add_control_tokens, ex
                                missing_control_tokens, render_persona, strip_literal_specials, suggested_max_length)
 from studio.models import PRESETS, generation_eos_ids, load_tokenizer
 from studio.render import IGNORE
-from studio.locale import T, render, tr
+from studio.locale import T, tr
 from studio.token_view import token_view_html
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, template_choices
 from studio.ui.persona_tab import PersonaTab, persona_table

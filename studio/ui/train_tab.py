@@ -11,7 +11,7 @@ import gradio as gr
 from studio import persona_session as ps
 from studio.chat_session import ChatRegistry
 from studio.errors import StudioError
-from studio.locale import T, render, tr
+from studio.locale import T, tr
 from studio.models import PRESETS, resolve
 from studio.train import launch
 from studio.train.config import DEFAULT_TARGETS, OPTIMIZERS, SCHEDULERS, TrainConfig
@@ -71,14 +71,14 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
             double_q = gr.Checkbox(D.double_quant, label="double_quant")
         with gr.Row():
             accum = gr.Number(D.grad_accum, precision=0, label="grad_accum")
-            epochs = gr.Number(D.epochs, label="epochs (when max_steps = 0)")
+            epochs = gr.Number(D.epochs, label="epochs", info=i18n("train.epochs_hint"))
             warmup = gr.Number(D.warmup_steps, label="warmup_steps")
             sched = gr.Dropdown(list(SCHEDULERS), value=D.scheduler, label="scheduler")
             wd = gr.Number(D.weight_decay, label="weight_decay")
         with gr.Row():
             optim = gr.Dropdown(list(OPTIMIZERS), value=D.optimizer, label="optimizer")
             seed = gr.Number(D.seed, precision=0, label="seed")
-            neftune = gr.Number(0, label="NEFTune alpha (0 = off)")
+            neftune = gr.Number(0, label="neftune_alpha", info=i18n("train.neftune_hint"))
             eval_frac = gr.Number(D.eval_fraction, label="eval_fraction")
             save_steps = gr.Number(D.save_steps, precision=0, label="save_steps")
         with gr.Row():
@@ -119,7 +119,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
         data = {name: v for (_, name), v in zip(fields, values)}
         data["neftune_alpha"] = data["neftune_alpha"] or None
         data["data"] = session.folder if session else ""
-        return TrainConfig.from_dict(data, "Train tab")
+        return TrainConfig.from_dict(data, "Train tab")  # names the source in a message; not shown alone
 
     def on_estimate(*values):
         *values, lg = values
