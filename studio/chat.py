@@ -55,6 +55,17 @@ def default_contract(tokenizer, base: str) -> Contract:
                     train_on="responses", data_hash="")
 
 
+def decode_whole_chars(tokenizer, ids: list[int]) -> str:
+    """Decode, leaving out trailing tokens that end inside a character: a reply cut at max_new_tokens (or a
+    stream mid-character) must not end in U+FFFD, which would also land in votes and preference exports."""
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    cut = 0
+    while text.endswith("\ufffd") and cut < 4 and cut < len(ids):  # a UTF-8 character spans at most 4 bytes
+        cut += 1
+        text = tokenizer.decode(ids[:-cut], skip_special_tokens=True)
+    return text if not text.endswith("\ufffd") else text.rstrip("\ufffd")
+
+
 class ChatEngine:
     """One base model (+ adapters). Not shared between browser sessions; call release() to free memory."""
 
@@ -183,12 +194,12 @@ class ChatEngine:
                         done[i] = True
                     else:
                         new[i].append(tid)
-            yield [self.tokenizer.decode(t, skip_special_tokens=True) for t in new]
+            yield [decode_whole_chars(self.tokenizer, t) for t in new]
         if error:
             if isinstance(error[0], StudioError):
                 raise error[0]
             raise StudioError("err.chat.4", type=type(error[0]).__name__, str=str(error[0])[:200])
-        yield [Reply(self.tokenizer.decode(t, skip_special_tokens=True).strip(), done[i], len(t) + int(done[i]),
+        yield [Reply(decode_whole_chars(self.tokenizer, t).strip(), done[i], len(t) + int(done[i]),
                      prompts[i][1], t) for i, t in enumerate(new)]
 
     def generate(self, rows: list[Row], settings: GenSettings) -> list[Reply]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio import metrics as m
+from studio.persona import PROBE_FILE
 from studio.chat import ChatEngine, GenSettings, Row
 from studio.contract import Contract
 from studio.errors import StudioError
@@ -27,8 +28,8 @@ def default_prompts(run: Path) -> Path:
     import yaml
     cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) if (run / "config.yaml").exists() else {}
     for folder in (Path(str(cfg.get("data") or "")), run / "data"):
-        if (folder / "probe.txt").exists():
-            return folder / "probe.txt"
+        if (folder / PROBE_FILE).exists():
+            return folder / PROBE_FILE
     raise StudioError("err.no_probe", run=run.name)
 
 

@@ -14,6 +14,7 @@ from studio.errors import StudioError
 
 PERSONA_FILE = "persona.yaml"
 PAIRS_FILE = "pairs.csv"
+PROBE_FILE = "probe.txt"  # held-out questions for evaluation: one per line, never trained
 COLUMNS = ("question", "answer", "context", "dialog_id")
 
 # Sentence-final forms and first person of お嬢様 speech; each persona can set its own.

@@ -13,7 +13,7 @@ from studio.errors import ConflictError, StudioError
 from studio.findings import Finding
 from studio.importers import import_file
 from studio.locale import T, Text
-from studio.persona import Persona, StyleGuide
+from studio.persona import PROBE_FILE, Persona, StyleGuide
 from studio.persona_store import load_persona_with_revision, save_persona
 from studio.validate import validate_persona
 
@@ -139,3 +139,25 @@ def import_into(session: EditSession, path: str, mode: str) -> EditSession:
                        saved=session.status, notes=T("persona.import_notes", notes=tuple(result.warnings))
                        if result.warnings else "")
     return session
+
+
+def read_probe(session: EditSession) -> str:
+    try:
+        return (Path(session.folder) / PROBE_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def save_probe(session: EditSession, text: str) -> Text:
+    """Save the persona's probe questions (blank lines dropped); says how many, or why it could not."""
+    from studio.storage import atomic_write_text
+    questions = [line.strip() for line in text.splitlines() if line.strip()]
+    try:
+        atomic_write_text(Path(session.folder) / PROBE_FILE, "".join(q + "\n" for q in questions),
+                          backup_every_s=TYPING_BACKUP_EVERY_S)
+    except OSError as e:
+        return T("persona.save_failed", reason=e.strerror or str(e))
+    trained = {p.question.strip() for p in session.persona.pairs}
+    overlap = sum(q in trained for q in questions)
+    return T("persona.probe_saved", n=len(questions), time=time.strftime("%H:%M:%S"),
+             overlap=T("persona.probe_overlap", n=overlap) if overlap else "")

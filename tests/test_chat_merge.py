@@ -205,3 +205,17 @@ def test_registry_releases_every_session_and_forgets_closed_ones(setup, tmp_path
     del sessions, s
     gc.collect()
     assert registry.release_all() == 0  # closed sessions are not kept alive by the registry
+
+
+def test_a_reply_cut_inside_a_character_ends_on_a_whole_character():
+    """Byte-level BPE: a reply cut after the first byte of 好 used to end in U+FFFD (and was saved so in votes)."""
+    from studio.chat import decode_whole_chars
+    from tests.tiny_toks import chatml
+    tok = chatml()
+    whole = tok("猫が", add_special_tokens=False)["input_ids"]
+    first_byte = tok.convert_tokens_to_ids("å")  # 好 is e5 a5 bd in UTF-8; 'å' is byte e5 in the byte alphabet
+    assert first_byte != tok.unk_token_id
+    ids = whole + [first_byte]
+    assert tok.decode(ids).endswith("\ufffd")          # the trap, reproduced
+    assert decode_whole_chars(tok, ids) == "猫が"        # cut back to the last whole character
+    assert decode_whole_chars(tok, whole) == "猫が"

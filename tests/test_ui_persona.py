@@ -140,3 +140,20 @@ def test_messages_follow_the_session_language(app):
     c.predict("en", api_name="/set_language")
     r = c.predict(None, "", "row", api_name="/row_dup")
     assert r[1] == "Select a row in the table first (click any cell of it)."
+
+
+def test_row_operations_say_where_and_probe_questions_are_editable(app):
+    url, ws = app
+    c = Client(url, verbose=False)
+    opened = c.predict("ayano", "", "row", api_name="/open_persona")
+    assert opened[12].count("\n") == 35  # the sample's 35 probe questions, one per line
+    r = c.predict(2, "", "row", api_name="/row_add")
+    assert r[1].startswith("Added row 3 (after the selected row); it is now selected. Saved at") and r[5] == 3
+    r = c.predict(None, "", "row", api_name="/row_add")
+    assert r[1].startswith("Added row 145 at the end") and r[5] == 145
+    status = c.predict("月曜日の朝は何をしている？\n\n 今日の予定は？ \nおはようございます。\n", api_name="/edit_probes")
+    assert status.startswith("Saved 3 probe questions") and "1 of them also appear as training questions" in status
+    probe = (ws / "personas/ayano/probe.txt").read_text(encoding="utf-8")
+    assert probe == "月曜日の朝は何をしている？\n今日の予定は？\nおはようございます。\n"
+    c.predict("ja", api_name="/set_language")
+    assert c.predict("好きな花は？", api_name="/edit_probes").startswith("評価用の質問を1問")

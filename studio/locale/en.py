@@ -395,4 +395,12 @@ MESSAGES: dict[str, str] = {
     "train.crashed": "{kind}: {text}",
     "train.died": "The training process ended without finishing (killed or crashed){where}. See log.txt.",
     "train.died_resume": "; resume continues from {ckpt}", "train.died_no_ckpt": "; no checkpoint was saved yet",
+    "persona.probe": "Probe questions for evaluation (one per line)",
+    "persona.probe_hint": "held out: never trained; the Evaluate tab asks base and tuned these questions",
+    "persona.probe_saved": "Saved {n} probe questions at {time}.{overlap}",
+    "persona.probe_overlap": " Note: {n} of them also appear as training questions, so they do not measure generalization.",
+    "table.added": "Added row {row} (after the selected row); it is now selected.",
+    "table.added_end": "Added row {row} at the end; it is now selected.",
+    "table.duplicated": "Row {src} copied to row {row}; the copy is selected.", "table.deleted": "Deleted row {row}.",
+    "table.row_done": "{what} {saved}",
 }

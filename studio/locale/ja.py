@@ -389,4 +389,12 @@ MESSAGES: dict[str, str] = {
     "train.crashed": "{kind}: {text}",
     "train.died": "学習プロセスが終わらないまま止まりました(強制終了またはクラッシュ){where}。log.txt を見てください。",
     "train.died_resume": "。再開すると {ckpt} から続きます", "train.died_no_ckpt": "。チェックポイントはまだ保存されていません",
+    "persona.probe": "評価用の質問(1行に1問)",
+    "persona.probe_hint": "学習には使いません。評価タブでベースと学習後にこの質問をします",
+    "persona.probe_saved": "評価用の質問を{n}問、{time} に保存しました。{overlap}",
+    "persona.probe_overlap": " 注意: そのうち{n}問は学習データの質問と同じなので、汎化の測定にはなりません。",
+    "table.added": "{row}行目を追加しました(選択中の行の後)。新しい行を選択しています。",
+    "table.added_end": "末尾に{row}行目を追加しました。新しい行を選択しています。",
+    "table.duplicated": "{src}行目を{row}行目に複製しました。複製を選択しています。", "table.deleted": "{row}行目を削除しました。",
+    "table.row_done": "{what} {saved}",
 }

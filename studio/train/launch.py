@@ -11,7 +11,7 @@ from pathlib import Path
 
 from studio.errors import StudioError
 from studio.locale import Rows, T, Text
-from studio.persona import PAIRS_FILE, PERSONA_FILE
+from studio.persona import PAIRS_FILE, PERSONA_FILE, PROBE_FILE
 from studio.persona_store import load_persona, save_persona
 from studio.templates import conversations_from_persona
 from studio.train.config import TrainConfig
@@ -63,6 +63,9 @@ def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True,
     persona = load_persona(cfg.data)
     run = new_run_dir(runs_dir, Path(cfg.data).stem or persona.name)
     save_persona(persona, run / "data")  # the run keeps its own copy: enough to rerun, immune to later edits
+    probe = Path(cfg.data) / PROBE_FILE
+    if probe.is_file():  # the held-out questions go along, so the run is evaluated on what was set at its start
+        shutil.copy(probe, run / "data" / PROBE_FILE)
     for junk in (".backups", ".lock"):
         p = run / "data" / junk
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)

@@ -68,6 +68,8 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                 notes_in = gr.Checkbox(label=i18n("persona.notes_in_prompt"))
                 markers = gr.Textbox(label=i18n("persona.markers"))
                 rules = gr.Textbox(label=i18n("persona.rules"), lines=2)
+                probes = gr.Textbox(label=i18n("persona.probe"), info=i18n("persona.probe_hint"), lines=4,
+                                    max_lines=12)
             with gr.Row():
                 query = gr.Textbox(label=i18n("table.search"), scale=3)
                 sort = gr.Dropdown(choices=[(i18n(f"sort.{k}"), k) for k in SORTS], value="row",
@@ -99,14 +101,14 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
 
     fields = [name, system, notes, notes_in, target, rules, markers]
     derived = [status, findings, stats, hist]
-    everything = [*fields, table, *derived, session]
+    everything = [*fields, table, *derived, session, probes]
 
     def show(s: ps.EditSession, q: str, srt: str, lg: str) -> list:
-        return [*_fields(s), persona_table(s, q, srt), *_derived(s, lg), s]
+        return [*_fields(s), persona_table(s, q, srt), *_derived(s, lg), s, ps.read_probe(s)]
 
     def said(message, lg: str) -> list:
         """Only the status box changes: every field and the table keep what the user sees."""
-        return [*[gr.skip()] * len(fields), gr.skip(), render(message, lg), *[gr.skip()] * 3, gr.skip()]
+        return [*[gr.skip()] * len(fields), gr.skip(), render(message, lg), *[gr.skip()] * 3, gr.skip(), gr.skip()]
 
     def on_open(choice: str, q: str, srt: str, lg: str):
         if not choice:
@@ -150,6 +152,11 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
             return [*_derived(s, lg), s]
         return typed
 
+    def on_probes(s: ps.EditSession | None, text: str | None, lg: str):
+        if s is None or text is None or text == ps.read_probe(s):
+            return gr.skip()
+        return render(ps.save_probe(s, text), lg)
+
     def on_select(evt: gr.SelectData, df: pd.DataFrame):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         try:
@@ -168,11 +175,16 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                 return [gr.skip(), *_derived(s, lg), s, gr.skip()]
             if op == "add":
                 s.persona.pairs, row = insert_row(pairs, row)
+                done = T("table.added", row=row) if row < len(s.persona.pairs) else T("table.added_end", row=row)
             elif op == "dup":
                 s.persona.pairs, row = duplicate_row(pairs, row), row + 1
+                done = T("table.duplicated", src=row - 1, row=row)
             else:
-                s.persona.pairs, row = delete_row(pairs, row), None
-            return [persona_table(s, q, srt), *_derived(ps.save(s), lg), s, row]
+                s.persona.pairs, done, row = delete_row(pairs, row), T("table.deleted", row=row), None
+            s = ps.save(s)
+            if getattr(s.status, "key", "") == "persona.saved":  # say what happened and where, then that it saved
+                s.status = T("table.row_done", what=done, saved=s.status)
+            return [persona_table(s, q, srt), *_derived(s, lg), s, row]
         return run
 
     def on_import(file: str | None, m: str, s: ps.EditSession | None, q: str, srt: str, lg: str):
@@ -226,6 +238,8 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
     for widget in (notes_in, target):
         widget.input(on_fields, [session, *fields, lang], [*derived, session], api_visibility="private", **saving)
     name.submit(on_fields, [session, *fields, lang], [*derived, session], api_name="edit_fields", **saving)
+    probes.change(on_probes, [session, probes, lang], [status], trigger_mode="always_last", show_progress="hidden",
+                  api_name="edit_probes", **saving)
     table.select(on_select, [table], [selected], api_visibility="private")
     for btn, op in ((add, "add"), (dup, "dup"), (delete, "delete")):
         btn.click(row_op(op), [session, selected, query, sort, lang], [table, *derived, session, selected],
