@@ -12,18 +12,20 @@ STYLE = ("<style>.tv{font-family:ui-monospace,monospace;line-height:1.9;font-siz
          ".tv .legend span{margin-right:8px}</style>")
 
 
-def token_view_html(r: Rendered) -> str:
+def token_view_html(r: Rendered, lang: str = "en") -> str:
+    from studio.locale import tr
     parts = []
     for i, (tid, label, text, special) in enumerate(zip(r.input_ids, r.labels, r.token_text, r.special)):
         # byte-level pieces after the first of a multi-byte character carry no text of their own
         shown = html.escape(text) if text else "<small>+byte</small>"
         shown = shown.replace(" ", "␣").replace("\n", "↵<br>")
         cls = ("t" if label != IGNORE else "m") + (" s" if special else "")
-        tip = f"#{i} id {tid} · {'trained' if label != IGNORE else 'masked (-100)'}"
+        tip = f"#{i} id {tid} · {tr(lang, 'tv.trained' if label != IGNORE else 'tv.masked_tip')}"
         parts.append(f'<span class="{cls}" title="{html.escape(tip)}">{shown}</span>')
     trained = sum(l != IGNORE for l in r.labels)
-    legend = (f'<div class="legend"><span class="t">trained</span><span class="m">masked</span>'
-              f'<span class="s">special id</span> {len(r.input_ids)} tokens, {trained} trained'
+    legend = (f'<div class="legend"><span class="t">{tr(lang, "tv.trained")}</span>'
+              f'<span class="m">{tr(lang, "tv.masked")}</span><span class="s">{tr(lang, "tv.special")}</span> '
+              f'{tr(lang, "tv.counts", n=len(r.input_ids), trained=trained)}'
               f'{" · TRUNCATED" if r.truncated else ""}</div>')
     return f'{STYLE}<div class="tv">{legend}{"".join(parts)}</div>'
 

@@ -57,3 +57,14 @@ def test_bad_inputs(run, tmp_path):
     write_status(unfinished, state="failed", error="x")
     with pytest.raises(StudioError, match="no finished adapter"):
         evaluate(unfinished, root / "probe.txt")
+
+
+def test_rate_bars_stand_side_by_side_not_stacked():
+    """Each (metric, model) is its own category: a base of 0.25 is never stacked under (or hidden by) tuned."""
+    from studio.report import rate_bars
+    res = {"base": {"stop_rate": 0.25, "style_rate": 0.0}, "tuned": {"stop_rate": 0.97, "style_rate": 1.0}}
+    bars = rate_bars(res, ("style_rate", "stop_rate"), "en")
+    assert [b["bar"] for b in bars] == ["style-marker rate · base", "style-marker rate · tuned", "stop rate · base",
+                                        "stop rate · tuned"]
+    assert len({b["bar"] for b in bars}) == len(bars) and max(b["value"] for b in bars) <= 1.0
+    assert rate_bars(res, ("stop_rate",), "ja")[0]["bar"] == "停止率 · ベース"

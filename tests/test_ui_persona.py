@@ -128,12 +128,17 @@ def test_search_filters_follows_the_last_text_and_clears(app):
 
 
 def test_messages_follow_the_session_language(app):
-    url, _ = app
+    url, ws = app
     c = Client(url, verbose=False)
     c.predict("ja", api_name="/set_language")
     opened = c.predict("ayano", "", "row", api_name="/open_persona")
     assert opened[8] == "ayano を開きました: 143行。" and "返答の長さの中央値" in opened[10]
     assert opened[9]["headers"] == ["重要度", "コード", "行", "内容", "直し方"]
+    assert opened[7]["headers"] == ["#", "質問", "回答", "参考情報", "dialog_id"]
+    table = opened[7]
+    table["data"][0][2] = "日本語の見出しでも保存されますわ。"  # edits are read back by position, not header
+    assert c.predict(table, api_name="/edit_table")[0].endswith("に保存しました: 143行。")
+    assert "日本語の見出しでも保存されますわ。" in (ws / "personas/ayano/pairs.csv").read_text(encoding="utf-8")
     r = c.predict(None, "", "row", api_name="/row_add")
     codes = {row[1]: row for row in r[2]["data"]}
     assert codes["EMPTY_QUESTION"][0] == "エラー" and codes["EMPTY_QUESTION"][3] == "144行目: 質問が空です。"

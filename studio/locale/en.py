@@ -403,4 +403,6 @@ MESSAGES: dict[str, str] = {
     "table.added_end": "Added row {row} at the end; it is now selected.",
     "table.duplicated": "Row {src} copied to row {row}; the copy is selected.", "table.deleted": "Deleted row {row}.",
     "table.row_done": "{what} {saved}",
+    "tv.trained": "trained", "tv.masked": "masked", "tv.masked_tip": "masked (-100)", "tv.special": "special id",
+    "tv.counts": "{n} tokens, {trained} trained",
 }

@@ -397,4 +397,6 @@ MESSAGES: dict[str, str] = {
     "table.added_end": "末尾に{row}行目を追加しました。新しい行を選択しています。",
     "table.duplicated": "{src}行目を{row}行目に複製しました。複製を選択しています。", "table.deleted": "{row}行目を削除しました。",
     "table.row_done": "{what} {saved}",
+    "tv.trained": "学習", "tv.masked": "マスク", "tv.masked_tip": "マスク(-100)", "tv.special": "特殊ID",
+    "tv.counts": "{n}トークン、うち学習 {trained}",
 }

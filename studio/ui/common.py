@@ -19,7 +19,8 @@ def findings_frame(findings: list[Finding], lang: str) -> pd.DataFrame:
     rows = []
     for f in findings:
         message, fix = f.localized(lang)
-        rows.append([tr(lang, f"severity.{f.severity}"), f.code, ", ".join(map(str, f.rows[:30])), message, fix])
+        shown = ", ".join(map(str, f.rows[:8])) + (tr(lang, "rows.more", n=len(f.rows) - 8) if len(f.rows) > 8 else "")
+        rows.append([tr(lang, f"severity.{f.severity}"), f.code, shown, message, fix])
     return pd.DataFrame(rows, columns=headers(FINDING_KEYS, lang))
 
 

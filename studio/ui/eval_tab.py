@@ -28,6 +28,7 @@ def _outputs(res: dict, lang: str):
     table = pd.DataFrame(metric_rows(res, lang), columns=headers(("col.metric", "eval.model.base", "eval.model.tuned"),
                                                                  lang))
     bars = pd.DataFrame(rate_bars(res, RATE_KEYS, lang), columns=["bar", "model", "value"])
+    bars = gr.BarPlot(value=bars, sort=list(bars["bar"]))  # metric by metric, base before tuned
     answers = pd.DataFrame([[a["question"], a["base"], a["tuned"]] for a in res["answers"]],
                            columns=headers(("col.question", "eval.model.base", "eval.model.tuned"), lang))
     return table, bars, answers

@@ -58,12 +58,12 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
 
     outputs = [status, text, view, findings, hist, fix_pick, fstate]
 
-    def show(st: dict, row_no: float) -> tuple[str, str]:
+    def show(st: dict, row_no: float, lg: str = "en") -> tuple[str, str]:
         res = st["result"]
         row_no = int(row_no or 1)
         idx = next((i for i, r in enumerate(res.renders) if row_no in r.rows), len(res.renders) - 1)
         r = res.renders[idx]
-        return r.text, token_view_html(r)
+        return r.text, token_view_html(r, lg)
 
     def summarize(st: dict, row_no: float, lg: str) -> list:
         res = st["result"]
@@ -79,7 +79,8 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
                  trained=trained, errors=errors,
                  added=T("format.added", tokens=", ".join(st["added"])) if st["added"] else "")
         fixes = [(f"{f.code}: {tr(lg, 'fix.' + f.code)}", f.code) for f in res.findings if f.code in AUTOFIXES]
-        return [msg, *show(st, row_no), findings_frame(res.findings, lg), hist_df,
+        return [msg, *show(st, row_no, lg), findings_frame(res.findings, lg),
+                gr.BarPlot(value=hist_df, sort=list(hist_df["tokens"])),  # bins in numeric order
                 gr.Dropdown(choices=fixes, value=fixes[0][1] if fixes else None), st]
 
     def run(session: ps.EditSession | None, src: str, tmpl: str, mx: float, on: str, trust: bool, row_no: float,
@@ -101,8 +102,8 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
 
     inputs = [persona.session, source, template, max_len, train_on, remote, row, fstate, lang]
     go.click(run, inputs, [*outputs, row], api_name="render")
-    row.change(lambda st, r: list(show(st, r)) if st and st["result"].renders else [gr.skip()] * 2,
-               [fstate, row], [text, view], api_name="show_row")
+    row.change(lambda st, r, lg: list(show(st, r, lg)) if st and st["result"].renders else [gr.skip()] * 2,
+               [fstate, row, lang], [text, view], api_name="show_row")
 
     def apply_fix(choice: str | None, session: ps.EditSession | None, src, tmpl, mx, on, trust, row_no, st, lg):
         code = (choice or "").split(":")[0]
@@ -112,7 +113,7 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
         if code == "EOS_SPLIT" and session is not None:
             session.persona, n = strip_literal_specials(session.persona)
             session = ps.save(session)
-            skip_persona = persona_table(session)
+            skip_persona = persona_table(session, lang=lg)
         elif code == "TEMPLATE_TOKEN_SPLIT":
             tok = copy.deepcopy(st["tok"])
             added = missing_control_tokens(st["result"])

@@ -15,7 +15,7 @@ from studio.exporters import export_pairs
 from studio.locale import T, render, tr
 from studio.stats import length_histogram, persona_stats
 from studio.table_view import SORTS, VIEW_COLUMNS, apply_view, delete_row, duplicate_row, insert_row, view_rows
-from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers
+from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, localized_columns
 from studio.workspace import list_personas, persona_path
 
 
@@ -30,8 +30,10 @@ class PersonaTab:
     open_inputs: list
 
 
-def persona_table(s: ps.EditSession, query: str = "", sort: str = "row") -> pd.DataFrame:
-    return pd.DataFrame(view_rows(s.persona.pairs, query or "", sort or "row"), columns=VIEW_COLUMNS)
+def persona_table(s: ps.EditSession, query: str = "", sort: str = "row", lang: str = "en") -> pd.DataFrame:
+    """The table as shown: headers in the user's language (edits are read back by position, not by name)."""
+    frame = pd.DataFrame(view_rows(s.persona.pairs, query or "", sort or "row"), columns=VIEW_COLUMNS)
+    return localized_columns(frame, lang)
 
 
 def _derived(s: ps.EditSession, lang: str) -> list:
@@ -40,6 +42,7 @@ def _derived(s: ps.EditSession, lang: str) -> list:
     stats = tr(lang, "stats.summary", rows=st.rows, dialogs=st.dialogs, median=f"{st.median_answer_chars:g}",
                share=share)
     hist = pd.DataFrame(length_histogram(st.lengths), columns=["length", "replies"])
+    hist = gr.BarPlot(value=hist, sort=list(hist["length"]))  # bins in numeric order, not as text
     return [render(s.status, lang), findings_frame(s.findings, lang), stats, hist]
 
 
@@ -104,7 +107,7 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
     everything = [*fields, table, *derived, session, probes]
 
     def show(s: ps.EditSession, q: str, srt: str, lg: str) -> list:
-        return [*_fields(s), persona_table(s, q, srt), *_derived(s, lg), s, ps.read_probe(s)]
+        return [*_fields(s), persona_table(s, q, srt, lg), *_derived(s, lg), s, ps.read_probe(s)]
 
     def said(message, lg: str) -> list:
         """Only the status box changes: every field and the table keep what the user sees."""
@@ -184,7 +187,7 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
             s = ps.save(s)
             if getattr(s.status, "key", "") == "persona.saved":  # say what happened and where, then that it saved
                 s.status = T("table.row_done", what=done, saved=s.status)
-            return [persona_table(s, q, srt), *_derived(s, lg), s, row]
+            return [persona_table(s, q, srt, lg), *_derived(s, lg), s, row]
         return run
 
     def on_import(file: str | None, m: str, s: ps.EditSession | None, q: str, srt: str, lg: str):
@@ -208,8 +211,8 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
             return [gr.skip()] * 5
         return [*_derived(ps.save(s, force=True), lg), s]
 
-    def on_view(s: ps.EditSession | None, q: str, srt: str):
-        return persona_table(s, q, srt) if s else gr.skip()
+    def on_view(s: ps.EditSession | None, q: str, srt: str, lg: str):
+        return persona_table(s, q, srt, lg) if s else gr.skip()
 
     def on_showing(s: ps.EditSession | None, df: pd.DataFrame | None, q: str, lg: str):
         if s is None:
@@ -245,7 +248,7 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
         btn.click(row_op(op), [session, selected, query, sort, lang], [table, *derived, session, selected],
                   api_name=f"row_{op}", **saving)
     # .change (IME commits included) and always_last: the table always ends on the box's final text, cleared too
-    gr.on([query.change, sort.change], on_view, [session, query, sort], [table], api_name="filter_view",
+    gr.on([query.change, sort.change], on_view, [session, query, sort, lang], [table], api_name="filter_view",
           trigger_mode="always_last", show_progress="hidden")
     table.change(on_showing, [session, table, query, lang], [showing], api_visibility="private",
                  show_progress="hidden")
