@@ -62,7 +62,8 @@ def timing(base: str, adapter: str, new_tokens: int) -> dict:
     engine = ChatEngine(base)
     contract = engine.add_adapter("tuned", adapter)
     settings = GenSettings(max_new_tokens=new_tokens)
-    rows = [Row(None, contract, [], "ごきげんよう。今日は何をしていたの？"), Row("tuned", contract, [], "ごきげんよう。今日は何をしていたの？")]
+    question = "ごきげんよう。今日は何をしていたの？"
+    rows = [Row(None, contract, [], question), Row("tuned", contract, [], question)]
     engine.generate(rows, GenSettings(max_new_tokens=2))  # warm-up
     t = time.perf_counter()
     first = None

@@ -96,7 +96,8 @@ class ChatEngine:
             raise StudioError("err.chat.1", adapter_dir=adapter_dir, problem=problem)
         contract = Contract.load(adapter_dir)
         if contract.base_model_hash and contract.base_model_hash != model_hash(self.base_path):
-            raise StudioError("err.chat.2", adapter_dir=adapter_dir, base_model_path=contract.base_model_path, base_path=self.base_path)
+            raise StudioError("err.chat.2", adapter_dir=adapter_dir, base_model_path=contract.base_model_path,
+                              base_path=self.base_path)
         if contract.added_tokens:
             from transformers import AutoTokenizer
             self.tokenizer = AutoTokenizer.from_pretrained(adapter_dir)

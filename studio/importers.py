@@ -47,7 +47,8 @@ def import_file(path: str | Path) -> ImportResult:
         raise StudioError("err.importers.3", path=path)
     size = path.stat().st_size
     if size > MAX_IMPORT_BYTES:
-        raise StudioError("err.importers.4", name=path.name, size=size / 2**20, max_import_bytes=MAX_IMPORT_BYTES // 2**20)
+        raise StudioError("err.importers.4", name=path.name, size=size / 2**20,
+                          max_import_bytes=MAX_IMPORT_BYTES // 2**20)
     if size == 0:
         raise StudioError("err.importers.5", name=path.name)
     suffix = path.suffix.lower()

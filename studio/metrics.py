@@ -1,8 +1,8 @@
 """Offline persona metrics on generated replies. Pure Python: no torch, no gradio.
 
 - style rate: share of replies in the persona's style: at least half of a reply's sentences end in a style marker
-  (a sentence-final form such as ですわ, ですの, かしら; a trailing ね/よ is allowed), or it uses a marker that may stand
-  anywhere (the first person わたくし, ごきげんよう).
+  (a sentence-final form such as ですわ, ですの, かしら; a trailing ね/よ is allowed), or it uses a marker that
+  may stand anywhere (the first person わたくし, ごきげんよう).
 - length adherence: share of replies within the style guide's band (target ± 50%), and the median length.
 - stop rate: share of replies that ended on the end-of-turn token before max new tokens.
 - char-level ROUGE-L F1 against references; distinct-2 over character bigrams.

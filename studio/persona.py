@@ -63,7 +63,8 @@ class Persona:
         known = {f.name for f in fields(cls)} - {"pairs", "style"}
         unknown = sorted(set(data) - known - {"style", "version"})
         if unknown:
-            raise StudioError("err.persona.2", source=source, join=', '.join(unknown), join2=', '.join(sorted(known | {'style'})))
+            raise StudioError("err.persona.2", source=source, join=", ".join(unknown),
+                              join2=", ".join(sorted(known | {"style"})))
         style = data.get("style") or {}
         if not isinstance(style, dict):
             raise StudioError("err.persona.3", source=source)

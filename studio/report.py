@@ -56,8 +56,9 @@ def html_report(results: dict, title: str) -> str:
         for model in ("base", "tuned"):
             v = results[model].get(key)
             width = 0 if v is None else max(0.0, min(v, 1.0)) * 300
-            bars += (f"<div>{e(LABELS[key])} · {model}: <span style='display:inline-block;height:10px;width:{width:.0f}px;"
-                     f"background:{'#999' if model == 'base' else '#f97316'}'></span> {e(fmt(v))}</div>")
+            bars += (f"<div>{e(LABELS[key])} · {model}: <span style='display:inline-block;height:10px;"
+                     f"width:{width:.0f}px;background:{'#999' if model == 'base' else '#f97316'}'></span> "
+                     f"{e(fmt(v))}</div>")
     answers = "".join(f"<tr><td>{e(a['question'])}</td><td>{e(a['base'])}</td><td>{e(a['tuned'])}</td></tr>"
                       for a in results["answers"])
     return (f"<!doctype html><meta charset='utf-8'><title>{e(title)}</title><style>body{{font-family:sans-serif;"

@@ -85,7 +85,8 @@ def test_whole_loop_in_a_browser(app, lang):
                 page.get_by_role("button", name=t("persona.reload")).click()
                 wait_text(t("persona.opened", name="ayano", rows=143))
             # 1. Persona. Keystroke edits in cells: every Enter saves, none is refused as a conflict (defect 1)
-            for i, cell_text in enumerate(["ごきげんよう。お会いできて嬉しいですわ。", "ごきげんよう。今宵は月がきれいですわね。"]):
+            cells = ["ごきげんよう。お会いできて嬉しいですわ。", "ごきげんよう。今宵は月がきれいですわね。"]
+            for i, cell_text in enumerate(cells):
                 page.get_by_role("gridcell", name=cell_text).first.dblclick()
                 page.keyboard.press("Control+A")
                 page.keyboard.insert_text(f"キー入力{i}ですわ。")

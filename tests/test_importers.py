@@ -76,7 +76,8 @@ def test_jsonl_broken_line_is_named(tmp_path):
 
 
 def card_v2(mes_example="<START>\n{{user}}: 紅茶はお好き？\n{{char}}: ええ、大好きですわ。\n{{user}}: 何が？\n"
-                        "{{char}}: ダージリンですの。\n<START>\n{{user}}: ごきげんよう\n{{char}}: ごきげんよう、{{user}}さん。"):
+                        "{{char}}: ダージリンですの。\n<START>\n{{user}}: ごきげんよう\n"
+                        "{{char}}: ごきげんよう、{{user}}さん。"):
     return {"spec": "chara_card_v2", "spec_version": "2.0",
             "data": {"name": "綾乃", "description": "{{char}}は名家のお嬢様。", "personality": "上品",
                      "scenario": "", "first_mes": "ごきげんよう", "mes_example": mes_example,

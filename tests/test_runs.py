@@ -111,4 +111,5 @@ def test_full_disk_is_explained():
     with pytest.raises(OSError) as e:
         with open("/dev/full", "w") as f:  # a real ENOSPC from the kernel
             f.write("x")
-    assert str(explain(e.value)).startswith("The disk is full.") and explain(e.value).render("ja").startswith("ディスクがいっぱい")
+    assert str(explain(e.value)).startswith("The disk is full.")
+    assert explain(e.value).render("ja").startswith("ディスクがいっぱい")

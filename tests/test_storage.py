@@ -73,7 +73,8 @@ def test_full_disk_keeps_the_old_file_and_the_edit(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     monkeypatch.setattr(os, "fsync", full)  # the write hits a full disk before the rename
     session = save(session)
-    assert "Could not save (No space left on device)" in str(session.status) and "still on this page" in str(session.status)
+    status = str(session.status)
+    assert "Could not save (No space left on device)" in status and "still on this page" in status
     assert session.persona.pairs[0].answer == "edited answer"      # the edit is kept in the page
     assert load_persona(folder).pairs[0].answer == "old answer"    # the file on disk is the old one, whole
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]  # no temp file left to fill the disk

@@ -40,7 +40,8 @@ def test_qlora_loss_falls_lora_changes_base_does_not(tmp_path, tiny_model, perso
     assert linear4, "the base must really be loaded in 4-bit"
     assert linear4[0].weight.quant_type == "nf4"
     lora = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
-    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n and p.dtype.is_floating_point}
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters()
+              if "lora_" not in n and p.dtype.is_floating_point}
     assert lora and all(p.requires_grad for n, p in model.named_parameters() if n in lora)
     prepared.trainer.train()
     losses = [h["loss"] for h in prepared.trainer.state.log_history if "loss" in h]

@@ -27,7 +27,8 @@ def test_open_edit_autosave_and_conflict(app):
     table["data"][0][2] = "ごきげんよう, \"編集\" ですわ。\n二行目"
     status = a.predict(table, api_name="/edit_table")[0]
     assert status.startswith("Saved at")
-    assert "ごきげんよう, \"\"編集\"\" ですわ。\n二行目" in (ws / "personas/ayano/pairs.csv").read_text(encoding="utf-8")
+    saved = (ws / "personas/ayano/pairs.csv").read_text(encoding="utf-8")
+    assert "ごきげんよう, \"\"編集\"\" ですわ。\n二行目" in saved
     # the second tab still holds the old revision: its save must not overwrite the first tab's edit
     tb = b.predict("", "row", api_name="/filter_view")
     tb["data"][1][2] = "B's edit"
@@ -156,7 +157,8 @@ def test_row_operations_say_where_and_probe_questions_are_editable(app):
     assert r[1].startswith("Added row 3 (after the selected row); it is now selected. Saved at") and r[5] == 3
     r = c.predict(None, "", "row", api_name="/row_add")
     assert r[1].startswith("Added row 145 at the end") and r[5] == 145
-    status = c.predict("月曜日の朝は何をしている？\n\n 今日の予定は？ \nおはようございます。\n", api_name="/edit_probes")
+    typed = "月曜日の朝は何をしている？\n\n 今日の予定は？ \nおはようございます。\n"
+    status = c.predict(typed, api_name="/edit_probes")
     assert status.startswith("Saved 3 probe questions") and "1 of them also appear as training questions" in status
     probe = (ws / "personas/ayano/probe.txt").read_text(encoding="utf-8")
     assert probe == "月曜日の朝は何をしている？\n今日の予定は？\nおはようございます。\n"

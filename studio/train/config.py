@@ -116,7 +116,8 @@ class TrainConfig:
         ]
         if n_examples is not None:
             train_n = n_examples - int(n_examples * self.eval_fraction)
-            checks.append((self.batch_size <= train_n, T("cfg.batch_vs_data", {"batch": self.batch_size, "n": train_n})))
+            checks.append((self.batch_size <= train_n,
+                           T("cfg.batch_vs_data", {"batch": self.batch_size, "n": train_n})))
         for ok, message in checks:
             if not ok:
                 raise StudioError("err.train_config.4", message=message)

@@ -52,7 +52,8 @@ def model_shape(model_dir: str) -> tuple | None:
             c["vocab_size"], c.get("num_key_value_heads", heads) / heads, bool(c.get("tie_word_embeddings")))
 
 
-def estimate(cfg: TrainConfig, model_dir: str, device: str = "cpu", available_gb: float | None = None) -> Estimate | None:
+def estimate(cfg: TrainConfig, model_dir: str, device: str = "cpu",
+             available_gb: float | None = None) -> Estimate | None:
     shape = model_shape(model_dir)
     if shape is None:
         return None

@@ -1,6 +1,8 @@
 """Builds the Gradio app: a language switch, then one tab per step of the loop. Only studio/ui imports gradio."""
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 
 from studio.chat_session import ChatRegistry
@@ -79,3 +81,11 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             train.show_settings, [train.current], train.settings_outputs, api_visibility="private")
         loaded.then(train.notice, [lang], [train.message], api_visibility="private")
     return demo, i18n
+
+
+def main() -> None:
+    """Start the studio on 127.0.0.1 (port: $GRADIO_SERVER_PORT, default 7860): `python app.py` or `persona-studio`."""
+    demo, i18n = build_app()
+    port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    print(f"Persona Studio: http://127.0.0.1:{port}  (your files: {os.environ.get('STUDIO_HOME', 'workspace')}/)")
+    demo.queue(**QUEUE).launch(server_name="127.0.0.1", server_port=port, i18n=i18n)

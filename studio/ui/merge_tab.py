@@ -48,7 +48,8 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State) -> tuple:
 
     def on_combine(ids, w, how, dens, lg):
         try:
-            ws = [float(x) for x in (w or "").replace("、", ",").split(",") if x.strip()] or [1 / max(len(ids or []), 1)] * len(ids or [])
+            n = len(ids or [])
+            ws = [float(x) for x in (w or "").replace("、", ",").split(",") if x.strip()] or [1 / max(n, 1)] * n
         except ValueError:
             return tr(lg, "merge.bad_weights")
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-combined-{how}"

@@ -43,8 +43,8 @@ class TrainTab:
 def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lang: gr.State) -> TrainTab:
     D = TrainConfig()  # widget defaults; the page's load event then applies this device's recipe
     current = gr.State(None)  # this browser tab's run directory (str)
-    applied_model = gr.State("default")
-    plotted = gr.State([])  # the loss series the plot was drawn with (see plot_update)  # the model whose recipe the fields hold (typing alone changes nothing)
+    applied_model = gr.State("default")  # the model whose recipe the fields hold (typing alone changes nothing)
+    plotted = gr.State([])  # the loss series the plot was drawn with (see plot_update)
     persona_info = gr.Markdown()  # which persona Start trains, and which one the shown run trained
     with gr.Row():
         model = gr.Dropdown(["default", *PRESETS], value="default", allow_custom_value=True, scale=3,
