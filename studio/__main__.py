@@ -148,6 +148,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(Path(args.run), resume=args.resume)
 
 
+@command("_job")
+def cmd_job(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from studio.jobs.worker import run_job
+    return run_job(Path(args.folder))
+
+
+@command("combine")
+def cmd_combine(args: argparse.Namespace) -> int:
+    from studio.merge import combine_into_run, combine_adapters
+    from studio.workspace import runs_dir
+
+    weights = args.weights or [1 / len(args.adapters)] * len(args.adapters)
+    if args.out:
+        print(combine_adapters(args.adapters, weights, args.method, args.out, runs_dir(args.runs_dir), args.density))
+    else:
+        print(combine_into_run(args.adapters, weights, args.method, runs_dir(args.runs_dir), args.density))
+    return 0
+
+
 @command("runs")
 def cmd_runs(args: argparse.Namespace) -> int:
     from studio.train.runs import list_runs
@@ -233,6 +254,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from studio.merge import COMBINE_METHODS
     parser = argparse.ArgumentParser(prog="python -m studio", description="Persona Studio, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("validate", help="check a persona's rows; exit 1 on errors")
@@ -259,6 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir")
     p.add_argument("--detach", action="store_true", help="return at once instead of following the run")
     p.add_argument("--allow-doctor-errors", action="store_true", help="launch despite Template Doctor errors")
+    p = sub.add_parser("_job", help=argparse.SUPPRESS)
+    p.add_argument("folder")
+    p = sub.add_parser("combine", help="combine adapters (linear, ties, dare_ties, svd) into a new run; prints it")
+    p.add_argument("--adapters", nargs="+", required=True, metavar="A", help="run ids, run folders or adapter folders")
+    p.add_argument("--weights", nargs="+", type=float, metavar="W", help="one per adapter (default: equal)")
+    p.add_argument("--method", choices=COMBINE_METHODS, default="linear")
+    p.add_argument("--density", type=float, default=0.5, help="share of weights kept (ties, dare_ties)")
+    p.add_argument("--out", help="an adapter folder instead of a new run")
+    p.add_argument("--runs-dir")
     p = sub.add_parser("_worker", help=argparse.SUPPRESS)
     p.add_argument("run")
     p.add_argument("--resume", action="store_true")

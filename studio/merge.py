@@ -28,10 +28,13 @@ class MergeReport:
     tolerance: float
     size_gb: float
 
+    def summary_text(self):
+        from studio.locale import T
+        return T("merge.summary", out=str(self.out), size=f"{self.size_gb:.2f}", diff=f"{self.max_logit_diff:.2e}",
+                 tol=f"{self.tolerance:g}")
+
     def summary(self, lang: str = "en") -> str:
-        from studio.locale import tr
-        return tr(lang, "merge.summary", out=self.out, size=f"{self.size_gb:.2f}", diff=f"{self.max_logit_diff:.2e}",
-                  tol=f"{self.tolerance:g}")
+        return self.summary_text().render(lang)
 
 
 def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: bool = False) -> Path:
@@ -87,10 +90,18 @@ def _check_disk(out: Path, need_bytes: int) -> None:
         raise StudioError("err.merge.3", parent=out.parent, need_bytes=need_bytes / 2**30, free=free / 2**30)
 
 
+def _quiet(fraction: float, message) -> None:
+    """The default progress report: none."""
+
+
 def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path | None = None,
-                  use_checkpoint: bool = False) -> MergeReport:
+                  use_checkpoint: bool = False, progress=_quiet) -> MergeReport:
+    """Fold the adapter into its unquantized base, verify the logits, and write the model (under a temporary name,
+    renamed only once verified and complete: a killed merge never leaves a half model that chat would offer)."""
     from peft import PeftModel
 
+    from studio.locale import T
+    progress(0.02, T("merge.p.loading"))
     src = adapter_dir(ref, runs_dir, use_checkpoint)
     contract = Contract.load(src)
     out = Path(out) if out else (src.parent if src.name == "adapter" else src.parent.parent) / "merged"
@@ -99,9 +110,11 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
     model, tok, precision = _load_base(contract, src)
     n_params = sum(p.numel() for p in model.parameters())
     _check_disk(out, n_params * (2 if precision == "bf16" else 4))
+    progress(0.4, T("merge.p.applying"))
     peft_model = PeftModel.from_pretrained(model, src).eval()
     before = _logits(peft_model, tok, contract)
     merged = peft_model.merge_and_unload()
+    progress(0.6, T("merge.p.verifying"))
     after = _logits(merged, tok, contract)
     diff = max(float((a - b).abs().max()) for a, b in zip(before, after))
     tol = TOLERANCE[precision]
@@ -111,17 +124,40 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
         tok.chat_template = chat_template_jinja(contract.template)
     merged.generation_config.eos_token_id = list(contract.stop_token_ids)
     merged.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    merged.save_pretrained(out)
-    tok.save_pretrained(out)
-    contract.save(out)
+    progress(0.75, T("merge.p.saving"))
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    merged.save_pretrained(partial)
+    tok.save_pretrained(partial)
+    contract.save(partial)
+    if out.exists():
+        out.rmdir()  # checked empty above
+    partial.rename(out)
     size = sum(f.stat().st_size for f in out.glob("*.safetensors")) / 2**30
     return MergeReport(out=out, max_logit_diff=diff, tolerance=tol, size_gb=size)
 
 
+def combine_into_run(refs: list[str], weights: list[float], method: str, runs_dir: Path, density: float = 0.5,
+                     progress=_quiet) -> Path:
+    """Combine adapters into a new finished run (<runs>/<time>-combined-<method>/adapter) that chat, merge and
+    evaluation treat like a trained one."""
+    import time
+
+    from studio.train.runs import write_status
+    run = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-combined-{method}"
+    combine_adapters(list(refs), list(weights), method, run / "adapter", runs_dir, density, progress=progress)
+    write_status(run, state="finished", step=0, total=0, combined_from=list(refs), weights=list(weights),
+                 method=method)
+    return run
+
+
 def combine_adapters(refs: list[str | Path], weights: list[float], method: str, out: str | Path,
-                     runs_dir: Path | None = None, density: float = 0.5) -> Path:
+                     runs_dir: Path | None = None, density: float = 0.5, progress=_quiet) -> Path:
     """peft's add_weighted_adapter over several adapters of the same base and template -> one new adapter."""
     from peft import PeftModel
+
+    from studio.locale import T
+    progress(0.05, T("merge.p.loading"))
 
     if method not in COMBINE_METHODS:
         raise StudioError("err.merge.6", join=', '.join(COMBINE_METHODS))
@@ -143,6 +179,7 @@ def combine_adapters(refs: list[str | Path], weights: list[float], method: str, 
     except ValueError as e:
         raise StudioError("err.merge.9", method=method, reason=e) from None
     peft_model.eval()  # new modules start in train mode (dropout)
+    progress(0.8, T("merge.p.saving"))
     out = Path(out)
     tmp = out.with_name(out.name + ".partial")
     peft_model.save_pretrained(tmp, selected_adapters=["combined"])

@@ -1,4 +1,6 @@
 """The Chat and Merge tabs through gradio_client, on a tiny model with a run trained in the test."""
+import time
+
 import pytest
 
 from tests.conftest import launch_app
@@ -73,17 +75,32 @@ def test_blind_mode_hides_the_models_and_shuffles_every_comparison(app):
     assert set(sides) == {"base", tuned}, sides  # both orders seen (chance of failing if fixed: 2 in 65536)
 
 
+def wait_job(client, api: str, timeout: float = 180) -> list:
+    """Poll a tab's job progress until the job ends; returns the last outputs."""
+    deadline = time.time() + timeout
+    while True:
+        out = client.predict(api_name=api)
+        line = out if isinstance(out, str) else out[0]
+        if any(f": {s} ·" in line for s in ("finished", "failed", "stopped")) or time.time() > deadline:
+            return [out] if isinstance(out, str) else list(out)
+        time.sleep(0.5)
+
+
 def test_merge_and_combine_tabs(app):
     url, runs = app
     c = Client(url, verbose=False)
-    report = c.predict("20260101-000000-one", False, "", api_name="/merge")
-    assert report.startswith("Merged into") and "Verified" in report
+    started = c.predict("20260101-000000-one", False, "", api_name="/merge")
+    assert started.startswith("Started ") and "merge" in started
+    line = wait_job(c, "/merge_progress")[0]
+    assert ": finished · 100% · Merged into" in line and "Verified" in line, line
     assert (runs / "20260101-000000-one" / "merged" / "config.json").exists()
-    again = c.predict("20260101-000000-one", False, "", api_name="/merge")
-    assert "already exists" in again
-    combined = c.predict(["20260101-000000-one", "20260101-000001-two"], "0.5, 0.5", "linear", 0.5,
-                         api_name="/combine")
-    assert combined.startswith("Combined 2 adapters")
+    c.predict("20260101-000000-one", False, "", api_name="/merge")
+    again = wait_job(c, "/merge_progress")[0]
+    assert ": failed" in again and "already exists" in again
+    c.predict(["20260101-000000-one", "20260101-000001-two"], "0.5, 0.5", "linear", 0.5, api_name="/combine")
+    assert "Combined 2 adapters" in wait_job(c, "/merge_progress")[0]
+    bad = c.predict(["20260101-000000-one"], "x", "linear", 0.5, api_name="/combine")
+    assert bad.startswith("Weights must be numbers")
     left, right = c.predict(api_name="/chat_models")
     assert "merged:20260101-000000-one" in [x[0] if isinstance(x, list) else x for x in right["choices"]]
 
@@ -94,12 +111,14 @@ def test_evaluate_tab(app, tmp_path):
     probe = tmp_path / "probe.txt"
     probe.write_text("q1\nq2\n", encoding="utf-8")
     from gradio_client import handle_file
-    status, table, bars, answers = c.predict("20260101-000001-two", handle_file(str(probe)), 4, api_name="/evaluate")
-    assert status.startswith("Evaluated 2 probe questions")
+    started = c.predict("20260101-000001-two", handle_file(str(probe)), 4, api_name="/evaluate")
+    assert started.startswith("Started ")
+    line, _bar, status, table, _bars, answers = wait_job(c, "/eval_progress")
+    assert ": finished" in line and status.startswith("Evaluated 2 probe questions"), (line, status)
     metrics = {row[0]: row[1:] for row in table["data"]}
     assert "stop rate" in metrics and metrics["style-marker rate"] == ["n/a", "n/a"]
     assert [row[0] for row in answers["data"]] == ["q1", "q2"]
     html = c.predict("20260101-000001-two", api_name="/export_eval_html")
     assert "<table>" in open(html, encoding="utf-8").read()
     missing = c.predict("", None, 4, api_name="/evaluate")
-    assert "Pick a finished run" in missing[0]
+    assert "Pick a finished run" in missing

@@ -15,7 +15,9 @@ from studio.persona import PAIRS_FILE, PERSONA_FILE, PROBE_FILE
 from studio.persona_store import load_persona, save_persona
 from studio.templates import conversations_from_persona
 from studio.train.config import TrainConfig
-from studio.train.runs import CONFIG, LOG, STOP, active_run, damaged_checkpoints, latest_checkpoint, new_run_dir, \
+from studio.jobs.runner import busy_with
+from studio.jobs.status import pid_fields
+from studio.train.runs import CONFIG, LOG, STOP, damaged_checkpoints, latest_checkpoint, new_run_dir, \
     read_status, refresh, write_status
 from studio.workspace import PACKAGE_ROOT
 
@@ -54,9 +56,9 @@ def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True,
               warnings: list[Text] | None = None) -> Path:
     """Create the run directory (config + a snapshot of the data) and start the worker process. The preflight's
     warnings are appended to `warnings` when given."""
-    busy = active_run(runs_dir)
+    busy = busy_with(runs_dir)  # a training run, or a merge/combine/eval job: one GPU job at a time
     if busy:
-        raise StudioError("err.run_busy", run=busy.id)
+        raise StudioError("err.run_busy", run=busy)
     found = preflight(cfg, check_doctor)
     if warnings is not None:
         warnings.extend(found)
@@ -81,9 +83,9 @@ def resume_run(run: Path, runs_dir: Path) -> Path:
         raise StudioError("err.run_still", run=run.name, state=T(f"state.{status['state']}"))
     if status.get("state") == "finished":
         raise StudioError("err.run_finished", run=run.name)
-    busy = active_run(runs_dir)
+    busy = busy_with(runs_dir)  # a training run, or a merge/combine/eval job: one GPU job at a time
     if busy:
-        raise StudioError("err.run_busy", run=busy.id)
+        raise StudioError("err.run_busy", run=busy)
     if latest_checkpoint(run) is None:
         damaged = "; ".join(f"{n}: {why}" for n, why in damaged_checkpoints(run))
         raise StudioError("err.no_checkpoint", run=run.name,
@@ -104,7 +106,7 @@ def _spawn(run: Path, resume: bool) -> None:
         log.flush()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 cwd=str(PACKAGE_ROOT), env=env, start_new_session=True)
-    write_status(run, pid=proc.pid)
+    write_status(run, **pid_fields(proc.pid))
 
 
 def wait(run: Path, echo=print, poll: float = 1.0) -> dict:

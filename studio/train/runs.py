@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from studio.errors import StudioError
-from studio.locale import LANGS, T, Text, render
+from studio.jobs.status import (  # noqa: F401 - LOG and error_fields are used through this module too
+    ACTIVE, LOG, STATUS, STOP, error_fields, pid_alive, read_status, write_status)
+from studio.locale import T
 from studio.integrity import checkpoint_problem
-from studio.storage import atomic_write_text
 
-ACTIVE = ("queued", "running", "stopping")
-STATUS, METRICS, CONFIG, LOG, STOP = "status.json", "metrics.jsonl", "config.yaml", "log.txt", "stop"
+METRICS, CONFIG = "metrics.jsonl", "config.yaml"
 
 
 @dataclass
@@ -39,27 +38,6 @@ def new_run_dir(runs_dir: Path, label: str) -> Path:
     return path
 
 
-def read_status(run: Path) -> dict:
-    try:
-        return json.loads((run / STATUS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"state": "unknown"}
-
-
-def write_status(run: Path, **changes) -> dict:
-    status = {**read_status(run), **changes, "updated": time.time()}
-    if status.get("state") == "unknown":
-        status["state"] = "queued"
-    atomic_write_text(run / STATUS, json.dumps(status, ensure_ascii=False, indent=1), keep_backups=0,
-                      durable=status["state"] not in ("running", "stopping"))
-    return status
-
-
-def error_fields(message: Text) -> dict:
-    """A failed run's reason for status.json: English under 'error' (scripts, the CLI), every language beside it."""
-    return {"error": render(message, "en"), "error_i18n": {lang: render(message, lang) for lang in LANGS}}
-
-
 def append_metrics(run: Path, record: dict) -> None:
     with open(run / METRICS, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
@@ -79,25 +57,10 @@ def read_metrics(run: Path) -> list[dict]:
     return out
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed child not yet reaped) is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def refresh(run: Path) -> dict:
     """The status, with a dead worker turned into `failed` (and written back)."""
     status = read_status(run)
-    if status.get("state") in ("running", "stopping") and not pid_alive(status.get("pid")):
+    if status.get("state") in ("running", "stopping") and not pid_alive(status.get("pid"), status.get("pid_start")):
         ckpt = latest_checkpoint(run)
         where = T("train.died_resume", ckpt=ckpt.name) if ckpt else T("train.died_no_ckpt")
         status = write_status(run, state="failed", **error_fields(T("train.died", where=where)))
@@ -121,7 +84,8 @@ def find_run(ref: str, runs_dir: Path) -> Path:
 
 
 def active_run(runs_dir: Path) -> RunInfo | None:
-    return next((r for r in list_runs(runs_dir) if r.state in ACTIVE and pid_alive(r.status.get("pid"))), None)
+    return next((r for r in list_runs(runs_dir) if r.state in ACTIVE
+                 and pid_alive(r.status.get("pid"), r.status.get("pid_start"))), None)
 
 
 def request_stop(run: Path) -> None:

@@ -19,6 +19,7 @@ from studio.persona_store import load_persona
 from studio.render import stop_token_ids
 from studio.train.callbacks import RunFilesCallback
 from studio.train.config import TrainConfig
+from studio.jobs.status import pid_fields
 from studio.train.runs import CONFIG, STOP, damaged_checkpoints, error_fields, latest_checkpoint, write_status
 
 
@@ -148,7 +149,7 @@ def explain(err: BaseException) -> Text:
 def run_worker(run: Path, resume: bool = False) -> int:
     """Train the run in this process. Exit code 0 finished/stopped, 1 failed. Everything goes to files."""
     import os
-    write_status(run, state="running", pid=os.getpid(), error=None, versions=versions(), started=time.time())
+    write_status(run, state="running", **pid_fields(os.getpid()), error=None, versions=versions(), started=time.time())
     try:
         cfg = TrainConfig.load(run / CONFIG)
         prepared = prepare(run, cfg)

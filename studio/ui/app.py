@@ -39,13 +39,13 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
         with gr.Tab(i18n("tab.train")) as train_tab:
             train = build_train_tab(i18n, persona, chats, lang)
         with gr.Tab(i18n("tab.merge")) as merge_tab:
-            merge_refresh, merge_outputs = build_merge_tab(i18n, lang)
+            merge_select, merge_inputs, merge_outputs = build_merge_tab(i18n, lang, chats)
         with gr.Tab(i18n("tab.chat")) as chat_tab:
             chat_refresh, chat_outputs = build_chat_tab(i18n, chats, lang)
         with gr.Tab(i18n("tab.eval")) as eval_tab:
-            eval_refresh, eval_outputs = build_eval_tab(i18n, lang)
-        eval_tab.select(eval_refresh, None, eval_outputs, api_visibility="private")
-        merge_tab.select(merge_refresh, None, merge_outputs, api_visibility="private")
+            eval_select, eval_inputs, eval_outputs = build_eval_tab(i18n, lang, chats)
+        eval_tab.select(eval_select, eval_inputs, eval_outputs, api_visibility="private")
+        merge_tab.select(merge_select, merge_inputs, merge_outputs, api_visibility="private")
         chat_tab.select(chat_refresh, None, chat_outputs, api_visibility="private")
 
         def initial_lang(mem: dict | None, request: gr.Request) -> tuple[str, str]:
@@ -80,6 +80,9 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             train.tick, [train.current, lang], train.tick_outputs, api_visibility="private").then(
             train.show_settings, [train.current], train.settings_outputs, api_visibility="private")
         loaded.then(train.notice, [lang], [train.message], api_visibility="private")
+        # a refreshed page re-attaches to the running (or latest) merge and evaluation jobs
+        loaded.then(merge_select, merge_inputs, merge_outputs, api_visibility="private")
+        loaded.then(eval_select, eval_inputs, eval_outputs, api_visibility="private")
     return demo, i18n
 
 

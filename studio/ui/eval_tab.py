@@ -1,4 +1,5 @@
-"""The Evaluate tab: base vs tuned on the probe questions — metrics table, bar chart, answers, CSV/HTML export."""
+"""The Evaluate tab: base vs tuned on the probe questions — metrics table, bar chart, answers, CSV/HTML export.
+The evaluation runs as a background job (studio.jobs): progress shows here, survives a refresh, can be stopped."""
 from __future__ import annotations
 
 import json
@@ -8,10 +9,13 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from studio.chat_session import ChatRegistry
 from studio.errors import StudioError
-from studio.evaluate import evaluate
-from studio.locale import LANGS, render, tr
+from studio.jobs.runner import result
+from studio.jobs.status import PARAMS, State, read_status
+from studio.locale import LANGS, tr
 from studio.report import answers_csv, html_report, metric_rows, rate_bars
+from studio.ui import job_panel as jp
 from studio.ui.common import headers
 from studio.storage import atomic_write_text
 from studio.train.runs import list_runs
@@ -34,13 +38,15 @@ def _outputs(res: dict, lang: str):
     return table, bars, answers
 
 
-def build_eval_tab(i18n: gr.I18n, lang: gr.State):
+def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
     with gr.Row():
         run = gr.Dropdown(finished_runs(), allow_custom_value=True, label=i18n("eval.run"), scale=3)
         prompts = gr.File(label=i18n("eval.prompts"), file_types=[".txt", ".csv", ".tsv", ".jsonl"], scale=2)
         max_new = gr.Number(64, precision=0, minimum=1, label="max_new_tokens")
         go = gr.Button(i18n("eval.go"), variant="primary")
+    panel = jp.job_panel(i18n)
     status = gr.Textbox(label=i18n("format.status"), interactive=False)
+    shown = gr.State(None)  # the job whose results the tables show
     with gr.Row():
         table = gr.Dataframe(headers=["metric", "base", "tuned"], interactive=False, label=i18n("eval.metrics"))
         bars = gr.BarPlot(x="bar", y="value", color="model", x_label_angle=-30, y_lim=[0, 1], sort=None,
@@ -54,44 +60,62 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State):
         exp_html = gr.Button(i18n("eval.export_html"))
         download = gr.File(label=i18n("io.download"), interactive=False)
 
-    def on_eval(ref, file, mx, lg, progress=gr.Progress()):
+    def eval_params(ref, file, mx):
         if not ref:
-            yield tr(lg, "eval.pick_run"), gr.skip(), gr.skip(), gr.skip()
-            return
-        # the previous result or error goes at once: what shows now is this evaluation's progress
-        yield tr(lg, "eval.running", run=ref), gr.skip(), gr.skip(), gr.skip()
+            raise StudioError("eval.pick_run")
+        return {"ref": ref, "prompts": file or None, "max_new_tokens": int(mx or 64)}, str(ref)
+
+    def saved(ref) -> dict | None:
+        path = runs_dir() / str(ref) / "eval" / "results.json"
         try:
-            res = evaluate(ref, file or None, runs_dir(), int(mx or 64),
-                           progress=lambda f, m: progress(f, desc=render(m, lg)))
-        except StudioError as e:
-            yield e.render(lg), gr.skip(), gr.skip(), gr.skip()
-            return
-        yield (tr(lg, "eval.done", n=len(res["answers"]), path=f"{ref}/eval/results.json"), *_outputs(res, lg))
+            return json.loads(path.read_text(encoding="utf-8")) if ref and path.exists() else None
+        except (OSError, ValueError):
+            return None
+
+    def tick(cur, seen, lg):
+        """Progress while the job runs; its tables once it has finished (once per job)."""
+        line, bar = jp.show(cur, lg)
+        if not cur or cur == seen or read_status(Path(cur)).get("state") != State.FINISHED:
+            return line, bar, gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen
+        try:
+            ref = json.loads((Path(cur) / PARAMS).read_text(encoding="utf-8"))["ref"]
+        except (OSError, ValueError, KeyError):
+            return line, bar, gr.skip(), gr.skip(), gr.skip(), gr.skip(), cur
+        res = saved(ref)
+        if res is None:
+            return line, bar, gr.skip(), gr.skip(), gr.skip(), gr.skip(), cur
+        summary = result(Path(cur)).get("summary", {})
+        return (line, bar, summary.get(lg) or summary.get("en", ""), *_outputs(res, lg), cur)
 
     def on_show(ref, lg):
-        path = runs_dir() / str(ref) / "eval" / "results.json"
-        if not ref or not path.exists():
+        res = saved(ref)
+        if res is None:
             return tr(lg, "eval.not_yet"), None, None, None
-        return tr(lg, "eval.showing"), *_outputs(json.loads(path.read_text(encoding="utf-8")), lg)
+        return tr(lg, "eval.showing"), *_outputs(res, lg)
 
     def export(kind: str):
         def run_export(ref):
-            path = runs_dir() / str(ref) / "eval" / "results.json"
-            if not ref or not path.exists():
+            res = saved(ref)
+            if res is None:
                 return None
-            res = json.loads(path.read_text(encoding="utf-8"))
-            out = Path(tempfile.mkdtemp(prefix="eval-")) / f"{ref}-eval.{kind}"
+            out = Path(tempfile.mkdtemp(prefix="eval-")) / f"{Path(str(ref)).name}-eval.{kind}"
             atomic_write_text(out, answers_csv(res) if kind == "csv" else html_report(res, f"Persona Studio: {ref}"),
                               keep_backups=0)
             return str(out)
         return run_export
 
-    go.click(on_eval, [run, prompts, max_new, lang], [status, table, bars, answers], api_name="evaluate")
+    go.click(jp.starter("eval", chats, eval_params), [run, prompts, max_new, lang], [panel.line, panel.job],
+             api_name="evaluate")
+    outputs = [panel.line, panel.bar, status, table, bars, answers, shown]
+    panel.timer.tick(tick, [panel.job, shown, lang], outputs, api_visibility="private", show_progress="hidden")
+    gr.Button(i18n("train.refresh"), size="sm").click(tick, [panel.job, shown, lang], outputs,
+                                                       api_name="eval_progress")
+    panel.stop.click(jp.stop, [panel.job, lang], [panel.line], api_name="eval_stop")
     run.change(on_show, [run, lang], [status, table, bars, answers], api_visibility="private")
     exp_csv.click(export("csv"), [run], [download], api_name="export_eval_csv")
     exp_html.click(export("html"), [run], [download], api_name="export_eval_html")
-    def refresh():
-        ids = finished_runs()
-        return gr.Dropdown(choices=ids, value=ids[0] if ids else None)  # the newest run, like the Merge tab
 
-    return refresh, [run]
+    def on_select(cur):
+        ids = finished_runs()
+        return gr.Dropdown(choices=ids, value=ids[0] if ids else None), jp.attach(("eval",))(cur)
+    return on_select, [panel.job], [run, panel.job]

@@ -1,0 +1,159 @@
+"""Start, follow and stop jobs (merge, combine, evaluate). Each runs as `python -m studio _job FOLDER` with its
+output in FOLDER/log.txt; the UI and the CLI read only the folder's files. No torch, no gradio."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.errors import StudioError
+from studio.jobs.status import (ACTIVE, LOG, PARAMS, PROGRESS, RESULT, STATUS, STOP, State, error_fields, pid_alive,
+                                pid_fields, read_status, write_status)
+from studio.locale import LANGS, T, Text, render
+from studio.storage import atomic_write_text
+from studio.workspace import PACKAGE_ROOT
+
+KINDS = ("merge", "combine", "eval")
+JOBS_DIR = ".jobs"  # beside the runs: <runs>/.jobs/<time>-<kind>-<label>/
+
+
+@dataclass
+class JobInfo:
+    path: Path
+    kind: str
+    status: dict
+
+    @property
+    def state(self) -> str:
+        return self.status["state"]
+
+
+def jobs_dir(runs_dir: Path) -> Path:
+    return runs_dir / JOBS_DIR
+
+
+def refresh(folder: Path) -> dict:
+    """The status; a job whose process is gone (or whose pid now belongs to another process) becomes failed."""
+    status = read_status(folder)
+    if status["state"] in ACTIVE and status.get("pid") and not pid_alive(status.get("pid"), status.get("pid_start")):
+        status = write_status(folder, state=State.FAILED.value, **error_fields(T("job.died")))
+    return status
+
+
+def list_jobs(runs_dir: Path, kinds: tuple[str, ...] = KINDS) -> list[JobInfo]:
+    """Jobs of these kinds, newest first; a folder with a damaged status file is listed as unknown."""
+    root = jobs_dir(runs_dir)
+    if not root.is_dir():
+        return []
+    out = []
+    for folder in sorted((p for p in root.iterdir() if p.is_dir()), reverse=True):
+        kind = _kind_of(folder)
+        if kind in kinds:
+            out.append(JobInfo(folder, kind, refresh(folder)))
+    return out
+
+
+def _kind_of(folder: Path) -> str:
+    try:
+        params = json.loads((folder / PARAMS).read_text(encoding="utf-8"))
+        return str(params.get("kind")) if isinstance(params, dict) else ""
+    except (OSError, ValueError):
+        m = re.match(r"\d{8}-\d{6}-([a-z]+)", folder.name)
+        return m.group(1) if m else ""
+
+
+def busy_with(runs_dir: Path) -> str | None:
+    """What holds the GPU now: an active training run or job (its name), else None."""
+    from studio.train.runs import active_run
+    run = active_run(runs_dir)
+    if run:
+        return run.id
+    job = next((j for j in list_jobs(runs_dir) if j.state in ACTIVE), None)
+    return job.path.name if job else None
+
+
+def start_job(kind: str, params: dict, runs_dir: Path, label: str = "") -> Path:
+    """Queue nothing: start the job now in its own process, or say plainly what is using the GPU."""
+    if kind not in KINDS:
+        raise StudioError("job.unknown_kind", kind=kind, kinds=", ".join(KINDS))
+    busy = busy_with(runs_dir)
+    if busy:
+        raise StudioError("job.busy", name=busy)
+    slug = re.sub(r"[^\w-]+", "-", label, flags=re.UNICODE).strip("-")[:40]
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}{'-' + slug if slug else ''}"
+    folder, n = jobs_dir(runs_dir) / base, 1
+    while folder.exists():
+        n += 1
+        folder = jobs_dir(runs_dir) / f"{base}-{n}"
+    folder.mkdir(parents=True)
+    atomic_write_text(folder / PARAMS, json.dumps({"kind": kind, "runs_dir": str(runs_dir), **params},
+                                                 ensure_ascii=False, indent=1), keep_backups=0)
+    write_status(folder, state=State.QUEUED.value, created=time.time(), kind=kind)
+    cmd = [sys.executable, "-m", "studio", "_job", str(folder)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    with open(folder / LOG, "a", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=str(PACKAGE_ROOT), env=env, start_new_session=True)
+    write_status(folder, **pid_fields(proc.pid))
+    return folder
+
+
+def request_stop(folder: Path) -> None:
+    status = refresh(folder)
+    if status["state"] not in ACTIVE:
+        raise StudioError("job.not_running", name=folder.name, state=T(f"state.{status['state']}"))
+    (folder / STOP).write_text("stop requested\n")
+    write_status(folder, state=State.STOPPING.value)
+
+
+def report_progress(folder: Path, fraction: float, message: Text | str) -> None:
+    """Called by the worker: one progress line (both languages) and the fraction in the status file."""
+    line = {"t": time.time(), "fraction": round(float(fraction), 4),
+            "message": {lang: render(message, lang) for lang in LANGS}}
+    with open(folder / PROGRESS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(line, ensure_ascii=False) + "\n")
+    write_status(folder, fraction=line["fraction"], message=line["message"])
+
+
+def stop_requested(folder: Path) -> bool:
+    return (folder / STOP).exists()
+
+
+def result(folder: Path) -> dict:
+    try:
+        data = json.loads((folder / RESULT).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def describe(job: Path | None, lang: str) -> tuple[str, float]:
+    """One line for the UI: 'merge 20261123-…: running · 40% · loading the base model', and the fraction."""
+    if job is None:
+        return "", 0.0
+    status = refresh(job)
+    state = status["state"]
+    frac = status.get("fraction") if isinstance(status.get("fraction"), (int, float)) else 0.0
+    message = status.get("message") if isinstance(status.get("message"), dict) else {}
+    if state == State.FINISHED:
+        frac = 1.0
+        texts = result(job).get("summary")
+        detail = texts.get(lang) or texts.get("en", "") if isinstance(texts, dict) else ""
+    elif state in (State.FAILED, State.UNKNOWN):
+        detail = _error_or_damaged(status, job, lang)
+    else:
+        detail = str(message.get(lang) or message.get("en") or "")
+    return render(T("job.line", name=job.name, state=T(f"state.{state}"), pct=f"{frac:.0%}", detail=detail),
+                  lang), float(frac)
+
+
+def _error_or_damaged(status: dict, job: Path, lang: str) -> str:
+    from studio.jobs.status import localized_error
+    if status["state"] == State.UNKNOWN:
+        return render(T("job.damaged", file=str(job / STATUS)), lang)
+    return localized_error(status, lang)

@@ -1,0 +1,76 @@
+"""The widgets every background job shows (status line, progress bar, Stop), and their wiring. The job runs in a
+child process (studio.jobs); these only read its folder, so a page refresh re-attaches to it."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from studio.chat_session import ChatRegistry
+from studio.errors import StudioError
+from studio.jobs.runner import describe, list_jobs, request_stop, start_job
+from studio.jobs.status import ACTIVE
+from studio.locale import T, render, tr
+from studio.train.views import progress_html
+from studio.workspace import runs_dir
+
+
+@dataclass
+class JobPanel:
+    job: gr.State        # this browser tab's job folder (str)
+    line: gr.Textbox
+    bar: gr.HTML
+    stop: gr.Button
+    timer: gr.Timer
+
+
+def job_panel(i18n: gr.I18n) -> JobPanel:
+    job = gr.State(None)
+    with gr.Row():
+        line = gr.Textbox(label=i18n("job.progress"), interactive=False, lines=2, scale=5)
+        stop = gr.Button(i18n("train.stop"), variant="stop", scale=1)
+    bar = gr.HTML(progress_html(0))
+    return JobPanel(job, line, bar, stop, gr.Timer(1.5))
+
+
+def starter(kind: str, chats: ChatRegistry, params: Callable[..., tuple[dict, str]]):
+    """A click handler: build the job's params from the widgets, free the chat models, start the job."""
+    def start(*values):
+        *values, lg = values
+        try:
+            p, label = params(*values)
+            folder = start_job(kind, p, runs_dir(), label)
+        except StudioError as e:
+            return e.render(lg), gr.skip()
+        n = chats.release_all()  # one GPU: chat models go before a GPU job loads its own
+        return render(T("job.started", name=folder.name, released=T("train.released", n=n) if n else ""), lg), \
+            str(folder)
+    return start
+
+
+def attach(kinds: tuple[str, ...]):
+    """On page load or tab select: this tab's job, else the running (or latest) job of these kinds."""
+    def pick(cur: str | None) -> str | None:
+        jobs = list_jobs(runs_dir(), kinds)
+        active = next((j for j in jobs if j.state in ACTIVE), None)
+        if active:
+            return str(active.path)
+        return cur or (str(jobs[0].path) if jobs else None)
+    return pick
+
+
+def show(cur: str | None, lg: str) -> tuple[str, str]:
+    text, frac = describe(Path(cur) if cur else None, lg)
+    return text, progress_html(frac)
+
+
+def stop(cur: str | None, lg: str) -> str:
+    if not cur:
+        return tr(lg, "job.none")
+    try:
+        request_stop(Path(cur))
+        return tr(lg, "job.stop_requested")
+    except StudioError as e:
+        return e.render(lg)

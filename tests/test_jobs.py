@@ -1,0 +1,100 @@
+"""The job runner (merge, combine, evaluate as child processes): states on disk, kill, stop, damaged folders,
+a pid that now belongs to another process, and one GPU job at a time."""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from studio.errors import StudioError
+from studio.jobs.runner import busy_with, describe, list_jobs, refresh, request_stop, start_job
+from studio.jobs.status import STATUS, process_start, write_status
+from studio.tiny import save_tiny_model
+from studio.train.runs import write_status as write_run_status
+from tests.test_chat_merge import train_adapter
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("jobs")
+    model = save_tiny_model(root / "base", "chatml")
+    runs = root / "runs"
+    (runs / "20260101-000000-one").mkdir(parents=True)
+    train_adapter(root / "one", model, 1).rename(runs / "20260101-000000-one" / "adapter")
+    write_run_status(runs / "20260101-000000-one", state="finished", step=5, total=5)
+    probe = root / "probe.txt"
+    probe.write_text("".join(f"質問{i}ですか？\n" for i in range(400)), encoding="utf-8")
+    return runs, probe
+
+
+def wait_state(folder, states, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = refresh(folder)
+        if status["state"] in states:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"{folder.name} stayed {refresh(folder)['state']}")
+
+
+def test_a_killed_evaluation_is_failed_with_its_reason_and_blocks_nothing(runs):
+    runs, probe = runs
+    job = start_job("eval", {"ref": "20260101-000000-one", "prompts": str(probe), "max_new_tokens": 8}, runs, "one")
+    wait_state(job, {"running"})
+    deadline = time.time() + 120
+    while "answering" not in json.dumps(refresh(job).get("message", {})) and time.time() < deadline:
+        time.sleep(0.2)  # mid-way: it has started answering
+    with pytest.raises(StudioError, match="only one training or job runs at a time"):
+        start_job("merge", {"ref": "20260101-000000-one"}, runs)  # one GPU job at a time, said plainly
+    assert busy_with(runs) == job.name
+    os.kill(refresh(job)["pid"], signal.SIGKILL)
+    status = wait_state(job, {"failed"})
+    assert "ended without finishing" in status["error"] and "強制終了" in status["error_i18n"]["ja"]
+    assert describe(job, "en")[0].startswith(f"{job.name}: failed · ")
+    assert busy_with(runs) is None
+
+
+def test_a_killed_merge_leaves_no_half_model(runs):
+    runs, _ = runs
+    job = start_job("merge", {"ref": "20260101-000000-one"}, runs, "one")
+    wait_state(job, {"running"})
+    os.kill(refresh(job)["pid"], signal.SIGKILL)
+    assert wait_state(job, {"failed"})["error"].startswith("The job's process ended")
+    assert not (runs / "20260101-000000-one" / "merged").exists()  # chat must not offer a half-written model
+
+
+def test_stop_ends_an_evaluation_as_stopped(runs):
+    runs, probe = runs
+    job = start_job("eval", {"ref": "20260101-000000-one", "prompts": str(probe), "max_new_tokens": 8}, runs)
+    wait_state(job, {"running"})
+    request_stop(job)
+    assert wait_state(job, {"stopped"})["state"] == "stopped"
+    with pytest.raises(StudioError, match="is not running"):
+        request_stop(job)
+
+
+def test_a_finished_merge_reports_its_verification(runs):
+    runs, _ = runs
+    job = start_job("merge", {"ref": "20260101-000000-one"}, runs)
+    wait_state(job, {"finished", "failed"}, timeout=180)
+    line = describe(job, "ja")[0]
+    assert ": 完了 · 100% · " in line and "検証済み" in line, line
+    assert (runs / "20260101-000000-one" / "merged" / "config.json").exists()
+
+
+def test_damaged_and_stale_job_folders_are_shown_not_raised(tmp_path):
+    root = tmp_path / ".jobs"
+    for name, content in (("20260101-000000-eval-a", "[1, 2]"), ("20260101-000001-merge-b", "{not json"),
+                          ("20260101-000002-eval-c", '{"state": "running", "pid": "12"}')):
+        (root / name).mkdir(parents=True)
+        (root / name / STATUS).write_text(content, encoding="utf-8")
+    jobs = {j.path.name: j for j in list_jobs(tmp_path)}
+    assert {j.state for j in jobs.values()} == {"unknown"}
+    assert "damaged or missing status file" in describe(jobs["20260101-000000-eval-a"].path, "en")[0]
+    stale = root / "20260101-000003-eval-d"
+    stale.mkdir()
+    # our own pid is alive, but it started at another time: it is not the job's process any more
+    write_status(stale, state="running", pid=os.getpid(), pid_start=(process_start(os.getpid()) or 0) + 1)
+    assert refresh(stale)["state"] == "failed"
+    assert busy_with(tmp_path) is None
