@@ -25,7 +25,7 @@ def make_adapter(base: str, out: Path) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from studio.chat import default_contract
+    from studio.serve.chat import default_contract
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(base)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(
@@ -58,7 +58,7 @@ def memory(mode: str, base: str, adapter: str) -> None:
 
 
 def timing(base: str, adapter: str, new_tokens: int) -> dict:
-    from studio.chat import ChatEngine, GenSettings, Row
+    from studio.serve.chat import ChatEngine, GenSettings, Row
     engine = ChatEngine(base)
     contract = engine.add_adapter("tuned", adapter)
     settings = GenSettings(max_new_tokens=new_tokens)

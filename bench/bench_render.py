@@ -9,10 +9,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from studio import tiny  # noqa: E402
-from studio.formatting import FormatSettings, render_persona  # noqa: E402
-from studio.persona_store import load_persona  # noqa: E402
-from studio.render import render  # noqa: E402
-from studio.templates import conversations_from_persona  # noqa: E402
+from studio.format.formatting import FormatSettings, render_persona  # noqa: E402
+from studio.data.persona_store import load_persona  # noqa: E402
+from studio.format.render import render  # noqa: E402
+from studio.data.conversations import conversations_from_persona  # noqa: E402
 
 
 def main() -> None:

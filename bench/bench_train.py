@@ -77,8 +77,8 @@ def run_plain(args) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
     from trl import SFTConfig, SFTTrainer
 
-    from studio.persona_store import load_persona
-    from studio.templates import conversations_from_persona
+    from studio.data.persona_store import load_persona
+    from studio.data.conversations import conversations_from_persona
     cfg = settings(args)
     persona = load_persona(DATA)
     path = Path(tempfile.mkdtemp(prefix="bench-plain-")) / "messages.jsonl"

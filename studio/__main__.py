@@ -20,9 +20,9 @@ def command(name: str):
 
 @command("validate")
 def cmd_validate(args: argparse.Namespace) -> int:
-    from studio.findings import has_errors
-    from studio.persona_store import load_persona
-    from studio.validate import validate_persona
+    from studio.format.findings import has_errors
+    from studio.data.persona_store import load_persona
+    from studio.data.validate import validate_persona
 
     persona = load_persona(args.data)
     findings = validate_persona(persona)
@@ -40,8 +40,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 @command("convert")
 def cmd_convert(args: argparse.Namespace) -> int:
-    from studio.exporters import export_pairs
-    from studio.persona_store import load_persona
+    from studio.data.exporters import export_pairs
+    from studio.data.persona_store import load_persona
 
     persona = load_persona(args.data)
     out = export_pairs(persona, args.out)
@@ -50,9 +50,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _format_inputs(args: argparse.Namespace):
-    from studio.formatting import FormatSettings, render_persona
+    from studio.format.formatting import FormatSettings, render_persona
     from studio.models import generation_eos_ids, load_tokenizer
-    from studio.persona_store import load_persona
+    from studio.data.persona_store import load_persona
 
     persona = load_persona(args.data)
     tok = load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)
@@ -62,7 +62,7 @@ def _format_inputs(args: argparse.Namespace):
 
 @command("format")
 def cmd_format(args: argparse.Namespace) -> int:
-    from studio.formatting import export_rendered
+    from studio.format.formatting import export_rendered
 
     result = _format_inputs(args)
     out = export_rendered(result, args.out)
@@ -75,7 +75,7 @@ def cmd_format(args: argparse.Namespace) -> int:
 
 @command("doctor")
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from studio.findings import has_errors
+    from studio.format.findings import has_errors
 
     findings = _format_inputs(args).findings
     if args.json:
@@ -89,9 +89,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _add_format_args(p: argparse.ArgumentParser) -> None:
+    from studio.format.templates import TEMPLATE_NAMES
     p.add_argument("--data", required=True, help="persona folder or CSV/TSV/JSONL file")
     p.add_argument("--tokenizer", required=True, help="local folder, hub id, or 'default'")
-    p.add_argument("--template", required=True, choices=["llama2", "llama3", "model"])
+    p.add_argument("--template", required=True, choices=TEMPLATE_NAMES)
     p.add_argument("--system", default=None, help="system prompt (default: the persona's)")
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument("--trust-remote-code", action="store_true",
@@ -158,7 +159,7 @@ def cmd_job(args: argparse.Namespace) -> int:
 
 @command("combine")
 def cmd_combine(args: argparse.Namespace) -> int:
-    from studio.merge import combine_into_run, combine_adapters
+    from studio.serve.merge import combine_into_run, combine_adapters
     from studio.workspace import runs_dir
 
     weights = args.weights or [1 / len(args.adapters)] * len(args.adapters)
@@ -200,10 +201,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 @command("generate")
 def cmd_generate(args: argparse.Namespace) -> int:
-    from studio.chat import ChatEngine, GenSettings, Row
-    from studio.merge import adapter_dir
+    from studio.serve.chat import ChatEngine, GenSettings, Row
+    from studio.serve.merge import adapter_dir
     from studio.models import resolve
-    from studio.prompts import read_prompts
+    from studio.eval.prompts import read_prompts
     from studio.workspace import runs_dir
 
     prompts = read_prompts(args.prompts)
@@ -228,7 +229,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 @command("merge")
 def cmd_merge(args: argparse.Namespace) -> int:
-    from studio.merge import merge_adapter
+    from studio.serve.merge import merge_adapter
     from studio.workspace import runs_dir
 
     report = merge_adapter(args.adapter, args.out, runs_dir(args.runs_dir), use_checkpoint=args.use_checkpoint)
@@ -238,8 +239,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 @command("eval")
 def cmd_eval(args: argparse.Namespace) -> int:
-    from studio.evaluate import evaluate
-    from studio.report import metric_rows
+    from studio.eval.evaluate import evaluate
+    from studio.eval.report import metric_rows
     from studio.workspace import runs_dir
 
     res = evaluate(args.run, args.prompts, runs_dir(args.runs_dir), max_new_tokens=args.max_new_tokens,
@@ -254,7 +255,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from studio.merge import COMBINE_METHODS
+    from studio.format.templates import TEMPLATE_NAMES
+    from studio.serve.merge import COMBINE_METHODS
     parser = argparse.ArgumentParser(prog="python -m studio", description="Persona Studio, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("validate", help="check a persona's rows; exit 1 on errors")
@@ -274,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a LoRA adapter in a background process; prints the run directory")
     p.add_argument("--model")
     p.add_argument("--data")
-    p.add_argument("--template", choices=["llama2", "llama3", "model"])
+    p.add_argument("--template", choices=TEMPLATE_NAMES)
     p.add_argument("--max-steps", type=int)
     p.add_argument("--config", help="run.yaml; flags override it")
     p.add_argument("--resume", metavar="R", help="continue a stopped or failed run from its last checkpoint")

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from studio.errors import StudioError
-from studio.persona import PAIRS_FILE, PERSONA_FILE
+from studio.data.persona import PAIRS_FILE, PERSONA_FILE
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_PERSONAS = PACKAGE_ROOT / "data" / "personas"

@@ -42,8 +42,8 @@ def app(tmp_path, monkeypatch):
 
 
 def expected_hits(query: str) -> int:
-    from studio.persona_store import load_persona
-    from studio.table_view import view_rows
+    from studio.data.persona_store import load_persona
+    from studio.data.table_view import view_rows
     from tests.conftest import SAMPLE
     return len(view_rows(load_persona(SAMPLE).pairs, query))
 
@@ -188,9 +188,11 @@ def test_whole_loop_in_a_browser(app, lang):
             # 7. A reload remembers this browser's persona, and the Train tab shows the run's own settings (5)
             tab("tab.persona")
             page.get_by_label(t("persona.new_name")).fill("zz-second")
+            stored = page.evaluate("localStorage.getItem('persona-studio')")
             page.get_by_role("button", name=t("persona.create")).click()
             wait_text(t("persona.created", name="zz-second"))
-            page.wait_for_timeout(2000)  # the browser stores what it opened (a request after the create's)
+            # the browser stores what it opened (in a request after the create's): wait until it has
+            page.wait_for_function("s => localStorage.getItem('persona-studio') !== s", arg=stored)
             page.reload()
             wait_text(t("persona.opened", name="zz-second", rows=0))
             tab("tab.train")

@@ -1,12 +1,12 @@
 """Each Doctor code: a real reproduction that makes it fire, and the clean case that does not."""
 import pytest
 
-from studio.doctor import DoctorInput, diagnose
-from studio.formatting import (FormatSettings, add_control_tokens, missing_control_tokens, render_persona,
+from studio.format.doctor import DoctorInput, diagnose
+from studio.format.formatting import (FormatSettings, add_control_tokens, missing_control_tokens, render_persona,
                                strip_literal_specials, suggested_max_length)
-from studio.persona import Persona, QAPair
-from studio.render import IGNORE, render
-from studio.templates import Conversation
+from studio.data.persona import Persona, QAPair
+from studio.format.render import IGNORE, render
+from studio.data.conversations import Conversation
 from tests.tiny_toks import chatml, l3, sp, sp_bos, with_template
 
 PAIRS = [QAPair("ごきげんよう", "ごきげんよう、ですわ。"), QAPair("好きなものは？", "紅茶ですの。")]

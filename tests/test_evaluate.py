@@ -6,8 +6,8 @@ import pytest
 pytest.importorskip("peft")
 
 from studio.errors import StudioError  # noqa: E402
-from studio.evaluate import evaluate  # noqa: E402
-from studio.report import answers_csv, html_report, metric_rows  # noqa: E402
+from studio.eval.evaluate import evaluate  # noqa: E402
+from studio.eval.report import answers_csv, html_report, metric_rows  # noqa: E402
 from studio.tiny import save_tiny_model  # noqa: E402
 from studio.train.runs import write_status  # noqa: E402
 from tests.test_chat_merge import train_adapter  # noqa: E402
@@ -61,7 +61,7 @@ def test_bad_inputs(run, tmp_path):
 
 def test_rate_bars_stand_side_by_side_not_stacked():
     """Each (metric, model) is its own category: a base of 0.25 is never stacked under (or hidden by) tuned."""
-    from studio.report import rate_bars
+    from studio.eval.report import rate_bars
     res = {"base": {"stop_rate": 0.25, "style_rate": 0.0}, "tuned": {"stop_rate": 0.97, "style_rate": 1.0}}
     bars = rate_bars(res, ("style_rate", "stop_rate"), "en")
     assert [b["bar"] for b in bars] == ["style-marker rate · base", "style-marker rate · tuned", "stop rate · base",

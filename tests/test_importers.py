@@ -7,9 +7,9 @@ import zlib
 import pytest
 
 from studio.errors import StudioError
-from studio.exporters import export_pairs, pairs_to_csv, pairs_to_messages_jsonl
-from studio.importers import MAX_IMPORT_BYTES, import_file
-from studio.persona import Persona, QAPair
+from studio.data.exporters import export_pairs, pairs_to_csv, pairs_to_messages_jsonl
+from studio.data.importers import MAX_IMPORT_BYTES, import_file
+from studio.data.persona import Persona, QAPair
 
 TRICKY = [
     QAPair("ごきげんよう、元気？", "ええ、とっても元気ですわ。", "", ""),

@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("bitsandbytes")
 
 from studio.errors import StudioError  # noqa: E402
-from studio.persona import Persona, QAPair  # noqa: E402
-from studio.persona_store import save_persona  # noqa: E402
+from studio.data.persona import Persona, QAPair  # noqa: E402
+from studio.data.persona_store import save_persona  # noqa: E402
 from studio.tiny import save_tiny_model  # noqa: E402
 from studio.train.config import TrainConfig  # noqa: E402
 from studio.train.launch import resume_run, start_run, wait  # noqa: E402

@@ -6,8 +6,8 @@ import textwrap
 import pytest
 
 from studio.errors import ConflictError
-from studio.persona import Persona, QAPair
-from studio.persona_store import load_persona, load_persona_with_revision, save_persona
+from studio.data.persona import Persona, QAPair
+from studio.data.persona_store import load_persona, load_persona_with_revision, save_persona
 from studio.storage import backups_of
 
 
@@ -17,8 +17,8 @@ def test_kill_between_write_and_rename_keeps_old_file(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parents[1])!r})
-        from studio.persona import Persona, QAPair
-        from studio.persona_store import save_persona
+        from studio.data.persona import Persona, QAPair
+        from studio.data.persona_store import save_persona
         os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)   # die after writing, before renaming
         save_persona(Persona(name="new", pairs=[QAPair("q", "NEW answer")]), {str(folder)!r})
     """)
@@ -49,8 +49,9 @@ def test_rolling_backups(tmp_path):
     for i in range(25):
         save_persona(Persona(pairs=[QAPair("q", f"a{i}")]), folder)
     backups = backups_of(folder / "pairs.csv")
-    assert 1 <= len(backups) <= 20
-    assert "a23" in backups[-1].read_text(encoding="utf-8")
+    # 24 saves replaced an older file; the newest KEEP_BACKUPS (20) of those older versions are kept, oldest first
+    answers = [b.read_text(encoding="utf-8").splitlines()[1].split(",")[1] for b in backups]
+    assert answers == [f"a{i}" for i in range(4, 24)]
 
 
 def test_saved_files_are_not_private(tmp_path):
@@ -62,7 +63,7 @@ def test_full_disk_keeps_the_old_file_and_the_edit(tmp_path, monkeypatch):
     import errno
     import os
 
-    from studio.persona_session import open_session, save
+    from studio.data.persona_session import open_session, save
 
     folder = tmp_path / "p"
     save_persona(Persona(name="old", pairs=[QAPair("q", "old answer")]), folder)
@@ -84,7 +85,7 @@ def test_full_disk_keeps_the_old_file_and_the_edit(tmp_path, monkeypatch):
 
 
 def test_saves_while_typing_keep_one_backup_a_minute_and_never_blank_a_field(tmp_path):
-    from studio.persona_session import open_session, set_text_field, update_fields
+    from studio.data.persona_session import open_session, set_text_field, update_fields
 
     folder = tmp_path / "p"
     save_persona(Persona(name="綾乃", system_prompt="お嬢様", pairs=[QAPair("q", "a")]), folder)

@@ -1,6 +1,7 @@
 """Exact strings for both templates and exact label masks on tokenizers built in the tests."""
-from studio.render import IGNORE, generation_prompt_ids, render, stop_token_ids
-from studio.templates import Conversation, system_with_context, text_of, get_template
+from studio.format.render import IGNORE, generation_prompt_ids, render, stop_token_ids
+from studio.data.conversations import Conversation, system_with_context
+from studio.format.templates import get_template, text_of
 from tests.tiny_toks import chatml, l3, sp
 
 ONE = Conversation("SYS", [("U1", "A1")], [1])
@@ -93,7 +94,7 @@ def test_truncation_keeps_max_length():
 
 def test_jinja_chat_templates_render_exactly_like_ours():
     """A merged model's tokenizer gets these; other tools must see the trained format."""
-    from studio.templates import chat_template_jinja
+    from studio.format.templates import chat_template_jinja
     from tests.tiny_toks import with_template
     for name, tok in (("llama2", sp()), ("llama3", l3())):
         t = with_template(tok, chat_template_jinja(name))

@@ -5,9 +5,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("bitsandbytes")
 
 from studio.errors import StudioError  # noqa: E402
-from studio.persona import Persona, QAPair  # noqa: E402
-from studio.persona_store import save_persona  # noqa: E402
-from studio.render import IGNORE  # noqa: E402
+from studio.data.persona import Persona, QAPair  # noqa: E402
+from studio.data.persona_store import save_persona  # noqa: E402
+from studio.format.render import IGNORE  # noqa: E402
 from studio.tiny import save_tiny_model  # noqa: E402
 from studio.train.config import TrainConfig  # noqa: E402
 from studio.train.worker import prepare  # noqa: E402

@@ -91,7 +91,7 @@ def test_rapid_edits_of_one_session_are_saved_in_order_without_false_conflicts(a
     """One Enter in a cell sends two edit requests ms apart; under the app's queue (4 workers) they used to run at
     once, and the second was refused as a conflict with the first. Thirty edits fired without waiting must all
     save, with no conflict copy, also when each save is slow (a busy machine: the bug's condition)."""
-    import studio.persona_session as ps
+    import studio.data.persona_session as ps
     real = ps.save_persona
 
     def slow_save(*args, **kwargs):

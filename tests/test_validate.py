@@ -1,9 +1,9 @@
 """Validation names rows; errors vs warnings; stats."""
-from studio.findings import has_errors
-from studio.persona import Persona, QAPair, StyleGuide
-from studio.persona_store import load_persona
-from studio.stats import length_histogram, persona_stats
-from studio.validate import validate_persona
+from studio.format.findings import has_errors
+from studio.data.persona import Persona, QAPair, StyleGuide
+from studio.data.persona_store import load_persona
+from studio.data.stats import length_histogram, persona_stats
+from studio.data.validate import validate_persona
 
 
 def codes(persona):

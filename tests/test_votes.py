@@ -4,7 +4,7 @@ import random
 import pytest
 
 from studio.errors import StudioError
-from studio.votes import assign_sides, export_preferences, read_votes, record_vote, win_rates
+from studio.serve.votes import assign_sides, export_preferences, read_votes, record_vote, win_rates
 
 
 def test_vote_log_win_rates_and_preference_export_round_trip(tmp_path):
@@ -37,7 +37,7 @@ def test_sides_are_randomised_and_bad_votes_refused(tmp_path):
 
 
 def test_blind_sides_are_shuffled_per_comparison():
-    from studio.chat_session import ChatSession
+    from studio.serve.chat_session import ChatSession
     s = ChatSession(runs_dir="runs")
     lefts = []
     for _ in range(400):

@@ -22,21 +22,21 @@ class Stopped(Exception):
 
 
 def _merge(p: dict, runs_dir: Path, say) -> Text:
-    from studio.merge import merge_adapter
+    from studio.serve.merge import merge_adapter
     report = merge_adapter(p["ref"], p.get("out") or None, runs_dir, use_checkpoint=bool(p.get("use_checkpoint")),
                            progress=say)
     return report.summary_text()
 
 
 def _combine(p: dict, runs_dir: Path, say) -> Text:
-    from studio.merge import combine_into_run
+    from studio.serve.merge import combine_into_run
     run = combine_into_run(list(p["refs"]), list(p["weights"]), p["method"], runs_dir, float(p.get("density", 0.5)),
                            progress=say)
     return T("merge.combined", n=len(p["refs"]), how=p["method"], weights=p["weights"], run=run.name)
 
 
 def _eval(p: dict, runs_dir: Path, say) -> Text:
-    from studio.evaluate import evaluate
+    from studio.eval.evaluate import evaluate
     res = evaluate(p["ref"], p.get("prompts") or None, runs_dir, int(p.get("max_new_tokens") or 64), progress=say)
     return T("eval.done", n=len(res["answers"]), path=f"{p['ref']}/eval/results.json")
 

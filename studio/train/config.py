@@ -7,6 +7,8 @@ from pathlib import Path
 import yaml
 
 from studio.errors import StudioError
+from studio.format.render import TRAIN_ON
+from studio.format.templates import TEMPLATE_NAMES
 from studio.locale import Text
 
 OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "adamw_torch")
@@ -107,8 +109,8 @@ class TrainConfig:
             (0 <= self.eval_fraction < 0.5, T("cfg.eval_fraction")),
             (self.optimizer in OPTIMIZERS, T("cfg.optimizer", {"choices": ", ".join(OPTIMIZERS)})),
             (self.scheduler in SCHEDULERS, T("cfg.scheduler", {"choices": ", ".join(SCHEDULERS)})),
-            (self.template in ("llama2", "llama3", "model"), T("cfg.template")),
-            (self.train_on in ("responses", "last", "all"), T("cfg.train_on")),
+            (self.template in TEMPLATE_NAMES, T("cfg.template")),
+            (self.train_on in TRAIN_ON, T("cfg.train_on")),
             (self.compute_dtype in ("auto", "bf16", "fp16", "fp32"), T("cfg.compute_dtype")),
             (bool(self.target_modules), T("cfg.target_modules")),
             (self.save_steps >= 1, T("cfg.save_steps")),

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from studio.errors import StudioError
 from studio.locale import Rows, T, Text
-from studio.persona import PAIRS_FILE, PERSONA_FILE, PROBE_FILE
-from studio.persona_store import load_persona, save_persona
-from studio.templates import conversations_from_persona
+from studio.data.persona import PAIRS_FILE, PERSONA_FILE, PROBE_FILE
+from studio.data.persona_store import load_persona, save_persona
+from studio.data.conversations import conversations_from_persona
 from studio.train.config import TrainConfig
 from studio.jobs.runner import busy_with
 from studio.jobs.status import pid_fields
@@ -25,14 +25,14 @@ from studio.workspace import PACKAGE_ROOT
 def preflight(cfg: TrainConfig, check_doctor: bool = True) -> list[Text]:
     """Refuse bad settings, validation errors and Doctor errors before anything starts (unless overridden);
     returns the warnings worth showing."""
-    from studio.findings import Finding
-    from studio.validate import validate_persona
+    from studio.format.findings import Finding
+    from studio.data.validate import validate_persona
     persona = load_persona(cfg.data)
     n = len(conversations_from_persona(persona))
     cfg.validate(n)
     findings: list[Finding] = list(validate_persona(persona))
     if check_doctor:
-        from studio.formatting import FormatSettings, render_persona
+        from studio.format.formatting import FormatSettings, render_persona
         from studio.models import load_tokenizer
         tok = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
         res = render_persona(persona, tok, FormatSettings(cfg.template, cfg.max_length, cfg.train_on,

@@ -94,7 +94,7 @@ def log_html(text: str) -> str:
 
 def persona_line(session, run: Path | None, lang: str = "en") -> str:
     """Which persona Start will train (name, rows, data hash), and which one the shown run trained."""
-    from studio.contract import data_hash
+    from studio.format.contract import data_hash
     parts = []
     if session is not None and getattr(session, "folder", ""):
         p = session.persona

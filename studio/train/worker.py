@@ -9,14 +9,14 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.contract import Contract, data_hash, model_hash
+from studio.format.contract import Contract, data_hash, model_hash
 from studio.errors import StudioError
 from studio.locale import T, Text
-from studio.findings import has_errors
-from studio.formatting import FormatSettings, add_control_tokens, missing_control_tokens, render_persona
+from studio.format.findings import has_errors
+from studio.format.formatting import FormatSettings, add_control_tokens, missing_control_tokens, render_persona
 from studio.models import load_tokenizer, resolve
-from studio.persona_store import load_persona
-from studio.render import stop_token_ids
+from studio.data.persona_store import load_persona
+from studio.format.render import stop_token_ids
 from studio.train.callbacks import RunFilesCallback
 from studio.train.config import TrainConfig
 from studio.jobs.status import pid_fields

@@ -5,7 +5,7 @@ import os
 
 import gradio as gr
 
-from studio.chat_session import ChatRegistry
+from studio.serve.chat_session import ChatRegistry
 from studio.locale import lang_of, tr
 from studio.ui.chat_tab import build_chat_tab
 from studio.ui.eval_tab import build_eval_tab

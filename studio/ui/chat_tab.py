@@ -7,12 +7,12 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio.chat import GenSettings
-from studio.chat_session import ChatRegistry, ChatSession, model_choices
+from studio.serve.chat import GenSettings
+from studio.serve.chat_session import ChatRegistry, ChatSession, model_choices
 from studio.errors import StudioError
 from studio.locale import tr
 from studio.ui.common import localized_columns
-from studio.votes import export_preferences, read_votes, record_vote, win_rates
+from studio.serve.votes import export_preferences, read_votes, record_vote, win_rates
 from studio.workspace import home, runs_dir
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from studio.findings import Finding
+from studio.format.findings import Finding
+from studio.format.templates import TEMPLATE_NAMES
 from studio.locale import tr
 
 FINDING_KEYS = ("col.severity", "col.code", "col.rows", "col.message", "col.fix")
@@ -26,7 +27,7 @@ def findings_frame(findings: list[Finding], lang: str) -> pd.DataFrame:
 
 def template_choices(i18n) -> list[tuple]:
     """The template radio's options: the names stay (they are config values), 'model' says what it means."""
-    return [("llama2", "llama2"), ("llama3", "llama3"), (i18n("template.model"), "model")]
+    return [(i18n("template.model") if name == "model" else name, name) for name in TEMPLATE_NAMES]
 
 
 def localized_columns(frame: pd.DataFrame, lang: str) -> pd.DataFrame:

@@ -9,12 +9,12 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio.chat_session import ChatRegistry
+from studio.serve.chat_session import ChatRegistry
 from studio.errors import StudioError
 from studio.jobs.runner import result
 from studio.jobs.status import PARAMS, State, read_status
 from studio.locale import LANGS, tr
-from studio.report import answers_csv, html_report, metric_rows, rate_bars
+from studio.eval.report import answers_csv, html_report, metric_rows, rate_bars
 from studio.ui import job_panel as jp
 from studio.ui.common import headers
 from studio.storage import atomic_write_text

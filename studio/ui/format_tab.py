@@ -9,14 +9,14 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio import persona_session as ps
+from studio.data import persona_session as ps
 from studio.errors import StudioError
-from studio.formatting import (AUTOFIXES, FormatSettings, add_control_tokens, export_rendered,
+from studio.format.formatting import (AUTOFIXES, FormatSettings, add_control_tokens, export_rendered,
                                missing_control_tokens, render_persona, strip_literal_specials, suggested_max_length)
 from studio.models import PRESETS, generation_eos_ids, load_tokenizer
-from studio.render import IGNORE
+from studio.format.render import IGNORE, TRAIN_ON
 from studio.locale import T, tr
-from studio.token_view import token_view_html
+from studio.format.token_view import token_view_html
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, template_choices
 from studio.ui.persona_tab import PersonaTab, persona_table
 
@@ -33,7 +33,7 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
                              label=i18n("format.source"))
         template = gr.Radio(template_choices(i18n), value="model", label=i18n("format.template"), scale=2)
         max_len = gr.Number(value=512, precision=0, minimum=16, label=i18n("format.max_length"), scale=1)
-        train_on = gr.Radio([(i18n(f"train_on.{k}"), k) for k in ("responses", "last", "all")], value="responses",
+        train_on = gr.Radio([(i18n(f"train_on.{k}"), k) for k in TRAIN_ON], value="responses",
                             label=i18n("format.train_on"), scale=2)
     with gr.Row():
         remote = gr.Checkbox(False, label=i18n("format.remote_code"))

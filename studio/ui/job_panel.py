@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio.chat_session import ChatRegistry
+from studio.serve.chat_session import ChatRegistry
 from studio.errors import StudioError
 from studio.jobs.runner import describe, list_jobs, request_stop, start_job
 from studio.jobs.status import ACTIVE

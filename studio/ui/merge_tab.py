@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from studio.chat_session import ChatRegistry
+from studio.serve.chat_session import ChatRegistry
 from studio.errors import StudioError
-from studio.merge import COMBINE_METHODS
+from studio.serve.merge import COMBINE_METHODS
 from studio.train.runs import list_runs
 from studio.ui import job_panel as jp
 from studio.workspace import runs_dir

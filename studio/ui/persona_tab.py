@@ -9,12 +9,12 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio import persona_session as ps
+from studio.data import persona_session as ps
 from studio.errors import StudioError
-from studio.exporters import export_pairs
+from studio.data.exporters import export_pairs
 from studio.locale import T, render, tr
-from studio.stats import length_histogram, persona_stats
-from studio.table_view import SORTS, VIEW_COLUMNS, apply_view, delete_row, duplicate_row, insert_row, view_rows
+from studio.data.stats import length_histogram, persona_stats
+from studio.data.table_view import SORTS, VIEW_COLUMNS, apply_view, delete_row, duplicate_row, insert_row, view_rows
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, localized_columns
 from studio.workspace import list_personas, persona_path
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import persona_session as ps
-from studio.chat_session import ChatRegistry
+from studio.data import persona_session as ps
+from studio.serve.chat_session import ChatRegistry
 from studio.errors import StudioError
 from studio.locale import T, render, tr
 from studio.models import PRESETS, resolve

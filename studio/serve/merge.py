@@ -9,11 +9,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.contract import Contract
+from studio.format.contract import Contract
 from studio.errors import StudioError
 from studio.integrity import adapter_problem
-from studio.render import generation_prompt_ids
-from studio.templates import chat_template_jinja
+from studio.format.render import generation_prompt_ids
+from studio.format.templates import chat_template_jinja
 from studio.train.runs import ACTIVE, STATUS, latest_checkpoint, refresh
 
 VERIFY_QUESTIONS = ["ごきげんよう。", "好きな食べ物は？", "What is the capital of France?"]

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.errors import ConflictError, StudioError
-from studio.findings import Finding
-from studio.importers import import_file
+from studio.format.findings import Finding
+from studio.data.importers import import_file
 from studio.locale import T, Text
-from studio.persona import PROBE_FILE, Persona, StyleGuide
-from studio.persona_store import load_persona_with_revision, save_persona
-from studio.validate import validate_persona
+from studio.data.persona import PROBE_FILE, Persona, StyleGuide
+from studio.data.persona_store import load_persona_with_revision, save_persona
+from studio.data.validate import validate_persona
 
 
 @dataclass

@@ -6,14 +6,14 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from studio.doctor import DoctorInput, diagnose
+from studio.format.doctor import DoctorInput, diagnose
 from studio.errors import StudioError
-from studio.findings import Finding
-from studio.persona import Persona, QAPair
-from studio.render import Rendered, render
+from studio.format.findings import Finding
+from studio.data.persona import Persona, QAPair
+from studio.format.render import Rendered, render
 from studio.storage import atomic_write_text
-from studio.templates import Conversation, conversations_from_persona
-from studio.validate import SPECIAL_TOKEN_RE
+from studio.data.conversations import Conversation, conversations_from_persona
+from studio.data.validate import SPECIAL_TOKEN_RE
 
 AUTOFIXES = {"EOS_SPLIT": "strip_literals", "TEMPLATE_TOKEN_SPLIT": "add_control_tokens",
              "TRUNCATED": "raise_max_length", "TEMPLATE_MISMATCH": "use_model_template"}

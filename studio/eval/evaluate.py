@@ -7,17 +7,17 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from studio import metrics as m
-from studio.persona import PROBE_FILE
-from studio.chat import ChatEngine, GenSettings, Row
-from studio.contract import Contract
+from studio.eval import metrics as m
+from studio.data.persona import PROBE_FILE
+from studio.serve.chat import ChatEngine, GenSettings, Row
+from studio.format.contract import Contract
 from studio.errors import StudioError
 from studio.locale import T
-from studio.merge import adapter_dir
-from studio.prompts import Prompt, read_prompts
-from studio.render import IGNORE, render
+from studio.serve.merge import adapter_dir
+from studio.eval.prompts import Prompt, read_prompts
+from studio.format.render import IGNORE, render
 from studio.storage import atomic_write_text
-from studio.templates import Conversation
+from studio.data.conversations import Conversation
 from studio.workspace import PACKAGE_ROOT
 
 EVAL_DATA = PACKAGE_ROOT / "data" / "eval"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from studio.render import IGNORE, Rendered
+from studio.format.render import IGNORE, Rendered
 
 STYLE = ("<style>.tv{font-family:ui-monospace,monospace;line-height:1.9;font-size:14px}"
          ".tv span{border-radius:3px;padding:1px 1px;margin:0 1px;border:1px solid #0002}"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from studio.errors import StudioError
 from studio.storage import atomic_write_text
-from studio.templates import Conversation, system_with_context
+from studio.data.conversations import Conversation, system_with_context
 
 CONTRACT_FILE = "contract.json"
 

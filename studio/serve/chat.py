@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.contract import Contract, model_hash
+from studio.format.contract import Contract, model_hash
 from studio.errors import StudioError
 from studio.integrity import adapter_problem
-from studio.render import generation_prompt_ids, stop_token_ids
+from studio.format.render import generation_prompt_ids, stop_token_ids
 
 BASE = "__base__"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.errors import StudioError
-from studio.importers import ALIASES, decode_bytes
+from studio.data.importers import ALIASES, decode_bytes
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from studio.errors import StudioError
 from studio.locale import T, Text
-from studio.persona import QAPair
+from studio.data.persona import QAPair
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 
 from studio.errors import StudioError
-from studio.templates import BOS, EOS, Conversation, Piece, get_template
+from studio.data.conversations import Conversation
+from studio.format.templates import BOS, EOS, Piece, get_template
 
 IGNORE = -100
 TRAIN_ON = ("responses", "last", "all")

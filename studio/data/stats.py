@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.persona import Persona
+from studio.data.persona import Persona
 
 
 @dataclass

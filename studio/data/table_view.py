@@ -5,7 +5,7 @@ written back to those rows, so searching or sorting never reorders the data (row
 """
 from __future__ import annotations
 
-from studio.persona import COLUMNS, QAPair
+from studio.data.persona import COLUMNS, QAPair
 
 VIEW_COLUMNS = ["#", *COLUMNS]
 SORTS = ("row", "question", "answer", "answer length", "dialog_id")

@@ -6,28 +6,12 @@ its end-of-turn token) and which assistant turn it belongs to.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from studio.data.conversations import Conversation
+
 BOS, EOS = "<bos>", "<eos>"   # stand for the tokenizer's own bos/eos ids, whatever their spelling
-REFERENCE_HEADER = "[参考情報]"  # the reference-notes block appended to the system part (documented in README)
-
-
-@dataclass
-class Conversation:
-    system: str
-    turns: list[tuple[str, str]]          # (user, assistant) in order
-    rows: list[int] = field(default_factory=list)  # 1-based table rows, one per turn
-
-    def messages(self, upto: int | None = None, with_last_answer: bool = True) -> list[dict]:
-        """OpenAI-style messages for turns[:upto]; the last answer dropped when with_last_answer is False."""
-        turns = self.turns if upto is None else self.turns[:upto]
-        msgs = [{"role": "system", "content": self.system}] if self.system else []
-        for i, (u, a) in enumerate(turns):
-            msgs.append({"role": "user", "content": u})
-            if with_last_answer or i < len(turns) - 1:
-                msgs.append({"role": "assistant", "content": a})
-        return msgs
 
 
 @dataclass(frozen=True)
@@ -45,14 +29,6 @@ class Template(Protocol):
     def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]: ...
 
     def stop_tokens(self) -> list[str]: ...
-
-
-def system_with_context(system: str, notes: str = "", context: str = "") -> str:
-    """The system part: the persona's prompt, then a reference block with the notes and the row's context."""
-    refs = "\n".join(x.strip() for x in (notes, context) if x and x.strip())
-    if not refs:
-        return system
-    return f"{system}\n\n{REFERENCE_HEADER}\n{refs}" if system else f"{REFERENCE_HEADER}\n{refs}"
 
 
 class Llama2:
@@ -121,6 +97,7 @@ class ModelTemplate:
 
 
 TEMPLATES: dict[str, Template] = {t.name: t for t in (Llama2(), Llama3(), ModelTemplate())}
+TEMPLATE_NAMES: tuple[str, ...] = tuple(TEMPLATES)  # the one list of template names (CLI, config, UI)
 
 
 # Jinja equivalents, written into a merged model's tokenizer so other tools chat with it in the trained format.
@@ -146,19 +123,6 @@ def get_template(name: str) -> Template:
         return TEMPLATES[name]
     except KeyError:
         raise KeyError(f"unknown template {name!r}; choose one of {', '.join(TEMPLATES)}") from None
-
-
-def conversations_from_persona(persona) -> list[Conversation]:
-    """One Conversation per single row or dialog; the first row's context joins the persona notes."""
-    from studio.conversations import group_dialogs
-
-    convs = []
-    for group in group_dialogs(persona.pairs):
-        first = group[0][1]
-        notes = persona.notes if persona.notes_in_prompt else ""
-        convs.append(Conversation(system=system_with_context(persona.system_prompt, notes, first.context),
-                                  turns=[(p.question, p.answer) for _, p in group], rows=[r for r, _ in group]))
-    return convs
 
 
 def text_of(pieces: list[Piece], bos: str, eos: str) -> str:

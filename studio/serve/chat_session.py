@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.chat import ChatEngine, GenSettings, Row
-from studio.contract import Contract
+from studio.serve.chat import ChatEngine, GenSettings, Row
+from studio.format.contract import Contract
 from studio.errors import StudioError
 from studio.locale import tr
 from studio.models import resolve
 from studio.train.runs import list_runs
-from studio.votes import assign_sides
+from studio.serve.votes import assign_sides
 
 
 def model_choices(runs_dir: Path) -> list[str]:

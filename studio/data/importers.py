@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.cards import card_from_json, card_from_png
+from studio.data.cards import card_from_json, card_from_png
 from studio.errors import StudioError
 from studio.locale import T, Text
-from studio.persona import QAPair
+from studio.data.persona import QAPair
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 ENCODINGS = ("utf-8", "cp932")  # what Japanese Excel writes besides UTF-8

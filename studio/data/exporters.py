@@ -6,9 +6,9 @@ import io
 import json
 from pathlib import Path
 
-from studio.conversations import group_dialogs
+from studio.data.conversations import group_dialogs
 from studio.errors import StudioError
-from studio.persona import COLUMNS, Persona, QAPair
+from studio.data.persona import COLUMNS, Persona, QAPair
 from studio.storage import atomic_write_text
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import yaml
 
 from studio.errors import ConflictError, StudioError
-from studio.exporters import pairs_to_csv
-from studio.importers import decode_bytes, import_file, import_table
-from studio.persona import PAIRS_FILE, PERSONA_FILE, Persona, header_yaml, revision_of
+from studio.data.exporters import pairs_to_csv
+from studio.data.importers import decode_bytes, import_file, import_table
+from studio.data.persona import PAIRS_FILE, PERSONA_FILE, Persona, header_yaml, revision_of
 from studio.storage import atomic_write_text, folder_lock
 
 

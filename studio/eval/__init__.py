@@ -1,0 +1,1 @@
+"""Evaluation: probe questions, persona metrics, the knowledge probe, reports."""
