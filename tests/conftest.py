@@ -1,11 +1,9 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 SAMPLE = ROOT / "data" / "personas" / "ayano"
@@ -22,3 +20,22 @@ def launch_app():
     demo, i18n = build_app()
     _, url, _ = demo.queue(**QUEUE).launch(prevent_thread_lock=True, server_name="127.0.0.1", i18n=i18n, quiet=True)
     return demo, url
+
+
+def train_adapter(root, model, seed):
+    """A small LoRA adapter trained in-process on 8 ojousama rows (5 steps): an adapter folder with its contract."""
+    from studio.data.persona import Persona, QAPair
+    from studio.data.persona_store import save_persona
+    from studio.train.config import TrainConfig
+    from studio.train.worker import prepare
+    save_persona(Persona(system_prompt="お嬢様", pairs=[QAPair(f"q{i}", "ですわ。") for i in range(8)]), root / "p")
+    cfg = TrainConfig(model=str(model), data=str(root / "p"), max_steps=5, batch_size=4, grad_accum=1, lora_r=4,
+                      lora_alpha=8, learning_rate=5e-2, load_in_4bit=False, seed=seed, save_steps=1000,
+                      max_length=64, warmup_steps=0)
+    prepared = prepare(root / "run", cfg)
+    prepared.trainer.train()
+    out = root / "adapter"
+    prepared.trainer.save_model(str(out))
+    prepared.tokenizer.save_pretrained(out)
+    prepared.contract.save(out)
+    return out

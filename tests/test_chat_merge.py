@@ -9,26 +9,9 @@ from studio.serve.chat import ChatEngine, GenSettings, Row  # noqa: E402
 from studio.format.contract import Contract  # noqa: E402
 from studio.errors import StudioError  # noqa: E402
 from studio.serve.merge import combine_adapters, merge_adapter  # noqa: E402
-from studio.data.persona import Persona, QAPair  # noqa: E402
-from studio.data.persona_store import save_persona  # noqa: E402
 from studio.format.render import generation_prompt_ids  # noqa: E402
 from studio.tiny import save_tiny_model  # noqa: E402
-from studio.train.config import TrainConfig  # noqa: E402
-from studio.train.worker import prepare  # noqa: E402
-
-
-def train_adapter(root, model, seed):
-    save_persona(Persona(system_prompt="お嬢様", pairs=[QAPair(f"q{i}", "ですわ。") for i in range(8)]), root / "p")
-    cfg = TrainConfig(model=str(model), data=str(root / "p"), max_steps=5, batch_size=4, grad_accum=1, lora_r=4,
-                      lora_alpha=8, learning_rate=5e-2, load_in_4bit=False, seed=seed, save_steps=1000,
-                      max_length=64, warmup_steps=0)
-    prepared = prepare(root / "run", cfg)
-    prepared.trainer.train()
-    out = root / "adapter"
-    prepared.trainer.save_model(str(out))
-    prepared.tokenizer.save_pretrained(out)
-    prepared.contract.save(out)
-    return out
+from tests.conftest import train_adapter  # noqa: E402
 
 
 @pytest.fixture(scope="module")

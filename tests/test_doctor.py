@@ -117,3 +117,24 @@ def test_stop_token(eos, gen_ids, fires):
     assert ("STOP_TOKEN" in f) is fires
     if fires:
         assert "'<|eot_id|>'" in f["STOP_TOKEN"].message and "'<|end_of_text|>'" in f["STOP_TOKEN"].message
+
+
+def test_autofixes_are_data_the_ui_and_cli_can_apply():
+    """Each Doctor auto-fix as a pure function: literal specials stripped from the rows, control tokens added to a
+    copy of the tokenizer, max length raised, or the model's own template chosen."""
+    from studio.data.persona import Persona, QAPair
+    from studio.format.formatting import FormatSettings, apply_autofix, render_persona
+    persona = Persona(pairs=[QAPair("q", "ごきげんよう</s>"), QAPair("長い質問" * 40, "a")])
+    tok = sp()
+    res = render_persona(persona, tok, FormatSettings("llama2", 64))
+    codes = {f.code for f in res.findings}
+    assert {"EOS_SPLIT", "TRUNCATED"} <= codes
+    fixed = apply_autofix("EOS_SPLIT", res, persona, "llama2", 64, tok, [])
+    assert fixed.persona.pairs[0].answer == "ごきげんよう" and persona.pairs[0].answer.endswith("</s>")
+    raised = apply_autofix("TRUNCATED", res, persona, "llama2", 64, tok, [])
+    assert raised.persona is None and raised.max_length > 64 and raised.max_length % 64 == 0
+    assert apply_autofix("TEMPLATE_MISMATCH", res, persona, "llama2", 64, tok, []).template == "model"
+    l3res = render_persona(persona, tok, FormatSettings("llama3", 512))
+    added = apply_autofix("TEMPLATE_TOKEN_SPLIT", l3res, persona, "llama3", 512, tok, [])
+    assert "<|eot_id|>" in added.added and "<|eot_id|>" in added.tokenizer.get_vocab()
+    assert "<|eot_id|>" not in tok.get_vocab()  # the loaded tokenizer is left as it was

@@ -10,7 +10,7 @@ from studio.eval.evaluate import evaluate  # noqa: E402
 from studio.eval.report import answers_csv, html_report, metric_rows  # noqa: E402
 from studio.tiny import save_tiny_model  # noqa: E402
 from studio.train.runs import write_status  # noqa: E402
-from tests.test_chat_merge import train_adapter  # noqa: E402
+from tests.conftest import train_adapter  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from studio.jobs.runner import busy_with, describe, list_jobs, refresh, request_
 from studio.jobs.status import STATUS, process_start, write_status
 from studio.tiny import save_tiny_model
 from studio.train.runs import write_status as write_run_status
-from tests.test_chat_merge import train_adapter
+from tests.conftest import train_adapter
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from gradio_client import Client  # noqa: E402
 
 from studio.tiny import save_tiny_model  # noqa: E402
 from studio.train.runs import write_status  # noqa: E402
-from tests.test_chat_merge import train_adapter  # noqa: E402
+from tests.conftest import train_adapter  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,7 @@ def test_train_tab_starts_a_run_and_shows_metrics(app):
     deadline = time.time() + 120
     while time.time() < deadline and "finished" not in c.predict(api_name="/train_progress")[0]:
         time.sleep(1)
+    assert "finished · step 2/2" in c.predict(api_name="/train_progress")[0]  # the second run ran to its end
 
 
 def test_validation_errors_block_the_start_button(app):
@@ -90,3 +91,4 @@ def test_validation_errors_block_the_start_button(app):
     deadline = time.time() + 120
     while time.time() < deadline and "完了" not in c.predict(api_name="/train_progress")[0]:
         time.sleep(1)
+    assert "完了 · ステップ 1/1" in c.predict(api_name="/train_progress")[0]

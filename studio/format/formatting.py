@@ -88,3 +88,32 @@ def export_rendered(result: FormatResult, out: str | Path) -> Path:
     else:
         raise StudioError("err.formatting.2", name=out.name)
     return out
+
+
+@dataclass
+class Autofixed:
+    """What an auto-fix changed: the persona (when its rows were edited), the settings and the tokenizer to render
+    with next, and the control tokens added so far."""
+    persona: Persona | None
+    template: str
+    max_length: int
+    tokenizer: object
+    added: list[str]
+
+
+def apply_autofix(code: str, result: FormatResult, persona: Persona, template: str, max_length: int, tokenizer,
+                  added: list[str]) -> Autofixed:
+    """The Doctor's auto-fix for one finding code (AUTOFIXES), as data: the caller saves and re-renders."""
+    import copy
+    if code not in AUTOFIXES:
+        raise KeyError(code)
+    if code == "EOS_SPLIT":
+        return Autofixed(strip_literal_specials(persona)[0], template, max_length, tokenizer, added)
+    if code == "TEMPLATE_TOKEN_SPLIT":
+        tok, new = copy.deepcopy(tokenizer), missing_control_tokens(result)  # the loaded tokenizer stays as it was
+        add_control_tokens(tok, new)
+        return Autofixed(None, template, max_length, tok, sorted(set(added) | set(new)))
+    if code == "TRUNCATED":
+        return Autofixed(None, template, suggested_max_length(result), tokenizer, added)
+    return Autofixed(None, "model", max_length, tokenizer, added)  # TEMPLATE_MISMATCH
+

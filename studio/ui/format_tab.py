@@ -2,7 +2,6 @@
 auto-fixes, token counts against max length, and export of the rendered dataset."""
 from __future__ import annotations
 
-import copy
 import tempfile
 from pathlib import Path
 
@@ -11,9 +10,10 @@ import pandas as pd
 
 from studio.data import persona_session as ps
 from studio.errors import StudioError
-from studio.format.formatting import (AUTOFIXES, FormatSettings, add_control_tokens, export_rendered,
-                               missing_control_tokens, render_persona, strip_literal_specials, suggested_max_length)
+from studio.format.formatting import (AUTOFIXES, FormatSettings, apply_autofix, export_rendered,
+                               render_persona)
 from studio.models import PRESETS, generation_eos_ids, load_tokenizer
+from studio.data.stats import length_histogram
 from studio.format.render import IGNORE, TRAIN_ON
 from studio.locale import T, tr
 from studio.format.token_view import token_view_html
@@ -69,9 +69,9 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
         res = st["result"]
         if not res.renders:
             return _empty_outputs(tr(lg, "format.no_rows"), lg)
-        width = max(16, st["settings"].max_length // 8)
-        counts = pd.Series([r.full_length // width * width for r in res.renders]).value_counts().sort_index()
-        hist_df = pd.DataFrame({"tokens": [f"{k}-{k + width - 1}" for k in counts.index], "examples": counts.values})
+        width = max(16, st["settings"].max_length // 8)  # eight bins up to max length
+        hist_df = pd.DataFrame(length_histogram([r.full_length for r in res.renders], width),
+                               columns=["tokens", "examples"])
         trained = sum(sum(l != IGNORE for l in r.labels) for r in res.renders)
         errors = sum(f.severity == "error" for f in res.findings)
         msg = tr(lg, "format.summary", examples=len(res.renders), rows=sum(len(c.turns) for c in res.convs),
@@ -107,24 +107,17 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
 
     def apply_fix(choice: str | None, session: ps.EditSession | None, src, tmpl, mx, on, trust, row_no, st, lg):
         code = (choice or "").split(":")[0]
-        skip_persona = gr.skip()
-        if not st or code not in AUTOFIXES:
+        if not st or code not in AUTOFIXES or session is None:
             return [gr.skip()] * (len(outputs) + 4)
-        if code == "EOS_SPLIT" and session is not None:
-            session.persona, n = strip_literal_specials(session.persona)
+        fixed = apply_autofix(code, st["result"], session.persona, tmpl, int(mx or 512), st["tok"], st["added"])
+        shown_rows = gr.skip()
+        if fixed.persona is not None:  # the rows changed: save them and show them in the Persona tab
+            session.persona = fixed.persona
             session = ps.save(session)
-            skip_persona = persona_table(session, lang=lg)
-        elif code == "TEMPLATE_TOKEN_SPLIT":
-            tok = copy.deepcopy(st["tok"])
-            added = missing_control_tokens(st["result"])
-            add_control_tokens(tok, added)
-            st = {**st, "tok": tok, "added": sorted(set(st["added"]) | set(added))}
-        elif code == "TRUNCATED":
-            mx = suggested_max_length(st["result"])
-        elif code == "TEMPLATE_MISMATCH":
-            tmpl = "model"
-        out = run(session, src, tmpl, mx, on, trust, row_no, st, lg)
-        return [*out, tmpl, mx, skip_persona]
+            shown_rows = persona_table(session, lang=lg)
+        st = {**st, "tok": fixed.tokenizer, "added": fixed.added}
+        out = run(session, src, fixed.template, fixed.max_length, on, trust, row_no, st, lg)
+        return [*out, fixed.template, fixed.max_length, shown_rows]
 
     fix_go.click(apply_fix, [fix_pick, *inputs], [*outputs, row, template, max_len, persona.table],
                  api_name="apply_fix")
