@@ -19,6 +19,7 @@ from studio.format.render import IGNORE, render
 from studio.storage import atomic_write_text
 from studio.data.conversations import Conversation
 from studio.workspace import PACKAGE_ROOT
+from studio.train.folder import Run
 
 EVAL_DATA = PACKAGE_ROOT / "data" / "eval"
 MODELS = ("base", "tuned")
@@ -27,7 +28,7 @@ MODELS = ("base", "tuned")
 def default_prompts(run: Path) -> Path:
     import yaml
     cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) if (run / "config.yaml").exists() else {}
-    for folder in (Path(str(cfg.get("data") or "")), run / "data"):
+    for folder in (Path(str(cfg.get("data") or "")), Run(run).data):
         if (folder / PROBE_FILE).exists():
             return folder / PROBE_FILE
     raise StudioError("err.no_probe", run=run.name)
@@ -121,7 +122,7 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
     run = adapter.parent
     contract = Contract.load(adapter)
     prompts = read_prompts(prompts_path or default_prompts(run))
-    out_dir = run / "eval"
+    out_dir = Run(run).eval
     out_dir.mkdir(exist_ok=True)
     atomic_write_text(out_dir / "state.json", json.dumps({"state": "running", "complete": False}), keep_backups=0)
     say(0.02, T("eval.p.loading"))

@@ -18,15 +18,16 @@ from studio.locale import tr
 from studio.models import resolve
 from studio.train.runs import list_runs
 from studio.serve.votes import assign_sides
+from studio.train.folder import Run
 
 
 def model_choices(runs_dir: Path) -> list[str]:
     """'base', then every finished run's adapter and merged model, newest first."""
     out = ["base"]
     for r in list_runs(runs_dir):
-        if (r.path / "adapter" / "adapter_config.json").exists():
+        if Run(r.path).has_adapter():
             out.append(f"run:{r.id}")
-        if (r.path / "merged" / "config.json").exists():
+        if Run(r.path).has_merged():
             out.append(f"merged:{r.id}")
     return out
 
@@ -71,11 +72,11 @@ class ChatSession:
     def _resolve(self, choice: str, other: str) -> tuple[str, str | None, Contract | None]:
         runs = Path(self.runs_dir)
         if choice.startswith("run:"):
-            adapter = runs / choice[4:] / "adapter"
+            adapter = Run(runs / choice[4:]).adapter
             contract = Contract.load(adapter)
             return contract.base_model_path, str(adapter), contract
         if choice.startswith("merged:"):
-            return str(runs / choice[7:] / "merged"), None, None
+            return str(Run(runs / choice[7:]).merged), None, None
         if other.startswith(("run:", "merged:")) and other != choice:  # the base the other pane was tuned from
             path = runs / other.split(":", 1)[1] / ("adapter" if other.startswith("run:") else "merged")
             c = Contract.load(path)

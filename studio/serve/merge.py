@@ -15,6 +15,7 @@ from studio.integrity import adapter_problem
 from studio.format.render import generation_prompt_ids
 from studio.format.templates import chat_template_jinja
 from studio.train.runs import ACTIVE, STATUS, latest_checkpoint, refresh
+from studio.train.folder import Run
 
 VERIFY_QUESTIONS = ["ごきげんよう。", "好きな食べ物は？", "What is the capital of France?"]
 TOLERANCE = {"fp32": 1e-3, "bf16": 5e-2}
@@ -44,14 +45,14 @@ def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: b
         path = runs_dir / str(ref)
     if (path / STATUS).exists():  # a run directory
         state = refresh(path).get("state")
-        if state in ACTIVE or state != "finished" and not (path / "adapter").exists():
+        if state in ACTIVE or state != "finished" and not Run(path).adapter.exists():
             ckpt = latest_checkpoint(path)
             if not use_checkpoint or ckpt is None:
                 raise StudioError("err.merge.10", name=path.name, state=state)
             if not (ckpt / "contract.json").exists():
                 shutil.copy(path / "contract.json", ckpt / "contract.json")
             return ckpt
-        path = path / "adapter"
+        path = Run(path).adapter
     if not (path / "adapter_config.json").exists():
         raise StudioError("err.merge.1", ref=ref)
     problem = adapter_problem(path)
@@ -145,7 +146,7 @@ def combine_into_run(refs: list[str], weights: list[float], method: str, runs_di
 
     from studio.train.runs import write_status
     run = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-combined-{method}"
-    combine_adapters(list(refs), list(weights), method, run / "adapter", runs_dir, density, progress=progress)
+    combine_adapters(list(refs), list(weights), method, Run(run).adapter, runs_dir, density, progress=progress)
     write_status(run, state="finished", step=0, total=0, combined_from=list(refs), weights=list(weights),
                  method=method)
     return run

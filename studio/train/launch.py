@@ -20,6 +20,7 @@ from studio.jobs.status import pid_fields
 from studio.train.runs import CONFIG, LOG, STOP, damaged_checkpoints, latest_checkpoint, new_run_dir, \
     read_status, refresh, write_status
 from studio.workspace import PACKAGE_ROOT
+from studio.train.folder import Run
 
 
 def preflight(cfg: TrainConfig, check_doctor: bool = True) -> list[Text]:
@@ -64,12 +65,12 @@ def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True,
         warnings.extend(found)
     persona = load_persona(cfg.data)
     run = new_run_dir(runs_dir, Path(cfg.data).stem or persona.name)
-    save_persona(persona, run / "data")  # the run keeps its own copy: enough to rerun, immune to later edits
+    save_persona(persona, Run(run).data)  # the run keeps its own copy: enough to rerun, immune to later edits
     probe = Path(cfg.data) / PROBE_FILE
     if probe.is_file():  # the held-out questions go along, so the run is evaluated on what was set at its start
-        shutil.copy(probe, run / "data" / PROBE_FILE)
+        shutil.copy(probe, Run(run).data / PROBE_FILE)
     for junk in (".backups", ".lock"):
-        p = run / "data" / junk
+        p = Run(run).data / junk
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     (run / CONFIG).write_text(cfg.to_yaml(), encoding="utf-8")
     write_status(run, state="queued", step=0, total=cfg.max_steps, created=time.time())
@@ -96,7 +97,7 @@ def resume_run(run: Path, runs_dir: Path) -> Path:
 
 
 def _spawn(run: Path, resume: bool) -> None:
-    if not (run / "data" / PAIRS_FILE).exists() and not (run / "data" / PERSONA_FILE).exists():
+    if not (Run(run).data / PAIRS_FILE).exists() and not (Run(run).data / PERSONA_FILE).exists():
         raise StudioError("err.no_snapshot", run=str(run))
     (run / STOP).unlink(missing_ok=True)  # an old request must not stop the new process
     cmd = [sys.executable, "-m", "studio", "_worker", str(run)] + (["--resume"] if resume else [])

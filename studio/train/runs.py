@@ -12,8 +12,8 @@ from studio.jobs.status import (  # noqa: F401 - LOG and error_fields are used t
     ACTIVE, LOG, STATUS, STOP, error_fields, pid_alive, read_status, write_status)
 from studio.locale import T
 from studio.integrity import checkpoint_problem
+from studio.train.folder import CONFIG, METRICS, Run  # noqa: F401 - CONFIG is used through this module
 
-METRICS, CONFIG = "metrics.jsonl", "config.yaml"
 
 
 @dataclass
@@ -99,7 +99,7 @@ def request_stop(run: Path) -> None:
 def checkpoints(run: Path) -> list[tuple[int, Path]]:
     """(step, folder) of every checkpoint folder, newest first."""
     found = []
-    for p in (run / "checkpoints").glob("checkpoint-*"):
+    for p in Run(run).checkpoints.glob("checkpoint-*"):
         m = re.fullmatch(r"checkpoint-(\d+)", p.name)
         if m and p.is_dir():
             found.append((int(m.group(1)), p))

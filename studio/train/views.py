@@ -8,6 +8,7 @@ import pandas as pd
 
 from studio.locale import tr
 from studio.train.runs import list_runs, read_metrics, refresh
+from studio.train.folder import CONTRACT, Run
 
 
 def progress_text(run: Path | None, lang: str = "en") -> tuple[str, float]:
@@ -111,7 +112,7 @@ def persona_line(session, run: Path | None, lang: str = "en") -> str:
 
 def _run_persona(run: Path) -> dict | None:
     import json
-    for place in (run / "adapter" / "contract.json", run / "contract.json"):
+    for place in (Run(run).adapter / CONTRACT, Run(run).contract):
         try:
             c = json.loads(place.read_text(encoding="utf-8"))
             return {"name": c.get("persona_name") or "—", "hash": str(c.get("data_hash", ""))[:8]}

@@ -21,6 +21,7 @@ from studio.train.callbacks import RunFilesCallback
 from studio.train.config import TrainConfig
 from studio.jobs.status import pid_fields
 from studio.train.runs import CONFIG, STOP, damaged_checkpoints, error_fields, latest_checkpoint, write_status
+from studio.train.folder import Run
 
 
 @dataclass
@@ -50,7 +51,7 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
 
     # --- data: the renderer makes input_ids and labels; trl uses them as they are
     tok = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
-    data_dir = run / "data" if (run / "data").exists() else Path(cfg.data)
+    data_dir = Run(run).data if Run(run).data.exists() else Path(cfg.data)
     persona = load_persona(data_dir)
     settings = FormatSettings(template=cfg.template, max_length=cfg.max_length, train_on=cfg.train_on,
                               system_override=cfg.system_prompt)
@@ -97,7 +98,7 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         tok.pad_token = tok.eos_token  # padding is masked by position (labels -100), never by id
 
     args = SFTConfig(
-        output_dir=str(run / "checkpoints"), max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
+        output_dir=str(Run(run).checkpoints), max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
         num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.scheduler,
@@ -160,7 +161,7 @@ def run_worker(run: Path, resume: bool = False) -> int:
             print(f"resuming from {ckpt.name}" if ckpt else "no usable checkpoint: starting from step 0", flush=True)
         prepared.contract.save(run)
         prepared.trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-        adapter = run / "adapter"
+        adapter = Run(run).adapter
         prepared.trainer.save_model(str(adapter))
         prepared.tokenizer.save_pretrained(adapter)
         prepared.contract.save(adapter)

@@ -20,12 +20,13 @@ from studio.ui.common import headers
 from studio.storage import atomic_write_text
 from studio.train.runs import list_runs
 from studio.workspace import runs_dir
+from studio.train.folder import Run
 
 RATE_KEYS = ("style_rate", "stop_rate", "length_adherence", "knowledge_score", "distinct_2")
 
 
 def finished_runs() -> list[str]:
-    return [r.id for r in list_runs(runs_dir()) if (r.path / "adapter" / "adapter_config.json").exists()]
+    return [r.id for r in list_runs(runs_dir()) if Run(r.path).has_adapter()]
 
 
 def _outputs(res: dict, lang: str):
@@ -66,7 +67,7 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
         return {"ref": ref, "prompts": file or None, "max_new_tokens": int(mx or 64)}, str(ref)
 
     def saved(ref) -> dict | None:
-        path = runs_dir() / str(ref) / "eval" / "results.json"
+        path = Run(runs_dir() / str(ref)).results
         try:
             return json.loads(path.read_text(encoding="utf-8")) if ref and path.exists() else None
         except (OSError, ValueError):

@@ -10,13 +10,14 @@ from studio.serve.merge import COMBINE_METHODS
 from studio.train.runs import list_runs
 from studio.ui import job_panel as jp
 from studio.workspace import runs_dir
+from studio.train.folder import Run
 
 KINDS = ("merge", "combine")
 
 
 def adapter_runs() -> list[str]:
     return [r.id for r in list_runs(runs_dir())
-            if (r.path / "adapter").exists() or (r.path / "checkpoints").exists()]
+            if Run(r.path).adapter.exists() or Run(r.path).checkpoints.exists()]
 
 
 def parse_weights(text: str | None, n: int) -> list[float]:
