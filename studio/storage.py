@@ -62,7 +62,8 @@ def _backed_up_within(path: Path, seconds: float) -> bool:
 def _backup(path: Path, keep: int) -> None:
     folder = path.parent / BACKUP_DIR
     folder.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
+    now = time.time_ns()  # one reading: a second read across a second boundary would sort a new copy as oldest
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now // 1_000_000_000)) + f"-{now % 1_000_000_000:09d}"
     shutil.copy2(path, folder / f"{path.name}.{stamp}")
     old = sorted(folder.glob(f"{path.name}.*"))
     for stale in old[:-keep]:
