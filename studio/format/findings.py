@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from studio.locale import Rows, Text, format_rows  # noqa: F401 - format_rows re-exported for the checks
+from studio.locale import Text
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}

@@ -62,6 +62,20 @@ def error_fields(message: Text) -> dict:
     return {"error": render(message, "en"), "error_i18n": {lang: render(message, lang) for lang in LANGS}}
 
 
+def explain(err: BaseException) -> Text:
+    """Why a worker failed, as a message in both languages (a library's own text is kept as it is)."""
+    from studio.errors import StudioError
+    from studio.locale import T
+    text = str(err)
+    if isinstance(err, StudioError):
+        return T(err.key, **err.params)
+    if "out of memory" in text.lower() or type(err).__name__ == "OutOfMemoryError":
+        return T("train.oom")
+    if isinstance(err, OSError) and getattr(err, "errno", None) == 28:
+        return T("train.disk_full")
+    return T("train.crashed", kind=type(err).__name__, text=text.splitlines()[0][:300] if text else "")
+
+
 def localized_error(status: dict, lang: str) -> str:
     texts = status.get("error_i18n") if isinstance(status.get("error_i18n"), dict) else {}
     return str(texts.get(lang) or status.get("error") or "")

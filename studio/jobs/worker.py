@@ -10,9 +10,8 @@ import time
 import traceback
 from pathlib import Path
 
-from studio.errors import StudioError
 from studio.jobs.runner import report_progress, stop_requested
-from studio.jobs.status import PARAMS, RESULT, State, error_fields, pid_fields, write_status
+from studio.jobs.status import PARAMS, RESULT, State, error_fields, explain, pid_fields, write_status
 from studio.locale import LANGS, T, Text, render
 from studio.storage import atomic_write_text
 
@@ -66,7 +65,5 @@ def run_job(folder: Path) -> int:
         return 0
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
         traceback.print_exc()
-        reason = T(e.key, **e.params) if isinstance(e, StudioError) else \
-            T("train.crashed", kind=type(e).__name__, text=str(e).splitlines()[0][:300] if str(e) else "")
-        write_status(folder, state=State.FAILED.value, **error_fields(reason), finished=time.time())
+        write_status(folder, state=State.FAILED.value, **error_fields(explain(e)), finished=time.time())
         return 1

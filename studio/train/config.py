@@ -9,7 +9,7 @@ import yaml
 from studio.errors import StudioError
 from studio.format.render import TRAIN_ON
 from studio.format.templates import TEMPLATE_NAMES
-from studio.locale import Text
+from studio.locale import T
 
 OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "adamw_torch")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
@@ -95,7 +95,6 @@ class TrainConfig:
 
     def validate(self, n_examples: int | None = None) -> None:
         """Refuse invalid settings before launch, naming the field."""
-        T = Text  # noqa: N806
         checks = [
             (self.lora_r >= 1, T("cfg.lora_r")),
             (self.lora_alpha > 0, T("cfg.lora_alpha")),
@@ -107,8 +106,8 @@ class TrainConfig:
             (self.max_length >= 16, T("cfg.max_length")),
             (self.warmup_steps >= 0, T("cfg.warmup")),
             (0 <= self.eval_fraction < 0.5, T("cfg.eval_fraction")),
-            (self.optimizer in OPTIMIZERS, T("cfg.optimizer", {"choices": ", ".join(OPTIMIZERS)})),
-            (self.scheduler in SCHEDULERS, T("cfg.scheduler", {"choices": ", ".join(SCHEDULERS)})),
+            (self.optimizer in OPTIMIZERS, T("cfg.optimizer", choices=", ".join(OPTIMIZERS))),
+            (self.scheduler in SCHEDULERS, T("cfg.scheduler", choices=", ".join(SCHEDULERS))),
             (self.template in TEMPLATE_NAMES, T("cfg.template")),
             (self.train_on in TRAIN_ON, T("cfg.train_on")),
             (self.compute_dtype in ("auto", "bf16", "fp16", "fp32"), T("cfg.compute_dtype")),
@@ -119,7 +118,7 @@ class TrainConfig:
         if n_examples is not None:
             train_n = n_examples - int(n_examples * self.eval_fraction)
             checks.append((self.batch_size <= train_n,
-                           T("cfg.batch_vs_data", {"batch": self.batch_size, "n": train_n})))
+                           T("cfg.batch_vs_data", batch=self.batch_size, n=train_n)))
         for ok, message in checks:
             if not ok:
                 raise StudioError("err.train_config.4", message=message)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from studio.format.contract import Contract, data_hash, model_hash
 from studio.errors import StudioError
-from studio.locale import T, Text
 from studio.format.findings import has_errors
 from studio.format.formatting import FormatSettings, add_control_tokens, missing_control_tokens, render_persona
 from studio.models import load_tokenizer, resolve
@@ -19,7 +18,7 @@ from studio.data.persona_store import load_persona
 from studio.format.render import stop_token_ids
 from studio.train.callbacks import RunFilesCallback
 from studio.train.config import TrainConfig
-from studio.jobs.status import pid_fields
+from studio.jobs.status import explain, pid_fields  # noqa: F401 - explain is tested through here
 from studio.train.runs import CONFIG, STOP, damaged_checkpoints, error_fields, latest_checkpoint, write_status
 from studio.train.folder import Run
 
@@ -133,18 +132,6 @@ def versions() -> dict:
         except md.PackageNotFoundError:
             out[pkg] = None
     return out
-
-
-def explain(err: BaseException) -> Text:
-    """What went wrong, as a message in both languages (a library's own text is kept as it is)."""
-    text = str(err)
-    if isinstance(err, StudioError):
-        return T(err.key, **err.params)
-    if "out of memory" in text.lower() or type(err).__name__ == "OutOfMemoryError":
-        return T("train.oom")
-    if isinstance(err, OSError) and getattr(err, "errno", None) == 28:
-        return T("train.disk_full")
-    return T("train.crashed", kind=type(err).__name__, text=text.splitlines()[0][:300] if text else "")
 
 
 def run_worker(run: Path, resume: bool = False) -> int:
