@@ -2,7 +2,7 @@
 adapter switched per row, vs the two answers generated one after the other; and resident memory of one base +
 adapter vs two separate model copies.
 
-    python bench/bench_chat.py [--model default] [--new-tokens 64]
+    python -m bench.bench_chat [--model default] [--new-tokens 64]
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def make_adapter(base: str, out: Path) -> Path:

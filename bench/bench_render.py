@@ -1,18 +1,15 @@
 """Benchmark: render + Doctor for the sample persona with each template (a tiny offline tokenizer per template).
 
-    python bench/bench_render.py
+    python -m bench.bench_render
 """
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from studio import tiny  # noqa: E402
-from studio.format.formatting import FormatSettings, render_persona  # noqa: E402
-from studio.data.persona_store import load_persona  # noqa: E402
-from studio.format.render import render  # noqa: E402
-from studio.data.conversations import conversations_from_persona  # noqa: E402
+from studio import tiny
+from studio.format.formatting import FormatSettings, render_persona
+from studio.data.persona_store import load_persona
+from studio.format.render import render
+from studio.data.conversations import conversations_from_persona
 
 
 def main() -> None:

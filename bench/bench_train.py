@@ -2,8 +2,8 @@
 
 Prints trained (non-pad) tokens per second and peak memory for both, and their ratio (ours / plain).
 
-    python bench/bench_train.py                          # embedded default model, CPU recipe, 10 steps
-    python bench/bench_train.py --model llama3-1b-shape --four-bit --steps 20   # GPU: random Llama-3.2-1B shape
+    python -m bench.bench_train                          # embedded default model, CPU recipe, 10 steps
+    python -m bench.bench_train --model llama3-1b-shape --four-bit --steps 20   # GPU: random Llama-3.2-1B shape
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 DATA = ROOT / "data" / "personas" / "ayano"
 
 

@@ -138,7 +138,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.detach:
         return 0
     status = wait(run, echo=lambda line: print(line, file=sys.stderr, flush=True))
-    return 0 if status.get("state") in ("finished", "stopped") else 1
+    from studio.jobs.status import State
+    return 0 if status.get("state") in (State.FINISHED, State.STOPPED) else 1
 
 
 @command("_worker")

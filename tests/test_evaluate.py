@@ -50,7 +50,7 @@ def test_bad_inputs(run, tmp_path):
     with pytest.raises(StudioError, match="holds no questions"):
         evaluate(run_dir, tmp_path / "empty.txt")
     (tmp_path / "bad.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
-    with pytest.raises(StudioError, match="needs a 'question' column"):
+    with pytest.raises(StudioError, match="cannot find a question column"):
         evaluate(run_dir, tmp_path / "bad.csv")
     unfinished = root / "runs" / "r2"
     unfinished.mkdir()

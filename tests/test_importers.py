@@ -157,3 +157,28 @@ def test_messages_jsonl_loads_with_datasets(tmp_path):
     ds = datasets.load_dataset("json", data_files=str(p), split="train")
     assert len(ds) == 4  # d1's two rows are one conversation
     assert ds[2]["messages"][1] == {"role": "user", "content": "multi\nline\nquestion"}
+
+
+def test_probe_files_are_read_by_the_importers_in_every_format(tmp_path):
+    """A probe file is not a second importer: CSV without an answer column, a JSON list, JSONL with references,
+    ShareGPT messages and plain text all give the same questions."""
+    from studio.eval.prompts import read_prompts
+
+    files = {
+        "p.csv": "質問\nごきげんよう。\n好きな色は？\n",
+        "p.json": json.dumps([{"prompt": "ごきげんよう。"}, {"prompt": "好きな色は？", "answer": "青ですわ"}],
+                             ensure_ascii=False),
+        "p.jsonl": '{"instruction": "ごきげんよう。"}\n{"instruction": "好きな色は？", "output": "青ですわ"}\n',
+        "m.jsonl": "".join(json.dumps({"messages": [{"role": "user", "content": q},
+                                                    {"role": "assistant", "content": "x"}]}, ensure_ascii=False) + "\n"
+                           for q in ("ごきげんよう。", "好きな色は？")),
+        "p.txt": "ごきげんよう。\n\n好きな色は？\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        assert [p.question for p in read_prompts(tmp_path / name)] == ["ごきげんよう。", "好きな色は？"], name
+    assert read_prompts(tmp_path / "p.json")[1].reference == "青ですわ"
+    (tmp_path / "bad.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
+    with pytest.raises(StudioError) as e:
+        read_prompts(tmp_path / "bad.csv")
+    assert "bad.csv" in str(e.value)

@@ -2,6 +2,7 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -10,19 +11,20 @@ from studio.data.persona import Persona, QAPair
 from studio.data.persona_store import load_persona, load_persona_with_revision, save_persona
 from studio.storage import backups_of
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_kill_between_write_and_rename_keeps_old_file(tmp_path):
     folder = tmp_path / "p"
     save_persona(Persona(name="old", pairs=[QAPair("q", "old answer")]), folder)
     script = textwrap.dedent(f"""
         import os, signal, sys
-        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parents[1])!r})
         from studio.data.persona import Persona, QAPair
         from studio.data.persona_store import save_persona
         os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)   # die after writing, before renaming
         save_persona(Persona(name="new", pairs=[QAPair("q", "NEW answer")]), {str(folder)!r})
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=ROOT)
     assert proc.returncode == -9
     persona = load_persona(folder)
     assert persona.name == "old" and persona.pairs[0].answer == "old answer"

@@ -16,6 +16,7 @@ from studio.locale import T, Text
 from studio.data.persona import QAPair
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+TEXT_SUFFIXES = (".txt", ".md", "")  # one item per line (probe questions), not a table
 ENCODINGS = ("utf-8", "cp932")  # what Japanese Excel writes besides UTF-8
 
 ALIASES = {
@@ -38,8 +39,9 @@ class ImportResult:
     warnings: list[Text] = field(default_factory=list)
 
 
-def import_file(path: str | Path) -> ImportResult:
-    """Read any supported file. Raises StudioError with a message for the user."""
+def import_file(path: str | Path, need_answer: bool = True) -> ImportResult:
+    """Read any supported file. Raises StudioError with a message for the user. With need_answer=False (probe
+    questions) a file without an answer column is read with empty answers."""
     path = Path(path)
     if not path.exists():
         raise StudioError("err.importers.2", path=path)
@@ -57,10 +59,11 @@ def import_file(path: str | Path) -> ImportResult:
         return _card_result(card_from_png(raw, path.name))
     text, encoding = decode_bytes(raw, path.name)
     if suffix in (".jsonl", ".ndjson"):
-        return import_jsonl(text, path.name)
+        return import_jsonl(text, path.name, need_answer)
     if suffix == ".json":
-        return import_json(text, path.name)
-    result = import_table(text, path.name, delimiter="\t" if suffix in (".tsv", ".tab") else None)
+        return import_json(text, path.name, need_answer)
+    result = import_table(text, path.name, delimiter="\t" if suffix in (".tsv", ".tab") else None,
+                          need_answer=need_answer)
     if encoding != "utf-8":
         result.warnings.append(T("w.read_as", name=path.name, encoding=encoding.upper()))
     return result
@@ -85,7 +88,8 @@ def _normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def import_table(text: str, name: str, delimiter: str | None = None, allow_empty: bool = False) -> ImportResult:
+def import_table(text: str, name: str, delimiter: str | None = None, allow_empty: bool = False,
+                 need_answer: bool = True) -> ImportResult:
     """CSV or TSV with a header row. The delimiter is guessed from the header when not given."""
     if not text.strip():
         raise StudioError("err.importers.6", name=name)
@@ -98,14 +102,14 @@ def import_table(text: str, name: str, delimiter: str | None = None, allow_empty
     except csv.Error as e:
         raise StudioError("err.importers.13", name=name, line_num=reader.line_num, reason=e) from None
     header, body = rows[0], [r for r in rows[1:] if any(cell.strip() for cell in r)]
-    mapping = map_columns(header, name)
+    mapping = map_columns(header, name, need_answer)
     if not body and not allow_empty:
         raise StudioError("err.importers.7", name=name)
     pairs = [_pair_from_record(dict(zip(header, r)), mapping) for r in body]
     return ImportResult(pairs=pairs, source_format="tsv" if delimiter == "\t" else "csv")
 
 
-def map_columns(columns: list[str], name: str) -> dict[str, str | tuple[str, str]]:
+def map_columns(columns: list[str], name: str, need_answer: bool = True) -> dict[str, str | tuple[str, str]]:
     """Map our fields to the file's column names; alpaca's instruction+input fold into the question."""
     norm = {c.strip().lstrip("\ufeff").lower(): c for c in columns}
     mapping: dict[str, str | tuple[str, str]] = {}
@@ -116,8 +120,10 @@ def map_columns(columns: list[str], name: str) -> dict[str, str | tuple[str, str
                 break
     if "instruction" in norm and "input" in norm:
         mapping["question"] = (norm["instruction"], norm["input"])
-    if "question" not in mapping or "answer" not in mapping:
+    if "question" not in mapping or need_answer and "answer" not in mapping:
         found = ", ".join(repr(c) for c in columns) or "none"
+        if not need_answer:
+            raise StudioError("err.importers.19", name=name, found=found)
         raise StudioError("err.importers.8", name=name, found=found)
     return mapping
 
@@ -138,12 +144,12 @@ def _pair_from_record(record: dict, mapping: dict) -> QAPair:
         question = f"{instruction}\n\n{extra}" if extra.strip() else instruction
     else:
         question = _cell(record, q)
-    return QAPair(question=question, answer=_cell(record, mapping["answer"]),
+    return QAPair(question=question, answer=_cell(record, mapping["answer"]) if "answer" in mapping else "",
                   context=_cell(record, mapping["context"]) if "context" in mapping else "",
                   dialog_id=_cell(record, mapping["dialog_id"]).strip() if "dialog_id" in mapping else "")
 
 
-def import_jsonl(text: str, name: str) -> ImportResult:
+def import_jsonl(text: str, name: str, need_answer: bool = True) -> ImportResult:
     records = []
     for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -157,10 +163,10 @@ def import_jsonl(text: str, name: str) -> ImportResult:
         records.append((lineno, obj))
     if not records:
         raise StudioError("err.importers.9", name=name)
-    return _import_records(records, name, "jsonl")
+    return _import_records(records, name, "jsonl", need_answer)
 
 
-def import_json(text: str, name: str) -> ImportResult:
+def import_json(text: str, name: str, need_answer: bool = True) -> ImportResult:
     """A .json file: a character card, or a list of records in any JSONL shape."""
     try:
         obj = json.loads(text)
@@ -174,13 +180,13 @@ def import_json(text: str, name: str) -> ImportResult:
         raise StudioError("err.importers.10", name=name)
     if not obj:
         raise StudioError("err.importers.11", name=name)
-    return _import_records(list(enumerate(obj, start=1)), name, "json")
+    return _import_records(list(enumerate(obj, start=1)), name, "json", need_answer)
 
 
-def _import_records(records: list[tuple[int, dict]], name: str, fmt: str) -> ImportResult:
+def _import_records(records: list[tuple[int, dict]], name: str, fmt: str, need_answer: bool = True) -> ImportResult:
     result = ImportResult(pairs=[], source_format=fmt)
     flat = [(n, r) for n, r in records if not isinstance(r.get("messages", r.get("conversations")), list)]
-    mapping = map_columns(sorted({k for _, r in flat for k in r}), name) if flat else {}
+    mapping = map_columns(sorted({k for _, r in flat for k in r}), name, need_answer) if flat else {}
     for lineno, rec in records:
         turns = rec.get("messages", rec.get("conversations"))
         if isinstance(turns, list):

@@ -25,6 +25,7 @@ class State(StrEnum):
 
 
 ACTIVE = (State.QUEUED, State.RUNNING, State.STOPPING)
+LIVE = (State.RUNNING, State.STOPPING)   # a worker process should exist
 STATUS, PROGRESS, LOG, STOP, PARAMS, RESULT = ("status.json", "progress.jsonl", "log.txt", "stop", "params.json",
                                                "result.json")
 
@@ -42,7 +43,7 @@ def read_status(folder: Path) -> dict:
     for key in ("pid", "step", "total"):
         if key in data and not (isinstance(data[key], int) or data[key] is None):
             data[key] = None  # a wrong type is not trusted (a stale or edited file)
-    if data["state"] in (State.RUNNING, State.STOPPING) and not isinstance(data.get("pid"), int):
+    if data["state"] in LIVE and not isinstance(data.get("pid"), int):
         data["state"] = State.UNKNOWN.value  # running, but by no process we can check: damaged
     return data
 
@@ -51,7 +52,7 @@ def write_status(folder: Path, **changes) -> dict:
     status = {**read_status(folder), **changes, "updated": time.time()}
     if status.get("state") == State.UNKNOWN:
         status["state"] = State.QUEUED.value
-    durable = status["state"] not in (State.RUNNING, State.STOPPING)  # per-step rewrites need only the rename
+    durable = status["state"] not in LIVE  # per-step rewrites need only the rename
     atomic_write_text(folder / STATUS, json.dumps(status, ensure_ascii=False, indent=1), keep_backups=0,
                       durable=durable)
     return status

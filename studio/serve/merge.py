@@ -9,6 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.jobs.status import State
 from studio.format.contract import Contract
 from studio.errors import StudioError
 from studio.integrity import adapter_problem
@@ -45,7 +46,7 @@ def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: b
         path = runs_dir / str(ref)
     if (path / STATUS).exists():  # a run directory
         state = refresh(path).get("state")
-        if state in ACTIVE or state != "finished" and not Run(path).adapter.exists():
+        if state in ACTIVE or state != State.FINISHED and not Run(path).adapter.exists():
             ckpt = latest_checkpoint(path)
             if not use_checkpoint or ckpt is None:
                 raise StudioError("err.merge.10", name=path.name, state=state)
@@ -147,7 +148,7 @@ def combine_into_run(refs: list[str], weights: list[float], method: str, runs_di
     from studio.train.runs import write_status
     run = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-combined-{method}"
     combine_adapters(list(refs), list(weights), method, Run(run).adapter, runs_dir, density, progress=progress)
-    write_status(run, state="finished", step=0, total=0, combined_from=list(refs), weights=list(weights),
+    write_status(run, state=State.FINISHED, step=0, total=0, combined_from=list(refs), weights=list(weights),
                  method=method)
     return run
 

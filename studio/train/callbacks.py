@@ -6,6 +6,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from studio.jobs.status import State
 from studio.train.runs import STOP, append_metrics, write_status
 
 
@@ -18,7 +19,7 @@ class RunFilesCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.time()
         self.first_step = state.global_step
-        write_status(self.run, state="running", step=state.global_step, total=state.max_steps)
+        write_status(self.run, state=State.RUNNING, step=state.global_step, total=state.max_steps)
 
     def _eta(self, state) -> float | None:
         done = state.global_step - (self.first_step or 0)

@@ -16,7 +16,7 @@ from studio.data.persona_store import load_persona, save_persona
 from studio.data.conversations import conversations_from_persona
 from studio.train.config import TrainConfig
 from studio.jobs.runner import busy_with
-from studio.jobs.status import pid_fields
+from studio.jobs.status import ACTIVE, State, pid_fields
 from studio.train.runs import CONFIG, LOG, STOP, damaged_checkpoints, latest_checkpoint, new_run_dir, \
     read_status, refresh, write_status
 from studio.workspace import PACKAGE_ROOT
@@ -73,16 +73,16 @@ def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True,
         p = Run(run).data / junk
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     (run / CONFIG).write_text(cfg.to_yaml(), encoding="utf-8")
-    write_status(run, state="queued", step=0, total=cfg.max_steps, created=time.time())
+    write_status(run, state=State.QUEUED, step=0, total=cfg.max_steps, created=time.time())
     _spawn(run, resume=False)
     return run
 
 
 def resume_run(run: Path, runs_dir: Path) -> Path:
     status = refresh(run)
-    if status.get("state") in ("queued", "running", "stopping"):
+    if status.get("state") in ACTIVE:
         raise StudioError("err.run_still", run=run.name, state=T(f"state.{status['state']}"))
-    if status.get("state") == "finished":
+    if status.get("state") == State.FINISHED:
         raise StudioError("err.run_finished", run=run.name)
     busy = busy_with(runs_dir)  # a training run, or a merge/combine/eval job: one GPU job at a time
     if busy:
@@ -91,7 +91,7 @@ def resume_run(run: Path, runs_dir: Path) -> Path:
         damaged = "; ".join(f"{n}: {why}" for n, why in damaged_checkpoints(run))
         raise StudioError("err.no_checkpoint", run=run.name,
                           damaged=T("err.no_checkpoint_damaged", damaged=damaged) if damaged else "")
-    write_status(run, state="queued", error=None)
+    write_status(run, state=State.QUEUED, error=None)
     _spawn(run, resume=True)
     return run
 
@@ -119,7 +119,7 @@ def wait(run: Path, echo=print, poll: float = 1.0) -> dict:
         if line != last:
             echo(line)
             last = line
-        if status.get("state") not in ("queued", "running", "stopping"):
+        if status.get("state") not in ACTIVE:
             if status.get("error"):
                 echo(f"error: {status['error']}")
             return status

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from studio.errors import StudioError
 from studio.jobs.status import (  # noqa: F401 - LOG and error_fields are used through this module too
-    ACTIVE, LOG, STATUS, STOP, error_fields, pid_alive, read_status, write_status)
+    ACTIVE, LIVE, LOG, STATUS, State, STOP, error_fields, pid_alive, read_status, write_status)
 from studio.locale import T
 from studio.integrity import checkpoint_problem
 from studio.train.folder import CONFIG, METRICS, Run  # noqa: F401 - CONFIG is used through this module
@@ -24,7 +24,7 @@ class RunInfo:
 
     @property
     def state(self) -> str:
-        return self.status.get("state", "unknown")
+        return self.status.get("state", State.UNKNOWN)
 
 
 def new_run_dir(runs_dir: Path, label: str) -> Path:
@@ -60,10 +60,10 @@ def read_metrics(run: Path) -> list[dict]:
 def refresh(run: Path) -> dict:
     """The status, with a dead worker turned into `failed` (and written back)."""
     status = read_status(run)
-    if status.get("state") in ("running", "stopping") and not pid_alive(status.get("pid"), status.get("pid_start")):
+    if status.get("state") in LIVE and not pid_alive(status.get("pid"), status.get("pid_start")):
         ckpt = latest_checkpoint(run)
         where = T("train.died_resume", ckpt=ckpt.name) if ckpt else T("train.died_no_ckpt")
-        status = write_status(run, state="failed", **error_fields(T("train.died", where=where)))
+        status = write_status(run, state=State.FAILED, **error_fields(T("train.died", where=where)))
     return status
 
 

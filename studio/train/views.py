@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from studio.jobs.status import LIVE
 from studio.locale import tr
 from studio.train.runs import list_runs, read_metrics, refresh
 from studio.train.folder import CONTRACT, Run
@@ -18,7 +19,7 @@ def progress_text(run: Path | None, lang: str = "en") -> tuple[str, float]:
     step, total = s.get("step", 0) or 0, s.get("total") or 0
     frac = step / total if total else 0.0
     eta = s.get("eta_s")
-    eta_txt = tr(lang, "train.eta", eta=_clock(eta)) if eta and s.get("state") in ("running", "stopping") else ""
+    eta_txt = tr(lang, "train.eta", eta=_clock(eta)) if eta and s.get("state") in LIVE else ""
     localized = s.get("error_i18n") if isinstance(s.get("error_i18n"), dict) else {}
     err = f"\n{localized.get(lang) or s['error']}" if s.get("error") else ""
     # the state word stays English too (in parentheses) in Japanese: scripts and the CLI use it

@@ -18,7 +18,7 @@ from studio.data.persona_store import load_persona
 from studio.format.render import stop_token_ids
 from studio.train.callbacks import RunFilesCallback
 from studio.train.config import TrainConfig
-from studio.jobs.status import explain, pid_fields  # noqa: F401 - explain is tested through here
+from studio.jobs.status import State, explain, pid_fields  # noqa: F401 - explain is tested through here
 from studio.train.runs import CONFIG, STOP, damaged_checkpoints, error_fields, latest_checkpoint, write_status
 from studio.train.folder import Run
 
@@ -137,7 +137,8 @@ def versions() -> dict:
 def run_worker(run: Path, resume: bool = False) -> int:
     """Train the run in this process. Exit code 0 finished/stopped, 1 failed. Everything goes to files."""
     import os
-    write_status(run, state="running", **pid_fields(os.getpid()), error=None, versions=versions(), started=time.time())
+    write_status(run, state=State.RUNNING, **pid_fields(os.getpid()), error=None, versions=versions(),
+                 started=time.time())
     try:
         cfg = TrainConfig.load(run / CONFIG)
         prepared = prepare(run, cfg)
@@ -154,12 +155,12 @@ def run_worker(run: Path, resume: bool = False) -> int:
         prepared.contract.save(adapter)
         state = prepared.trainer.state
         stopped = (run / STOP).exists() and state.global_step < state.max_steps
-        write_status(run, state="stopped" if stopped else "finished", step=state.global_step,
+        write_status(run, state=State.STOPPED if stopped else State.FINISHED, step=state.global_step,
                      total=state.max_steps, finished=time.time(), eta_s=0)
         return 0
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
         traceback.print_exc()
-        write_status(run, state="failed", **error_fields(explain(e)), finished=time.time())
+        write_status(run, state=State.FAILED, **error_fields(explain(e)), finished=time.time())
         return 1
     finally:
         sys.stdout.flush()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from studio.jobs.status import ACTIVE
 from studio.data import persona_session as ps
 from studio.serve.chat_session import ChatRegistry
 from studio.errors import StudioError
@@ -200,7 +201,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     def attach(cur):
         """On page load or refresh: the running job, else this tab's run, else the latest."""
         runs = list_runs(runs_dir())
-        active = next((r for r in runs if r.state in ("queued", "running", "stopping")), None)
+        active = next((r for r in runs if r.state in ACTIVE), None)
         pick = active.path if active else Path(cur) if cur else runs[0].path if runs else None
         return str(pick) if pick else None
 
