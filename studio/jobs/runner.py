@@ -94,13 +94,22 @@ def start_job(kind: str, params: dict, runs_dir: Path, label: str = "") -> Path:
     atomic_write_text(folder / PARAMS, json.dumps({"kind": kind, "runs_dir": str(runs_dir), **params},
                                                  ensure_ascii=False, indent=1), keep_backups=0)
     write_status(folder, state=State.QUEUED.value, created=time.time(), kind=kind)
-    cmd = [sys.executable, "-m", "studio", "_job", str(folder)]
+    spawn(folder, ["_job", str(folder)])
+    return folder
+
+
+def spawn(folder: Path, args: list[str]) -> int:
+    """The one launcher of every long job (training included): `python -m studio ARGS` in its own session, its
+    output appended to the folder's log.txt, its pid (+ start time) recorded in status.json."""
+    cmd = [sys.executable, "-m", "studio", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     with open(folder / LOG, "a", encoding="utf-8") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(cmd)}\n")
+        log.flush()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 cwd=str(PACKAGE_ROOT), env=env, start_new_session=True)
     write_status(folder, **pid_fields(proc.pid))
-    return folder
+    return proc.pid
 
 
 def request_stop(folder: Path) -> None:

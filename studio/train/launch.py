@@ -2,10 +2,7 @@
 output goes to log.txt (a file, never a pipe that someone must drain)."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,11 +12,10 @@ from studio.data.persona import PAIRS_FILE, PERSONA_FILE, PROBE_FILE
 from studio.data.persona_store import load_persona, save_persona
 from studio.data.conversations import conversations_from_persona
 from studio.train.config import TrainConfig
-from studio.jobs.runner import busy_with
-from studio.jobs.status import ACTIVE, State, pid_fields
+from studio.jobs.runner import busy_with, spawn
+from studio.jobs.status import ACTIVE, State
 from studio.train.runs import CONFIG, LOG, STOP, damaged_checkpoints, latest_checkpoint, new_run_dir, \
     read_status, refresh, write_status
-from studio.workspace import PACKAGE_ROOT
 from studio.train.folder import Run
 
 
@@ -100,14 +96,7 @@ def _spawn(run: Path, resume: bool) -> None:
     if not (Run(run).data / PAIRS_FILE).exists() and not (Run(run).data / PERSONA_FILE).exists():
         raise StudioError("err.no_snapshot", run=str(run))
     (run / STOP).unlink(missing_ok=True)  # an old request must not stop the new process
-    cmd = [sys.executable, "-m", "studio", "_worker", str(run)] + (["--resume"] if resume else [])
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-    with open(run / LOG, "a", encoding="utf-8") as log:
-        log.write(f"\n=== {'resume' if resume else 'start'} {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(cmd)}\n")
-        log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=str(PACKAGE_ROOT), env=env, start_new_session=True)
-    write_status(run, **pid_fields(proc.pid))
+    spawn(run, ["_worker", str(run)] + (["--resume"] if resume else []))
 
 
 def wait(run: Path, echo=print, poll: float = 1.0) -> dict:
