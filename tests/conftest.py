@@ -22,7 +22,7 @@ def launch_app():
     return demo, url
 
 
-def train_adapter(root, model, seed):
+def train_adapter(root, model, seed, template: str = "model"):
     """A small LoRA adapter trained in-process on 8 ojousama rows (5 steps): an adapter folder with its contract."""
     from studio.data.persona import Persona, QAPair
     from studio.data.persona_store import save_persona
@@ -31,7 +31,7 @@ def train_adapter(root, model, seed):
     save_persona(Persona(system_prompt="お嬢様", pairs=[QAPair(f"q{i}", "ですわ。") for i in range(8)]), root / "p")
     cfg = TrainConfig(model=str(model), data=str(root / "p"), max_steps=5, batch_size=4, grad_accum=1, lora_r=4,
                       lora_alpha=8, learning_rate=5e-2, load_in_4bit=False, seed=seed, save_steps=1000,
-                      max_length=64, warmup_steps=0)
+                      max_length=64, warmup_steps=0, template=template)
     prepared = prepare(root / "run", cfg)
     prepared.trainer.train()
     out = root / "adapter"
@@ -39,3 +39,20 @@ def train_adapter(root, model, seed):
     prepared.tokenizer.save_pretrained(out)
     prepared.contract.save(out)
     return out
+
+
+def finished_run(root, kind: str = "chatml", seed: int = 1, name: str = "20260101-000000-ayano",
+                 template: str = "model"):
+    """A finished run folder (adapter + the persona snapshot it trained on) over a tiny base of `kind`."""
+    import shutil
+
+    from studio.tiny import save_tiny_model
+    from studio.train.folder import Run
+    from studio.train.runs import write_status
+    model = save_tiny_model(root / f"base-{kind}", kind)
+    run = Run(root / "runs" / name)
+    run.path.mkdir(parents=True)
+    train_adapter(root / f"train-{name}", model, seed, template).rename(run.adapter)
+    shutil.copytree(root / f"train-{name}" / "p", run.data)
+    write_status(run.path, state="finished", step=5, total=5)
+    return run

@@ -276,4 +276,10 @@ MESSAGES: dict[str, str] = {
     "merge.p.loading": "loading the base model (unquantized) and the adapter",
     "merge.p.applying": "applying the adapter", "merge.p.verifying": "verifying: merged vs base+adapter logits",
     "merge.p.saving": "writing the model",
+    'export.summary': 'Exported {path} ({size} MB), verified: {checks}. Ollama: {modelfile}',
+    'export.p.merging': 'merging the adapter first (verified)',
+    'export.p.writing': 'writing the GGUF ({quant})',
+    'export.p.verifying': 'verifying: reading the GGUF back (metadata, template, tokenization, logits, stops)',
+    'export.p.done': 'verified and published',
+    'card.written': 'Character card written: {path}',
 }

@@ -270,4 +270,10 @@ MESSAGES: dict[str, str] = {
     "merge.p.loading": "ベースモデル(量子化なし)とアダプターを読み込み中",
     "merge.p.applying": "アダプターを適用中", "merge.p.verifying": "検証中: マージ後とベース+アダプターのロジットを比較",
     "merge.p.saving": "モデルを書き込み中",
+    'export.summary': '{path} に書き出しました({size} MB)。検証済み: {checks}。Ollama: {modelfile}',
+    'export.p.merging': '先にアダプターをマージ中(検証つき)',
+    'export.p.writing': 'GGUF を書き込み中({quant})',
+    'export.p.verifying': '検証中: GGUF を読み戻して確認(メタデータ・テンプレート・トークン化・ロジット・停止)',
+    'export.p.done': '検証して公開しました',
+    'card.written': 'キャラクターカードを書き出しました: {path}',
 }

@@ -1,0 +1,151 @@
+"""Export a run (or a merged model) to GGUF + Ollama Modelfile: merge first if needed, refuse what is not
+supported before any work, write under a temporary name, verify by reading back, and only then publish."""
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.errors import StudioError
+from studio.format.contract import Contract
+from studio.train.folder import Run
+
+MODELFILE = "Modelfile"
+
+
+@dataclass
+class ExportReport:
+    gguf: Path
+    modelfile: Path | None
+    size_mb: float
+    seconds: float
+    checks: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary_text(self):
+        from studio.locale import T
+        return T("export.summary", path=str(self.gguf), size=f"{self.size_mb:.1f}", checks=" · ".join(self.checks),
+                 modelfile=str(self.modelfile or "-"))
+
+
+def _quiet(fraction: float, message) -> None:
+    """The default progress report: none."""
+
+
+def resolve_run(ref: str | Path, runs_dir: Path | None) -> Run:
+    path = Path(ref)
+    if not path.exists() and runs_dir is not None and (runs_dir / str(ref)).exists():
+        path = runs_dir / str(ref)
+    if not path.is_dir():
+        raise StudioError("err.export.no_run", ref=ref)
+    return Run(path)
+
+
+def _model_family(contract: Contract, tok) -> str | None:
+    """Which Ollama template family renders like the contract: llama2, llama3, chatml, or None (not supported)."""
+    from studio.data.conversations import Conversation
+    from studio.export.modelfile import chatml_text
+    from studio.format.render import pieces_for
+    from studio.format.templates import get_template, text_of
+
+    if contract.template in ("llama2", "llama3"):
+        return contract.template
+    conv = Conversation("S", [("U", "A"), ("V", "")])
+    try:
+        text = text_of(pieces_for(conv, contract.template, tok, True), tok.bos_token or "", tok.eos_token or "")
+    except Exception:  # noqa: BLE001 - a template that cannot render this matches no family
+        return None
+    if text == chatml_text(conv.messages(with_last_answer=False), True):
+        return "chatml"
+    for family in ("llama3", "llama2"):
+        if text == text_of(get_template(family).pieces(conv, True), tok.bos_token or "", tok.eos_token or ""):
+            return family
+    return None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w-]+", "-", text, flags=re.UNICODE).strip("-")[:40] or "character"
+
+
+def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = None, runs_dir: Path | None = None,
+               progress=_quiet) -> ExportReport:
+    import time
+
+    from transformers import AutoTokenizer
+
+    from studio.data.conversations import conversations_from_persona
+    from studio.data.persona_store import load_persona
+    from studio.eval.prompts import read_prompts
+    from studio.export.gguf_file import plan_gguf, write_gguf
+    from studio.export.gguf_vocab import adds_bos
+    from studio.export.modelfile import ModelfileSpec, default_system, modelfile_text
+    from studio.export.verify import verify_gguf
+    from studio.locale import T
+    from studio.serve.merge import VERIFY_QUESTIONS, adapter_dir, merge_adapter
+
+    started = time.time()
+    run = resolve_run(ref, runs_dir)
+    if not run.has_merged():
+        src = adapter_dir(run.path, runs_dir)          # refuses a run still training or without an adapter
+        contract = Contract.load(src)
+        base = Path(contract.base_model_path)
+        if contract.base_model_path and not base.exists() and (base.is_absolute() or "/" not in str(base)):
+            raise StudioError("err.export.base_missing", base=contract.base_model_path)
+        plan_gguf(base, quant) if base.is_dir() else None   # unsupported architecture/quant: before merging
+        progress(0.02, T("export.p.merging"))
+        merge_adapter(run.path, None, runs_dir, progress=lambda f, m: progress(0.02 + 0.3 * f, m))
+    plan = plan_gguf(run.merged, quant)
+    contract = Contract.load(run.merged)
+    out_dir = Path(out) if out else run.path / "export"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise StudioError("err.export.out_not_dir", out=out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = _slug(contract.persona_name or run.id)
+    target = out_dir / f"{name}-{quant}.gguf"
+    free = shutil.disk_usage(out_dir).free
+    if free < plan.estimated_bytes * 1.1:
+        raise StudioError("err.export.disk", folder=out_dir, need=plan.estimated_bytes / 2**30, free=free / 2**30)
+    tok = AutoTokenizer.from_pretrained(run.merged)
+    partial = target.with_name(target.name + ".partial")
+    progress(0.35, T("export.p.writing", quant=quant))
+    eot = contract.stop_token_ids[0] if contract.stop_token_ids else None
+    try:
+        warnings = write_gguf(plan, partial, tok.chat_template or "", contract.persona_name or run.id, eot,
+                              progress=lambda f: progress(0.35 + 0.35 * f, T("export.p.writing", quant=quant)))
+        progress(0.72, T("export.p.verifying"))
+        persona = load_persona(run.data) if run.data.is_dir() else None
+        convs = conversations_from_persona(persona) if persona else []
+        probe = run.data / "probe.txt"
+        questions = [p.question for p in read_prompts(probe)][:8] if probe.is_file() else list(VERIFY_QUESTIONS)
+        trained = run.adapter if (run.adapter / "tokenizer_config.json").exists() else None
+        result = verify_gguf(partial, run.merged, quant, contract, convs, questions, trained)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    if not result.ok:
+        partial.unlink(missing_ok=True)
+        bad = result.failed()[0]
+        raise StudioError("err.export.verify", check=bad.name, detail=bad.detail)
+    partial.replace(target)
+    contract.save(out_dir)
+    family = _model_family(contract, tok)
+    modelfile = None
+    if family:
+        system = contract.system_for()
+        if not system and family == "chatml":
+            system = default_system(tok.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False))
+        stops = [s for s in tok.convert_ids_to_tokens(list(contract.stop_token_ids) or [tok.eos_token_id]) if s]
+        spec = ModelfileSpec(target.name, family, adds_bos(tok), system, stops, min(contract.max_length * 4 or 2048,
+                             plan.config.get("max_position_embeddings", 2048)),
+                             f"Persona Studio: {contract.persona_name or run.id} ({run.id}), template "
+                             f"{contract.template}, {quant}. ollama create {name} -f {MODELFILE}")
+        modelfile = out_dir / MODELFILE
+        modelfile.write_text(modelfile_text(spec), encoding="utf-8")
+    else:
+        warnings.append(f"no Modelfile: template {contract.template!r} is not llama2, llama3 or ChatML")
+    from studio.export.vllm import write_vllm_files
+    write_vllm_files(run, contract, tok)
+    progress(1.0, T("export.p.done"))
+    return ExportReport(target, modelfile, target.stat().st_size / 2**20, time.time() - started,
+                        result.lines(), warnings)

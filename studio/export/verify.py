@@ -1,0 +1,145 @@
+"""Read a written GGUF back with transformers (gguf_file=) and check it against the merged model before it is
+published: metadata (special ids, add_bos), the embedded chat template, tokenization, logits and stopping.
+Heavy imports stay inside."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.data.conversations import Conversation
+from studio.format.contract import Contract
+
+# Largest |logit difference| allowed, relative to the largest |logit| of the merged model on the same prompt.
+# Measured on the embedded default model (SmolLM2-135M) and on tiny test models: f16 0.001, q8_0 0.056, tiny q4_0
+# 0.16 (bench/bench_export.py prints these); the limits leave room for larger models without hiding a broken file,
+# which lands near 1.0 (a wrong tensor layout or vocabulary scrambles the logits).
+RELATIVE_TOLERANCE = {"f16": 0.01, "bf16": 0.05, "q8_0": 0.15, "q4_0": 0.35}
+STOP_CHECK_TOKENS = 48
+
+
+@dataclass
+class Check:
+    name: str          # metadata | template | tokenization | logits | stops
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Verification:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def lines(self) -> list[str]:
+        return [f"{'ok ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in self.checks]
+
+
+def gguf_fields(path: Path) -> dict:
+    """The scalar metadata of a GGUF (ids, flags, names, chat template)."""
+    import gguf
+    reader = gguf.GGUFReader(str(path))
+    out = {}
+    for name, f in reader.fields.items():
+        if name.startswith("tokenizer.ggml.") and name.split(".")[-1] in ("tokens", "scores", "token_type", "merges"):
+            continue
+        try:
+            out[name] = f.contents()
+        except Exception:  # noqa: BLE001 - a field type we do not read
+            continue
+    return out
+
+
+def _metadata_check(fields: dict, contract: Contract, merged_tok) -> Check:
+    ids = {fields.get("tokenizer.ggml.eos_token_id"), fields.get("tokenizer.ggml.eot_token_id")} - {None}
+    want_eot = contract.stop_token_ids[0] if contract.stop_token_ids else merged_tok.eos_token_id
+    problems = []
+    if want_eot not in ids:
+        problems.append(f"end-of-turn id {want_eot} is neither eos nor eot in the file ({sorted(ids)})")
+    if fields.get("tokenizer.ggml.bos_token_id") != merged_tok.bos_token_id:
+        problems.append(f"bos id {fields.get('tokenizer.ggml.bos_token_id')} != {merged_tok.bos_token_id}")
+    return Check("metadata", not problems, "; ".join(problems) or f"stop ids {sorted(ids)}, bos "
+                 f"{fields.get('tokenizer.ggml.bos_token_id')}, add_bos {fields.get('tokenizer.ggml.add_bos_token')}")
+
+
+def _template_check(convs: list[Conversation], contract: Contract, merged_tok, gguf_tok) -> Check:
+    """The file's own chat template must render every training conversation (and each generation prompt) exactly
+    as the studio rendered it for training."""
+    from studio.format.render import pieces_for
+    from studio.format.templates import text_of
+
+    bos, eos = merged_tok.bos_token or "", merged_tok.eos_token or ""
+    for n, conv in enumerate(convs, start=1):
+        for gen in (False, True):
+            want = text_of(pieces_for(conv, contract.template, merged_tok, gen), bos, eos)
+            msgs = conv.messages(with_last_answer=not gen)
+            try:
+                got = gguf_tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
+            except Exception as e:  # noqa: BLE001 - a broken template is what this check is for
+                return Check("template", False, f"the file's chat template fails on conversation {n}: {e}")
+            if got != want:
+                at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+                return Check("template", False, f"conversation {n}{' (generation prompt)' if gen else ''} differs at "
+                             f"character {at}: file {got[at:at + 40]!r} vs trained {want[at:at + 40]!r}")
+    return Check("template", True, f"{len(convs)} conversations render exactly as trained")
+
+
+def _tokenization_check(texts: list[str], merged_tok, gguf_tok) -> Check:
+    for n, text in enumerate(texts, start=1):
+        a = merged_tok(text, add_special_tokens=False)["input_ids"]
+        b = gguf_tok(text, add_special_tokens=False)["input_ids"]
+        if a != b:
+            at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            return Check("tokenization", False, f"text {n} differs at token {at}: {a[at:at + 5]} vs {b[at:at + 5]}")
+    return Check("tokenization", True, f"{len(texts)} texts tokenize identically")
+
+
+def verify_gguf(path: Path, merged_dir: Path, quant: str, contract: Contract, convs: list[Conversation],
+                questions: list[str], trained_tokenizer_dir: Path | None = None) -> Verification:
+    """trained_tokenizer_dir: the tokenizer training rendered with (the run's adapter folder), so that a template
+    changed after training is caught rather than compared with itself."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from studio.format.render import generation_prompt_ids
+    from studio.format.templates import text_of
+    from studio.format.render import pieces_for
+
+    result = Verification()
+    merged_tok = AutoTokenizer.from_pretrained(merged_dir)
+    trained_tok = AutoTokenizer.from_pretrained(trained_tokenizer_dir) if trained_tokenizer_dir else merged_tok
+    gguf_tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    result.checks.append(_metadata_check(gguf_fields(path), contract, merged_tok))
+    result.checks.append(_template_check(convs, contract, trained_tok, gguf_tok))
+    bos, eos = merged_tok.bos_token or "", merged_tok.eos_token or ""
+    texts = [text_of(pieces_for(c, contract.template, merged_tok), bos, eos) for c in convs] + questions
+    result.checks.append(_tokenization_check(texts, merged_tok, gguf_tok))
+
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
+    worst = 0.0
+    stops_ref = stops_got = 0
+    for q in questions:
+        ids = torch.tensor([generation_prompt_ids(contract.conversation([], q), contract.template, merged_tok)])
+        with torch.no_grad():
+            a, b = merged(ids).logits, model(ids).logits
+        worst = max(worst, float((a - b).abs().max() / a.abs().max().clamp_min(1e-6)))
+        stop = list(contract.stop_token_ids) or [merged_tok.eos_token_id]
+        kw = dict(max_new_tokens=STOP_CHECK_TOKENS, do_sample=False, eos_token_id=stop,
+                  pad_token_id=merged_tok.pad_token_id if merged_tok.pad_token_id is not None else stop[0])
+        with torch.no_grad():
+            ref = merged.generate(ids, **kw)[0, ids.shape[1]:].tolist()
+            got = model.generate(ids, **kw)[0, ids.shape[1]:].tolist()
+        stops_ref += any(t in stop for t in ref)
+        stops_got += any(t in stop for t in got)
+    tol = RELATIVE_TOLERANCE[quant]
+    result.checks.append(Check("logits", worst <= tol, f"largest relative difference {worst:.4f} (limit {tol} for "
+                                                      f"{quant}) on {len(questions)} prompts"))
+    result.checks.append(Check("stops", stops_got >= stops_ref,
+                               f"greedy replies ending on the end-of-turn id: {stops_got}/{len(questions)} "
+                               f"(merged model: {stops_ref}/{len(questions)})"))
+    return result
