@@ -321,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stop", help="ask a run to stop at the next step boundary (its adapter is saved)")
     p.add_argument("--run", required=True)
     p.add_argument("--runs-dir")
+    from studio.share_cli import add_parsers
+    add_parsers(sub, COMMANDS)
     return parser
 
 

@@ -182,3 +182,24 @@ def test_probe_files_are_read_by_the_importers_in_every_format(tmp_path):
     with pytest.raises(StudioError) as e:
         read_prompts(tmp_path / "bad.csv")
     assert "bad.csv" in str(e.value)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".png"])
+def test_character_card_export_round_trips_through_our_importer(tmp_path, suffix):
+    """Card V2 out, card in: name, system prompt, notes and the example pairs (dialogs kept together) survive."""
+    from studio.data.card_export import write_card
+    persona = Persona(name="桜小路綾乃", system_prompt="あなたはお嬢様です。", notes="紅茶が好き。\n\"引用\" も。",
+                      pairs=[QAPair("ごきげんよう。", "ごきげんよう、ですわ。"),
+                             QAPair("好きな色は？", "青ですの。", dialog_id="d1"),
+                             QAPair("なぜ？", "海の色ですもの。", dialog_id="d1"), QAPair("q4", "a4")])
+    out = write_card(persona, tmp_path / f"ayano{suffix}", examples=3)
+    back = import_file(out)
+    assert back.source_format == "chara_card_v2" and back.name == persona.name
+    assert back.system_prompt == persona.system_prompt and back.notes == persona.notes
+    assert [(p.question, p.answer) for p in back.pairs] == [(p.question, p.answer) for p in persona.pairs[:3]]
+    assert back.pairs[1].dialog_id == back.pairs[2].dialog_id != "" and back.pairs[0].dialog_id == ""
+    if suffix == ".json":
+        card = json.loads(out.read_text(encoding="utf-8"))
+        assert card["spec"] == "chara_card_v2" and card["data"]["first_mes"] == "ごきげんよう、ですわ。"
+    with pytest.raises(StudioError, match=r"\.json or \.png"):
+        write_card(persona, tmp_path / "ayano.txt")

@@ -81,7 +81,11 @@ def card_from_json(obj: dict, name: str) -> Card:
         raise StudioError("err.cards.4", name=name)
     parts = [("Description", data.get("description")), ("Personality", data.get("personality")),
              ("Scenario", data.get("scenario"))]
-    notes = "\n\n".join(f"{label}: {_fill(str(v), char)}" for label, v in parts if v and str(v).strip())
+    present = [(label, _fill(str(v), char)) for label, v in parts if v and str(v).strip()]
+    if len(present) == 1 and present[0][0] == "Description":  # a description alone is the notes, unlabelled
+        notes = present[0][1]
+    else:
+        notes = "\n\n".join(f"{label}: {text}" for label, text in present)
     system = _fill(str(data.get("system_prompt") or ""), char).strip()
     if not system:
         system = f"You are {char}. Stay in character and answer as {char} would."

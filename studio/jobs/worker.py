@@ -40,7 +40,12 @@ def _eval(p: dict, runs_dir: Path, say) -> Text:
     return T("eval.done", n=len(res["answers"]), path=f"{p['ref']}/eval/results.json")
 
 
-TASKS = {"merge": _merge, "combine": _combine, "eval": _eval}
+def _export(p: dict, runs_dir: Path, say) -> Text:
+    from studio.export.export_run import export_run
+    return export_run(p["ref"], p.get("quant") or "q8_0", p.get("out") or None, runs_dir, progress=say).summary_text()
+
+
+TASKS = {"merge": _merge, "combine": _combine, "eval": _eval, "export": _export}
 
 
 def run_job(folder: Path) -> int:

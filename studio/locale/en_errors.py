@@ -159,4 +159,5 @@ ERRORS: dict[str, str] = {
     'err.card.out': '{out}: a character card is written as .json or .png.',
     'err.serve.port': 'Cannot start the server on {host}:{port}: {reason}. Choose another --port.',
     'err.serve.no_model': 'No models to serve: give --model or --run.',
+    'err.serve.no_adapter': 'Run {run} has neither an adapter nor a merged model to serve; wait for it to finish or pick another run.',
 }

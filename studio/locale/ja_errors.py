@@ -159,4 +159,5 @@ ERRORS: dict[str, str] = {
     'err.card.out': '{out}: キャラクターカードは .json か .png で書き出します。',
     'err.serve.port': '{host}:{port} でサーバーを起動できません: {reason}。別の --port を選んでください。',
     'err.serve.no_model': '配信するモデルがありません。--model か --run を指定してください。',
+    'err.serve.no_adapter': '実行 {run} には配信できるアダプターもマージ済みモデルもありません。終わるまで待つか、別の実行を選んでください。',
 }

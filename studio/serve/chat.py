@@ -142,9 +142,12 @@ class ChatEngine:
                 excess = len(ids) - budget
                 message = message[max(excess, len(message) // 10):]  # characters >= tokens for these tokenizers
 
-    def stream(self, rows: list[Row], settings: GenSettings) -> Iterator[list[str] | list[Reply]]:
-        """Yields the partial texts of all rows as they grow; the last item is the list of Replies."""
+    def stream(self, rows: list[Row], settings: GenSettings,
+               cancel: threading.Event | None = None) -> Iterator[list[str] | list[Reply]]:
+        """Yields the partial texts of all rows as they grow; the last item is the list of Replies. Setting `cancel`
+        (a client gone) ends generation at the next token, so the model is free for the next request."""
         import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
 
         if self.model is None:
             raise StudioError("err.chat.3")
@@ -166,6 +169,12 @@ class ChatEngine:
                           top_k=settings.top_k or None)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if cancel is not None:
+            class _Cancelled(StoppingCriteria):
+                def __call__(self, input_ids, scores, **kw):
+                    return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool,
+                                      device=input_ids.device)
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled()])
         if hasattr(self.model, "peft_config"):
             kwargs["adapter_names"] = [r.adapter or BASE for r in rows]
         q: queue.Queue = queue.Queue()

@@ -1,0 +1,88 @@
+"""Command line for taking a character elsewhere: export (GGUF + Modelfile), card (SillyTavern), serve (OpenAI)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from studio.export.export_run import export_run
+    from studio.workspace import runs_dir
+
+    report = export_run(args.run, args.quant, args.out, runs_dir(args.runs_dir),
+                        progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
+    for line in report.checks + [f"warning: {w}" for w in report.warnings]:
+        print(line)
+    print(f"{report.gguf} ({report.size_mb:.1f} MB, {report.seconds:.1f} s)")
+    if report.modelfile:
+        print(f"ollama: cd {report.modelfile.parent} && ollama create {report.gguf.stem} -f {report.modelfile.name}")
+    return 0
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    import json
+
+    from studio.data.card_export import write_card
+    from studio.data.persona_store import load_persona
+
+    contract = None
+    if args.run:
+        from studio.export.export_run import resolve_run
+        from studio.workspace import runs_dir
+        run = resolve_run(args.run, runs_dir(args.runs_dir))
+        if run.contract.exists():
+            contract = json.loads(run.contract.read_text(encoding="utf-8"))
+    print(write_card(load_persona(args.data), args.out, args.examples, contract))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from studio.errors import StudioError
+    from studio.format.contract import Contract
+    from studio.models import resolve
+    from studio.serve.models_served import ServedModels
+    from studio.serve.openai_api import create_app
+    from studio.train.runs import find_run
+    from studio.workspace import runs_dir
+
+    runs = [find_run(r, runs_dir(args.runs_dir)) for r in args.run or []]
+    model = args.model
+    if model is None and runs:
+        from studio.train.folder import Run
+        first = Run(runs[0])
+        model = Contract.load(first.adapter if first.has_adapter() else first.merged).base_model_path
+    models = ServedModels(resolve(model or "default"), runs)
+    models.load_all()
+    import uvicorn
+    print(f"serving {', '.join(models.names)} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
+    try:
+        uvicorn.run(create_app(models, args.api_key), host=args.host, port=args.port, log_level="warning")
+    except (OSError, SystemExit) as e:
+        raise StudioError("err.serve.port", host=args.host, port=args.port, reason=e) from None
+    return 0
+
+
+def add_parsers(sub, commands: dict) -> None:
+    from studio.export.gguf_file import QUANTS
+
+    p = sub.add_parser("export", help="a run as GGUF (+ Ollama Modelfile), verified by reading it back")
+    p.add_argument("--run", required=True, help="run id or run directory (merged first if needed)")
+    p.add_argument("--format", choices=("gguf",), default="gguf")
+    p.add_argument("--quant", choices=QUANTS, default="q8_0")
+    p.add_argument("--out", type=Path, help="output folder (default: <run>/export)")
+    p.add_argument("--runs-dir")
+    p = sub.add_parser("card", help="the persona as a SillyTavern Character Card V2 (.json or .png)")
+    p.add_argument("--data", required=True, help="persona folder")
+    p.add_argument("--out", required=True, help="F.json or F.png")
+    p.add_argument("--examples", type=int, default=8, help="pairs shown in mes_example (0 = all)")
+    p.add_argument("--run", help="a run whose contract goes into the card's extensions")
+    p.add_argument("--runs-dir")
+    p = sub.add_parser("serve", help="an OpenAI-compatible API (base, run adapters, merged runs) on 127.0.0.1")
+    p.add_argument("--model", help="base model: 'default', a folder or hub id (default: the first run's base)")
+    p.add_argument("--run", action="append", help="run id or directory to serve (repeatable)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (127.0.0.1 unless you mean to share it)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY'")
+    p.add_argument("--runs-dir")
+    commands.update(export=cmd_export, card=cmd_card, serve=cmd_serve)
