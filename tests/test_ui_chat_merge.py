@@ -105,6 +105,19 @@ def test_merge_and_combine_tabs(app):
     assert "merged:20260101-000000-one" in [x[0] if isinstance(x, list) else x for x in right["choices"]]
 
 
+def test_export_section_runs_a_verified_export_job(app):
+    url, runs = app
+    c = Client(url, verbose=False)
+    started = c.predict("20260101-000001-two", "q8_0", "", api_name="/export")
+    assert started.startswith("Started ") and "export" in started
+    line = wait_job(c, "/merge_progress")[0]
+    assert ": finished · 100% · Exported" in line and "ok  logits" in line, line
+    assert list((runs / "20260101-000001-two" / "export").glob("*-q8_0.gguf"))
+    assert (runs / "20260101-000001-two" / "export" / "Modelfile").exists()
+    bad = c.predict("", "q8_0", "", api_name="/export")
+    assert not bad.startswith("Started ")
+
+
 def test_evaluate_tab(app, tmp_path):
     url, runs = app
     c = Client(url, verbose=False)

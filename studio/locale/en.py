@@ -282,4 +282,10 @@ MESSAGES: dict[str, str] = {
     'export.p.verifying': 'verifying: reading the GGUF back (metadata, template, tokenization, logits, stops)',
     'export.p.done': 'verified and published',
     'card.written': 'Character card written: {path}',
+    'export.title': "### Use it elsewhere: GGUF for llama.cpp / Ollama / LM Studio, and a SillyTavern card\nThe export merges first if needed, writes the GGUF with the contract's chat template and stop ids, reads it back and checks metadata, template, tokenization, logits and stopping before publishing it (with an Ollama `Modelfile`) in `<run>/export/`.",
+    'export.quant': 'Quantization',
+    'export.quant_hint': 'f16/bf16: exact; q8_0: small loss; q4_0: smallest, coarse for small models',
+    'export.go': 'Export GGUF',
+    'export.card_go': 'Character card (PNG)',
+    'export.card_file': 'Character card',
 }

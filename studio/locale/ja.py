@@ -276,4 +276,10 @@ MESSAGES: dict[str, str] = {
     'export.p.verifying': '検証中: GGUF を読み戻して確認(メタデータ・テンプレート・トークン化・ロジット・停止)',
     'export.p.done': '検証して公開しました',
     'card.written': 'キャラクターカードを書き出しました: {path}',
+    'export.title': '### 外で使う: llama.cpp / Ollama / LM Studio 用の GGUF と SillyTavern のカード\n必要なら先にマージし、契約のチャットテンプレートと停止トークンIDを入れた GGUF を書き、読み戻してメタデータ・テンプレート・トークン化・ロジット・停止を確かめてから、Ollama の `Modelfile` と一緒に `<run>/export/` に公開します。',
+    'export.quant': '量子化',
+    'export.quant_hint': 'f16/bf16: ほぼ劣化なし / q8_0: わずかに劣化 / q4_0: 最小だが小さいモデルには粗い',
+    'export.go': 'GGUF を書き出す',
+    'export.card_go': 'キャラクターカード(PNG)',
+    'export.card_file': 'キャラクターカード',
 }

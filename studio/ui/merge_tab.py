@@ -2,17 +2,21 @@
 background jobs (studio.jobs): progress shows here, survives a page refresh, and can be stopped."""
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
 from studio.serve.chat_session import ChatRegistry
 from studio.errors import StudioError
+from studio.export.export_run import resolve_run
+from studio.export.gguf_file import QUANTS
 from studio.serve.merge import COMBINE_METHODS
 from studio.train.runs import list_runs
 from studio.ui import job_panel as jp
 from studio.workspace import runs_dir
 from studio.train.folder import Run
 
-KINDS = ("merge", "combine")
+KINDS = ("merge", "combine", "export")
 
 
 def adapter_runs() -> list[str]:
@@ -44,6 +48,14 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
         method = gr.Dropdown(list(COMBINE_METHODS), value="linear", label=i18n("merge.method"))
         density = gr.Number(0.5, label="density", info=i18n("merge.density_hint"))
         combine = gr.Button(i18n("merge.combine_go"))
+    gr.Markdown(i18n("export.title"))
+    with gr.Row():
+        export_run = gr.Dropdown(adapter_runs(), label=i18n("merge.adapter"), allow_custom_value=True, scale=3)
+        quant = gr.Dropdown(list(QUANTS), value="q8_0", label=i18n("export.quant"), info=i18n("export.quant_hint"))
+        export_out = gr.Textbox(label=i18n("merge.out"), placeholder="<run>/export", scale=2)
+        export = gr.Button(i18n("export.go"), variant="primary")
+        card = gr.Button(i18n("export.card_go"))
+    card_file = gr.File(label=i18n("export.card_file"), visible=False)
     panel = jp.job_panel(i18n)
 
     def refresh():
@@ -60,6 +72,28 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
         return {"refs": ids, "weights": parse_weights(w, len(ids)), "method": how,
                 "density": float(dens or 0.5)}, how
 
+    def export_params(ref, q, target):
+        if not ref:
+            raise StudioError("merge.pick_run")
+        return {"ref": ref, "quant": q, "out": (target or "").strip()}, f"{ref}-{q}"
+
+    def write_card_file(ref, lg):
+        from studio.data.card_export import write_card
+        from studio.data.persona_store import load_persona
+        from studio.locale import tr
+        if not ref:
+            return StudioError("merge.pick_run").render(lg), gr.File(visible=False)
+        try:
+            r = resolve_run(ref, runs_dir())
+            contract = json.loads(r.contract.read_text(encoding="utf-8")) if r.contract.exists() else None
+            path = write_card(load_persona(r.data), r.path / "export" / f"{r.id}-card.png", contract=contract)
+        except StudioError as e:
+            return e.render(lg), gr.File(visible=False)
+        return tr(lg, "card.written", path=str(path)), gr.File(str(path), visible=True)
+
+    export.click(jp.starter("export", chats, export_params), [export_run, quant, export_out, lang],
+                 [panel.line, panel.job], api_name="export")
+    card.click(write_card_file, [export_run, lang], [panel.line, card_file], api_name="card")
     go.click(jp.starter("merge", chats, merge_params), [run, use_ckpt, out, lang], [panel.line, panel.job],
              api_name="merge")
     combine.click(jp.starter("combine", chats, combine_params), [picks, weights, method, density, lang],
@@ -71,5 +105,6 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
     panel.stop.click(jp.stop, [panel.job, lang], [panel.line], api_name="merge_stop")
 
     def on_select(cur):
-        return (*refresh(), jp.attach(KINDS)(cur))
-    return on_select, [panel.job], [run, picks, panel.job]
+        ids = adapter_runs()
+        return (*refresh(), gr.Dropdown(choices=ids, value=ids[0] if ids else None), jp.attach(KINDS)(cur))
+    return on_select, [panel.job], [run, picks, export_run, panel.job]
