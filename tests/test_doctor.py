@@ -138,3 +138,23 @@ def test_autofixes_are_data_the_ui_and_cli_can_apply():
     added = apply_autofix("TEMPLATE_TOKEN_SPLIT", l3res, persona, "llama3", 512, tok, [])
     assert "<|eot_id|>" in added.added and "<|eot_id|>" in added.tokenizer.get_vocab()
     assert "<|eot_id|>" not in tok.get_vocab()  # the loaded tokenizer is left as it was
+
+
+# Meta's first Meta-Llama-3-8B-Instruct chat template: the assistant header is appended unconditionally.
+META_LLAMA3_FIRST = ("{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+                     "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + "
+                     "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
+                     "{{ content }}{% endfor %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}")
+
+
+def test_a_template_that_ignores_add_generation_prompt_is_not_a_mismatch():
+    from studio.format.doctor import ignores_generation_prompt
+    tok = with_template(l3(), META_LLAMA3_FIRST)
+    assert ignores_generation_prompt(tok) == "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    assert ignores_generation_prompt(l3()) == ""
+    res, f = run(tok, "llama3")
+    assert "TEMPLATE_MISMATCH" not in f, f["TEMPLATE_MISMATCH"].message
+    f = {x.code: x for x in res.findings}
+    assert f["TEMPLATE_GEN_HEADER"].severity == "info" and "keep the llama3 template" in f["TEMPLATE_GEN_HEADER"].fix
+    _, f = run(with_template(chatml(), META_LLAMA3_FIRST), "llama2")  # a real difference is still reported
+    assert "TEMPLATE_MISMATCH" in f

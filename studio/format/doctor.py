@@ -169,27 +169,50 @@ def _truncated(d: DoctorInput) -> list[Finding]:
                        T("d.truncated.fix", suggest=suggest), rows_of(cut))]
 
 
+def ignores_generation_prompt(tokenizer) -> str:
+    """The header a chat template appends whether or not add_generation_prompt is set ('' if it honours the flag).
+    Meta's first Meta-Llama-3-8B-Instruct release did this; llama.cpp keeps it as a regression case."""
+    msgs = [{"role": "user", "content": "x"}]
+    try:
+        on = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        off = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=False)
+    except Exception:  # noqa: BLE001 - a broken model template is not this check's problem
+        return ""
+    if on != off or "x" not in on:
+        return ""
+    tail = on[on.rindex("x") + 1:]
+    closes = [s for s in special_strings(tokenizer) if tail.startswith(s)]
+    return tail[len(closes[0]):] if closes else ""
+
+
 def _template_mismatch(d: DoctorInput) -> list[Finding]:
     if d.template == "model" or not getattr(d.tokenizer, "chat_template", None):
         return []
-    differ, example = [], ""
+    header = ignores_generation_prompt(d.tokenizer)
+    differ, example, only_header = [], "", False
     for conv, r in list(zip(d.convs, d.renders))[:MISMATCH_SAMPLE]:
         try:
             theirs = render(conv, "model", d.tokenizer)
         except Exception:  # a broken model template is not this template's problem
             return []
-        if theirs.input_ids != r.input_ids:
+        ids = theirs.input_ids
+        if header and ids[:len(r.input_ids)] == r.input_ids and theirs.text[len(r.text):] == header:
+            only_header = True  # the same conversation, plus the header this template always appends
+            continue
+        if ids != r.input_ids:
             differ.append(conv.rows[0])
             if not example:
-                k = next((j for j, (a, b) in enumerate(zip(r.input_ids, theirs.input_ids)) if a != b),
-                         min(len(r.input_ids), len(theirs.input_ids)))
+                k = next((j for j, (a, b) in enumerate(zip(r.input_ids, ids)) if a != b),
+                         min(len(r.input_ids), len(ids)))
                 example = T("d.mismatch_example", row=conv.rows[0], k=k, template=d.template,
                             ours=repr("".join(r.token_text[k:k + 3])), theirs=repr("".join(theirs.token_text[k:k + 3])))
+    found = [Finding.of("TEMPLATE_GEN_HEADER", "info", T("d.gen_header", header=repr(header), template=d.template),
+                        T("d.gen_header.fix", template=d.template))] if only_header else []
     if not differ:
-        return []
-    return [Finding.of("TEMPLATE_MISMATCH", "warning", T("d.mismatch", where=Rows(differ), template=d.template,
-                                                          example=example),
-                       T("d.mismatch.fix"), differ)]
+        return found
+    return found + [Finding.of("TEMPLATE_MISMATCH", "warning", T("d.mismatch", where=Rows(differ),
+                                                                  template=d.template, example=example),
+                               T("d.mismatch.fix"), differ)]
 
 
 def _stop_token(d: DoctorInput) -> list[Finding]:

@@ -160,4 +160,6 @@ ERRORS: dict[str, str] = {
     'err.serve.port': 'Cannot start the server on {host}:{port}: {reason}. Choose another --port.',
     'err.serve.no_model': 'No models to serve: give --model or --run.',
     'err.serve.no_adapter': 'Run {run} has neither an adapter nor a merged model to serve; wait for it to finish or pick another run.',
+    'd.gen_header': "The model's chat template appends the assistant header {header} even when no generation prompt is asked for (as Meta's first Llama-3-Instruct release did). Ignoring that trailing header, it renders your conversations exactly like the {template} template.",
+    'd.gen_header.fix': "Nothing to fix: keep the {template} template. Export and serving use the contract's template, not this one.",
 }
