@@ -43,10 +43,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from studio.models import resolve
     from studio.serve.models_served import ServedModels
     from studio.serve.openai_api import create_app
-    from studio.train.runs import find_run
+    from studio.export.export_run import resolve_run
     from studio.workspace import runs_dir
 
-    runs = [find_run(r, runs_dir(args.runs_dir)) for r in args.run or []]
+    runs = [resolve_run(r, runs_dir(args.runs_dir)).path for r in args.run or []]
     model = args.model
     if model is None and runs:
         from studio.train.folder import Run

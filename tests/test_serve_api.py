@@ -71,11 +71,14 @@ def test_streaming_gives_the_same_text_by_deltas(server):
     url, run_id, _ = server
     c = client(url)
     whole = ask(c, run_id, "好きな食べ物は？").choices[0].message.content
-    parts, finish = [], None
-    for ev in ask(c, run_id, "好きな食べ物は？", stream=True):
-        parts.append(ev.choices[0].delta.content or "")
-        finish = ev.choices[0].finish_reason or finish
+    parts, finish, usage = [], None, None
+    for ev in ask(c, run_id, "好きな食べ物は？", stream=True, stream_options={"include_usage": True}):
+        if ev.choices:
+            parts.append(ev.choices[0].delta.content or "")
+            finish = ev.choices[0].finish_reason or finish
+        usage = ev.usage or usage
     assert "".join(parts) == whole and finish in ("stop", "length")
+    assert usage.completion_tokens == ask(c, run_id, "好きな食べ物は？").usage.completion_tokens
     assert not any(t in "".join(parts) for t in END_TEXT)
 
 

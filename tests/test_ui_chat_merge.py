@@ -118,6 +118,43 @@ def test_export_section_runs_a_verified_export_job(app):
     assert not bad.startswith("Started ")
 
 
+def test_serve_section_starts_and_stops_the_api_as_a_job(app):
+    import socket
+
+    import openai
+    url, runs = app
+    c = Client(url, verbose=False)
+    assert c.predict(["20260101-000000-one"], 80, "", False, api_name="/serve").startswith("The port must be")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = c.predict(["20260101-000000-one"], port, "k", False, api_name="/serve")
+    assert started.startswith("Started ") and "serve" in started
+    deadline = time.time() + 120
+    while "serving the OpenAI-compatible API" not in (line := _serve_line(c)):
+        assert time.time() < deadline and ": failed" not in line, line
+        time.sleep(0.5)
+    assert f"http://127.0.0.1:{port}/v1" in line and "20260101-000000-one" in line
+    api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0, timeout=60)
+    reply = api.chat.completions.create(model="20260101-000000-one", max_tokens=8, temperature=0,
+                                        messages=[{"role": "user", "content": "ごきげんよう。"}])
+    assert reply.choices[0].message.content is not None
+    refused = c.predict("20260101-000000-one", False, "", api_name="/merge")  # one GPU: a merge waits
+    assert not refused.startswith("Started ") and "serve" in refused, refused
+    c.predict(api_name="/serve_stop")
+    deadline = time.time() + 60
+    while ": stopped" not in (line := _serve_line(c)):
+        assert time.time() < deadline, line
+        time.sleep(0.5)
+
+
+def _serve_line(c) -> str:
+    from studio.jobs.runner import describe, list_jobs
+    from studio.workspace import runs_dir
+    jobs = list_jobs(runs_dir(), ("serve",))
+    return describe(jobs[0].path, "en")[0] if jobs else ""
+
+
 def test_evaluate_tab(app, tmp_path):
     url, runs = app
     c = Client(url, verbose=False)

@@ -18,7 +18,7 @@ from studio.locale import LANGS, T, Text, render
 from studio.storage import atomic_write_text
 from studio.workspace import PACKAGE_ROOT
 
-KINDS = ("merge", "combine", "eval", "export")
+KINDS = ("merge", "combine", "eval", "export", "serve")
 JOBS_DIR = ".jobs"  # beside the runs: <runs>/.jobs/<time>-<kind>-<label>/
 
 

@@ -45,7 +45,12 @@ def _export(p: dict, runs_dir: Path, say) -> Text:
     return export_run(p["ref"], p.get("quant") or "q8_0", p.get("out") or None, runs_dir, progress=say).summary_text()
 
 
-TASKS = {"merge": _merge, "combine": _combine, "eval": _eval, "export": _export}
+def _serve(p: dict, runs_dir: Path, say) -> Text:
+    from studio.serve.server_job import serve_until_stopped
+    return serve_until_stopped(p, runs_dir, say)
+
+
+TASKS = {"merge": _merge, "combine": _combine, "eval": _eval, "export": _export, "serve": _serve}
 
 
 def run_job(folder: Path) -> int:
@@ -55,10 +60,12 @@ def run_job(folder: Path) -> int:
     try:
         params = json.loads((folder / PARAMS).read_text(encoding="utf-8"))
 
-        def say(fraction: float, message: Text | str) -> None:
+        def say(fraction: float, message: Text | str | None) -> None:
+            """Report progress (None: only check for a stop request, writing nothing)."""
             if stop_requested(folder):
                 raise Stopped
-            report_progress(folder, fraction, message)
+            if message is not None:
+                report_progress(folder, fraction, message)
 
         summary = TASKS[params["kind"]](params, Path(params["runs_dir"]), say)
         atomic_write_text(folder / RESULT, json.dumps({"summary": {lang: render(summary, lang) for lang in LANGS}},

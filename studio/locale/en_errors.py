@@ -162,4 +162,5 @@ ERRORS: dict[str, str] = {
     'err.serve.no_adapter': 'Run {run} has neither an adapter nor a merged model to serve; wait for it to finish or pick another run.',
     'd.gen_header': "The model's chat template appends the assistant header {header} even when no generation prompt is asked for (as Meta's first Llama-3-Instruct release did). Ignoring that trailing header, it renders your conversations exactly like the {template} template.",
     'd.gen_header.fix': "Nothing to fix: keep the {template} template. Export and serving use the contract's template, not this one.",
+    'err.serve.bad_port': 'The port must be a whole number from 1024 to 65535.',
 }

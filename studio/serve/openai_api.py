@@ -147,7 +147,7 @@ def create_app(models: ServedModels, api_key: str | None = None):
 
         if body.get("stream"):
             async def events():
-                sent, hold = "", max((len(s) for s in stops), default=1) - 1
+                sent, hold, used = "", max((len(s) for s in stops), default=1) - 1, 0
                 yield chunk({"role": "assistant", "content": ""})
                 finish = "length"
                 try:
@@ -161,6 +161,7 @@ def create_app(models: ServedModels, api_key: str | None = None):
                         else:
                             text, hit = _cut(step[0].text, stops)
                             safe, finish = text, "stop" if hit or step[0].stopped else "length"
+                            used = step[0].new_tokens
                         if len(safe) > len(sent) and safe.startswith(sent):
                             yield chunk({"content": safe[len(sent):]})
                             sent = safe
@@ -169,6 +170,11 @@ def create_app(models: ServedModels, api_key: str | None = None):
                             finish = "stop"
                             break
                     yield chunk({}, finish)
+                    if (body.get("stream_options") or {}).get("include_usage"):
+                        yield "data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created,
+                                                     "model": name, "choices": [], "usage": {
+                                                         "prompt_tokens": prompt_tokens, "completion_tokens": used,
+                                                         "total_tokens": prompt_tokens + used}}) + "\n\n"
                     yield "data: [DONE]\n\n"
                 finally:
                     cancel.set()

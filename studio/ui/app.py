@@ -12,6 +12,7 @@ from studio.ui.eval_tab import build_eval_tab
 from studio.ui.format_tab import build_format_tab
 from studio.ui.i18n import SWITCH_LABELS_JS, make_i18n, request_lang
 from studio.ui.merge_tab import build_merge_tab
+from studio.ui.serve_panel import build_serve_panel
 from studio.ui.persona_tab import build_persona_tab
 from studio.ui.train_tab import build_train_tab
 
@@ -42,11 +43,13 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             merge_select, merge_inputs, merge_outputs = build_merge_tab(i18n, lang, chats)
         with gr.Tab(i18n("tab.chat")) as chat_tab:
             chat_refresh, chat_outputs = build_chat_tab(i18n, chats, lang)
+            serve_select, serve_inputs, serve_outputs = build_serve_panel(i18n, lang, chats)
         with gr.Tab(i18n("tab.eval")) as eval_tab:
             eval_select, eval_inputs, eval_outputs = build_eval_tab(i18n, lang, chats)
         eval_tab.select(eval_select, eval_inputs, eval_outputs, api_visibility="private")
         merge_tab.select(merge_select, merge_inputs, merge_outputs, api_visibility="private")
         chat_tab.select(chat_refresh, None, chat_outputs, api_visibility="private")
+        chat_tab.select(serve_select, serve_inputs, serve_outputs, api_visibility="private")
 
         def initial_lang(mem: dict | None, request: gr.Request) -> tuple[str, str]:
             chosen = (mem or {}).get("lang") or request_lang(request)
@@ -83,6 +86,7 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
         # a refreshed page re-attaches to the running (or latest) merge and evaluation jobs
         loaded.then(merge_select, merge_inputs, merge_outputs, api_visibility="private")
         loaded.then(eval_select, eval_inputs, eval_outputs, api_visibility="private")
+        loaded.then(serve_select, serve_inputs, serve_outputs, api_visibility="private")
     return demo, i18n
 
 

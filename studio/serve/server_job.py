@@ -1,0 +1,54 @@
+"""The OpenAI-compatible server as a background job: started and stopped from the app like any other job, it
+keeps its status, log and address in its job folder. Heavy imports stay inside."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from studio.errors import StudioError
+from studio.locale import T, Text
+
+POLL_S = 0.5
+
+
+def serve_until_stopped(p: dict, runs_dir: Path, say) -> Text:
+    """Serve until the job's stop is requested (say(..., None) raises then). Returns the closing summary."""
+    import uvicorn
+
+    from studio.format.contract import Contract
+    from studio.models import resolve
+    from studio.serve.models_served import ServedModels
+    from studio.serve.openai_api import create_app
+    from studio.train.folder import Run
+    from studio.export.export_run import resolve_run
+
+    runs = [resolve_run(r, runs_dir).path for r in p.get("runs") or []]
+    model = p.get("model")
+    if not model and runs:
+        first = Run(runs[0])
+        model = Contract.load(first.adapter if first.has_adapter() else first.merged).base_model_path
+    say(0.1, T("serve.p.loading"))
+    models = ServedModels(resolve(model or "default"), runs)
+    models.load_all()
+    host, port = p.get("host") or "127.0.0.1", int(p.get("port") or 8000)
+    server = uvicorn.Server(uvicorn.Config(create_app(models, p.get("api_key") or None), host=host, port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise StudioError("err.serve.port", host=host, port=port, reason="the address is in use or not allowed")
+        time.sleep(0.05)
+    url = f"http://{host}:{port}/v1"
+    say(1.0, T("serve.p.serving", url=url, models=", ".join(models.names), keyed=T("serve.key_on") if
+               p.get("api_key") else ""))
+    started = time.time()
+    try:
+        while thread.is_alive():
+            say(1.0, None)  # raises when a stop was requested
+            time.sleep(POLL_S)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    return T("serve.stopped", url=url, minutes=f"{(time.time() - started) / 60:.0f}")
