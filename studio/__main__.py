@@ -18,16 +18,29 @@ def command(name: str):
     return register
 
 
+def _warn(warnings: list) -> None:
+    for w in warnings:
+        print(f"warning: {w.render('en') if hasattr(w, 'render') else w}", file=sys.stderr)
+
+
+def _refuse_existing(out: str, force: bool) -> None:
+    from pathlib import Path
+    if Path(out).exists() and not force:
+        raise StudioError("err.cli.exists", out=out)
+
+
 @command("validate")
 def cmd_validate(args: argparse.Namespace) -> int:
     from studio.format.findings import has_errors
-    from studio.data.persona_store import load_persona
+    from studio.data.persona_store import load_persona_checked
     from studio.data.validate import validate_persona
 
-    persona = load_persona(args.data)
+    persona, warnings = load_persona_checked(args.data)
+    _warn(warnings)
     findings = validate_persona(persona)
     if args.json:
-        print(json.dumps({"rows": len(persona.pairs), "findings": [f.to_dict() for f in findings]},
+        print(json.dumps({"rows": len(persona.pairs), "findings": [f.to_dict() for f in findings],
+                          "warnings": [w.render("en") for w in warnings]},
                          ensure_ascii=False, indent=1))
     else:
         print(f"{len(persona.pairs)} rows")
@@ -41,9 +54,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 @command("convert")
 def cmd_convert(args: argparse.Namespace) -> int:
     from studio.data.exporters import export_pairs
-    from studio.data.persona_store import load_persona
+    from studio.data.persona_store import load_persona_checked
 
-    persona = load_persona(args.data)
+    _refuse_existing(args.out, args.force)
+    persona, warnings = load_persona_checked(args.data)
+    _warn(warnings)
     out = export_pairs(persona, args.out)
     print(f"wrote {len(persona.pairs)} rows to {out}")
     return 0
@@ -52,9 +67,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def _format_inputs(args: argparse.Namespace):
     from studio.format.formatting import FormatSettings, render_persona
     from studio.models import generation_eos_ids, load_tokenizer
-    from studio.data.persona_store import load_persona
+    from studio.data.persona_store import load_persona_checked
 
-    persona = load_persona(args.data)
+    persona, warnings = load_persona_checked(args.data)
+    _warn(warnings)
     tok = load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)
     settings = FormatSettings(template=args.template, max_length=args.max_length, system_override=args.system)
     return render_persona(persona, tok, settings, generation_eos_ids(args.tokenizer))
@@ -64,6 +80,7 @@ def _format_inputs(args: argparse.Namespace):
 def cmd_format(args: argparse.Namespace) -> int:
     from studio.format.formatting import export_rendered
 
+    _refuse_existing(args.out, args.force)
     result = _format_inputs(args)
     out = export_rendered(result, args.out)
     print(f"wrote {len(result.renders)} examples to {out}")
@@ -266,9 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert between CSV, TSV and messages JSONL")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="F.csv, F.tsv or F.jsonl")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p = sub.add_parser("format", help="render the pairs with a template; write input_ids/labels JSONL")
     _add_format_args(p)
     p.add_argument("--out", required=True, help="F.jsonl (ids and labels) or F.txt (text)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p = sub.add_parser("doctor", help="check template, tokenizer and data; exit 1 on errors")
     _add_format_args(p)
     p.add_argument("--json", action="store_true")
@@ -336,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - one sentence on screen, the traceback in the log file
+        from studio.crash import explain_unexpected
+        print(f"error: {explain_unexpected(e, f'cli {args.command}').render('en')}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ def list_personas() -> list[str]:
                   if p.is_dir() and ((p / PERSONA_FILE).exists() or (p / PAIRS_FILE).exists()))
 
 
+MAX_NAME_BYTES = 200   # a persona folder name, in UTF-8 bytes (80 characters at most); longer names are cut
+
+
 def persona_path(name: str) -> Path:
     return personas_dir() / safe_folder_name(name)
 
@@ -46,4 +49,7 @@ def safe_folder_name(name: str) -> str:
     cleaned = re.sub(r"[\\/:*?\"<>|\x00-\x1f]+", "_", name.strip()).strip(". ")
     if not cleaned:
         raise StudioError("err.workspace.1")
-    return cleaned[:80]
+    cut = cleaned[:80]
+    while len(cut.encode("utf-8")) > MAX_NAME_BYTES:  # file systems count bytes (255), not characters
+        cut = cut[:-1]
+    return cut.rstrip(". ")

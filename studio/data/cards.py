@@ -29,8 +29,21 @@ class Card:
     warnings: list[Text] = field(default_factory=list)
 
 
-def png_text_chunks(raw: bytes, name: str) -> dict[str, str]:
-    """tEXt, zTXt and iTXt chunks of a PNG as {keyword: text}."""
+CARD_KEYS = ("ccv3", "chara")
+MAX_INFLATED = 20 * 1024 * 1024   # a card's text, once decompressed; a larger one is refused (decompression bomb)
+
+
+def _inflate(data: bytes, name: str, key: str) -> bytes:
+    """Decompress at most MAX_INFLATED bytes: a small chunk that would inflate to gigabytes is refused at once."""
+    d = zlib.decompressobj()
+    out = d.decompress(data, MAX_INFLATED)
+    if d.unconsumed_tail:
+        raise StudioError("err.cards.bomb", name=name, key=key, limit=MAX_INFLATED // 2**20)
+    return out
+
+
+def png_text_chunks(raw: bytes, name: str, keys: tuple[str, ...] = CARD_KEYS) -> dict[str, str]:
+    """The tEXt, zTXt and iTXt chunks named in `keys`, as {keyword: text}; other chunks are never decompressed."""
     if not raw.startswith(PNG_SIGNATURE):
         raise StudioError("err.cards.2", name=name)
     out: dict[str, str] = {}
@@ -39,29 +52,32 @@ def png_text_chunks(raw: bytes, name: str) -> dict[str, str]:
         length, ctype = struct.unpack(">I4s", raw[pos:pos + 8])
         data = raw[pos + 8:pos + 8 + length]
         pos += 12 + length
+        if ctype == b"IEND":
+            break
+        if ctype not in (b"tEXt", b"zTXt", b"iTXt"):
+            continue
+        keyword, _, rest = data.partition(b"\0")
+        key = keyword.decode("latin-1")
+        if key not in keys:
+            continue
         try:
             if ctype == b"tEXt":
-                key, _, value = data.partition(b"\0")
-                out[key.decode("latin-1")] = value.decode("latin-1")
+                out[key] = rest.decode("latin-1")
             elif ctype == b"zTXt":
-                key, _, rest = data.partition(b"\0")
-                out[key.decode("latin-1")] = zlib.decompress(rest[1:]).decode("latin-1")
-            elif ctype == b"iTXt":
-                key, _, rest = data.partition(b"\0")
+                out[key] = _inflate(rest[1:], name, key).decode("latin-1")
+            else:
                 compressed, rest = rest[0], rest[2:]
                 _lang, _, rest = rest.partition(b"\0")
                 _translated, _, text = rest.partition(b"\0")
-                out[key.decode("latin-1")] = (zlib.decompress(text) if compressed else text).decode("utf-8")
+                out[key] = (_inflate(text, name, key) if compressed else text).decode("utf-8")
         except (zlib.error, UnicodeDecodeError, IndexError):
-            continue  # a damaged chunk that is not ours must not stop the import
-        if ctype == b"IEND":
-            break
+            continue  # a damaged chunk: the next one (ccv3 or chara) may still be readable
     return out
 
 
 def card_from_png(raw: bytes, name: str) -> Card:
     chunks = png_text_chunks(raw, name)
-    for key in ("ccv3", "chara"):
+    for key in CARD_KEYS:
         if key in chunks:
             try:
                 obj = json.loads(base64.b64decode(chunks[key]).decode("utf-8"))

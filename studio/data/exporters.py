@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from studio.data.conversations import group_dialogs
+from studio.data.csv_cells import neutralize
 from studio.errors import StudioError
 from studio.data.persona import COLUMNS, Persona, QAPair
 from studio.storage import atomic_write_text
@@ -16,7 +17,7 @@ def pairs_to_csv(pairs: list[QAPair]) -> str:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
-    writer.writerows(p.as_row() for p in pairs)
+    writer.writerows([neutralize(c) for c in p.as_row()] for p in pairs)
     return buf.getvalue()
 
 
@@ -42,7 +43,7 @@ def export_pairs(persona: Persona, out: str | Path) -> Path:
     elif suffix == ".tsv":
         buf = io.StringIO(newline="")
         csv.writer(buf, delimiter="\t", lineterminator="\n").writerows(
-            [list(COLUMNS)] + [p.as_row() for p in persona.pairs])
+            [list(COLUMNS)] + [[neutralize(c) for c in p.as_row()] for p in persona.pairs])
         atomic_write_text(out, buf.getvalue(), keep_backups=0)
     elif suffix == ".jsonl":
         atomic_write_text(out, pairs_to_messages_jsonl(persona.pairs, persona.system_prompt), keep_backups=0)

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.data.cards import card_from_json, card_from_png
+from studio.data.csv_cells import MAX_CELL_CHARS, allow_long_cells, restore
 from studio.errors import StudioError
 from studio.locale import T, Text
 from studio.data.persona import QAPair
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 TEXT_SUFFIXES = (".txt", ".md", "")  # one item per line (probe questions), not a table
-ENCODINGS = ("utf-8", "cp932")  # what Japanese Excel writes besides UTF-8
 
 ALIASES = {
     "question": ("question", "q", "instruction", "prompt", "input", "user", "query", "質問", "入力"),
@@ -59,29 +59,41 @@ def import_file(path: str | Path, need_answer: bool = True) -> ImportResult:
         return _card_result(card_from_png(raw, path.name))
     text, encoding = decode_bytes(raw, path.name)
     if suffix in (".jsonl", ".ndjson"):
-        return import_jsonl(text, path.name, need_answer)
-    if suffix == ".json":
-        return import_json(text, path.name, need_answer)
-    result = import_table(text, path.name, delimiter="\t" if suffix in (".tsv", ".tab") else None,
-                          need_answer=need_answer)
+        result = import_jsonl(text, path.name, need_answer)
+    elif suffix == ".json":
+        result = import_json(text, path.name, need_answer)
+    else:
+        result = import_table(text, path.name, delimiter="\t" if suffix in (".tsv", ".tab") else None,
+                              need_answer=need_answer)
     if encoding != "utf-8":
         result.warnings.append(T("w.read_as", name=path.name, encoding=encoding.upper()))
     return result
 
 
 def decode_bytes(raw: bytes, name: str) -> tuple[str, str]:
-    """UTF-8 (with or without BOM), UTF-16 with BOM, then CP932. Newlines are normalised to \\n."""
+    """UTF-8 (with or without BOM), UTF-16 with BOM, then CP932. Newlines are normalised to \\n.
+
+    A file that is almost all valid UTF-8 is refused rather than read as CP932: a single bad byte would otherwise
+    turn every Japanese character into mojibake, and the next save would write that back."""
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return _normalise_newlines(raw.decode("utf-16")), "utf-16"
-    errors = []
-    for enc in ENCODINGS:
-        try:
-            return _normalise_newlines(raw.decode(enc)), enc
-        except UnicodeDecodeError as e:
-            errors.append(f"{enc.upper()} fails at byte {e.start} (0x{raw[e.start]:02x})")
-    raise StudioError("err.importers.1", name=name, join='; '.join(errors))
+    try:
+        return _normalise_newlines(raw.decode("utf-8")), "utf-8"
+    except UnicodeDecodeError as e:
+        first = e
+    high = sum(b >= 0x80 for b in raw)
+    bad = raw.decode("utf-8", errors="replace").count("\ufffd")
+    if bad <= max(1, high // 20):   # nearly every non-ASCII byte is valid UTF-8: a damaged UTF-8 file
+        line = raw.count(b"\n", 0, first.start) + 1
+        raise StudioError("err.importers.bad_utf8", name=name, bad=bad, line=line, byte=first.start,
+                          value=f"0x{raw[first.start]:02x}")
+    try:
+        return _normalise_newlines(raw.decode("cp932")), "cp932"
+    except UnicodeDecodeError as e:
+        raise StudioError("err.importers.1", name=name, join=f"UTF-8 fails at byte {first.start} "
+                          f"(0x{raw[first.start]:02x}); CP932 fails at byte {e.start} (0x{raw[e.start]:02x})") from None
 
 
 def _normalise_newlines(text: str) -> str:
@@ -96,9 +108,10 @@ def import_table(text: str, name: str, delimiter: str | None = None, allow_empty
     header_line = text.split("\n", 1)[0]
     if delimiter is None:
         delimiter = "\t" if header_line.count("\t") > header_line.count(",") else ","
+    allow_long_cells()
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        rows = list(reader)
+        rows = [[restore(c) for c in r] for r in reader]
     except csv.Error as e:
         raise StudioError("err.importers.13", name=name, line_num=reader.line_num, reason=e) from None
     header, body = rows[0], [r for r in rows[1:] if any(cell.strip() for cell in r)]
@@ -106,7 +119,18 @@ def import_table(text: str, name: str, delimiter: str | None = None, allow_empty
     if not body and not allow_empty:
         raise StudioError("err.importers.7", name=name)
     pairs = [_pair_from_record(dict(zip(header, r)), mapping) for r in body]
-    return ImportResult(pairs=pairs, source_format="tsv" if delimiter == "\t" else "csv")
+    return ImportResult(pairs=check_cell_sizes(pairs, name), source_format="tsv" if delimiter == "\t" else "csv")
+
+
+def check_cell_sizes(pairs: list[QAPair], name: str) -> list[QAPair]:
+    """Refuse a cell longer than MAX_CELL_CHARS, naming its row and column (1 = the first pair)."""
+    for n, p in enumerate(pairs, start=1):
+        for column, value in (("question", p.question), ("answer", p.answer), ("context", p.context),
+                              ("dialog_id", p.dialog_id)):
+            if len(value) > MAX_CELL_CHARS:
+                raise StudioError("err.importers.cell_size", name=name, row=n, column=column, size=len(value),
+                                  max=MAX_CELL_CHARS)
+    return pairs
 
 
 def map_columns(columns: list[str], name: str, need_answer: bool = True) -> dict[str, str | tuple[str, str]]:
@@ -195,6 +219,7 @@ def _import_records(records: list[tuple[int, dict]], name: str, fmt: str, need_a
             result.pairs.append(_pair_from_record(rec, mapping))
     if not result.pairs:
         raise StudioError("err.importers.12", name=name, len=len(records))
+    check_cell_sizes(result.pairs, name)
     return result
 
 
@@ -238,5 +263,5 @@ def _add_conversation(result: ImportResult, turns: list, rec: dict, lineno: int,
 
 
 def _card_result(card) -> ImportResult:
-    return ImportResult(pairs=card.pairs, source_format=card.spec, name=card.name,
+    return ImportResult(pairs=check_cell_sizes(card.pairs, card.name), source_format=card.spec, name=card.name,
                         system_prompt=card.system_prompt, notes=card.notes, warnings=card.warnings)

@@ -14,7 +14,7 @@ from studio.format.findings import Finding
 from studio.data.importers import import_file
 from studio.locale import T, Text
 from studio.data.persona import PROBE_FILE, Persona, StyleGuide
-from studio.data.persona_store import load_persona_with_revision, save_persona
+from studio.data.persona_store import load_persona_report, save_persona
 from studio.data.validate import validate_persona
 
 
@@ -35,9 +35,10 @@ class EditSession:
 
 
 def open_session(folder: str | Path) -> EditSession:
-    persona, rev = load_persona_with_revision(folder)
+    persona, rev, warnings = load_persona_report(folder)
+    notes = T("persona.import_notes", notes=tuple(warnings)) if warnings else ""
     return EditSession(folder=str(folder), revision=rev, persona=persona, own_revisions={rev},
-                       status=T("persona.opened", name=Path(folder).name, rows=len(persona.pairs)))
+                       status=T("persona.opened", name=Path(folder).name, rows=len(persona.pairs), notes=notes))
 
 
 def create_session(folder: Path) -> EditSession:

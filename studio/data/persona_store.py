@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from studio.errors import ConflictError, StudioError
+from studio.locale import T, Text
 from studio.data.exporters import pairs_to_csv
 from studio.data.importers import decode_bytes, import_file, import_table
 from studio.data.persona import PAIRS_FILE, PERSONA_FILE, Persona, header_yaml, revision_of
@@ -15,21 +16,35 @@ from studio.storage import atomic_write_text, folder_lock
 
 def load_persona(path: str | Path) -> Persona:
     """A persona folder, or a bare CSV/TSV/JSONL/card file (then the persona header comes from the file)."""
+    return load_persona_checked(path)[0]
+
+
+def load_persona_checked(path: str | Path) -> tuple[Persona, list[Text]]:
+    """load_persona, with the warnings reading it raised (an encoding guess, skipped lines) for the user."""
     path = Path(path)
     if path.is_dir():
         return _load_folder(path)
     result = import_file(path)
     return Persona(name=result.name or path.stem, system_prompt=result.system_prompt or "",
-                   notes=result.notes or "", pairs=result.pairs)
+                   notes=result.notes or "", pairs=result.pairs), list(result.warnings)
 
 
 def load_persona_with_revision(folder: str | Path) -> tuple[Persona, str]:
+    persona, rev, _ = load_persona_report(folder)
+    return persona, rev
+
+
+def load_persona_report(folder: str | Path) -> tuple[Persona, str, list[Text]]:
+    """The persona, its revision and the warnings of reading it, in one locked read."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise StudioError("err.not_persona_folder", folder=str(folder), yaml=PERSONA_FILE, csv=PAIRS_FILE)
     with folder_lock(folder):
-        return _load_folder(folder), revision_of(folder)
+        persona, warnings = _load_folder(folder)
+        return persona, revision_of(folder), warnings
 
 
-def _load_folder(folder: Path) -> Persona:
+def _load_folder(folder: Path) -> tuple[Persona, list[Text]]:
     yml, csv_path = folder / PERSONA_FILE, folder / PAIRS_FILE
     if not yml.exists() and not csv_path.exists():
         raise StudioError("err.not_persona_folder", folder=str(folder), yaml=PERSONA_FILE, csv=PAIRS_FILE)
@@ -40,11 +55,16 @@ def _load_folder(folder: Path) -> Persona:
         except yaml.YAMLError as e:
             raise StudioError("err.bad_yaml", file=str(yml), reason=str(e).splitlines()[0],
                               backups=str(folder / ".backups")) from None
-    pairs = []
+        except UnicodeDecodeError as e:
+            raise StudioError("err.bad_yaml", file=str(yml), reason=f"not UTF-8 ({e.reason} at byte {e.start})",
+                              backups=str(folder / ".backups")) from None
+    pairs, warnings = [], []
     if csv_path.exists() and csv_path.stat().st_size:
-        text, _ = decode_bytes(csv_path.read_bytes(), str(csv_path))
+        text, encoding = decode_bytes(csv_path.read_bytes(), str(csv_path))
         pairs = import_table(text, str(csv_path), delimiter=",", allow_empty=True).pairs
-    return Persona.from_header(header, pairs, source=str(yml))
+        if encoding != "utf-8":
+            warnings.append(T("w.read_as", name=PAIRS_FILE, encoding=encoding.upper()))
+    return Persona.from_header(header, pairs, source=str(yml)), warnings
 
 
 def save_persona(persona: Persona, folder: str | Path, expected_revision: str | None = None,

@@ -5,6 +5,8 @@ import csv
 import html
 import io
 
+from studio.data.csv_cells import neutralize
+
 LABELS = {"style_rate": "style-marker rate", "length_adherence": "length adherence", "median_length":
           "median length (chars)", "stop_rate": "stop rate", "rouge_l": "ROUGE-L (char)", "distinct_2": "distinct-2",
           "knowledge_score": "knowledge probe", "knowledge_en": "knowledge (en)", "knowledge_ja": "knowledge (ja)",
@@ -44,7 +46,8 @@ def answers_csv(results: dict) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["question", "reference", "base", "tuned", "base_stopped", "tuned_stopped"])
     for a in results["answers"]:
-        w.writerow([a["question"], a["reference"], a["base"], a["tuned"], a["base_stopped"], a["tuned_stopped"]])
+        w.writerow([neutralize(str(a[k])) for k in ("question", "reference", "base", "tuned", "base_stopped",
+                                                     "tuned_stopped")])
     return "\ufeff" + buf.getvalue()
 
 

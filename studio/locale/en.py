@@ -117,7 +117,7 @@ MESSAGES: dict[str, str] = {
     "sort.row": "row", "sort.question": "question", "sort.answer": "answer", "sort.answer length": "answer length",
     "sort.dialog_id": "dialog_id",
     "io.append": "append", "io.replace": "replace",
-    "persona.opened": "Opened {name}: {rows} rows.", "persona.created": "Created {name}.",
+    "persona.opened": "Opened {name}: {rows} rows.{notes}", "persona.created": "Created {name}.",
     "persona.none_open": "No persona is open; pick one or create one first.",
     "persona.saved": "Saved at {time}: {rows} rows.",
     "persona.save_failed": "Could not save ({reason}). Your edits are still on this page; free some disk space or "

@@ -163,4 +163,11 @@ ERRORS: dict[str, str] = {
     'd.gen_header': "The model's chat template appends the assistant header {header} even when no generation prompt is asked for (as Meta's first Llama-3-Instruct release did). Ignoring that trailing header, it renders your conversations exactly like the {template} template.",
     'd.gen_header.fix': "Nothing to fix: keep the {template} template. Export and serving use the contract's template, not this one.",
     'err.serve.bad_port': 'The port must be a whole number from 1024 to 65535.',
+    'err.importers.cell_size': '{name}, row {row}: the {column} cell has {size:,} characters; the limit is {max:,}. Shorten or split it and import again (nothing was changed).',
+    'err.cards.bomb': "{name}: the card's '{key}' text would decompress to more than {limit} MB, which no real card needs; it was not read. Export the card again from SillyTavern.",
+    'err.importers.bad_utf8': '{name} is UTF-8 with {bad} invalid byte(s) (the first, {value}, at byte {byte}, line {line}). It was not read, so nothing turns into mojibake: fix that spot (or re-save the file as UTF-8) and import again.',
+    'err.too_deep': 'The data is nested too deeply to read (more levels than any real file needs); nothing was changed. Details: {log}',
+    'err.os': 'The system refused: {reason} ({path}). Check that the path exists, is not too long and can be written, then try again. Details: {log}',
+    'err.unexpected': 'Something unexpected went wrong ({kind}: {text}); nothing you saved was lost. Please try again; if it repeats, the details for a bug report are in {log}.',
+    'err.cli.exists': '{out} already exists; add --force to overwrite it, or choose another --out.',
 }

@@ -117,7 +117,7 @@ MESSAGES: dict[str, str] = {
     "sort.row": "行番号", "sort.question": "質問", "sort.answer": "回答", "sort.answer length": "回答の長さ",
     "sort.dialog_id": "dialog_id",
     "io.append": "追加", "io.replace": "置き換え",
-    "persona.opened": "{name} を開きました: {rows}行。", "persona.created": "{name} を作成しました。",
+    "persona.opened": "{name} を開きました: {rows}行。{notes}", "persona.created": "{name} を作成しました。",
     "persona.none_open": "ペルソナが開かれていません。一覧から選ぶか、新しく作成してください。",
     "persona.saved": "{time} に保存しました: {rows}行。",
     "persona.save_failed": "保存できませんでした({reason})。編集内容はこのページに残っています。ディスクの空きを"

@@ -51,9 +51,12 @@ def read_metrics(run: Path) -> list[dict]:
     out = []
     for line in lines:
         try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue  # a line being written right now
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            continue  # a line being written right now, or a damaged one
+        if isinstance(record, dict) and isinstance(record.get("step"), (int, float)) \
+                and not isinstance(record.get("step"), bool):
+            out.append(record)  # anything else is not ours: skipped, never shown as a crash
     return out
 
 

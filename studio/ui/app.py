@@ -12,6 +12,7 @@ from studio.ui.eval_tab import build_eval_tab
 from studio.ui.format_tab import build_format_tab
 from studio.ui.i18n import SWITCH_LABELS_JS, make_i18n, request_lang
 from studio.ui.merge_tab import build_merge_tab
+from studio.ui.guard import guard_all
 from studio.ui.serve_panel import build_serve_panel
 from studio.ui.persona_tab import build_persona_tab
 from studio.ui.train_tab import build_train_tab
@@ -87,6 +88,7 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
         loaded.then(merge_select, merge_inputs, merge_outputs, api_visibility="private")
         loaded.then(eval_select, eval_inputs, eval_outputs, api_visibility="private")
         loaded.then(serve_select, serve_inputs, serve_outputs, api_visibility="private")
+    guard_all(demo)  # every handler: a sentence for the user, the traceback to the log file
     return demo, i18n
 
 

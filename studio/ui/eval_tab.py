@@ -19,7 +19,7 @@ from studio.ui import job_panel as jp
 from studio.ui.common import headers
 from studio.storage import atomic_write_text
 from studio.train.runs import list_runs
-from studio.workspace import runs_dir
+from studio.workspace import runs_dir, safe_folder_name
 from studio.train.folder import Run
 
 RATE_KEYS = ("style_rate", "stop_rate", "length_adherence", "knowledge_score", "distinct_2")
@@ -67,6 +67,8 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
         return {"ref": ref, "prompts": file or None, "max_new_tokens": int(mx or 64)}, str(ref)
 
     def saved(ref) -> dict | None:
+        if not ref or Path(str(ref)).name != str(ref) or str(ref) in (".", ".."):
+            return None  # a run id only: never a path that leaves the runs folder
         path = Run(runs_dir() / str(ref)).results
         try:
             return json.loads(path.read_text(encoding="utf-8")) if ref and path.exists() else None
@@ -99,7 +101,7 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
             res = saved(ref)
             if res is None:
                 return None
-            out = Path(tempfile.mkdtemp(prefix="eval-")) / f"{Path(str(ref)).name}-eval.{kind}"
+            out = Path(tempfile.mkdtemp(prefix="eval-")) / f"{safe_folder_name(Path(str(ref)).name)}-eval.{kind}"
             atomic_write_text(out, answers_csv(res) if kind == "csv" else html_report(res, f"Persona Studio: {ref}"),
                               keep_backups=0)
             return str(out)
