@@ -64,11 +64,70 @@ def _backup(path: Path, keep: int) -> None:
     folder.mkdir(exist_ok=True)
     now = time.time_ns()  # one reading: a second read across a second boundary would sort a new copy as oldest
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now // 1_000_000_000)) + f"-{now % 1_000_000_000:09d}"
-    shutil.copy2(path, folder / f"{path.name}.{stamp}")
+    target = folder / f"{path.name}.{stamp}"
+    try:
+        shutil.copy2(path, target)
+    except OSError:  # a full disk: no truncated copy left behind, and the save itself still gets its chance
+        with contextlib.suppress(OSError):
+            target.unlink()
+        return
     old = sorted(folder.glob(f"{path.name}.*"))
     for stale in old[:-keep]:
         with contextlib.suppress(OSError):
             stale.unlink()
+
+
+COMMIT = ".commit"          # present only while a multi-file save is being renamed into place
+STALE_TMP_S = 3600.0         # temp files older than this are leftovers of a killed writer
+
+
+def atomic_write_files(folder: Path, files: dict[str, bytes], backup_every_s: float = 0.0) -> None:
+    """Replace several files of one folder as one change: all new files are written and synced first, a commit
+    marker lists them, then they are renamed. A kill before the marker leaves the old set, after it the new set
+    (finished by recover_folder on the next open); never one file old and the other new."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    recover_folder(folder)
+    for name, data in files.items():
+        path = folder / name
+        if path.exists() and path.read_bytes() != data and not _backed_up_within(path, backup_every_s):
+            _backup(path, KEEP_BACKUPS)
+        new = folder / f".{name}.new"
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK
+        with open(new, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(new, mode)
+    atomic_write_bytes(folder / COMMIT, "\n".join(files).encode("utf-8"), keep_backups=0)
+    _finish(folder)
+
+
+def _finish(folder: Path) -> None:
+    names = (folder / COMMIT).read_text(encoding="utf-8").split("\n")
+    for name in names:
+        new = folder / f".{name}.new"
+        if name and new.exists():
+            os.replace(new, folder / name)
+    _fsync_dir(folder)
+    (folder / COMMIT).unlink(missing_ok=True)
+    _fsync_dir(folder)
+
+
+def recover_folder(folder: Path) -> None:
+    """Finish a multi-file save that was committed but not fully renamed; drop one that never committed, and
+    temp files that a killed writer left behind."""
+    folder = Path(folder)
+    if (folder / COMMIT).exists():
+        _finish(folder)
+    for new in folder.glob(".*.new"):
+        with contextlib.suppress(OSError):
+            new.unlink()
+    now = time.time()
+    for tmp in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > STALE_TMP_S:
+                tmp.unlink()
 
 
 def backups_of(path: Path) -> list[Path]:

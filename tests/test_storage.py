@@ -101,3 +101,65 @@ def test_saves_while_typing_keep_one_backup_a_minute_and_never_blank_a_field(tmp
     assert persona.name == "綾乃" and persona.system_prompt == "お嬢様らしく答えて"
     unchanged = set_text_field(session, "name", "綾乃")
     assert unchanged.revision == session.revision
+
+
+def test_kill_between_the_two_renames_never_leaves_the_files_one_version_apart(tmp_path):
+    """persona.yaml and pairs.csv change together: killed after the commit marker and the first rename, the
+    next open finishes the save (both new); killed before the marker is in place, both stay old."""
+    folder = tmp_path / "p"
+    save_persona(Persona(name="old", pairs=[QAPair("q", "old answer")]), folder)
+    for kill_at, expect in ((2, "new"), (1, "new"), (0, "old")):  # replaces allowed before the kill
+        script = textwrap.dedent(f"""
+            import os, signal
+            from studio.data.persona import Persona, QAPair
+            from studio.data.persona_store import save_persona
+            real, calls = os.replace, []
+            def replace(a, b):
+                calls.append(b)
+                if len(calls) > {kill_at}:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                real(a, b)
+            os.replace = replace
+            save_persona(Persona(name="new", pairs=[QAPair("q", "new answer")]), {str(folder)!r})
+        """)
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=ROOT)
+        assert proc.returncode == -9, proc.stderr.decode()
+        persona, _ = load_persona_with_revision(folder)
+        assert (persona.name, persona.pairs[0].answer) == (expect, f"{expect} answer"), kill_at
+        assert not list(folder.glob(".*.new")) and not (folder / ".commit").exists()
+        save_persona(Persona(name="old", pairs=[QAPair("q", "old answer")]), folder)
+
+
+def test_refused_saves_in_one_second_keep_every_conflict_copy(tmp_path):
+    folder = tmp_path / "p"
+    rev = save_persona(Persona(name="a", pairs=[QAPair("q", "a")]), folder)
+    save_persona(Persona(name="b", pairs=[QAPair("q", "b")]), folder)
+    for i in range(3):
+        with pytest.raises(ConflictError):
+            save_persona(Persona(name=f"mine{i}", pairs=[QAPair("q", f"m{i}")]), folder, expected_revision=rev)
+    copies = sorted((folder / "conflicts").iterdir())
+    assert len(copies) == 3
+    assert sorted(load_persona(c).name for c in copies) == ["mine0", "mine1", "mine2"]
+
+
+def test_leftover_temp_files_are_cleaned_and_a_full_disk_leaves_no_truncated_backup(tmp_path, monkeypatch):
+    import os
+    import shutil
+    folder = tmp_path / "p"
+    save_persona(Persona(name="a", pairs=[QAPair("q", "a")]), folder)
+    stale = folder / ".pairs.csv.abc.tmp"
+    stale.write_text("half")
+    os.utime(stale, (1, 1))
+    fresh = folder / ".pairs.csv.def.tmp"
+    fresh.write_text("being written")
+    load_persona_with_revision(folder)
+    assert not stale.exists() and fresh.exists()
+
+    def full_disk_copy(src, dst, **kw):
+        with open(dst, "wb") as f:
+            f.write(b"trunc")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(shutil, "copy2", full_disk_copy)
+    save_persona(Persona(name="smaller", pairs=[]), folder)
+    assert load_persona(folder).name == "smaller"
+    assert not any(b.read_bytes() == b"trunc" for b in (folder / ".backups").iterdir())

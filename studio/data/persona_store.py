@@ -11,7 +11,7 @@ from studio.locale import T, Text
 from studio.data.exporters import pairs_to_csv
 from studio.data.importers import decode_bytes, import_file, import_table
 from studio.data.persona import PAIRS_FILE, PERSONA_FILE, Persona, header_yaml, revision_of
-from studio.storage import atomic_write_text, folder_lock
+from studio.storage import atomic_write_files, folder_lock, recover_folder
 
 
 def load_persona(path: str | Path) -> Persona:
@@ -40,6 +40,7 @@ def load_persona_report(folder: str | Path) -> tuple[Persona, str, list[Text]]:
     if not folder.is_dir():
         raise StudioError("err.not_persona_folder", folder=str(folder), yaml=PERSONA_FILE, csv=PAIRS_FILE)
     with folder_lock(folder):
+        recover_folder(folder)
         persona, warnings = _load_folder(folder)
         return persona, revision_of(folder), warnings
 
@@ -80,10 +81,23 @@ def save_persona(persona: Persona, folder: str | Path, expected_revision: str | 
     with folder_lock(folder):
         current = revision_of(folder)
         if expected_revision is not None and current != expected_revision and current not in own_revisions:
-            copy = folder / "conflicts" / time.strftime("%Y%m%d-%H%M%S")
-            atomic_write_text(copy / PERSONA_FILE, header_yaml(persona), keep_backups=0)
-            atomic_write_text(copy / PAIRS_FILE, pairs_to_csv(persona.pairs), keep_backups=0)
+            copy = _new_conflict_folder(folder)
+            atomic_write_files(copy, {PERSONA_FILE: header_yaml(persona).encode("utf-8"),
+                                      PAIRS_FILE: pairs_to_csv(persona.pairs).encode("utf-8")})
             raise ConflictError("err.conflict", name=folder.name, copy=str(copy))
-        atomic_write_text(folder / PERSONA_FILE, header_yaml(persona), backup_every_s=backup_every_s)
-        atomic_write_text(folder / PAIRS_FILE, pairs_to_csv(persona.pairs), backup_every_s=backup_every_s)
+        atomic_write_files(folder, {PERSONA_FILE: header_yaml(persona).encode("utf-8"),
+                                    PAIRS_FILE: pairs_to_csv(persona.pairs).encode("utf-8")}, backup_every_s)
         return revision_of(folder)
+
+
+def _new_conflict_folder(folder: Path) -> Path:
+    """conflicts/<time>, or <time>-2, -3...: several refused saves in one second each keep their own copy."""
+    base = folder / "conflicts" / time.strftime("%Y%m%d-%H%M%S")
+    path, n = base, 1
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
