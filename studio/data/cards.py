@@ -38,7 +38,7 @@ def _inflate(data: bytes, name: str, key: str) -> bytes:
     d = zlib.decompressobj()
     out = d.decompress(data, MAX_INFLATED)
     if d.unconsumed_tail:
-        raise StudioError("err.cards.bomb", name=name, key=key, limit=MAX_INFLATED // 2**20)
+        raise StudioError("err.cards.bomb", name=name, chunk=key, limit=MAX_INFLATED // 2**20)
     return out
 
 

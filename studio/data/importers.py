@@ -85,7 +85,7 @@ def decode_bytes(raw: bytes, name: str) -> tuple[str, str]:
         first = e
     high = sum(b >= 0x80 for b in raw)
     bad = raw.decode("utf-8", errors="replace").count("\ufffd")
-    if bad <= max(1, high // 20):   # nearly every non-ASCII byte is valid UTF-8: a damaged UTF-8 file
+    if bad * 4 <= high:   # most non-ASCII bytes form valid UTF-8 (in CP932 text almost none do): damaged UTF-8
         line = raw.count(b"\n", 0, first.start) + 1
         raise StudioError("err.importers.bad_utf8", name=name, bad=bad, line=line, byte=first.start,
                           value=f"0x{raw[first.start]:02x}")

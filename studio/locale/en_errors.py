@@ -164,7 +164,7 @@ ERRORS: dict[str, str] = {
     'd.gen_header.fix': "Nothing to fix: keep the {template} template. Export and serving use the contract's template, not this one.",
     'err.serve.bad_port': 'The port must be a whole number from 1024 to 65535.',
     'err.importers.cell_size': '{name}, row {row}: the {column} cell has {size:,} characters; the limit is {max:,}. Shorten or split it and import again (nothing was changed).',
-    'err.cards.bomb': "{name}: the card's '{key}' text would decompress to more than {limit} MB, which no real card needs; it was not read. Export the card again from SillyTavern.",
+    'err.cards.bomb': "{name}: the card's '{chunk}' text would decompress to more than {limit} MB, which no real card needs; it was not read. Export the card again from SillyTavern.",
     'err.importers.bad_utf8': '{name} is UTF-8 with {bad} invalid byte(s) (the first, {value}, at byte {byte}, line {line}). It was not read, so nothing turns into mojibake: fix that spot (or re-save the file as UTF-8) and import again.',
     'err.too_deep': 'The data is nested too deeply to read (more levels than any real file needs); nothing was changed. Details: {log}',
     'err.os': 'The system refused: {reason} ({path}). Check that the path exists, is not too long and can be written, then try again. Details: {log}',
