@@ -146,3 +146,10 @@ def test_existing_outputs_need_force_and_opening_a_missing_persona_creates_nothi
     assert not (tmp_path / "nope").exists()
     from studio.workspace import safe_folder_name
     assert len(safe_folder_name("🎀" * 300).encode()) <= 200
+
+
+def test_a_damaged_card_chunk_is_named_not_a_type_error(tmp_path):
+    path = tmp_path / "card.png"
+    path.write_bytes(_png([(b"tEXt", b"chara\0not base64 json!")]))
+    with pytest.raises(StudioError, match="'chara' card data is damaged"):
+        import_file(path)

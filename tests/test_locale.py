@@ -69,6 +69,8 @@ def test_every_key_the_code_names_exists_and_errors_name_keys():
                     problems.append(f"{where}: no message starts with {head!r}")
             elif name in ("StudioError", "ConflictError"):
                 problems.append(f"{where}: {name} needs a message key, not {ast.unparse(arg)[:60]}")
+            if name in ("StudioError", "ConflictError", "T") and any(k.arg == "key" for k in node.keywords):
+                problems.append(f"{where}: {name}(..., key=...) clashes with the message key; rename the param")
     assert not problems, "\n".join(problems)
 
 

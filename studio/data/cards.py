@@ -82,7 +82,7 @@ def card_from_png(raw: bytes, name: str) -> Card:
             try:
                 obj = json.loads(base64.b64decode(chunks[key]).decode("utf-8"))
             except (binascii.Error, ValueError) as e:
-                raise StudioError("err.cards.5", name=name, key=key, reason=e) from None
+                raise StudioError("err.cards.5", name=name, chunk=key, reason=e) from None
             return card_from_json(obj, name)
     raise StudioError("err.cards.1", name=name)
 

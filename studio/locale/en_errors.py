@@ -6,7 +6,7 @@ ERRORS: dict[str, str] = {
     'err.cards.2': '{name} is not a PNG image.',
     'err.cards.3': '{name}: a character card must be a JSON object.',
     'err.cards.4': '{name}: the character card has no name.',
-    'err.cards.5': "{name}: the '{key}' card data is damaged ({reason}).",
+    'err.cards.5': "{name}: the '{chunk}' card data is damaged ({reason}).",
     'err.chat.1': 'The adapter in {adapter_dir} cannot be used: {problem}. Train or combine it again.',
     'err.chat.2': 'The adapter {adapter_dir} was trained on {base_model_path}, not on the selected base {base_path}; pick the matching base model.',
     'err.chat.3': 'The chat model was released (training started); send the message again to reload.',

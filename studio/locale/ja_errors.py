@@ -6,7 +6,7 @@ ERRORS: dict[str, str] = {
     'err.cards.2': '{name} はPNG画像ではありません。',
     'err.cards.3': '{name}: キャラクターカードはJSONオブジェクトでなければなりません。',
     'err.cards.4': '{name}: キャラクターカードに名前がありません。',
-    'err.cards.5': "{name}: カードの '{key}' データが壊れています({reason})。",
+    'err.cards.5': "{name}: カードの '{chunk}' データが壊れています({reason})。",
     'err.chat.1': '{adapter_dir} のアダプターは使えません: {problem}。学習または合成をやり直してください。',
     'err.chat.2': 'アダプター {adapter_dir} は {base_model_path} で学習されたもので、選んだベース {base_path} とは違います。対応するベースモデルを選んでください。',
     'err.chat.3': '学習の開始でチャットのモデルを解放しました。もう一度送信すると読み込み直します。',
