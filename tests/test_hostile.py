@@ -153,3 +153,29 @@ def test_a_damaged_card_chunk_is_named_not_a_type_error(tmp_path):
     path.write_bytes(_png([(b"tEXt", b"chara\0not base64 json!")]))
     with pytest.raises(StudioError, match="'chara' card data is damaged"):
         import_file(path)
+
+
+def test_a_row_number_cell_of_inf_or_nan_is_no_row_number():
+    from studio.data.table_view import _row_number
+    assert [_row_number(v) for v in ("inf", "-inf", "nan", float("inf"), "1e400", "3", 4.0, "2.5", None)] == \
+        [None, None, None, None, None, 3, 4, None, None]
+
+
+def test_a_read_only_persona_opens_for_reading_and_a_save_says_why_not(tmp_path):
+    import os
+    import stat
+
+    from studio.data.persona_session import open_session, save
+    if os.geteuid() == 0:
+        pytest.skip("root ignores file permissions")
+    folder = tmp_path / "p"
+    save_persona(Persona(pairs=[QAPair("q", "a")]), folder)
+    (folder / ".lock").unlink()
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        session = open_session(folder)
+        assert "read-only" in session.status.render("en") and session.persona.pairs[0].answer == "a"
+        session.persona.pairs[0].answer = "b"
+        assert "Traceback" not in str(save(session).status)
+    finally:
+        folder.chmod(stat.S_IRWXU)

@@ -1,6 +1,7 @@
 """Load and save a persona folder (persona.yaml + pairs.csv) safely: atomic writes, backups, conflict detection."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -39,10 +40,16 @@ def load_persona_report(folder: str | Path) -> tuple[Persona, str, list[Text]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise StudioError("err.not_persona_folder", folder=str(folder), yaml=PERSONA_FILE, csv=PAIRS_FILE)
-    with folder_lock(folder):
-        recover_folder(folder)
-        persona, warnings = _load_folder(folder)
-        return persona, revision_of(folder), warnings
+    try:
+        with folder_lock(folder):
+            recover_folder(folder)
+            persona, warnings = _load_folder(folder)
+            return persona, revision_of(folder), warnings
+    except PermissionError:
+        if os.access(folder / PAIRS_FILE, os.R_OK) or os.access(folder / PERSONA_FILE, os.R_OK):
+            persona, warnings = _load_folder(folder)  # a read-only folder opens for reading; saves will say why not
+            return persona, revision_of(folder), [*warnings, T("w.read_only", folder=str(folder))]
+        raise
 
 
 def _load_folder(folder: Path) -> tuple[Persona, list[Text]]:

@@ -44,10 +44,12 @@ def _text(cell) -> str:
 
 
 def _row_number(value) -> int | None:
+    """The '#' cell as a row number; anything else ('inf', 'abc', 1e400, 2.5) is no row number."""
     try:
-        return int(float(value))
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return int(number) if number.is_integer() else None
 
 
 def insert_row(pairs: list[QAPair], after: int | None) -> tuple[list[QAPair], int]:

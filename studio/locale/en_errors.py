@@ -170,4 +170,5 @@ ERRORS: dict[str, str] = {
     'err.os': 'The system refused: {reason} ({path}). Check that the path exists, is not too long and can be written, then try again. Details: {log}',
     'err.unexpected': 'Something unexpected went wrong ({kind}: {text}); nothing you saved was lost. Please try again; if it repeats, the details for a bug report are in {log}.',
     'err.cli.exists': '{out} already exists; add --force to overwrite it, or choose another --out.',
+    'w.read_only': '{folder} cannot be written (read-only): you can read and train from it, but edits will not be saved. Copy the persona to a writable workspace to edit it.',
 }
