@@ -164,3 +164,30 @@ def test_row_operations_say_where_and_probe_questions_are_editable(app):
     assert probe == "月曜日の朝は何をしている？\n今日の予定は？\nおはようございます。\n"
     c.predict("ja", api_name="/set_language")
     assert c.predict("好きな花は？", api_name="/edit_probes").startswith("評価用の質問を1問")
+
+
+def test_hostile_files_through_the_app_leave_the_persona_intact(app, tmp_path):
+    """Bombs, deep nesting, damaged UTF-8 and huge cells, imported through the app: one plain message each, in
+    the session's language, and the persona on disk byte for byte as it was."""
+    import struct
+    import zlib
+
+    from studio.data.csv_cells import MAX_CELL_CHARS
+    url, ws = app
+    c = Client(url, verbose=False)
+    c.predict("ayano", "", "row", api_name="/open_persona")
+    before = (ws / "personas" / "ayano" / "pairs.csv").read_bytes()
+    z = zlib.compressobj(9)
+    bomb = b"".join(z.compress(b"A" * 2**20) for _ in range(64)) + z.flush()
+    png = b"\x89PNG\r\n\x1a\n" + b"".join(struct.pack(">I4s", len(d), t) + d + struct.pack(">I", zlib.crc32(t + d))
+                                         for t, d in ((b"zTXt", b"chara\0\0" + bomb), (b"IEND", b"")))
+    files = {"bomb.png": png, "deep.json": b"[" * 50_000 + b"]" * 50_000,
+             "bad.csv": "question,answer\nごきげんよう,ですわ\n".encode().replace("わ".encode(), b"\xff"),
+             "huge.csv": ("question,answer\nq," + "あ" * (MAX_CELL_CHARS + 1) + "\n").encode()}
+    expect = {"bomb.png": "20 MB", "deep.json": "nested deeper", "bad.csv": "invalid byte", "huge.csv": "row 1"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        r = c.predict(handle_file(str(tmp_path / name)), "replace", "", "row", api_name="/import_file")
+        assert "Nothing was imported" in r[8] and expect[name] in r[8], (name, r[8])
+        assert len(r[7]["data"]) == 143
+    assert (ws / "personas" / "ayano" / "pairs.csv").read_bytes() == before

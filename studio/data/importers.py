@@ -182,6 +182,8 @@ def import_jsonl(text: str, name: str, need_answer: bool = True) -> ImportResult
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise StudioError("err.importers.17", name=name, lineno=lineno, msg=e.msg, colno=e.colno) from None
+        except RecursionError:
+            raise StudioError("err.importers.too_deep", name=name, where=f"line {lineno}") from None
         if not isinstance(obj, dict):
             raise StudioError("err.importers.14", name=name, lineno=lineno, type=type(obj).__name__)
         records.append((lineno, obj))
@@ -196,6 +198,8 @@ def import_json(text: str, name: str, need_answer: bool = True) -> ImportResult:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise StudioError("err.importers.15", name=name, msg=e.msg, lineno=e.lineno, colno=e.colno) from None
+    except RecursionError:
+        raise StudioError("err.importers.too_deep", name=name, where="") from None
     if isinstance(obj, dict) and ("spec" in obj or "first_mes" in obj or "mes_example" in obj):
         return _card_result(card_from_json(obj, name))
     if isinstance(obj, dict) and isinstance(obj.get("data"), list):

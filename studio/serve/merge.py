@@ -107,6 +107,8 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
     src = adapter_dir(ref, runs_dir, use_checkpoint)
     contract = Contract.load(src)
     out = Path(out) if out else (src.parent if src.name == "adapter" else src.parent.parent) / "merged"
+    if out.exists() and not out.is_dir():
+        raise StudioError("err.export.out_not_dir", out=out)
     if out.exists() and any(out.iterdir()):
         raise StudioError("err.merge.4", out=out)
     model, tok, precision = _load_base(contract, src)
