@@ -78,12 +78,12 @@ def test_whole_loop_in_a_browser(app, lang):
         csv = tmp / "ws/personas/ayano/pairs.csv"
         try:
             page.goto(url)
-            wait_text(tr("en", "persona.opened", name="ayano", rows=143))
+            wait_text(tr("en", "persona.opened", name="ayano", rows=143, notes=""))
             if lang == "ja":  # the switch: labels change in the browser, messages on the server
                 page.get_by_label("日本語").check()
                 expect(page.get_by_role("tab", name="1. ペルソナ")).to_be_visible()
                 page.get_by_role("button", name=t("persona.reload")).click()
-                wait_text(t("persona.opened", name="ayano", rows=143))
+                wait_text(t("persona.opened", name="ayano", rows=143, notes=""))
             # 1. Persona. Keystroke edits in cells: every Enter saves, none is refused as a conflict (defect 1)
             cells = ["ごきげんよう。お会いできて嬉しいですわ。", "ごきげんよう。今宵は月がきれいですわね。"]
             for i, cell_text in enumerate(cells):
@@ -194,7 +194,7 @@ def test_whole_loop_in_a_browser(app, lang):
             # the browser stores what it opened (in a request after the create's): wait until it has
             page.wait_for_function("s => localStorage.getItem('persona-studio') !== s", arg=stored)
             page.reload()
-            wait_text(t("persona.opened", name="zz-second", rows=0))
+            wait_text(t("persona.opened", name="zz-second", rows=0, notes=""))
             tab("tab.train")
             wait_text("zz-second")
             expect(page.get_by_label("max_steps")).to_have_value("6")

@@ -70,10 +70,16 @@ def test_bad_requests_get_plain_messages(chatml_run, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(StudioError, match="is a file"):
         export_run(chatml_run.path, "f16", out=tmp_path / "file")
+    import os
+
+    from studio.jobs.status import pid_fields
     training = tmp_path / "runs" / "20260101-000001-busy"
     training.mkdir(parents=True)
+    write_status(training, state="running", step=1, total=5, **pid_fields(os.getpid()))
+    with pytest.raises(StudioError, match="is running and has no finished adapter"):
+        export_run(training, "f16", runs_dir=tmp_path / "runs")
     write_status(training, state="failed", step=1, total=5)
-    with pytest.raises(StudioError, match="busy"):
+    with pytest.raises(StudioError, match="is failed and has no finished adapter"):
         export_run(training, "f16", runs_dir=tmp_path / "runs")
     cfg = json.loads((chatml_run.merged / "config.json").read_text())
     other = tmp_path / "gpt2"

@@ -170,5 +170,9 @@ def test_evaluate_tab(app, tmp_path):
     assert [row[0] for row in answers["data"]] == ["q1", "q2"]
     html = c.predict("20260101-000001-two", api_name="/export_eval_html")
     assert "<table>" in open(html, encoding="utf-8").read()
+    victim = runs.parent / "victim"   # a run reference that leaves the runs folder is no run
+    (victim / "eval").mkdir(parents=True)
+    (victim / "eval" / "results.json").write_text((runs / "20260101-000001-two" / "eval" / "results.json").read_text())
+    assert c.predict("../victim", api_name="/export_eval_csv") is None
     missing = c.predict("", None, 4, api_name="/evaluate")
     assert "Pick a finished run" in missing
