@@ -269,6 +269,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{'metric':26} {'base':>8} {'tuned':>8}")
         for name, b, t in metric_rows(res):
             print(f"{name:26} {b:>8} {t:>8}")
+        if res.get("forgetting"):
+            b, t = res["base"]["freeform_score"], res["tuned"]["freeform_score"]
+            print(f"warning: forgetting: free-form knowledge fell from {b:.2f} to {t:.2f} ({(b - t) * 100:.0f} points)")
     return 0
 
 

@@ -33,6 +33,11 @@ def test_results_resume_and_reports(run):
                                     "general_ppl", "distinct_2"}
         assert res[model]["style_rate"] is None  # the test persona has no style markers: n/a, not 0
     assert [a["question"] for a in res["answers"]] == ["q1", "q2", "q3"]
+    free = res["freeform"]   # the shipped free-form probe, asked through the chat template, scored per reply
+    assert len(free) >= 40 and {"question", "accepted", "base", "tuned", "base_ok", "tuned_ok"} <= set(free[0])
+    assert res["base"]["freeform_score"] == sum(f["base_ok"] for f in free) / len(free)
+    assert res["forgetting"] == (res["freeform_drop"] > 0.10)
+    assert len((run_dir / "eval" / "freeform-4.jsonl").read_text(encoding="utf-8").splitlines()) == 2 * len(free)
     cache = run_dir / "eval" / "answers-4.jsonl"
     lines = cache.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 6

@@ -24,3 +24,19 @@ def test_rouge_l_char():
     assert rouge_l("ごきげんよう", "ごきげんよう") == 1.0
     assert rouge_l("", "x") == 0.0
     assert round(rouge_l("abcd", "abxd"), 3) == 0.75
+
+
+def test_freeform_probe_file_and_scoring():
+    from studio.eval.evaluate import EVAL_DATA
+    from studio.eval.freeform import FREEFORM_FILE, dropped, is_correct, read_freeform, score
+    items = read_freeform(EVAL_DATA / FREEFORM_FILE)
+    assert len(items) >= 40 and {"en", "ja"} == {it.lang for it in items}
+    assert len({it.question for it in items}) == len(items) and all(it.answers for it in items)
+    assert is_correct("The capital of France is Paris.", ["Paris", "パリ"])
+    assert is_correct("フランスの首都はパリですわ。", ["Paris", "パリ"])
+    assert is_correct("ＰＡＲＩＳ", ["Paris"])                       # NFKC + case folding
+    assert not is_correct("There are 17 of them.", ["7", "seven"])    # an ASCII answer stands alone
+    assert is_correct("一週間は7日ですわ。", ["7"])
+    assert not is_correct("ごきげんよう、わたくしは存じませんわ。", ["パリ", "Paris"])
+    assert score(["Paris", "no"], items[:1] * 2) == 0.5 and score([], []) is None
+    assert dropped(1.0, 0.85) == 0.15 and dropped(None, 0.5) is None

@@ -32,3 +32,22 @@ def test_progress_line_in_both_languages(tmp_path):
 def test_log_box_escapes_and_stays_at_its_tail():
     html = log_html("<script>x</script>\nstep 5")
     assert "<script>" not in html and "&lt;script&gt;" in html and "column-reverse" in html
+
+
+def test_run_history_flags_forgetting_from_the_runs_evaluation(tmp_path):
+    import json
+
+    from studio.train.runs import write_status
+    from studio.train.views import history_frame
+    from studio.ui.eval_tab import summary_flag
+    run = tmp_path / "20260101-000000-a"
+    (run / "eval").mkdir(parents=True)
+    write_status(run, state="finished", step=5, total=5)
+    res = {"base": {"freeform_score": 0.93}, "tuned": {"freeform_score": 0.1}, "forgetting": True}
+    (run / "eval" / "results.json").write_text(json.dumps(res))
+    frame = history_frame(tmp_path, "ja")
+    assert frame.iloc[0, -1] == "0.93 → 0.10 ⚠ 忘却" and frame.columns[-1] == "自由回答の知識(ベース → 調整後)"
+    assert "0.93" in summary_flag(res, "en") and "83 points" in summary_flag(res, "en")
+    res.update(forgetting=False, tuned={"freeform_score": 0.9})
+    (run / "eval" / "results.json").write_text(json.dumps(res))
+    assert history_frame(tmp_path, "en").iloc[0, -1] == "0.93 → 0.90" and summary_flag(res, "en") == ""

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from studio.eval import freeform as ff
 from studio.eval import metrics as m
 from studio.data.persona import PROBE_FILE
 from studio.serve.chat import ChatEngine, GenSettings, Row
@@ -23,6 +24,7 @@ from studio.train.folder import Run
 
 EVAL_DATA = PACKAGE_ROOT / "data" / "eval"
 MODELS = ("base", "tuned")
+FREEFORM_TOKENS = 48   # enough to name the answer; the probe asks for facts, not essays
 
 
 def default_prompts(run: Path) -> Path:
@@ -35,7 +37,7 @@ def default_prompts(run: Path) -> Path:
 
 
 def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], settings: GenSettings, cache: Path,
-             progress: Callable[[float, str], None]) -> dict[str, list[dict]]:
+             progress: Callable[[float, str], None], span: tuple[float, float] = (0.0, 0.55)) -> dict[str, list[dict]]:
     done: dict[tuple[str, str], dict] = {}
     if cache.exists():
         for line in cache.read_text(encoding="utf-8").splitlines():
@@ -49,8 +51,9 @@ def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], sett
         todo = [p for p in prompts if (model, p.question) not in done]
         for i in range(0, len(todo), batch):
             chunk = todo[i:i + batch]
-            progress(len(done) / total * 0.7, T("eval.p.answering", model=T(f"eval.model.{model}"),
-                                                 first=len(done) + 1, last=len(done) + len(chunk), total=total))
+            at = span[0] + len(done) / total * (span[1] - span[0])
+            progress(at, T("eval.p.answering", model=T(f"eval.model.{model}"), first=len(done) + 1,
+                           last=len(done) + len(chunk), total=total))
             replies = engine.generate([Row("tuned" if model == "tuned" else None, contract, [], p.question)
                                        for p in chunk], settings)
             with open(cache, "a", encoding="utf-8") as f:
@@ -59,7 +62,8 @@ def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], sett
                          "new_tokens": r.new_tokens}
                     done[(model, p.question)] = a
                     f.write(json.dumps(a, ensure_ascii=False) + "\n")
-            progress(len(done) / total * 0.7, T("eval.p.answered", done=len(done), total=total))
+            progress(span[0] + len(done) / total * (span[1] - span[0]), T("eval.p.answered", done=len(done),
+                                                                            total=total))
     return {model: [done[(model, p.question)] for p in prompts] for model in MODELS}
 
 
@@ -130,6 +134,10 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
     engine.add_adapter("tuned", adapter)
     settings = GenSettings(max_new_tokens=max_new_tokens)
     answers = _answers(engine, contract, prompts, settings, out_dir / f"answers-{max_new_tokens}.jsonl", say)
+    items = ff.read_freeform(EVAL_DATA / ff.FREEFORM_FILE)
+    free_settings = GenSettings(max_new_tokens=min(max_new_tokens, FREEFORM_TOKENS))
+    free = _answers(engine, contract, [Prompt(it.question) for it in items], free_settings,
+                    out_dir / f"freeform-{free_settings.max_new_tokens}.jsonl", say, span=(0.55, 0.7))
     results: dict = {"prompts": str(prompts_path or default_prompts(run)), "max_new_tokens": max_new_tokens}
     for i, model in enumerate(MODELS):
         say(0.7 + 0.15 * i, T("eval.p.scoring", model=T(f"eval.model.{model}")))
@@ -141,11 +149,19 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
             "stop_rate": m.stop_rate([a["stopped"] for a in answers[model]]),
             "rouge_l": m.mean_rouge_l(texts, [p.reference for p in prompts]),
             "distinct_2": m.distinct_2(texts),
+            "freeform_score": ff.score([a["answer"] for a in free[model]], items),
             **_scores(engine, contract, prompts, use_adapter=model == "tuned"),
         }
     results["answers"] = [{"question": p.question, "reference": p.reference, "base": b["answer"],
                            "tuned": t["answer"], "base_stopped": b["stopped"], "tuned_stopped": t["stopped"]}
                           for p, b, t in zip(prompts, answers["base"], answers["tuned"])]
+    results["freeform"] = [{"question": it.question, "accepted": "|".join(it.answers), "lang": it.lang,
+                            "base": b["answer"], "tuned": t["answer"],
+                            "base_ok": ff.is_correct(b["answer"], it.answers),
+                            "tuned_ok": ff.is_correct(t["answer"], it.answers)}
+                           for it, b, t in zip(items, free["base"], free["tuned"])]
+    results["freeform_drop"] = ff.dropped(results["base"]["freeform_score"], results["tuned"]["freeform_score"])
+    results["forgetting"] = bool(results["freeform_drop"] is not None and results["freeform_drop"] > ff.DROP_FLAG)
     results["complete"] = True
     engine.release()
     atomic_write_text(out_dir / "results.json", json.dumps(results, ensure_ascii=False, indent=1), keep_backups=0)

@@ -9,6 +9,7 @@ from studio.data.csv_cells import neutralize
 
 LABELS = {"style_rate": "style-marker rate", "length_adherence": "length adherence", "median_length":
           "median length (chars)", "stop_rate": "stop rate", "rouge_l": "ROUGE-L (char)", "distinct_2": "distinct-2",
+          "freeform_score": "free-form knowledge",
           "knowledge_score": "knowledge probe", "knowledge_en": "knowledge (en)", "knowledge_ja": "knowledge (ja)",
           "general_ppl": "general-text perplexity", "reference_ppl": "reference perplexity"}
 
@@ -55,7 +56,7 @@ def html_report(results: dict, title: str) -> str:
     e = html.escape
     rows = "".join(f"<tr><td>{e(n)}</td><td>{e(b)}</td><td>{e(t)}</td></tr>" for n, b, t in metric_rows(results))
     bars = ""
-    for key in ("style_rate", "stop_rate", "length_adherence", "knowledge_score"):
+    for key in ("style_rate", "stop_rate", "length_adherence", "freeform_score", "knowledge_score"):
         for model in ("base", "tuned"):
             v = results[model].get(key)
             width = 0 if v is None else max(0.0, min(v, 1.0)) * 300

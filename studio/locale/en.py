@@ -299,4 +299,10 @@ MESSAGES: dict[str, str] = {
     'serve.share': 'Reachable from other machines (0.0.0.0)',
     'serve.go': 'Start serving',
     'serve.title_short': 'Serve (OpenAI-compatible API)',
+    'metric.freeform_score': 'free-form knowledge',
+    'col.freeform': 'free-form knowledge (base → tuned)',
+    'col.accepted': 'accepted answers',
+    'eval.freeform': 'Free-form knowledge: general questions asked in chat (✓ = the reply contains an accepted answer)',
+    'eval.forgetting': '⚠ Forgetting: free-form knowledge fell from {base} (base) to {tuned} (tuned), {points} points. The character answers general questions in character instead of correctly; see the free-form table.',
+    'eval.forgot_short': 'forgot',
 }

@@ -293,4 +293,10 @@ MESSAGES: dict[str, str] = {
     'serve.share': '他のマシンからも接続できるようにする(0.0.0.0)',
     'serve.go': '配信を開始',
     'serve.title_short': '配信(OpenAI 互換 API)',
+    'metric.freeform_score': '自由回答の知識',
+    'col.freeform': '自由回答の知識(ベース → 調整後)',
+    'col.accepted': '正解とみなす答え',
+    'eval.freeform': '自由回答の知識: チャットで一般的な質問をしたときの答え(✓ = 正解を含む)',
+    'eval.forgetting': '⚠ 忘却: 自由回答の知識がベースの {base} から調整後の {tuned} に下がりました({points} ポイント)。キャラクターが一般的な質問にも正しく答えずキャラクターとして答えています。自由回答の表を見てください。',
+    'eval.forgot_short': '忘却',
 }

@@ -172,4 +172,5 @@ ERRORS: dict[str, str] = {
     'err.cli.exists': '{out} はすでにあります。上書きするなら --force を付けるか、別の --out を選んでください。',
     'w.read_only': '{folder} には書き込めません(読み取り専用)。読み込みと学習はできますが、編集は保存されません。編集するには書き込めるワークスペースにペルソナをコピーしてください。',
     'err.importers.too_deep': '{name} {where}: JSON の入れ子が深すぎて読めません(実際のデータでこうなることはありません)。何も読み込んでいません。意図したファイルか確認してください。',
+    'err.freeform.line': '{name} の {line} 行目: 少なくとも1つの答えを持つ {{"question": ..., "answers": "a|b", "lang": ...}} が必要です。',
 }

@@ -54,7 +54,22 @@ def loss_frame(runs: list[Path], label_by_run: bool = False) -> pd.DataFrame:
 
 
 HISTORY_COLUMNS = ["run", "state", "steps", "last loss", "model", "started"]
-HISTORY_KEYS = ("col.run", "col.state", "col.steps", "col.last_loss", "col.model", "col.started")
+HISTORY_KEYS = ("col.run", "col.state", "col.steps", "col.last_loss", "col.model", "col.started", "col.freeform")
+
+
+def freeform_cell(run: Path, lang: str) -> str:
+    """'0.93 → 0.10 ⚠' from the run's evaluation: free-form knowledge base → tuned, flagged when it dropped."""
+    import json
+
+    from studio.train.folder import Run
+    try:
+        res = json.loads(Run(run).results.read_text(encoding="utf-8"))
+        base, tuned = res["base"]["freeform_score"], res["tuned"]["freeform_score"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if not isinstance(base, (int, float)) or not isinstance(tuned, (int, float)):
+        return ""
+    return f"{base:.2f} → {tuned:.2f}" + (f" ⚠ {tr(lang, 'eval.forgot_short')}" if res.get("forgetting") else "")
 
 
 def history_frame(runs_dir: Path, lang: str = "en") -> pd.DataFrame:
@@ -69,7 +84,8 @@ def history_frame(runs_dir: Path, lang: str = "en") -> pd.DataFrame:
                           if line.startswith("model:")), "")
         rows.append([r.id, tr(lang, f"state.{r.state}"), f"{r.status.get('step', 0)}/{r.status.get('total', '?')}",
                      f"{losses[-1]:.4f}" if losses else "", model,
-                     time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else ""])
+                     time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "",
+                     freeform_cell(r.path, lang)])
     return pd.DataFrame(rows, columns=[tr(lang, k) for k in HISTORY_KEYS])
 
 

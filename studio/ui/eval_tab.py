@@ -22,7 +22,7 @@ from studio.train.runs import list_runs
 from studio.workspace import runs_dir, safe_folder_name
 from studio.train.folder import Run
 
-RATE_KEYS = ("style_rate", "stop_rate", "length_adherence", "knowledge_score", "distinct_2")
+RATE_KEYS = ("style_rate", "stop_rate", "length_adherence", "freeform_score", "knowledge_score", "distinct_2")
 
 
 def finished_runs() -> list[str]:
@@ -36,7 +36,20 @@ def _outputs(res: dict, lang: str):
     bars = gr.BarPlot(value=bars, sort=list(bars["bar"]))  # metric by metric, base before tuned
     answers = pd.DataFrame([[a["question"], a["base"], a["tuned"]] for a in res["answers"]],
                            columns=headers(("col.question", "eval.model.base", "eval.model.tuned"), lang))
-    return table, bars, answers
+    mark = {True: "✓ ", False: "✗ "}
+    free = pd.DataFrame([[f["question"], f["accepted"], mark[f["base_ok"]] + f["base"],
+                          mark[f["tuned_ok"]] + f["tuned"]] for f in res.get("freeform", [])],
+                        columns=headers(("col.question", "col.accepted", "eval.model.base", "eval.model.tuned"), lang))
+    return table, bars, answers, free
+
+
+def summary_flag(res: dict, lang: str) -> str:
+    """The forgetting warning for the summary line, or ''."""
+    if not res.get("forgetting"):
+        return ""
+    base, tuned = res["base"]["freeform_score"], res["tuned"]["freeform_score"]
+    return " " + tr(lang, "eval.forgetting", base=f"{base:.2f}", tuned=f"{tuned:.2f}",
+                    points=f"{(base - tuned) * 100:.0f}")
 
 
 def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
@@ -56,6 +69,8 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
                           label=i18n("eval.chart"), x_title=" ", elem_id="eval-bars")
     answers = gr.Dataframe(headers=["question", "base", "tuned"], interactive=False, wrap=True,
                            label=i18n("eval.answers"))
+    freeform = gr.Dataframe(headers=["question", "accepted", "base", "tuned"], interactive=False, wrap=True,
+                            label=i18n("eval.freeform"))
     with gr.Row():
         exp_csv = gr.Button(i18n("io.export_csv"))
         exp_html = gr.Button(i18n("eval.export_html"))
@@ -78,23 +93,24 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
     def tick(cur, seen, lg):
         """Progress while the job runs; its tables once it has finished (once per job)."""
         line, bar = jp.show(cur, lg)
+        nothing = (gr.skip(),) * 5
         if not cur or cur == seen or read_status(Path(cur)).get("state") != State.FINISHED:
-            return line, bar, gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen
+            return line, bar, *nothing, seen
         try:
             ref = json.loads((Path(cur) / PARAMS).read_text(encoding="utf-8"))["ref"]
         except (OSError, ValueError, KeyError):
-            return line, bar, gr.skip(), gr.skip(), gr.skip(), gr.skip(), cur
+            return line, bar, *nothing, cur
         res = saved(ref)
         if res is None:
-            return line, bar, gr.skip(), gr.skip(), gr.skip(), gr.skip(), cur
+            return line, bar, *nothing, cur
         summary = result(Path(cur)).get("summary", {})
-        return (line, bar, summary.get(lg) or summary.get("en", ""), *_outputs(res, lg), cur)
+        return (line, bar, (summary.get(lg) or summary.get("en", "")) + summary_flag(res, lg), *_outputs(res, lg), cur)
 
     def on_show(ref, lg):
         res = saved(ref)
         if res is None:
-            return tr(lg, "eval.not_yet"), None, None, None
-        return tr(lg, "eval.showing"), *_outputs(res, lg)
+            return tr(lg, "eval.not_yet"), None, None, None, None
+        return tr(lg, "eval.showing") + summary_flag(res, lg), *_outputs(res, lg)
 
     def export(kind: str):
         def run_export(ref):
@@ -109,12 +125,12 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
 
     go.click(jp.starter("eval", chats, eval_params), [run, prompts, max_new, lang], [panel.line, panel.job],
              api_name="evaluate")
-    outputs = [panel.line, panel.bar, status, table, bars, answers, shown]
+    outputs = [panel.line, panel.bar, status, table, bars, answers, freeform, shown]
     panel.timer.tick(tick, [panel.job, shown, lang], outputs, api_visibility="private", show_progress="hidden")
     gr.Button(i18n("train.refresh"), size="sm").click(tick, [panel.job, shown, lang], outputs,
                                                        api_name="eval_progress")
     panel.stop.click(jp.stop, [panel.job, lang], [panel.line], api_name="eval_stop")
-    run.change(on_show, [run, lang], [status, table, bars, answers], api_visibility="private")
+    run.change(on_show, [run, lang], [status, table, bars, answers, freeform], api_visibility="private")
     exp_csv.click(export("csv"), [run], [download], api_name="export_eval_csv")
     exp_html.click(export("html"), [run], [download], api_name="export_eval_html")
 
