@@ -163,11 +163,13 @@ def test_evaluate_tab(app, tmp_path):
     from gradio_client import handle_file
     started = c.predict("20260101-000001-two", handle_file(str(probe)), 4, api_name="/evaluate")
     assert started.startswith("Started ")
-    line, _bar, status, table, _bars, answers = wait_job(c, "/eval_progress")
+    line, _bar, status, table, _bars, answers, freeform = wait_job(c, "/eval_progress")
     assert ": finished" in line and status.startswith("Evaluated 2 probe questions"), (line, status)
     metrics = {row[0]: row[1:] for row in table["data"]}
     assert "stop rate" in metrics and metrics["style-marker rate"] == ["n/a", "n/a"]
     assert [row[0] for row in answers["data"]] == ["q1", "q2"]
+    assert len(freeform["data"]) >= 40 and freeform["data"][0][1] == "Paris|パリ"
+    assert freeform["data"][0][2][:2] in ("✓ ", "✗ ") and "free-form knowledge" in metrics
     html = c.predict("20260101-000001-two", api_name="/export_eval_html")
     assert "<table>" in open(html, encoding="utf-8").read()
     victim = runs.parent / "victim"   # a run reference that leaves the runs folder is no run
