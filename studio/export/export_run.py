@@ -77,7 +77,7 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
     from studio.data.conversations import conversations_from_persona
     from studio.data.persona_store import load_persona
     from studio.eval.prompts import read_prompts
-    from studio.export.gguf_file import plan_gguf, write_gguf
+    from studio.export.gguf_file import QUANTS, plan_gguf, write_gguf
     from studio.export.gguf_vocab import adds_bos
     from studio.export.modelfile import ModelfileSpec, default_system, modelfile_text
     from studio.export.verify import verify_gguf
@@ -85,6 +85,8 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
     from studio.serve.merge import VERIFY_QUESTIONS, adapter_dir, merge_adapter
 
     started = time.time()
+    if quant not in QUANTS:
+        raise StudioError("err.export.quant", quant=quant, quants=", ".join(QUANTS))
     run = resolve_run(ref, runs_dir)
     if not run.has_merged():
         src = adapter_dir(run.path, runs_dir)          # refuses a run still training or without an adapter
@@ -92,7 +94,8 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
         base = Path(contract.base_model_path)
         if contract.base_model_path and not base.exists() and (base.is_absolute() or "/" not in str(base)):
             raise StudioError("err.export.base_missing", base=contract.base_model_path)
-        plan_gguf(base, quant) if base.is_dir() else None   # unsupported architecture/quant: before merging
+        if base.is_dir():
+            plan_gguf(base, quant)  # an unsupported architecture is refused before the merge, not after
         progress(0.02, T("export.p.merging"))
         merge_adapter(run.path, None, runs_dir, progress=lambda f, m: progress(0.02 + 0.3 * f, m))
     plan = plan_gguf(run.merged, quant)
