@@ -16,7 +16,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(line)
     print(f"{report.gguf} ({report.size_mb:.1f} MB, {report.seconds:.1f} s)")
     if report.modelfile:
-        print(f"ollama: cd {report.modelfile.parent} && ollama create {report.gguf.stem} -f {report.modelfile.name}")
+        name = report.gguf.stem.rsplit("-", 1)[0]
+        print(f"ollama: cd {report.modelfile.parent} && ollama create {name} -f {report.modelfile.name}")
     return 0
 
 

@@ -20,7 +20,7 @@ def chatml_run(tmp_path_factory):
 @pytest.mark.parametrize("quant", ["f16", "q8_0"])
 def test_export_reads_back_and_passes_every_check(chatml_run, quant, tmp_path):
     report = export_run(chatml_run.path, quant, out=tmp_path / quant)
-    assert report.gguf == tmp_path / quant / f"New-persona-{quant}.gguf" and report.gguf.is_file()
+    assert report.gguf == tmp_path / quant / f"new-persona-{quant}.gguf" and report.gguf.is_file()
     assert [c.split(":")[0] for c in report.checks] == ["ok  metadata", "ok  template", "ok  tokenization",
                                                         "ok  logits", "ok  stops"]
     assert not list((tmp_path / quant).glob("*.partial"))
@@ -31,7 +31,7 @@ def test_export_reads_back_and_passes_every_check(chatml_run, quant, tmp_path):
     contract = json.loads((tmp_path / quant / "contract.json").read_text(encoding="utf-8"))
     assert fields["tokenizer.ggml.eot_token_id"] == contract["stop_token_ids"][0]
     text = report.modelfile.read_text(encoding="utf-8")
-    assert f"FROM ./New-persona-{quant}.gguf\n" in text and 'PARAMETER stop "<|im_end|>"' in text
+    assert f"FROM ./new-persona-{quant}.gguf\n" in text and 'PARAMETER stop "<|im_end|>"' in text
     assert 'SYSTEM """お嬢様"""' in text and ollama_template("chatml", False) in text
     assert "stops: greedy replies ending on the end-of-turn id: 3/3" in report.checks[-1]
     assert "vllm serve" in (chatml_run.path / "vllm-serve.txt").read_text(encoding="utf-8")
@@ -128,6 +128,13 @@ CHATML = """{{- if .System }}<|im_start|>system
 {{ end }}
 {{- end }}<|im_start|>assistant
 """
+
+
+def test_model_names_are_ones_ollama_accepts():
+    from studio.export.export_run import model_name
+    assert model_name("桜小路綾乃 (Sakurakoji Ayano)", "r") == "sakurakoji-ayano"
+    assert model_name("綾乃", "20260101-000000-ayano") == "20260101-000000-ayano"
+    assert model_name("綾乃", "20260101") == "character"
 
 
 def test_modelfile_templates_are_pinned():

@@ -64,8 +64,14 @@ def _model_family(contract: Contract, tok) -> str | None:
     return None
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^\w-]+", "-", text, flags=re.UNICODE).strip("-")[:40] or "character"
+def model_name(persona_name: str, run_id: str) -> str:
+    """A name Ollama accepts (lowercase ASCII letters, digits and dashes): '桜小路綾乃 (Sakurakoji Ayano)' ->
+    'sakurakoji-ayano'; a name with no ASCII letters falls back to the run id."""
+    for text in (persona_name, run_id):
+        slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-")
+        if re.search(r"[a-z]", slug):
+            return slug
+    return "character"
 
 
 def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = None, runs_dir: Path | None = None,
@@ -104,7 +110,7 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
     if out_dir.exists() and not out_dir.is_dir():
         raise StudioError("err.export.out_not_dir", out=out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = _slug(contract.persona_name or run.id)
+    name = model_name(contract.persona_name, run.id)
     target = out_dir / f"{name}-{quant}.gguf"
     free = shutil.disk_usage(out_dir).free
     if free < plan.estimated_bytes * 1.1:
