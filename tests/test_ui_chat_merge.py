@@ -116,6 +116,7 @@ def test_export_section_runs_a_verified_export_job(app):
     assert (runs / "20260101-000001-two" / "export" / "Modelfile").exists()
     bad = c.predict("", "q8_0", "", api_name="/export")
     assert not bad.startswith("Started ")
+    assert c.predict("no-such-run", "q8_0", "", api_name="/export").startswith("No run or model folder")
 
 
 def test_serve_section_starts_and_stops_the_api_as_a_job(app):

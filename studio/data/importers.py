@@ -183,7 +183,7 @@ def import_jsonl(text: str, name: str, need_answer: bool = True) -> ImportResult
         except json.JSONDecodeError as e:
             raise StudioError("err.importers.17", name=name, lineno=lineno, msg=e.msg, colno=e.colno) from None
         except RecursionError:
-            raise StudioError("err.importers.too_deep", name=name, where=f"line {lineno}") from None
+            raise StudioError("err.importers.too_deep", name=name, where=f" line {lineno}") from None
         if not isinstance(obj, dict):
             raise StudioError("err.importers.14", name=name, lineno=lineno, type=type(obj).__name__)
         records.append((lineno, obj))

@@ -171,6 +171,6 @@ ERRORS: dict[str, str] = {
     'err.unexpected': 'Something unexpected went wrong ({kind}: {text}); nothing you saved was lost. Please try again; if it repeats, the details for a bug report are in {log}.',
     'err.cli.exists': '{out} already exists; add --force to overwrite it, or choose another --out.',
     'w.read_only': '{folder} cannot be written (read-only): you can read and train from it, but edits will not be saved. Copy the persona to a writable workspace to edit it.',
-    'err.importers.too_deep': '{name} {where}: the JSON is nested deeper than Python can read (no real data file is); nothing was imported. Check that it is the file you meant.',
+    'err.importers.too_deep': '{name}{where}: the JSON is nested deeper than Python can read (no real data file is); nothing was imported. Check that it is the file you meant.',
     'err.freeform.line': '{name} line {line}: expected {{"question": ..., "answers": "a|b", "lang": ...}} with at least one answer.',
 }

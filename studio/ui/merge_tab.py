@@ -75,6 +75,7 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
     def export_params(ref, q, target):
         if not ref:
             raise StudioError("merge.pick_run")
+        resolve_run(ref, runs_dir())  # a run that does not exist is named now, not by a failed job
         return {"ref": ref, "quant": q, "out": (target or "").strip()}, f"{ref}-{q}"
 
     def write_card_file(ref, lg):
