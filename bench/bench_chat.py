@@ -100,8 +100,8 @@ def main() -> None:
     adapter = str(make_adapter(base, Path(tempfile.mkdtemp(prefix="bench-adapter-"))))
     mem = {}
     for mode in ("switching", "copies"):
-        out = subprocess.run([sys.executable, __file__, "--memory", mode, "--base", base, "--adapter", adapter],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-m", "bench.bench_chat", "--memory", mode, "--base", base, "--adapter",
+                              adapter], capture_output=True, text=True, check=True, cwd=ROOT)
         mem[mode] = json.loads(out.stdout.strip().splitlines()[-1])["rss_mb"]
     r = timing(base, adapter, args.new_tokens)
     n = r["tokens_per_pane"]

@@ -50,6 +50,8 @@ def settings(args) -> "TrainConfig":  # noqa: F821
     cfg.template = "llama3" if "llama3" in args.model else "model"
     if args.random_order:
         cfg.group_by_length = False
+    if args.padded:
+        cfg.padding_free = False
     return cfg
 
 
@@ -124,6 +126,7 @@ def main() -> None:
     p.add_argument("--model-path", dest="model_path")
     p.add_argument("--repeat", type=int, default=2, help="alternate the two modes this many times; best of each")
     p.add_argument("--random-order", action="store_true", help="studio without length grouping (as plain)")
+    p.add_argument("--padded", action="store_true", help="studio with padded batches (padding_free off)")
     args = p.parse_args()
     if args.mode:
         print(json.dumps((run_studio if args.mode == "studio" else run_plain)(args)))
@@ -134,10 +137,11 @@ def main() -> None:
     results: dict[str, dict] = {}
     for i in range(args.repeat):  # alternate, each in its own process (peak memory is each one's own)
         for mode in (("plain", "studio") if i % 2 == 0 else ("studio", "plain")):
-            cmd = [sys.executable, __file__, "--mode", mode, "--model", args.model, "--model-path", model_path,
-                   "--steps", str(args.steps)] + (["--four-bit"] if args.four_bit else []) + \
-                (["--random-order"] if args.random_order else [])
-            out = subprocess.run(cmd, capture_output=True, text=True,
+            cmd = [sys.executable, "-m", "bench.bench_train", "--mode", mode, "--model", args.model,
+                   "--model-path", model_path, "--steps", str(args.steps)]
+            cmd += (["--four-bit"] if args.four_bit else []) + (["--random-order"] if args.random_order else []) + \
+                (["--padded"] if args.padded else [])
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                                  env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
             if out.returncode != 0:
                 sys.exit(f"{mode} failed:\n{out.stderr[-3000:]}")

@@ -53,19 +53,33 @@ def test_qlora_loss_falls_lora_changes_base_does_not(tmp_path, tiny_model, perso
     assert q.weight.dtype == torch.uint8  # still packed NF4 after training
 
 
-def test_trainer_receives_masked_prompts_and_trained_eos(tmp_path, tiny_model, persona_dir):
-    prepared = prepare(tmp_path / "run", config(tiny_model, persona_dir, max_steps=1))
+def _examples(batch) -> list[tuple[list[int], list[int]]]:
+    """(ids, labels) per example: rows of a padded batch, or the segments of a padding-free row (position 0 starts
+    each example)."""
+    if "attention_mask" in batch:
+        return [(i[m.bool()].tolist(), lab[m.bool()].tolist())
+                for i, lab, m in zip(batch["input_ids"], batch["labels"], batch["attention_mask"])]
+    ids, labels, pos = batch["input_ids"][0].tolist(), batch["labels"][0].tolist(), batch["position_ids"][0].tolist()
+    starts = [k for k, p in enumerate(pos) if p == 0] + [len(pos)]
+    return [(ids[a:b], labels[a:b]) for a, b in zip(starts, starts[1:])]
+
+
+@pytest.mark.parametrize("padding_free", [True, False])
+def test_trainer_receives_masked_prompts_and_trained_eos(tmp_path, tiny_model, persona_dir, padding_free):
+    prepared = prepare(tmp_path / "run", config(tiny_model, persona_dir, max_steps=1, padding_free=padding_free))
     batch = next(iter(prepared.trainer.get_train_dataloader()))
+    assert ("position_ids" in batch) == padding_free and ("attention_mask" in batch) != padding_free
     tok = prepared.tokenizer
     eot = tok.convert_tokens_to_ids("<|im_end|>")
-    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
-        real = mask.bool()
-        ids, labels = ids[real].tolist(), labels[real].tolist()
+    examples = _examples(batch)
+    assert len(examples) == prepared.config.batch_size
+    for ids, labels in examples:
         start = ids.index(tok.convert_tokens_to_ids("<|im_start|>"), 1)
         assert all(l == IGNORE for l in labels[:start + 3])  # system and user turns are masked
         trained = [i for i, l in zip(ids, labels) if l != IGNORE]
         assert trained[-1] == eot and tok.decode(trained[:-1]) in {p.answer for p in PAIRS}
-    assert (batch["labels"][~batch["attention_mask"].bool()] == IGNORE).all()  # padding masked by position
+    if not padding_free:
+        assert (batch["labels"][~batch["attention_mask"].bool()] == IGNORE).all()  # padding masked by position
 
 
 def test_invalid_settings_name_the_field(tmp_path, tiny_model, persona_dir):

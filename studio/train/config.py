@@ -53,6 +53,7 @@ class TrainConfig:
     neftune_alpha: float | None = None  # NEFTune noise; None = off
     gradient_checkpointing: bool = False  # saves memory on big models; ~20% slower
     group_by_length: bool = True        # batch similar lengths together: less padding
+    padding_free: bool = True           # a batch's examples in one row, no padding (exact: see test_packing)
     # evaluation and saving
     eval_fraction: float = 0.0          # share of examples held out for eval loss (0 = none)
     logging_steps: int = 1

@@ -86,6 +86,9 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         raise StudioError("err.train_worker.3", where=where, str=str(e).splitlines()[0][:200]) from None
     if added:
         model.resize_token_embeddings(len(tok))
+    # Training needs no KV cache. With one, transformers skips the block-diagonal mask it builds from packed
+    # position_ids (only when past_key_values is None), and padding-free examples would attend to each other.
+    model.config.use_cache = False
     present = {n.split(".")[-1] for n, _ in model.named_modules()}
     targets = [t for t in cfg.target_modules if t in present]
     if not targets:
@@ -107,7 +110,9 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         eval_strategy="steps" if eval_ds is not None else "no", eval_steps=cfg.save_steps,
         report_to="none", disable_tqdm=True, use_cpu=device == "cpu", bf16=dtype_name == "bf16" and device == "cuda",
-        fp16=dtype_name == "fp16" and device == "cuda", max_length=cfg.max_length, pad_to_multiple_of=None,
+        fp16=dtype_name == "fp16" and device == "cuda", pad_to_multiple_of=None,
+        # the renderer already cut every example to max_length; trl enforces it itself only for padded batches
+        max_length=None if cfg.padding_free else cfg.max_length, padding_free=cfg.padding_free,
         dataloader_num_workers=0)
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=eval_ds, processing_class=tok,
                          peft_config=lora, callbacks=[RunFilesCallback(run)])
