@@ -29,7 +29,7 @@ def cmd_card(args: argparse.Namespace) -> int:
 
     contract = None
     if args.run:
-        from studio.export.export_run import resolve_run
+        from studio.train.folder import resolve_run
         from studio.workspace import runs_dir
         run = resolve_run(args.run, runs_dir(args.runs_dir))
         if run.contract.exists():
@@ -40,21 +40,11 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from studio.errors import StudioError
-    from studio.format.contract import Contract
-    from studio.models import resolve
     from studio.serve.models_served import ServedModels
     from studio.serve.openai_api import create_app
-    from studio.export.export_run import resolve_run
     from studio.workspace import runs_dir
 
-    runs = [resolve_run(r, runs_dir(args.runs_dir)).path for r in args.run or []]
-    model = args.model
-    if model is None and runs:
-        from studio.train.folder import Run
-        first = Run(runs[0])
-        model = Contract.load(first.adapter if first.has_adapter() else first.merged).base_model_path
-    models = ServedModels(resolve(model or "default"), runs)
-    models.load_all()
+    models = ServedModels.open(args.model, args.run or [], runs_dir(args.runs_dir))
     import uvicorn
     print(f"serving {', '.join(models.names)} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from studio.errors import StudioError
 from studio.format.contract import Contract
-from studio.train.folder import Run
+from studio.train.folder import resolve_run
 
 MODELFILE = "Modelfile"
 
@@ -31,15 +31,6 @@ class ExportReport:
 
 def _quiet(fraction: float, message) -> None:
     """The default progress report: none."""
-
-
-def resolve_run(ref: str | Path, runs_dir: Path | None) -> Run:
-    path = Path(ref)
-    if not path.exists() and runs_dir is not None and (runs_dir / str(ref)).exists():
-        path = runs_dir / str(ref)
-    if not path.is_dir():
-        raise StudioError("err.export.no_run", ref=ref)
-    return Run(path)
 
 
 def _model_family(contract: Contract, tok) -> str | None:

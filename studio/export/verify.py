@@ -105,9 +105,8 @@ def verify_gguf(path: Path, merged_dir: Path, quant: str, contract: Contract, co
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from studio.format.render import generation_prompt_ids
+    from studio.format.render import generation_prompt_ids, pieces_for
     from studio.format.templates import text_of
-    from studio.format.render import pieces_for
 
     result = Verification()
     merged_tok = AutoTokenizer.from_pretrained(merged_dir)

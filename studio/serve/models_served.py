@@ -38,6 +38,19 @@ class ServedModels:
             if not run.has_adapter() and not run.has_merged():
                 raise StudioError("err.serve.no_adapter", run=run.id)
 
+    @classmethod
+    def open(cls, model: str | None, run_refs: list[str], runs_dir: Path | None) -> "ServedModels":
+        """The models to serve, all loaded: the base is `model`, else the first run's base, else 'default'."""
+        from studio.models import resolve
+        from studio.train.folder import resolve_run
+        runs = [resolve_run(r, runs_dir) for r in run_refs]
+        if not model and runs:
+            first = runs[0]
+            model = Contract.load(first.adapter if first.has_adapter() else first.merged).base_model_path
+        served = cls(resolve(model or "default"), [r.path for r in runs])
+        served.load_all()
+        return served
+
     def _engine(self, key: str) -> ChatEngine:
         with self.lock:
             if key not in self.engines:

@@ -16,21 +16,11 @@ def serve_until_stopped(p: dict, runs_dir: Path, say) -> Text:
     """Serve until the job's stop is requested (say(..., None) raises then). Returns the closing summary."""
     import uvicorn
 
-    from studio.format.contract import Contract
-    from studio.models import resolve
     from studio.serve.models_served import ServedModels
     from studio.serve.openai_api import create_app
-    from studio.train.folder import Run
-    from studio.export.export_run import resolve_run
 
-    runs = [resolve_run(r, runs_dir).path for r in p.get("runs") or []]
-    model = p.get("model")
-    if not model and runs:
-        first = Run(runs[0])
-        model = Contract.load(first.adapter if first.has_adapter() else first.merged).base_model_path
     say(0.1, T("serve.p.loading"))
-    models = ServedModels(resolve(model or "default"), runs)
-    models.load_all()
+    models = ServedModels.open(p.get("model"), list(p.get("runs") or []), runs_dir)
     host, port = p.get("host") or "127.0.0.1", int(p.get("port") or 8000)
     server = uvicorn.Server(uvicorn.Config(create_app(models, p.get("api_key") or None), host=host, port=port,
                                            log_level="warning"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.jobs.status import LOG, STATUS, STOP
 
 CONFIG, METRICS, CONTRACT = "config.yaml", "metrics.jsonl", "contract.json"
@@ -35,3 +36,13 @@ class Run:
 
     def has_merged(self) -> bool:
         return (self.merged / "config.json").exists()
+
+
+def resolve_run(ref: str | Path, runs_dir: Path | None) -> Run:
+    """A run id (in runs_dir) or a run folder -> its Run; anything else is named in a message."""
+    path = Path(ref)
+    if not path.exists() and runs_dir is not None and (runs_dir / str(ref)).exists():
+        path = runs_dir / str(ref)
+    if not path.is_dir():
+        raise StudioError("err.export.no_run", ref=ref)
+    return Run(path)

@@ -8,7 +8,7 @@ import gradio as gr
 
 from studio.serve.chat_session import ChatRegistry
 from studio.errors import StudioError
-from studio.export.export_run import resolve_run
+from studio.train.folder import resolve_run
 from studio.export.gguf_file import QUANTS
 from studio.serve.merge import COMBINE_METHODS
 from studio.train.runs import list_runs
