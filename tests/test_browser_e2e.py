@@ -168,6 +168,13 @@ def test_whole_loop_in_a_browser(app, lang):
             page.get_by_role("button", name=t("chat.vote_a")).click()
             wait_text(t("chat.vote_saved", which="A", a="", b="").split(" ")[0])
             expect(page.get_by_role("combobox", name=t("chat.model_a"))).to_be_visible()  # revealed after the vote
+            # the Serve section: a refused start stays readable (no job yet, so the panel's timer must not wipe it)
+            page.get_by_text(t("serve.title_short")).click()
+            page.get_by_label(t("serve.port")).fill("80")
+            page.get_by_role("button", name=t("serve.go")).click()
+            wait_text(t("err.serve.bad_port"))
+            page.wait_for_timeout(3500)  # two ticks of the job panel's timer
+            wait_text(t("err.serve.bad_port"), 1_000)
             shot("4-chat")
             # 5. Merge the run, verified
             tab("tab.merge")

@@ -61,8 +61,11 @@ def attach(kinds: tuple[str, ...]):
     return pick
 
 
-def show(cur: str | None, lg: str) -> tuple[str, str]:
-    text, frac = describe(Path(cur) if cur else None, lg)
+def show(cur: str | None, lg: str):
+    """The job's line and bar; with no job, nothing changes (a refused start's message stays readable)."""
+    if not cur:
+        return gr.skip(), gr.skip()
+    text, frac = describe(Path(cur), lg)
     return text, progress_html(frac)
 
 
