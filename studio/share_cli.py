@@ -12,7 +12,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     report = export_run(args.run, args.quant, args.out, runs_dir(args.runs_dir),
                         progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
-    for line in report.checks + [f"warning: {w}" for w in report.warnings]:
+    for line in [c.render("en") for c in report.checks] + [f"warning: {w}" for w in report.warnings]:
         print(line)
     print(f"{report.gguf} ({report.size_mb:.1f} MB, {report.seconds:.1f} s)")
     if report.modelfile:

@@ -21,7 +21,8 @@ def chatml_run(tmp_path_factory):
 def test_export_reads_back_and_passes_every_check(chatml_run, quant, tmp_path):
     report = export_run(chatml_run.path, quant, out=tmp_path / quant)
     assert report.gguf == tmp_path / quant / f"new-persona-{quant}.gguf" and report.gguf.is_file()
-    assert [c.split(":")[0] for c in report.checks] == ["ok  metadata", "ok  template", "ok  tokenization",
+    checks = [c.render("en") for c in report.checks]
+    assert [c.split(":")[0] for c in checks] == ["ok  metadata", "ok  template", "ok  tokenization",
                                                         "ok  logits", "ok  stops"]
     assert not list((tmp_path / quant).glob("*.partial"))
     fields = gguf_fields(report.gguf)
@@ -33,14 +34,15 @@ def test_export_reads_back_and_passes_every_check(chatml_run, quant, tmp_path):
     text = report.modelfile.read_text(encoding="utf-8")
     assert f"FROM ./new-persona-{quant}.gguf\n" in text and 'PARAMETER stop "<|im_end|>"' in text
     assert 'SYSTEM """お嬢様"""' in text and ollama_template("chatml", False) in text
-    assert "stops: greedy replies ending on the end-of-turn id: 3/3" in report.checks[-1]
+    assert "stops: greedy replies ending on the end-of-turn id: 3/3" in checks[-1]
+    assert "学習時とまったく同じ" in report.summary_text().render("ja")
     assert "vllm serve" in (chatml_run.path / "vllm-serve.txt").read_text(encoding="utf-8")
 
 
 def test_llama2_sentencepiece_run_exports_with_scores_and_byte_tokens(tmp_path):
     run = finished_run(tmp_path, "sentencepiece", template="llama2")
     report = export_run(run.path, "q4_0", runs_dir=tmp_path / "runs")
-    assert all(c.startswith("ok") for c in report.checks), report.checks
+    assert all(c.render("en").startswith("ok") for c in report.checks), report.checks
     fields = gguf_fields(report.gguf)
     assert fields["tokenizer.ggml.model"] == "llama" and fields["tokenizer.ggml.eos_token_id"] == 2
     assert ollama_template("llama2") in report.modelfile.read_text(encoding="utf-8")

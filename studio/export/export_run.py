@@ -20,12 +20,13 @@ class ExportReport:
     modelfile: Path | None
     size_mb: float
     seconds: float
-    checks: list[str] = field(default_factory=list)
+    checks: list = field(default_factory=list)     # Text per check, in both languages
     warnings: list[str] = field(default_factory=list)
 
     def summary_text(self):
         from studio.locale import T
-        return T("export.summary", path=str(self.gguf), size=f"{self.size_mb:.1f}", checks=" · ".join(self.checks),
+        checks = tuple(x for c in self.checks for x in (c, "·"))[:-1]  # rendered one after the other
+        return T("export.summary", path=str(self.gguf), size=f"{self.size_mb:.1f}", checks=checks,
                  modelfile=str(self.modelfile or "-"))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from studio.data.conversations import Conversation
 from studio.format.contract import Contract
+from studio.locale import T, Text
 
 # Largest |logit difference| allowed, relative to the largest |logit| of the merged model on the same prompt.
 # Measured (python -m bench.bench_export, embedded default model SmolLM2-135M, CPU): f16 0.0011, bf16 0.0073,
@@ -21,7 +22,7 @@ STOP_CHECK_TOKENS = 48
 class Check:
     name: str          # metadata | template | tokenization | logits | stops
     ok: bool
-    detail: str
+    detail: Text       # in both languages (shown in the UI's language, the CLI's English)
 
 
 @dataclass
@@ -36,7 +37,8 @@ class Verification:
         return [c for c in self.checks if not c.ok]
 
     def lines(self) -> list[str]:
-        return [f"{'ok ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in self.checks]
+        return [T("export.check_line", mark="ok " if c.ok else "FAIL", name=c.name, detail=c.detail)
+                for c in self.checks]
 
 
 def gguf_fields(path: Path) -> dict:
@@ -59,11 +61,12 @@ def _metadata_check(fields: dict, contract: Contract, merged_tok) -> Check:
     want_eot = contract.stop_token_ids[0] if contract.stop_token_ids else merged_tok.eos_token_id
     problems = []
     if want_eot not in ids:
-        problems.append(f"end-of-turn id {want_eot} is neither eos nor eot in the file ({sorted(ids)})")
+        problems.append(T("export.c.eot_missing", id=want_eot, ids=sorted(ids)))
     if fields.get("tokenizer.ggml.bos_token_id") != merged_tok.bos_token_id:
-        problems.append(f"bos id {fields.get('tokenizer.ggml.bos_token_id')} != {merged_tok.bos_token_id}")
-    return Check("metadata", not problems, "; ".join(problems) or f"stop ids {sorted(ids)}, bos "
-                 f"{fields.get('tokenizer.ggml.bos_token_id')}, add_bos {fields.get('tokenizer.ggml.add_bos_token')}")
+        problems.append(T("export.c.bos", got=fields.get("tokenizer.ggml.bos_token_id"), want=merged_tok.bos_token_id))
+    ok = T("export.c.metadata_ok", ids=sorted(ids), bos=fields.get("tokenizer.ggml.bos_token_id"),
+           add_bos=fields.get("tokenizer.ggml.add_bos_token"))
+    return Check("metadata", not problems, problems[0] if problems else ok)
 
 
 def _template_check(convs: list[Conversation], contract: Contract, merged_tok, gguf_tok) -> Check:
@@ -80,12 +83,12 @@ def _template_check(convs: list[Conversation], contract: Contract, merged_tok, g
             try:
                 got = gguf_tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
             except Exception as e:  # noqa: BLE001 - a broken template is what this check is for
-                return Check("template", False, f"the file's chat template fails on conversation {n}: {e}")
+                return Check("template", False, T("export.c.template_error", n=n, reason=str(e)[:200]))
             if got != want:
                 at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-                return Check("template", False, f"conversation {n}{' (generation prompt)' if gen else ''} differs at "
-                             f"character {at}: file {got[at:at + 40]!r} vs trained {want[at:at + 40]!r}")
-    return Check("template", True, f"{len(convs)} conversations render exactly as trained")
+                return Check("template", False, T("export.c.template_differs", n=n, gen=" (generation prompt)"
+                                                  if gen else "", at=at, got=got[at:at + 40], want=want[at:at + 40]))
+    return Check("template", True, T("export.c.template_ok", n=len(convs)))
 
 
 def _tokenization_check(texts: list[str], merged_tok, gguf_tok) -> Check:
@@ -94,8 +97,8 @@ def _tokenization_check(texts: list[str], merged_tok, gguf_tok) -> Check:
         b = gguf_tok(text, add_special_tokens=False)["input_ids"]
         if a != b:
             at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-            return Check("tokenization", False, f"text {n} differs at token {at}: {a[at:at + 5]} vs {b[at:at + 5]}")
-    return Check("tokenization", True, f"{len(texts)} texts tokenize identically")
+            return Check("tokenization", False, T("export.c.tok_differs", n=n, at=at, a=a[at:at + 5], b=b[at:at + 5]))
+    return Check("tokenization", True, T("export.c.tok_ok", n=len(texts)))
 
 
 def verify_gguf(path: Path, merged_dir: Path, quant: str, contract: Contract, convs: list[Conversation],
@@ -136,9 +139,8 @@ def verify_gguf(path: Path, merged_dir: Path, quant: str, contract: Contract, co
         stops_ref += any(t in stop for t in ref)
         stops_got += any(t in stop for t in got)
     tol = RELATIVE_TOLERANCE[quant]
-    result.checks.append(Check("logits", worst <= tol, f"largest relative difference {worst:.4f} (limit {tol} for "
-                                                      f"{quant}) on {len(questions)} prompts"))
-    result.checks.append(Check("stops", stops_got >= stops_ref,
-                               f"greedy replies ending on the end-of-turn id: {stops_got}/{len(questions)} "
-                               f"(merged model: {stops_ref}/{len(questions)})"))
+    result.checks.append(Check("logits", worst <= tol, T("export.c.logits", worst=f"{worst:.4f}", tol=tol, quant=quant,
+                                                         n=len(questions))))
+    result.checks.append(Check("stops", stops_got >= stops_ref, T("export.c.stops", got=stops_got, ref=stops_ref,
+                                                                 n=len(questions))))
     return result
