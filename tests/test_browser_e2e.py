@@ -39,6 +39,15 @@ def app(tmp_path, monkeypatch):
     demo, url = launch_app()
     yield url, model, tmp_path
     demo.close()
+    import contextlib
+    import signal
+
+    from studio.jobs.runner import list_jobs
+    from studio.jobs.status import ACTIVE
+    for job in list_jobs(tmp_path / "runs"):  # a job a failed step left running (a server) must not outlive the test
+        if job.state in ACTIVE and isinstance(job.status.get("pid"), int):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(job.status["pid"], signal.SIGTERM)
 
 
 def expected_hits(query: str) -> int:
@@ -170,7 +179,10 @@ def test_whole_loop_in_a_browser(app, lang):
             expect(page.get_by_role("combobox", name=t("chat.model_a"))).to_be_visible()  # revealed after the vote
             # the Serve section: a refused start stays readable (no job yet, so the panel's timer must not wipe it)
             page.get_by_text(t("serve.title_short")).click()
-            page.get_by_label(t("serve.port")).fill("80")
+            port = page.get_by_label(t("serve.port"), exact=True)
+            port.fill("80")
+            port.press("Tab")  # gradio's Number takes the value on blur; a click right after may send the old one
+            page.wait_for_timeout(500)
             page.get_by_role("button", name=t("serve.go")).click()
             wait_text(t("err.serve.bad_port"))
             page.wait_for_timeout(3500)  # two ticks of the job panel's timer
