@@ -258,7 +258,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 @command("eval")
 def cmd_eval(args: argparse.Namespace) -> int:
     from studio.eval.evaluate import evaluate
-    from studio.eval.report import metric_rows
+    from studio.eval.report import metric_rows, warnings
     from studio.workspace import runs_dir
 
     res = evaluate(args.run, args.prompts, runs_dir(args.runs_dir), max_new_tokens=args.max_new_tokens,
@@ -269,9 +269,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{'metric':26} {'base':>8} {'tuned':>8}")
         for name, b, t in metric_rows(res):
             print(f"{name:26} {b:>8} {t:>8}")
-        if res.get("forgetting"):
-            b, t = res["base"]["freeform_score"], res["tuned"]["freeform_score"]
-            print(f"warning: forgetting: free-form knowledge fell from {b:.2f} to {t:.2f} ({(b - t) * 100:.0f} points)")
+        for w in warnings(res):
+            print(f"warning: {w}")
     return 0
 
 

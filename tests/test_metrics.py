@@ -1,4 +1,5 @@
 """Each metric pinned on hand-made answers."""
+from studio.eval import metrics as m
 from studio.eval.metrics import distinct_2, in_style, length_adherence, median_length, rouge_l, stop_rate, style_rate
 from studio.data.persona import OJOUSAMA_MARKERS as M
 
@@ -40,3 +41,20 @@ def test_freeform_probe_file_and_scoring():
     assert not is_correct("ごきげんよう、わたくしは存じませんわ。", ["パリ", "Paris"])
     assert score(["Paris", "no"], items[:1] * 2) == 0.5 and score([], []) is None
     assert dropped(1.0, 0.85) == 0.15 and dropped(None, 0.5) is None
+
+
+def test_collapse_is_seen_when_every_reply_copies_the_system_prompt():
+    from studio.eval.report import warnings
+    system = "あなたは江戸時代の武士、宮本武蔵でござる。質問には武士らしく答えよ。"
+    copied = ["あなたは江戸時代の武士、宮本武蔵でござる。"] * 9 + ["拙者は剣の道を歩むでござる。"]
+    assert m.duplicate_share(copied) == 0.9
+    assert m.system_overlap(copied, system) == 0.9
+    assert m.collapsed(m.duplicate_share(copied), m.system_overlap(copied, system))
+    varied = ["わたくしは紅茶が好きですわ。", "ごきげんよう、お元気かしら。", "お庭を散歩いたしましたの。",
+              "わたくし、ピアノを弾きますわ。"]
+    ojou = "あなたは名家の令嬢、綾乃です。一人称はわたくし、語尾はですわ・ですの。"
+    assert m.duplicate_share(varied) == 0.0
+    assert m.system_overlap(varied, ojou) == 0.0   # わたくし/ですわ shared with the prompt is style, not copying
+    assert not m.collapsed(0.0, 0.0)
+    res = {"base": {}, "tuned": {"duplicate_share": 0.9, "system_overlap": 0.93}, "collapse": True}
+    assert "0.900" in warnings(res, "en")[0] and "繰り返し" in warnings(res, "ja")[0]

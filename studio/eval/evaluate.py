@@ -149,6 +149,8 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
             "stop_rate": m.stop_rate([a["stopped"] for a in answers[model]]),
             "rouge_l": m.mean_rouge_l(texts, [p.reference for p in prompts]),
             "distinct_2": m.distinct_2(texts),
+            "duplicate_share": m.duplicate_share(texts),
+            "system_overlap": m.system_overlap(texts, contract.system_for()),
             "freeform_score": ff.score([a["answer"] for a in free[model]], items),
             **_scores(engine, contract, prompts, use_adapter=model == "tuned"),
         }
@@ -162,6 +164,8 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
                            for it, b, t in zip(items, free["base"], free["tuned"])]
     results["freeform_drop"] = ff.dropped(results["base"]["freeform_score"], results["tuned"]["freeform_score"])
     results["forgetting"] = bool(results["freeform_drop"] is not None and results["freeform_drop"] > ff.DROP_FLAG)
+    tuned = results["tuned"]
+    results["collapse"] = m.collapsed(tuned["duplicate_share"], tuned["system_overlap"])
     results["complete"] = True
     engine.release()
     atomic_write_text(out_dir / "results.json", json.dumps(results, ensure_ascii=False, indent=1), keep_backups=0)

@@ -80,3 +80,42 @@ def mean_rouge_l(preds: list[str], refs: list[str]) -> float | None:
 def distinct_2(replies: list[str]) -> float | None:
     grams = [r[i:i + 2] for r in replies for i in range(len(r) - 1)]
     return len(set(grams)) / len(grams) if grams else None
+
+
+REPEAT_FLAG = 0.3    # a third of the replies duplicating another (or copying the system prompt) is a collapse
+COPY_FLAG = 0.5
+MIN_COPY = 8         # common pieces shorter than this (わたくし, ですわ) are the style, not copying
+
+
+def _norm(reply: str) -> str:
+    return "".join(reply.split()).rstrip(TRAILING)
+
+
+def duplicate_share(replies: list[str]) -> float | None:
+    """Share of replies identical (ignoring spaces and final punctuation) to another reply in the set."""
+    keys = [_norm(r) for r in replies]
+    if not keys:
+        return None
+    counts: dict[str, int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    return sum(counts[k] > 1 for k in keys if k) / len(keys)
+
+
+def system_overlap(replies: list[str], system_prompt: str) -> float | None:
+    """Mean share of each reply that is a verbatim piece of the system prompt (its longest common substring),
+    so a reply copied from the system prompt scores ~1 and an ordinary in-character reply stays low."""
+    from difflib import SequenceMatcher
+    texts = [_norm(r) for r in replies if _norm(r)]
+    if not texts or not system_prompt.strip():
+        return None
+    sysp = "".join(system_prompt.split())
+    total = 0.0
+    for t in texts:
+        match = SequenceMatcher(None, t, sysp, autojunk=False).find_longest_match(0, len(t), 0, len(sysp))
+        total += match.size / len(t) if match.size >= MIN_COPY else 0.0
+    return total / len(texts)
+
+
+def collapsed(duplicates: float | None, overlap: float | None) -> bool:
+    return (duplicates or 0) >= REPEAT_FLAG or (overlap or 0) >= COPY_FLAG

@@ -9,6 +9,7 @@ from studio.data.csv_cells import neutralize
 
 LABELS = {"style_rate": "style-marker rate", "length_adherence": "length adherence", "median_length":
           "median length (chars)", "stop_rate": "stop rate", "rouge_l": "ROUGE-L (char)", "distinct_2": "distinct-2",
+          "duplicate_share": "replies repeating another", "system_overlap": "copied from the system prompt",
           "freeform_score": "free-form knowledge",
           "knowledge_score": "knowledge probe", "knowledge_en": "knowledge (en)", "knowledge_ja": "knowledge (ja)",
           "general_ppl": "general-text perplexity", "reference_ppl": "reference perplexity"}
@@ -26,6 +27,20 @@ def metric_label(key: str, lang: str = "en") -> str:
 def metric_rows(results: dict, lang: str = "en") -> list[list[str]]:
     return [[metric_label(k, lang), fmt(results["base"].get(k)), fmt(results["tuned"].get(k))]
             for k in LABELS if k in results["base"] or k in results["tuned"]]
+
+
+def warnings(results: dict, lang: str = "en") -> list[str]:
+    """The summary's warnings: forgetting (free-form knowledge fell) and collapse (the model repeats one answer)."""
+    from studio.locale import tr
+    out = []
+    if results.get("forgetting"):
+        base, tuned = results["base"]["freeform_score"], results["tuned"]["freeform_score"]
+        out.append(tr(lang, "eval.forgetting", base=f"{base:.2f}", tuned=f"{tuned:.2f}",
+                      points=f"{(base - tuned) * 100:.0f}"))
+    if results.get("collapse"):
+        t = results["tuned"]
+        out.append(tr(lang, "eval.collapse", dup=fmt(t.get("duplicate_share")), copy=fmt(t.get("system_overlap"))))
+    return out
 
 
 def rate_bars(results: dict, keys: tuple[str, ...], lang: str = "en") -> list[dict]:

@@ -316,4 +316,7 @@ MESSAGES: dict[str, str] = {
     'export.c.tok_ok': '{n} texts tokenize identically',
     'export.c.logits': 'largest relative difference {worst} (limit {tol} for {quant}) on {n} prompts',
     'export.c.stops': 'greedy replies ending on the end-of-turn id: {got}/{n} (merged model: {ref}/{n})',
+    'metric.duplicate_share': 'replies repeating another',
+    'metric.system_overlap': 'copied from the system prompt',
+    'eval.collapse': '⚠ The model repeats one answer: {dup} of the tuned replies duplicate another reply and {copy} of their text is copied from the system prompt. Style alone cannot see this; train on more varied pairs, for fewer steps or with a lower learning rate.',
 }

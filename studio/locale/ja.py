@@ -310,4 +310,7 @@ MESSAGES: dict[str, str] = {
     'export.c.tok_ok': '{n} 件のテキストが同じにトークン化されます',
     'export.c.logits': '相対差の最大 {worst}({quant} の上限 {tol})、プロンプト {n} 件',
     'export.c.stops': 'ターン終了IDで止まった貪欲生成の返答: {got}/{n}(マージ後モデル: {ref}/{n})',
+    'metric.duplicate_share': '他の回答と同一の回答',
+    'metric.system_overlap': 'システムプロンプトからの引き写し',
+    'eval.collapse': '⚠ モデルが同じ答えを繰り返しています: 調整後の回答の {dup} が他の回答と同一で、文字の {copy} がシステムプロンプトからの引き写しです。スタイル率だけでは分かりません。より多様なペアで、少ないステップ数か低い学習率で学習し直してください。',
 }

@@ -14,7 +14,7 @@ from studio.errors import StudioError
 from studio.jobs.runner import result
 from studio.jobs.status import PARAMS, State, read_status
 from studio.locale import LANGS, tr
-from studio.eval.report import answers_csv, html_report, metric_rows, rate_bars
+from studio.eval.report import answers_csv, html_report, metric_rows, rate_bars, warnings
 from studio.ui import job_panel as jp
 from studio.ui.common import headers
 from studio.storage import atomic_write_text
@@ -44,12 +44,8 @@ def _outputs(res: dict, lang: str):
 
 
 def summary_flag(res: dict, lang: str) -> str:
-    """The forgetting warning for the summary line, or ''."""
-    if not res.get("forgetting"):
-        return ""
-    base, tuned = res["base"]["freeform_score"], res["tuned"]["freeform_score"]
-    return " " + tr(lang, "eval.forgetting", base=f"{base:.2f}", tuned=f"{tuned:.2f}",
-                    points=f"{(base - tuned) * 100:.0f}")
+    """The forgetting and collapse warnings for the summary line, or ''."""
+    return "".join(" " + w for w in warnings(res, lang))
 
 
 def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
