@@ -141,7 +141,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from studio.train.recipes import recipe
         cfg = TrainConfig.load(args.config) if args.config else recipe(args.model or "default")
         for flag, name in (("model", "model"), ("data", "data"), ("template", "template"),
-                           ("max_steps", "max_steps")):
+                           ("max_steps", "max_steps"), ("replay_share", "replay_share"),
+                           ("replay_system", "replay_system"), ("replay_prompts", "replay_prompts")):
             if getattr(args, flag) is not None:
                 setattr(cfg, name, getattr(args, flag))
         if not cfg.data:
@@ -300,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data")
     p.add_argument("--template", choices=TEMPLATE_NAMES)
     p.add_argument("--max-steps", type=int)
+    p.add_argument("--replay-share", type=float, help="share of training rows that are the base model's answers "
+                   "to general prompts (0 = off)")
+    p.add_argument("--replay-system", choices=("none", "persona"), help="render replay rows with the persona's system")
+    p.add_argument("--replay-prompts", help="general prompts for replay (default: data/replay/general_prompts.txt)")
     p.add_argument("--config", help="run.yaml; flags override it")
     p.add_argument("--resume", metavar="R", help="continue a stopped or failed run from its last checkpoint")
     p.add_argument("--runs-dir")

@@ -34,6 +34,9 @@ class Contract:
     persona_name: str = ""
     style_markers: list[str] = field(default_factory=list)
     target_chars: int = 0
+    replay_share: float = 0.0            # share of training rows that were the base model's replay answers
+    replay_rows: int = 0
+    replay_system: str = ""              # none | persona ('' when no replay)
     version: int = 1
 
     def system_for(self, context: str = "") -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from studio.format.doctor import DoctorInput, diagnose
 from studio.errors import StudioError
 from studio.format.findings import Finding
-from studio.data.persona import Persona, QAPair
+from studio.data.persona import Persona
 from studio.format.render import Rendered, render
 from studio.storage import atomic_write_text
 from studio.data.conversations import Conversation, conversations_from_persona
@@ -32,17 +32,23 @@ class FormatResult:
     convs: list[Conversation]
     renders: list[Rendered]
     findings: list[Finding] = field(default_factory=list)
+    first_replay_row: int = 0   # rows from here on are replay rows (the base model's answers), 0 = none
+
+    def is_replay(self, row: int) -> bool:
+        return 0 < self.first_replay_row <= row
 
 
 def render_persona(persona: Persona, tokenizer, settings: FormatSettings,
-                   generation_eos_ids: list[int] | None = None) -> FormatResult:
+                   generation_eos_ids: list[int] | None = None, replay: list[Conversation] = ()) -> FormatResult:
+    """Every example as trained; `replay` conversations (numbered after the table's rows) go through the same
+    renderer and Doctor, and are marked as replay rows."""
     if settings.system_override is not None:
         persona = replace(persona, system_prompt=settings.system_override)
-    convs = conversations_from_persona(persona)
+    convs = conversations_from_persona(persona) + list(replay)
     renders = [render(c, settings.template, tokenizer, settings.max_length, settings.train_on) for c in convs]
     findings = diagnose(DoctorInput(convs, renders, settings.template, tokenizer, settings.max_length,
                                     generation_eos_ids))
-    return FormatResult(convs, renders, findings)
+    return FormatResult(convs, renders, findings, replay[0].rows[0] if replay else 0)
 
 
 def strip_literal_specials(persona: Persona) -> tuple[Persona, int]:
@@ -55,7 +61,8 @@ def strip_literal_specials(persona: Persona) -> tuple[Persona, int]:
         count += n
         return re.sub(r"[ \t]+$", "", new) if n else text
 
-    pairs = [QAPair(clean(p.question), clean(p.answer), clean(p.context), p.dialog_id) for p in persona.pairs]
+    pairs = [replace(p, question=clean(p.question), answer=clean(p.answer), context=clean(p.context))
+             for p in persona.pairs]
     return replace(persona, pairs=pairs), count
 
 

@@ -173,4 +173,7 @@ ERRORS: dict[str, str] = {
     'w.read_only': '{folder} cannot be written (read-only): you can read and train from it, but edits will not be saved. Copy the persona to a writable workspace to edit it.',
     'err.importers.too_deep': '{name}{where}: the JSON is nested deeper than Python can read (no real data file is); nothing was imported. Check that it is the file you meant.',
     'err.freeform.line': '{name} line {line}: expected {{"question": ..., "answers": "a|b", "lang": ...}} with at least one answer.',
+    'err.replay.other_base': 'The replay answers in {file} were made by a different base model than this run trains. Delete that file (the answers are made again from this base) or train on the base that made them.',
+    'cfg.replay_share': 'replay_share must be from 0 up to (not including) 0.9: it is the share of training rows that are replay rows',
+    'cfg.replay_system': 'replay_system must be none or persona',
 }

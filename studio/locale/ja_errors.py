@@ -173,4 +173,7 @@ ERRORS: dict[str, str] = {
     'w.read_only': '{folder} には書き込めません(読み取り専用)。読み込みと学習はできますが、編集は保存されません。編集するには書き込めるワークスペースにペルソナをコピーしてください。',
     'err.importers.too_deep': '{name}{where}: JSON の入れ子が深すぎて読めません(実際のデータでこうなることはありません)。何も読み込んでいません。意図したファイルか確認してください。',
     'err.freeform.line': '{name} の {line} 行目: 少なくとも1つの答えを持つ {{"question": ..., "answers": "a|b", "lang": ...}} が必要です。',
+    'err.replay.other_base': '{file} のリプレイ回答は、このランが学習するベースモデルとは別のモデルで作られています。このファイルを削除する(このベースで作り直されます)か、回答を作ったベースで学習してください。',
+    'cfg.replay_share': 'replay_share は 0 以上 0.9 未満にしてください(学習行のうちリプレイ行の割合です)',
+    'cfg.replay_system': 'replay_system は none か persona にしてください',
 }

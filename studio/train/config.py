@@ -54,6 +54,10 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # saves memory on big models; ~20% slower
     group_by_length: bool = True        # batch similar lengths together: less padding
     padding_free: bool = True           # a batch's examples in one row, no padding (exact: see test_packing)
+    # replay: the base model's answers to general prompts, mixed in so the character keeps general knowledge
+    replay_share: float = 0.0           # share of training rows that are replay rows (0 = off)
+    replay_prompts: str = ""            # general prompts file ('' = the shipped data/replay/general_prompts.txt)
+    replay_system: str = "none"         # none | persona: render replay rows without or with the persona's system
     # evaluation and saving
     eval_fraction: float = 0.0          # share of examples held out for eval loss (0 = none)
     logging_steps: int = 1
@@ -114,6 +118,8 @@ class TrainConfig:
             (self.compute_dtype in ("auto", "bf16", "fp16", "fp32"), T("cfg.compute_dtype")),
             (bool(self.target_modules), T("cfg.target_modules")),
             (self.save_steps >= 1, T("cfg.save_steps")),
+            (0 <= self.replay_share < 0.9, T("cfg.replay_share")),
+            (self.replay_system in ("none", "persona"), T("cfg.replay_system")),
             (bool(self.data), T("cfg.data")),
         ]
         if n_examples is not None:

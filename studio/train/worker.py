@@ -54,11 +54,13 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
     persona = load_persona(data_dir)
     settings = FormatSettings(template=cfg.template, max_length=cfg.max_length, train_on=cfg.train_on,
                               system_override=cfg.system_prompt)
-    result = render_persona(persona, tok, settings)
+    where = resolve(cfg.model)
+    replay = replay_rows(run, cfg, persona, where)
+    result = render_persona(persona, tok, settings, replay=replay)
     added = missing_control_tokens(result) if cfg.add_control_tokens else []
     if added:
         add_control_tokens(tok, added)
-        result = render_persona(persona, tok, settings)
+        result = render_persona(persona, tok, settings, replay=replay)
     if has_errors(result.findings) and not cfg.allow_doctor_errors:
         codes = ", ".join(sorted({f.code for f in result.findings if f.severity == "error"}))
         raise StudioError("err.train_worker.1", codes=codes)
@@ -79,7 +81,6 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=cfg.double_quant,
             bnb_4bit_compute_dtype=dtype)
         kwargs["device_map"] = {"": 0} if device == "cuda" else {"": "cpu"}
-    where = resolve(cfg.model)
     try:
         model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
     except OSError as e:
@@ -124,8 +125,29 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         eos_token=tok.eos_token, end_of_turn=tok.convert_ids_to_tokens(stop_token_ids(cfg.template, tok)[0]),
         stop_token_ids=stop_token_ids(cfg.template, tok), max_length=cfg.max_length, train_on=cfg.train_on,
         data_hash=data_hash([p.as_row() for p in persona.pairs]), added_tokens=added, persona_name=persona.name,
-        style_markers=persona.style.markers, target_chars=persona.style.target_chars)
+        style_markers=persona.style.markers, target_chars=persona.style.target_chars,
+        replay_share=cfg.replay_share if replay else 0.0, replay_rows=len(replay),
+        replay_system=cfg.replay_system if replay else "")
     return Prepared(trainer, tok, contract, cfg)
+
+
+def replay_rows(run: Path, cfg: TrainConfig, persona, where: str) -> list:
+    """The replay conversations for this run (none when replay_share is 0): made before the model loads, so
+    the base answers with its full weights and the run's memory is not held twice."""
+    from studio.data.conversations import conversations_from_persona, system_with_context
+    from studio.train import replay as rp
+    if cfg.replay_share <= 0:
+        return []
+    answers = rp.answers_for_run(run, run.parent, where, model_hash(where), cfg.template, cfg.replay_prompts,
+                                 say=lambda msg: print(msg, flush=True))
+    system = "" if cfg.replay_system == "none" else system_with_context(
+        persona.system_prompt if cfg.system_prompt is None else cfg.system_prompt,
+        persona.notes if persona.notes_in_prompt else "")
+    count = rp.replay_count(len(conversations_from_persona(persona)), cfg.replay_share)
+    convs = rp.replay_conversations(answers, count, system, first_row=len(persona.pairs) + 1, seed=cfg.seed)
+    print(f"replay: {len(convs)} rows ({cfg.replay_share:.0%} of training rows) from "
+          f"{sum(a.stopped for a in answers)}/{len(answers)} answers that ended on their own", flush=True)
+    return convs
 
 
 def versions() -> dict:

@@ -1,0 +1,128 @@
+"""Replay: the base model answers general prompts before training, and those answers join the training data at
+a chosen share, so the character keeps answering general questions as the base did. The answers are made once
+per (base model, template, prompts, length) and kept in the runs folder's cache and in the run's folder; a run
+resumed on a different base than its answers came from is refused. Torch only inside `generate_answers`."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from studio.data.conversations import Conversation
+from studio.errors import StudioError
+from studio.eval.prompts import read_prompts
+from studio.storage import atomic_write_text
+from studio.workspace import PACKAGE_ROOT
+
+SHIPPED_PROMPTS = PACKAGE_ROOT / "data" / "replay" / "general_prompts.txt"
+REPLAY_SYSTEMS = ("none", "persona")   # replay rows rendered without a system prompt, or with the persona's
+MAX_NEW_TOKENS = 160                   # a general answer; answers cut at this length are never trained
+CACHE_DIR = ".replay-cache"            # under the runs folder
+RUN_FILE = "replay.jsonl"              # in the run folder: the answers this run trained on
+
+
+@dataclass
+class ReplayAnswer:
+    question: str
+    answer: str
+    stopped: bool   # ended on the end-of-turn id (only these are trained: a cut answer would teach not stopping)
+
+
+def replay_count(persona_examples: int, share: float) -> int:
+    """How many replay rows make `share` of the training rows (share 0.25 with 90 persona rows -> 30)."""
+    if share <= 0 or persona_examples <= 0:
+        return 0
+    return round(persona_examples * share / (1 - share))
+
+
+def prompts_path(configured: str) -> Path:
+    return Path(configured) if configured else SHIPPED_PROMPTS
+
+
+def read_replay_prompts(configured: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for p in read_prompts(prompts_path(configured)):
+        seen.setdefault(p.question.strip(), None)
+    return list(seen)
+
+
+def cache_key(model_hash: str, template: str, prompts: list[str], max_new_tokens: int) -> str:
+    blob = json.dumps([model_hash, template, prompts, max_new_tokens], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def write_answers(path: Path, model_hash: str, answers: list[ReplayAnswer]) -> None:
+    lines = [json.dumps({"base_model_hash": model_hash}), *(json.dumps(asdict(a), ensure_ascii=False)
+                                                             for a in answers)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "\n".join(lines) + "\n", keep_backups=0)
+
+
+def read_answers(path: Path, model_hash: str) -> list[ReplayAnswer] | None:
+    """The answers in `path`, None when there is no usable file; refused when another base model made them."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        made_by = json.loads(lines[0]).get("base_model_hash", "")
+        answers = [ReplayAnswer(**json.loads(line)) for line in lines[1:] if line.strip()]
+    except (OSError, IndexError, ValueError, TypeError, AttributeError):
+        return None
+    if model_hash and made_by and made_by != model_hash:
+        raise StudioError("err.replay.other_base", file=str(path))
+    return answers
+
+
+def generate_answers(base_path: str, template: str, prompts: list[str], max_new_tokens: int,
+                     say: Callable[[str], None] = print, batch: int = 8) -> list[ReplayAnswer]:
+    """The base model's greedy answers through `template`, with no system prompt (as a plain assistant)."""
+    from dataclasses import replace
+
+    from studio.serve.chat import ChatEngine, GenSettings, Row
+    engine = ChatEngine(base_path)
+    try:
+        contract = replace(engine.own_contract, template=template, system_prompt="", notes="")
+        from studio.format.render import stop_token_ids
+        contract.stop_token_ids = stop_token_ids(template, engine.tokenizer)
+        out: list[ReplayAnswer] = []
+        for i in range(0, len(prompts), batch):
+            chunk = prompts[i:i + batch]
+            replies = engine.generate([Row(None, contract, [], q) for q in chunk],
+                                      GenSettings(max_new_tokens=max_new_tokens))
+            out += [ReplayAnswer(q, r.text.strip(), r.stopped) for q, r in zip(chunk, replies)]
+            say(f"replay: the base model answered {len(out)}/{len(prompts)} general prompts")
+        return out
+    finally:
+        engine.release()
+
+
+def answers_for_run(run_dir: Path, runs_dir: Path, base_path: str, model_hash: str, template: str,
+                    configured_prompts: str, say: Callable[[str], None] = print) -> list[ReplayAnswer]:
+    """The run's own answers (resume), else the cache's, else freshly generated; kept in both places."""
+    own = run_dir / RUN_FILE
+    answers = read_answers(own, model_hash) if own.exists() else None
+    if answers is None:
+        prompts = read_replay_prompts(configured_prompts)
+        cached = runs_dir / CACHE_DIR / f"{cache_key(model_hash, template, prompts, MAX_NEW_TOKENS)}.jsonl"
+        answers = read_answers(cached, model_hash) if cached.exists() else None
+        if answers is None:
+            answers = generate_answers(base_path, template, prompts, MAX_NEW_TOKENS, say)
+            write_answers(cached, model_hash, answers)
+        write_answers(own, model_hash, answers)
+    return answers
+
+
+def replay_conversations(answers: list[ReplayAnswer], count: int, system: str, first_row: int,
+                         seed: int = 0) -> list[Conversation]:
+    """`count` stopped answers (drawn without repeats while they last, then again), numbered from first_row."""
+    usable = [a for a in answers if a.stopped and a.answer]
+    if not usable or count <= 0:
+        return []
+    rng = random.Random(seed)
+    picked: list[ReplayAnswer] = []
+    while len(picked) < count:
+        batch = usable[:]
+        rng.shuffle(batch)
+        picked += batch[:count - len(picked)]
+    return [Conversation(system, [(a.question, a.answer)], rows=[first_row + i]) for i, a in enumerate(picked)]
