@@ -22,7 +22,7 @@ def test_render_token_view_and_fix(app):
     url, tmp = app
     c = Client(url, verbose=False)
     c.predict("ayano", "", "row", api_name="/open_persona")
-    out = c.predict(str(tmp / "tok"), "llama2", 512, "responses", False, 1, api_name="/render")
+    out = c.predict(str(tmp / "tok"), "llama2", 512, "responses", False, 0, 1, api_name="/render")
     status, text, view, findings = out[0], out[1], out[2], out[3]
     assert "136 examples from 143 rows" in status
     assert text.startswith("<|im_start|>[INST] <<SYS>>")  # llama2 text, BOS spelled as this tokenizer spells it
@@ -30,7 +30,7 @@ def test_render_token_view_and_fix(app):
     codes = [r[1] for r in findings["data"]]
     assert "TEMPLATE_MISMATCH" in codes
     fixed = c.predict("TEMPLATE_MISMATCH", str(tmp / "tok"), "llama2", 512, "responses", False,
-                      1, api_name="/apply_fix")
+                      0, 1, api_name="/apply_fix")
     assert fixed[7] == "model" and "TEMPLATE_MISMATCH" not in str(fixed[3]["data"])
     assert fixed[1].startswith("<|im_start|>system\n")
     exported = c.predict(api_name="/export_rendered_jsonl")
@@ -41,9 +41,9 @@ def test_bad_tokenizer_folder_keeps_the_tab_usable(app):
     url, tmp = app
     c = Client(url, verbose=False)
     c.predict("ayano", "", "row", api_name="/open_persona")
-    out = c.predict(str(tmp / "nope"), "llama2", 512, "responses", False, 1, api_name="/render")
+    out = c.predict(str(tmp / "nope"), "llama2", 512, "responses", False, 0, 1, api_name="/render")
     assert "no such folder" in out[0]
-    out = c.predict(str(tmp / "tok"), "model", 512, "responses", False, 1, api_name="/render")
+    out = c.predict(str(tmp / "tok"), "model", 512, "responses", False, 0, 1, api_name="/render")
     assert "136 examples" in out[0]
 
 
@@ -53,5 +53,17 @@ def test_html_in_cells_is_escaped_in_the_token_view(app):
     table = c.predict("ayano", "", "row", api_name="/open_persona")[7]
     table["data"][0][2] = "<img src=x onerror=alert(1)>ですわ"
     c.predict(table, api_name="/edit_table")
-    view = c.predict(str(tmp / "tok"), "model", 512, "responses", False, 1, api_name="/render")[2]
+    view = c.predict(str(tmp / "tok"), "model", 512, "responses", False, 0, 1, api_name="/render")[2]
     assert "<img" not in view and "&lt;" in view
+
+
+def test_replay_rows_are_previewed_and_marked(app):
+    url, tmp = app
+    c = Client(url, verbose=False)
+    c.predict("ayano", "", "row", api_name="/open_persona")
+    out = c.predict(str(tmp / "tok"), "model", 512, "responses", False, 0.25, 1, api_name="/render")
+    assert "45 replay rows (rows 144–188)" in out[0]      # 136 examples at a share of 0.25 -> 45 replay rows
+    text, view = c.predict(144, api_name="/show_row")
+    assert "Replay row 1" in view and "the base model's own answer" in text
+    text, view = c.predict(1, api_name="/show_row")
+    assert "Replay row" not in view

@@ -319,4 +319,13 @@ MESSAGES: dict[str, str] = {
     'metric.duplicate_share': 'replies repeating another',
     'metric.system_overlap': 'copied from the system prompt',
     'eval.collapse': '⚠ The model repeats one answer: {dup} of the tuned replies duplicate another reply and {copy} of their text is copied from the system prompt. Style alone cannot see this; train on more varied pairs, for fewer steps or with a lower learning rate.',
+    'train.replay_share': 'Replay share (keep general knowledge)',
+    'train.replay_hint': 'Before training, the base model answers general questions (data/replay/general_prompts.txt); this share of the training rows are those answers, so the character still answers general questions. 0 = off.',
+    'train.replay_system': 'Replay rows are rendered',
+    'train.replay_sys_none': 'without a system prompt',
+    'train.replay_sys_persona': "with the persona's system prompt",
+    'format.replay_hint': "Preview the replay rows a run with this share trains (rows numbered after the table's).",
+    'format.replay_row': "Replay row {n}: a general prompt and the base model's own answer, mixed in to keep general knowledge (not a row of your table).",
+    'format.replay_placeholder': "(the base model's own answer, made when training starts)",
+    'format.replay_summary': 'Including {n} replay rows (rows {first}–{last}): general prompts answered by the base model.',
 }

@@ -313,4 +313,13 @@ MESSAGES: dict[str, str] = {
     'metric.duplicate_share': '他の回答と同一の回答',
     'metric.system_overlap': 'システムプロンプトからの引き写し',
     'eval.collapse': '⚠ モデルが同じ答えを繰り返しています: 調整後の回答の {dup} が他の回答と同一で、文字の {copy} がシステムプロンプトからの引き写しです。スタイル率だけでは分かりません。より多様なペアで、少ないステップ数か低い学習率で学習し直してください。',
+    'train.replay_share': 'リプレイの割合(一般知識を保つ)',
+    'train.replay_hint': '学習の前にベースモデルが一般的な質問(data/replay/general_prompts.txt)に答え、学習行のこの割合がその答えになります。キャラクターが一般的な質問にも答えられるように保ちます。0 = なし。',
+    'train.replay_system': 'リプレイ行の描画',
+    'train.replay_sys_none': 'システムプロンプトなし',
+    'train.replay_sys_persona': 'ペルソナのシステムプロンプト付き',
+    'format.replay_hint': 'この割合で学習するリプレイ行をプレビューします(表の行の後に番号が付きます)。',
+    'format.replay_row': 'リプレイ行 {n}: 一般的な質問とベースモデル自身の答え。一般知識を保つために混ぜる行です(表の行ではありません)。',
+    'format.replay_placeholder': '(ベースモデル自身の答え。学習開始時に作られます)',
+    'format.replay_summary': 'リプレイ行 {n} 件を含みます(行 {first}–{last}): ベースモデルが答えた一般的な質問です。',
 }

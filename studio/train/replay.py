@@ -126,3 +126,24 @@ def replay_conversations(answers: list[ReplayAnswer], count: int, system: str, f
         rng.shuffle(batch)
         picked += batch[:count - len(picked)]
     return [Conversation(system, [(a.question, a.answer)], rows=[first_row + i]) for i, a in enumerate(picked)]
+
+
+def preview_conversations(source: str, template: str, share: float, system: str, persona, runs_dir: Path,
+                          placeholder: str, configured_prompts: str = "") -> list[Conversation]:
+    """The replay rows a run with these settings would train, for the Format tab: the cached answers of this base
+    when some run made them already, else each prompt with `placeholder` (the base answers when training starts)."""
+    from studio.data.conversations import conversations_from_persona, system_with_context
+    from studio.format.contract import model_hash
+    from studio.models import resolve
+    count = replay_count(len(conversations_from_persona(persona)), share)
+    if count <= 0:
+        return []
+    prompts = read_replay_prompts(configured_prompts)
+    where = resolve(source)
+    digest = model_hash(where) if Path(where).is_dir() else ""
+    cached = runs_dir / CACHE_DIR / f"{cache_key(digest, template, prompts, MAX_NEW_TOKENS)}.jsonl"
+    answers = (read_answers(cached, digest) if digest and cached.exists() else None) or [
+        ReplayAnswer(q, placeholder, True) for q in prompts]
+    sys_text = "" if system == "none" else system_with_context(persona.system_prompt,
+                                                               persona.notes if persona.notes_in_prompt else "")
+    return replay_conversations(answers, count, sys_text, first_row=len(persona.pairs) + 1)

@@ -19,6 +19,9 @@ from studio.locale import T, tr
 from studio.format.token_view import token_view_html
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, template_choices
 from studio.ui.persona_tab import PersonaTab, persona_table
+from studio.train.config import TrainConfig
+from studio.train.replay import preview_conversations
+from studio.workspace import runs_dir
 
 
 def _empty_outputs(message: str, lang: str) -> list:
@@ -37,6 +40,8 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
                             label=i18n("format.train_on"), scale=2)
     with gr.Row():
         remote = gr.Checkbox(False, label=i18n("format.remote_code"))
+        replay = gr.Slider(0, 0.8, value=TrainConfig().replay_share, step=0.05, label=i18n("train.replay_share"),
+                           info=i18n("format.replay_hint"))
         go = gr.Button(i18n("format.render"), variant="primary")
     status = gr.Textbox(label=i18n("format.status"), interactive=False)
     with gr.Row():
@@ -63,7 +68,8 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
         row_no = int(row_no or 1)
         idx = next((i for i, r in enumerate(res.renders) if row_no in r.rows), len(res.renders) - 1)
         r = res.renders[idx]
-        return r.text, token_view_html(r, lg)
+        banner = tr(lg, "format.replay_row", n=r.rows[0] - res.first_replay_row + 1) if res.is_replay(r.rows[0]) else ""
+        return r.text, (f"<p><b>{banner}</b></p>" if banner else "") + token_view_html(r, lg)
 
     def summarize(st: dict, row_no: float, lg: str) -> list:
         res = st["result"]
@@ -78,13 +84,17 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
                  longest=max(r.full_length for r in res.renders), max_length=st["settings"].max_length,
                  trained=trained, errors=errors,
                  added=T("format.added", tokens=", ".join(st["added"])) if st["added"] else "")
+        if res.first_replay_row:
+            last = max(r for c in res.convs for r in c.rows)
+            msg += " " + tr(lg, "format.replay_summary", n=last - res.first_replay_row + 1,
+                            first=res.first_replay_row, last=last)
         fixes = [(f"{f.code}: {tr(lg, 'fix.' + f.code)}", f.code) for f in res.findings if f.code in AUTOFIXES]
         return [msg, *show(st, row_no, lg), findings_frame(res.findings, lg),
                 gr.BarPlot(value=hist_df, sort=list(hist_df["tokens"])),  # bins in numeric order
                 gr.Dropdown(choices=fixes, value=fixes[0][1] if fixes else None), st]
 
-    def run(session: ps.EditSession | None, src: str, tmpl: str, mx: float, on: str, trust: bool, row_no: float,
-            st: dict | None, lg: str):
+    def run(session: ps.EditSession | None, src: str, tmpl: str, mx: float, on: str, trust: bool, share: float,
+            row_no: float, st: dict | None, lg: str):
         if session is None:
             return [*_empty_outputs(tr(lg, "format.open_first"), lg), gr.skip()]
         try:
@@ -93,19 +103,22 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
             else:
                 tok, st = load_tokenizer(src, trust_remote_code=trust), {"added": []}
             settings = FormatSettings(template=tmpl, max_length=int(mx or 512), train_on=on)
-            result = render_persona(session.persona, tok, settings, generation_eos_ids(src))
+            replay_rows = preview_conversations(src, tmpl, float(share or 0), TrainConfig().replay_system,
+                                                session.persona, runs_dir(), tr(lg, "format.replay_placeholder"))
+            result = render_persona(session.persona, tok, settings, generation_eos_ids(src), replay=replay_rows)
         except StudioError as e:
             return [*_empty_outputs(e.render(lg), lg), gr.skip()]
         st = {**st, "tok": tok, "result": result, "settings": settings, "source": (src, trust)}
         last_row = max((r for c in result.convs for r in c.rows), default=1)
         return [*summarize(st, row_no, lg), gr.Number(value=min(int(row_no or 1), last_row), maximum=last_row)]
 
-    inputs = [persona.session, source, template, max_len, train_on, remote, row, fstate, lang]
+    inputs = [persona.session, source, template, max_len, train_on, remote, replay, row, fstate, lang]
     go.click(run, inputs, [*outputs, row], api_name="render")
     row.change(lambda st, r, lg: list(show(st, r, lg)) if st and st["result"].renders else [gr.skip()] * 2,
                [fstate, row, lang], [text, view], api_name="show_row")
 
-    def apply_fix(choice: str | None, session: ps.EditSession | None, src, tmpl, mx, on, trust, row_no, st, lg):
+    def apply_fix(choice: str | None, session: ps.EditSession | None, src, tmpl, mx, on, trust, share, row_no, st,
+                  lg):
         code = (choice or "").split(":")[0]
         if not st or code not in AUTOFIXES or session is None:
             return [gr.skip()] * (len(outputs) + 4)
@@ -116,7 +129,7 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
             session = ps.save(session)
             shown_rows = persona_table(session, lang=lg)
         st = {**st, "tok": fixed.tokenizer, "added": fixed.added}
-        out = run(session, src, fixed.template, fixed.max_length, on, trust, row_no, st, lg)
+        out = run(session, src, fixed.template, fixed.max_length, on, trust, share, row_no, st, lg)
         return [*out, fixed.template, fixed.max_length, shown_rows]
 
     fix_go.click(apply_fix, [fix_pick, *inputs], [*outputs, row, template, max_len, persona.table],

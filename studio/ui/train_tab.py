@@ -59,6 +59,11 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
         batch = gr.Number(D.batch_size, precision=0, label="batch_size")
         max_len = gr.Number(D.max_length, precision=0, label="max_length")
         four_bit = gr.Checkbox(D.load_in_4bit, label=i18n("train.4bit"))
+    with gr.Row():
+        replay = gr.Slider(0, 0.8, value=D.replay_share, step=0.05, label=i18n("train.replay_share"),
+                           info=i18n("train.replay_hint"), scale=3)
+        replay_sys = gr.Radio([(i18n("train.replay_sys_none"), "none"), (i18n("train.replay_sys_persona"), "persona")],
+                              value=D.replay_system, label=i18n("train.replay_system"), scale=2)
     with gr.Accordion(i18n("train.advanced"), open=False):
         with gr.Row():
             alpha = gr.Number(D.lora_alpha, precision=0, label="lora_alpha")
@@ -115,7 +120,9 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
               (warmup, "warmup_steps"),
               (sched, "scheduler"), (wd, "weight_decay"), (optim, "optimizer"), (seed, "seed"),
               (neftune, "neftune_alpha"), (eval_frac, "eval_fraction"), (save_steps, "save_steps"),
-              (add_tokens, "add_control_tokens"), (override, "allow_doctor_errors"), (remote, "trust_remote_code")]
+              (add_tokens, "add_control_tokens"),
+              (replay, "replay_share"), (replay_sys, "replay_system"),
+              (override, "allow_doctor_errors"), (remote, "trust_remote_code")]
     widgets = [w for w, _ in fields]
 
     def to_config(session: ps.EditSession | None, *values) -> TrainConfig:
