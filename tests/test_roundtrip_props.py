@@ -14,7 +14,7 @@ TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r"
 CELL = st.one_of(TEXT, st.sampled_from(["=1+1", "'=x", "''@a", "-5", "+", "@SUM(A1)", "\t=tab", "'", "\"\"",
                                         "a,b", "x\ny", "ですわ。"]), st.text("あ=\"',\n", min_size=1000,
                                                                         max_size=3000))
-PAIR = st.builds(QAPair, question=CELL.filter(lambda s: s.strip()), answer=CELL, context=CELL,
+PAIR = st.builds(QAPair, question=CELL.filter(lambda s: s.strip()), answer=CELL, context=CELL, drafted=TEXT.map(str.strip),
                  dialog_id=TEXT.map(str.strip))
 PERSONA = st.builds(Persona, name=TEXT.filter(lambda s: s.strip()), system_prompt=TEXT, notes=TEXT,
                     pairs=st.lists(PAIR, max_size=6))

@@ -68,7 +68,7 @@ def test_bad_import_keeps_data_and_card_import_fills_persona(app, tmp_path):
     card.write_text('{"spec": "chara_card_v2", "data": {"name": "麗華", "description": "令嬢", '
                     '"mes_example": "<START>\\n{{user}}: やあ\\n{{char}}: ごきげんよう。"}}', encoding="utf-8")
     r = c.predict(handle_file(str(card)), "replace", "", "row", api_name="/import_file")
-    assert r[0] == "麗華" and r[7]["data"] == [[1, "やあ", "ごきげんよう。", "", ""]]
+    assert r[0] == "麗華" and r[7]["data"] == [[1, "やあ", "ごきげんよう。", "", "", ""]]
     assert "Imported 1 rows" in r[8]
     out = c.predict(api_name="/export_jsonl")
     assert "ごきげんよう。" in open(out, encoding="utf-8").read()
@@ -84,7 +84,7 @@ def test_row_operations(app):
     r = c.predict(3, "", "row", api_name="/row_delete")
     assert len(r[0]["data"]) == 143 and "DUPLICATE" not in str(r[2]["data"])
     r = c.predict(None, "", "row", api_name="/row_add")
-    assert r[0]["data"][-1][1:] == ["", "", "", ""] and "EMPTY_QUESTION" in str(r[2]["data"])
+    assert r[0]["data"][-1][1:] == ["", "", "", "", ""] and "EMPTY_QUESTION" in str(r[2]["data"])
 
 
 def test_rapid_edits_of_one_session_are_saved_in_order_without_false_conflicts(app, monkeypatch):
@@ -135,7 +135,7 @@ def test_messages_follow_the_session_language(app):
     opened = c.predict("ayano", "", "row", api_name="/open_persona")
     assert opened[8] == "ayano を開きました: 143行。" and "返答の長さの中央値" in opened[10]
     assert opened[9]["headers"] == ["重要度", "コード", "行", "内容", "直し方"]
-    assert opened[7]["headers"] == ["#", "質問", "回答", "参考情報", "dialog_id"]
+    assert opened[7]["headers"] == ["#", "質問", "回答", "参考情報", "dialog_id", "下書きしたモデル"]
     table = opened[7]
     table["data"][0][2] = "日本語の見出しでも保存されますわ。"  # edits are read back by position, not header
     assert c.predict(table, api_name="/edit_table")[0].endswith("に保存しました: 143行。")

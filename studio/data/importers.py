@@ -24,6 +24,7 @@ ALIASES = {
     "answer": ("answer", "a", "output", "response", "completion", "assistant", "reply", "回答", "応答", "出力"),
     "context": ("context", "reference", "notes", "参考情報", "参考"),
     "dialog_id": ("dialog_id", "dialogue_id", "conversation_id", "conv_id", "dialog"),
+    "drafted": ("drafted", "下書き"),
 }
 USER_ROLES = {"user", "human"}
 ASSISTANT_ROLES = {"assistant", "gpt", "bot", "model", "chatgpt"}
@@ -126,7 +127,7 @@ def check_cell_sizes(pairs: list[QAPair], name: str) -> list[QAPair]:
     """Refuse a cell longer than MAX_CELL_CHARS, naming its row and column (1 = the first pair)."""
     for n, p in enumerate(pairs, start=1):
         for column, value in (("question", p.question), ("answer", p.answer), ("context", p.context),
-                              ("dialog_id", p.dialog_id)):
+                              ("dialog_id", p.dialog_id), ("drafted", p.drafted)):
             if len(value) > MAX_CELL_CHARS:
                 raise StudioError("err.importers.cell_size", name=name, row=n, column=column, size=len(value),
                                   max=MAX_CELL_CHARS)
@@ -170,7 +171,8 @@ def _pair_from_record(record: dict, mapping: dict) -> QAPair:
         question = _cell(record, q)
     return QAPair(question=question, answer=_cell(record, mapping["answer"]) if "answer" in mapping else "",
                   context=_cell(record, mapping["context"]) if "context" in mapping else "",
-                  dialog_id=_cell(record, mapping["dialog_id"]).strip() if "dialog_id" in mapping else "")
+                  dialog_id=_cell(record, mapping["dialog_id"]).strip() if "dialog_id" in mapping else "",
+                  drafted=_cell(record, mapping["drafted"]).strip() if "drafted" in mapping else "")
 
 
 def import_jsonl(text: str, name: str, need_answer: bool = True) -> ImportResult:

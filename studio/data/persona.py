@@ -15,7 +15,7 @@ from studio.errors import StudioError
 PERSONA_FILE = "persona.yaml"
 PAIRS_FILE = "pairs.csv"
 PROBE_FILE = "probe.txt"  # held-out questions for evaluation: one per line, never trained
-COLUMNS = ("question", "answer", "context", "dialog_id")
+COLUMNS = ("question", "answer", "context", "dialog_id", "drafted")
 
 # Sentence-final forms and first person of お嬢様 speech; each persona can set its own.
 OJOUSAMA_MARKERS = ["わたくし", "ですわ", "ますわ", "でしたわ", "ましたわ", "ませんわ", "ですの", "ますの", "ましたの",
@@ -29,8 +29,13 @@ class QAPair:
     answer: str
     context: str = ""     # reference notes for this row; may be irrelevant to the question
     dialog_id: str = ""   # rows sharing an id, in order, form one multi-turn conversation
+    drafted: str = ""     # the model that drafted this row (accepted in the review), '' = written by a person
 
     def as_row(self) -> list[str]:
+        return [self.question, self.answer, self.context, self.dialog_id, self.drafted]
+
+    def content_row(self) -> list[str]:
+        """What training sees (the data hash): the drafted mark is bookkeeping, not content."""
         return [self.question, self.answer, self.context, self.dialog_id]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from studio.data.persona import COLUMNS, QAPair
 
 VIEW_COLUMNS = ["#", *COLUMNS]
-SORTS = ("row", "question", "answer", "answer length", "dialog_id")
+SORTS = ("row", "question", "answer", "answer length", "dialog_id", "drafted")
 
 
 def view_rows(pairs: list[QAPair], query: str = "", sort: str = "row") -> list[list]:
@@ -29,7 +29,7 @@ def apply_view(pairs: list[QAPair], rows: list[list]) -> list[QAPair]:
         r = list(r) + [""] * (len(VIEW_COLUMNS) - len(r))
         cells = [_text(c) for c in r[1:len(VIEW_COLUMNS)]]
         num = _row_number(r[0])
-        pair = QAPair(cells[0], cells[1], cells[2], cells[3].strip())
+        pair = QAPair(cells[0], cells[1], cells[2], cells[3].strip(), cells[4].strip())
         if num is not None and 1 <= num <= len(out):
             out[num - 1] = pair
         elif any(c.strip() for c in cells):

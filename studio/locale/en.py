@@ -328,4 +328,6 @@ MESSAGES: dict[str, str] = {
     'format.replay_row': "Replay row {n}: a general prompt and the base model's own answer, mixed in to keep general knowledge (not a row of your table).",
     'format.replay_placeholder': "(the base model's own answer, made when training starts)",
     'format.replay_summary': 'Including {n} replay rows (rows {first}–{last}): general prompts answered by the base model.',
+    'col.drafted': 'drafted by',
+    'sort.drafted': 'drafted by',
 }

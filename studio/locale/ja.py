@@ -322,4 +322,6 @@ MESSAGES: dict[str, str] = {
     'format.replay_row': 'リプレイ行 {n}: 一般的な質問とベースモデル自身の答え。一般知識を保つために混ぜる行です(表の行ではありません)。',
     'format.replay_placeholder': '(ベースモデル自身の答え。学習開始時に作られます)',
     'format.replay_summary': 'リプレイ行 {n} 件を含みます(行 {first}–{last}): ベースモデルが答えた一般的な質問です。',
+    'col.drafted': '下書きしたモデル',
+    'sort.drafted': '下書きしたモデル',
 }

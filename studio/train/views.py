@@ -117,7 +117,7 @@ def persona_line(session, run: Path | None, lang: str = "en") -> str:
     if session is not None and getattr(session, "folder", ""):
         p = session.persona
         parts.append(tr(lang, "train.persona_now", folder=Path(session.folder).name, name=p.name or "—",
-                        rows=len(p.pairs), hash=data_hash([q.as_row() for q in p.pairs])[:8]))
+                        rows=len(p.pairs), hash=data_hash([q.content_row() for q in p.pairs])[:8]))
     else:
         parts.append(tr(lang, "train.persona_none"))
     if run is not None:

@@ -124,7 +124,7 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         notes=persona.notes, notes_in_prompt=persona.notes_in_prompt, bos_token=tok.bos_token,
         eos_token=tok.eos_token, end_of_turn=tok.convert_ids_to_tokens(stop_token_ids(cfg.template, tok)[0]),
         stop_token_ids=stop_token_ids(cfg.template, tok), max_length=cfg.max_length, train_on=cfg.train_on,
-        data_hash=data_hash([p.as_row() for p in persona.pairs]), added_tokens=added, persona_name=persona.name,
+        data_hash=data_hash([p.content_row() for p in persona.pairs]), added_tokens=added, persona_name=persona.name,
         style_markers=persona.style.markers, target_chars=persona.style.target_chars,
         replay_share=cfg.replay_share if replay else 0.0, replay_rows=len(replay),
         replay_system=cfg.replay_system if replay else "")

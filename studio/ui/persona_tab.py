@@ -79,7 +79,7 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                                    label=i18n("table.sort"), scale=1)
                 selected = gr.Number(label=i18n("table.selected"), precision=0, interactive=False, scale=1)
             showing = gr.Markdown()
-            table = gr.Dataframe(headers=VIEW_COLUMNS, datatype=["number", "str", "str", "str", "str"],
+            table = gr.Dataframe(headers=VIEW_COLUMNS, datatype=["number", "str", "str", "str", "str", "str"],
                                  static_columns=[0], interactive=True, wrap=True, max_height=600,
                                  label=i18n("table.rows"), column_widths=["6%", "32%", "38%", "14%", "10%"])
             with gr.Row():
