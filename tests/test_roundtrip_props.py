@@ -14,8 +14,8 @@ TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r"
 CELL = st.one_of(TEXT, st.sampled_from(["=1+1", "'=x", "''@a", "-5", "+", "@SUM(A1)", "\t=tab", "'", "\"\"",
                                         "a,b", "x\ny", "ですわ。"]), st.text("あ=\"',\n", min_size=1000,
                                                                         max_size=3000))
-PAIR = st.builds(QAPair, question=CELL.filter(lambda s: s.strip()), answer=CELL, context=CELL, drafted=TEXT.map(str.strip),
-                 dialog_id=TEXT.map(str.strip))
+PAIR = st.builds(QAPair, question=CELL.filter(lambda s: s.strip()), answer=CELL, context=CELL,
+                 dialog_id=TEXT.map(str.strip), drafted=TEXT.map(str.strip))
 PERSONA = st.builds(Persona, name=TEXT.filter(lambda s: s.strip()), system_prompt=TEXT, notes=TEXT,
                     pairs=st.lists(PAIR, max_size=6))
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

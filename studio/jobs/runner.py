@@ -1,5 +1,6 @@
-"""Start, follow and stop jobs (merge, combine, evaluate). Each runs as `python -m studio _job FOLDER` with its
-output in FOLDER/log.txt; the UI and the CLI read only the folder's files. No torch, no gradio."""
+"""Start, follow and stop jobs (merge, combine, evaluate, export, serve, draft). Each runs as
+`python -m studio _job FOLDER` with its output in FOLDER/log.txt; the UI and the CLI read only the folder's files.
+No torch, no gradio."""
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from studio.locale import LANGS, T, Text, render
 from studio.storage import atomic_write_text
 from studio.workspace import PACKAGE_ROOT
 
-KINDS = ("merge", "combine", "eval", "export", "serve")
+KINDS = ("merge", "combine", "eval", "export", "serve", "draft")
 JOBS_DIR = ".jobs"  # beside the runs: <runs>/.jobs/<time>-<kind>-<label>/
 
 

@@ -50,7 +50,13 @@ def _serve(p: dict, runs_dir: Path, say) -> Text:
     return serve_until_stopped(p, runs_dir, say)
 
 
-TASKS = {"merge": _merge, "combine": _combine, "eval": _eval, "export": _export, "serve": _serve}
+def _draft(p: dict, runs_dir: Path, say) -> Text:
+    from studio.serve.drafting import DraftRequest, draft
+    fields = DraftRequest.__dataclass_fields__
+    return draft(DraftRequest(**{k: v for k, v in p.items() if k in fields}), runs_dir, say)
+
+
+TASKS = {"merge": _merge, "combine": _combine, "eval": _eval, "export": _export, "serve": _serve, "draft": _draft}
 
 
 def run_job(folder: Path) -> int:

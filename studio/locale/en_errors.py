@@ -176,4 +176,6 @@ ERRORS: dict[str, str] = {
     'err.replay.other_base': 'The replay answers in {file} were made by a different base model than this run trains. Delete that file (the answers are made again from this base) or train on the base that made them.',
     'cfg.replay_share': 'replay_share must be from 0 up to (not including) 0.9: it is the share of training rows that are replay rows',
     'cfg.replay_system': 'replay_system must be none or persona',
+    'err.draft.no_merged': 'Run {run} has no merged model yet. Merge it in the Merge tab first, or draft with its adapter.',
+    'err.draft.no_questions': 'No questions to draft: type questions (one per line), import a file with a question column, or give topics for the model to propose questions about.',
 }

@@ -176,4 +176,6 @@ ERRORS: dict[str, str] = {
     'err.replay.other_base': '{file} のリプレイ回答は、このランが学習するベースモデルとは別のモデルで作られています。このファイルを削除する(このベースで作り直されます)か、回答を作ったベースで学習してください。',
     'cfg.replay_share': 'replay_share は 0 以上 0.9 未満にしてください(学習行のうちリプレイ行の割合です)',
     'cfg.replay_system': 'replay_system は none か persona にしてください',
+    'err.draft.no_merged': 'ラン {run} にはまだマージ済みモデルがありません。先にマージタブでマージするか、アダプターで下書きしてください。',
+    'err.draft.no_questions': '下書きする質問がありません。質問を1行に1つ入力するか、question 列のあるファイルを読み込むか、モデルに質問を考えさせるトピックを指定してください。',
 }
