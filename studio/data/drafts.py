@@ -96,6 +96,8 @@ def check(c: Candidate, persona: Persona) -> list[Text]:
         out.append(T("draft.p.special", found=SPECIAL_TOKEN_RE.search(text).group(0)))
     if any(p.answer.strip() == text for p in persona.pairs):
         out.append(T("draft.p.copy"))
+    if any(p.question.strip() == c.question.strip() for p in persona.pairs):
+        out.append(T("draft.p.question_exists"))
     return out
 
 

@@ -8,6 +8,7 @@ import gradio as gr
 from studio.serve.chat_session import ChatRegistry
 from studio.locale import lang_of, tr
 from studio.ui.chat_tab import build_chat_tab
+from studio.ui.draft_panel import build_draft_panel
 from studio.ui.eval_tab import build_eval_tab
 from studio.ui.format_tab import build_format_tab
 from studio.ui.i18n import SWITCH_LABELS_JS, make_i18n, request_lang
@@ -36,6 +37,7 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
         gr.Markdown(i18n("app.intro"))
         with gr.Tab(i18n("tab.persona")) as persona_tab:
             persona = build_persona_tab(i18n, lang)
+            draft_select, draft_inputs, draft_outputs = build_draft_panel(i18n, persona, chats, lang)
         with gr.Tab(i18n("tab.format")) as format_tab:
             build_format_tab(i18n, persona, lang)
         with gr.Tab(i18n("tab.train")) as train_tab:
@@ -47,6 +49,7 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             serve_select, serve_inputs, serve_outputs = build_serve_panel(i18n, lang, chats)
         with gr.Tab(i18n("tab.eval")) as eval_tab:
             eval_select, eval_inputs, eval_outputs = build_eval_tab(i18n, lang, chats)
+        persona_tab.select(draft_select, draft_inputs, draft_outputs, api_visibility="private")
         eval_tab.select(eval_select, eval_inputs, eval_outputs, api_visibility="private")
         merge_tab.select(merge_select, merge_inputs, merge_outputs, api_visibility="private")
         chat_tab.select(chat_refresh, None, chat_outputs, api_visibility="private")
@@ -88,6 +91,7 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
         loaded.then(merge_select, merge_inputs, merge_outputs, api_visibility="private")
         loaded.then(eval_select, eval_inputs, eval_outputs, api_visibility="private")
         loaded.then(serve_select, serve_inputs, serve_outputs, api_visibility="private")
+        loaded.then(draft_select, draft_inputs, draft_outputs, api_visibility="private")
     guard_all(demo)  # every handler: a sentence for the user, the traceback to the log file
     return demo, i18n
 
