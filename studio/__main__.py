@@ -349,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir")
     from studio.share_cli import add_parsers
     add_parsers(sub, COMMANDS)
+    from studio import draft_cli
+    draft_cli.add_parsers(sub, COMMANDS)
     return parser
 
 

@@ -81,3 +81,18 @@ def test_draft_job_writes_candidates_stops_and_resumes(folder, tmp_path):
         draft(DraftRequest(data=str(folder)), tmp_path / "runs", lambda f, m: None)
     proposed = "1. 趣味は？\n- 好きな花は？\n\n・朝食は？\n1. 趣味は？"
     assert parse_questions(proposed, 5) == ["趣味は？", "好きな花は？", "朝食は？"]
+
+
+def test_cli_lists_accepts_and_rejects(folder, capsys):
+    from studio.__main__ import main
+    dr.add_candidates(folder, [dr.Candidate("1", "趣味は？", "わたくし、ピアノを弾きますわ。", "default"),
+                               dr.Candidate("2", "好きな季節は？", "Spring.", "default")])
+    assert main(["drafts", "--data", str(folder)]) == 0
+    listed = capsys.readouterr().out
+    assert listed.index("#2") < listed.index("#1") and "no Japanese" in listed
+    assert main(["drafts", "--data", str(folder), "--accept", "7"]) == 2
+    assert "No pending candidate has the id(s) 7" in capsys.readouterr().err
+    assert main(["drafts", "--data", str(folder), "--accept", "1", "--reject", "2"]) == 0
+    assert [(p.question, p.drafted) for p in load_persona(folder).pairs][1:] == [("趣味は？", "default")]
+    assert main(["drafts", "--data", str(folder), "--json"]) == 0
+    assert capsys.readouterr().out.strip().endswith("[]")

@@ -178,4 +178,5 @@ ERRORS: dict[str, str] = {
     'cfg.replay_system': 'replay_system must be none or persona',
     'err.draft.no_merged': 'Run {run} has no merged model yet. Merge it in the Merge tab first, or draft with its adapter.',
     'err.draft.no_questions': 'No questions to draft: type questions (one per line), import a file with a question column, or give topics for the model to propose questions about.',
+    'err.draft.unknown_ids': 'No pending candidate has the id(s) {ids}. List them with: python -m studio drafts --data FOLDER',
 }

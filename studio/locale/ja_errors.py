@@ -178,4 +178,5 @@ ERRORS: dict[str, str] = {
     'cfg.replay_system': 'replay_system は none か persona にしてください',
     'err.draft.no_merged': 'ラン {run} にはまだマージ済みモデルがありません。先にマージタブでマージするか、アダプターで下書きしてください。',
     'err.draft.no_questions': '下書きする質問がありません。質問を1行に1つ入力するか、question 列のあるファイルを読み込むか、モデルに質問を考えさせるトピックを指定してください。',
+    'err.draft.unknown_ids': '保留中の候補に ID {ids} はありません。一覧は python -m studio drafts --data FOLDER で表示できます。',
 }
