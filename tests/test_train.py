@@ -88,6 +88,24 @@ def test_invalid_settings_name_the_field(tmp_path, tiny_model, persona_dir):
                        (dict(batch_size=50), "batch_size 50 is larger than the 8 training examples")):
         with pytest.raises(StudioError, match=field):
             preflight(config(tiny_model, persona_dir, **bad), check_doctor=False)
+    for bad in (dict(replay_share=0.95), dict(replay_system="maybe")):
+        with pytest.raises(StudioError, match="replay"):
+            preflight(config(tiny_model, persona_dir, **bad), check_doctor=False)
+
+
+def test_fused_kernels_are_refused_where_they_cannot_run(tmp_path, tiny_model, persona_dir, monkeypatch):
+    import importlib.util
+    from studio.train import launch, recipes
+    cfg = config(tiny_model, persona_dir, use_liger=True)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "liger_kernel" else real(n, *a))
+    with pytest.raises(StudioError, match="need the liger-kernel package") as e:
+        launch.preflight(cfg, check_doctor=False)
+    assert "liger-kernel パッケージ" in e.value.render("ja")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "liger_kernel" else real(n, *a))
+    monkeypatch.setattr(recipes, "detect_device", lambda: "cpu")
+    with pytest.raises(StudioError, match="only on a CUDA GPU"):
+        launch.preflight(cfg, check_doctor=False)
 
 
 def test_doctor_errors_block_launch_without_override(tmp_path, tiny_model):

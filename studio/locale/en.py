@@ -362,4 +362,5 @@ MESSAGES: dict[str, str] = {
     'draft.accepted': 'Added {n} rows to the table (marked as drafted).',
     'draft.rejected': 'Rejected {n} candidates; they will not reach the table.',
     'draft.p.question_exists': 'this question is already in the table',
+    'train.liger_hint': 'fused kernels (CUDA + liger-kernel): less memory for large vocabularies',
 }

@@ -179,4 +179,6 @@ ERRORS: dict[str, str] = {
     'err.draft.no_merged': 'Run {run} has no merged model yet. Merge it in the Merge tab first, or draft with its adapter.',
     'err.draft.no_questions': 'No questions to draft: type questions (one per line), import a file with a question column, or give topics for the model to propose questions about.',
     'err.draft.unknown_ids': 'No pending candidate has the id(s) {ids}. List them with: python -m studio drafts --data FOLDER',
+    'err.liger.missing': 'Fused kernels (use_liger) need the liger-kernel package: pip install liger-kernel (CUDA only), or turn use_liger off.',
+    'err.liger.cpu': 'Fused kernels (use_liger) run only on a CUDA GPU, and this machine has none. Turn use_liger off to train here.',
 }

@@ -356,4 +356,5 @@ MESSAGES: dict[str, str] = {
     'draft.accepted': '表に {n} 行を追加しました(下書きとして記録)。',
     'draft.rejected': '{n} 件の候補を却下しました。表には追加されません。',
     'draft.p.question_exists': 'この質問はすでに表にあります',
+    'train.liger_hint': '融合カーネル(CUDA + liger-kernel): 大きな語彙でメモリを節約',
 }

@@ -179,4 +179,6 @@ ERRORS: dict[str, str] = {
     'err.draft.no_merged': 'ラン {run} にはまだマージ済みモデルがありません。先にマージタブでマージするか、アダプターで下書きしてください。',
     'err.draft.no_questions': '下書きする質問がありません。質問を1行に1つ入力するか、question 列のあるファイルを読み込むか、モデルに質問を考えさせるトピックを指定してください。',
     'err.draft.unknown_ids': '保留中の候補に ID {ids} はありません。一覧は python -m studio drafts --data FOLDER で表示できます。',
+    'err.liger.missing': '融合カーネル(use_liger)には liger-kernel パッケージが必要です: pip install liger-kernel(CUDA のみ)。または use_liger をオフにしてください。',
+    'err.liger.cpu': '融合カーネル(use_liger)は CUDA GPU でのみ動きますが、このマシンにはありません。ここで学習するには use_liger をオフにしてください。',
 }

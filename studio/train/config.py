@@ -54,6 +54,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # saves memory on big models; ~20% slower
     group_by_length: bool = True        # batch similar lengths together: less padding
     padding_free: bool = True           # a batch's examples in one row, no padding (exact: see test_packing)
+    use_liger: bool = False             # Liger fused kernels (CUDA + liger-kernel): no full logits in memory
     # replay: the base model's answers to general prompts, mixed in so the character keeps general knowledge
     replay_share: float = 0.0           # share of training rows that are replay rows (0 = off)
     replay_prompts: str = ""            # general prompts file ('' = the shipped data/replay/general_prompts.txt)

@@ -27,6 +27,7 @@ def preflight(cfg: TrainConfig, check_doctor: bool = True) -> list[Text]:
     persona = load_persona(cfg.data)
     n = len(conversations_from_persona(persona))
     cfg.validate(n)
+    check_fused_kernels(cfg)
     findings: list[Finding] = list(validate_persona(persona))
     if check_doctor:
         from studio.format.formatting import FormatSettings, render_persona
@@ -42,6 +43,18 @@ def preflight(cfg: TrainConfig, check_doctor: bool = True) -> list[Text]:
     if errors:
         warnings.insert(0, T("train.overridden", count=len(errors), findings=tuple(errors[:3])))
     return warnings
+
+
+def check_fused_kernels(cfg: TrainConfig) -> None:
+    """Liger's kernels are Triton (CUDA only): refuse them up front where they cannot run, saying why."""
+    if not cfg.use_liger:
+        return
+    import importlib.util
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise StudioError("err.liger.missing")
+    from studio.train.recipes import detect_device
+    if detect_device() != "cuda":
+        raise StudioError("err.liger.cpu")
 
 
 def _short(f) -> Text:

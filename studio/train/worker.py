@@ -66,6 +66,8 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         raise StudioError("err.train_worker.1", codes=codes)
     examples = [r for r in result.renders if any(l != -100 for l in r.labels)]
     cfg.validate(len(examples))
+    from studio.train.launch import check_fused_kernels
+    check_fused_kernels(cfg)   # again here: a resumed run may be on another machine
     ds = Dataset.from_dict({"input_ids": [r.input_ids for r in examples], "labels": [r.labels for r in examples]})
     eval_ds = None
     if cfg.eval_fraction > 0 and len(examples) >= 10:
@@ -114,6 +116,7 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         fp16=dtype_name == "fp16" and device == "cuda", pad_to_multiple_of=None,
         # the renderer already cut every example to max_length; trl enforces it itself only for padded batches
         max_length=None if cfg.padding_free else cfg.max_length, padding_free=cfg.padding_free,
+        use_liger_kernel=cfg.use_liger,
         dataloader_num_workers=0)
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=eval_ds, processing_class=tok,
                          peft_config=lora, callbacks=[RunFilesCallback(run)])

@@ -75,6 +75,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
             grad_ckpt = gr.Checkbox(D.gradient_checkpointing, label="gradient_checkpointing")
             group_len = gr.Checkbox(D.group_by_length, label="group_by_length")
             pad_free = gr.Checkbox(D.padding_free, label="padding_free")
+            liger = gr.Checkbox(D.use_liger, label="use_liger", info=i18n("train.liger_hint"))
             double_q = gr.Checkbox(D.double_quant, label="double_quant")
         with gr.Row():
             accum = gr.Number(D.grad_accum, precision=0, label="grad_accum")
@@ -116,7 +117,8 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
               (rank, "lora_r"), (batch, "batch_size"), (max_len, "max_length"), (four_bit, "load_in_4bit"),
               (alpha, "lora_alpha"), (dropout, "lora_dropout"), (targets, "target_modules"), (rslora, "use_rslora"),
               (dora, "use_dora"), (grad_ckpt, "gradient_checkpointing"), (group_len, "group_by_length"),
-              (pad_free, "padding_free"), (double_q, "double_quant"), (accum, "grad_accum"), (epochs, "epochs"),
+              (pad_free, "padding_free"), (liger, "use_liger"), (double_q, "double_quant"), (accum, "grad_accum"),
+              (epochs, "epochs"),
               (warmup, "warmup_steps"),
               (sched, "scheduler"), (wd, "weight_decay"), (optim, "optimizer"), (seed, "seed"),
               (neftune, "neftune_alpha"), (eval_frac, "eval_fraction"), (save_steps, "save_steps"),
