@@ -22,18 +22,20 @@ def test_review_accepts_edits_and_rejects(folder):
         dr.Candidate("1", "趣味は？", "わたくし、ピアノを弾きますわ。", "default"),
         dr.Candidate("2", "好きな季節は？", "I like spring very much.", "default"),
         dr.Candidate("3", "好きな花は？", "薔薇ですわ。</s>", "default", stopped=False),
-        dr.Candidate("4", "朝食は？", "紅茶が好きですわ。", "default")])
+        dr.Candidate("4", "朝食は？", "紅茶が好きですわ。", "default"),
+        dr.Candidate("5", "雨の日は何をしますか？", "雨の日は何をしますわ。お気ですわ。お気ですわ。", "default")])
     review = dr.review_list(dr.load_candidates(folder), persona)
-    assert [c.id for c in review] == ["3", "2", "4", "1"]        # worst first (3: cut, special token), then by id
+    assert [c.id for c in review] == ["3", "5", "2", "4", "1"]        # worst first (3: cut, special token), then by id
     keys = {c.id: [p.key for p in c.problems] for c in review}
     assert keys["1"] == []
     assert keys["2"] == ["draft.p.not_japanese"]
     assert {"draft.p.cut", "draft.p.special"} <= set(keys["3"])
     assert keys["4"] == ["draft.p.copy"]
+    assert keys["5"] == ["draft.p.repeats", "draft.p.echo"]
     cands = dr.load_candidates(folder)
     new = dr.accepted_pairs(cands, ["1", "4"], {"4": "朝はトーストをいただきますわ。"})
     dr.decide(folder, {"1": (dr.ACCEPTED, None), "4": (dr.ACCEPTED, new[1].answer), "2": (dr.REJECTED, None),
-                       "3": (dr.REJECTED, None)})
+                       "3": (dr.REJECTED, None), "5": (dr.REJECTED, None)})
     persona.pairs += new
     save_persona(persona, folder)
     table = load_persona(folder).pairs
@@ -42,7 +44,8 @@ def test_review_accepts_edits_and_rejects(folder):
     assert not any(p.question in ("好きな季節は？", "好きな花は？") for p in table)   # rejected: never in the table
     assert dr.review_list(dr.load_candidates(folder), load_persona(folder)) == []    # nothing left to review
     assert {c.id: c.status for c in dr.load_candidates(folder)} == {"1": "accepted", "2": "rejected",
-                                                                     "3": "rejected", "4": "accepted"}
+                                                                     "3": "rejected", "4": "accepted",
+                                                                     "5": "rejected"}
 
 
 def test_a_torn_last_line_is_skipped(folder):

@@ -77,7 +77,7 @@ def next_id(candidates: list[Candidate]) -> int:
 def check(c: Candidate, persona: Persona) -> list[Text]:
     """The same checks as the table's: markers present, length band, no literal special tokens; plus cut off,
     not Japanese (for a Japanese persona) and a copy of an existing answer."""
-    from studio.eval.metrics import in_style
+    from studio.eval.metrics import TRAILING, in_style, sentences
     out: list[Text] = []
     text = c.answer.strip()
     if not text:
@@ -92,6 +92,12 @@ def check(c: Candidate, persona: Persona) -> list[Text]:
     target = persona.style.target_chars
     if target > 0 and not target * (1 - BAND) <= len(text) <= target * (1 + BAND):
         out.append(T("draft.p.length", n=len(text), lo=int(target * (1 - BAND)), hi=int(target * (1 + BAND))))
+    said = sentences(text)
+    if len(said) != len(set(said)):
+        out.append(T("draft.p.repeats"))
+    asked = c.question.strip().rstrip(TRAILING)
+    if len(asked) >= 4 and asked[:-1] in text:
+        out.append(T("draft.p.echo"))
     if SPECIAL_TOKEN_RE.search(text):
         out.append(T("draft.p.special", found=SPECIAL_TOKEN_RE.search(text).group(0)))
     if any(p.answer.strip() == text for p in persona.pairs):

@@ -363,4 +363,6 @@ MESSAGES: dict[str, str] = {
     'draft.rejected': 'Rejected {n} candidates; they will not reach the table.',
     'draft.p.question_exists': 'this question is already in the table',
     'train.liger_hint': 'fused kernels (CUDA + liger-kernel): less memory for large vocabularies',
+    'draft.p.repeats': 'repeats a sentence',
+    'draft.p.echo': 'echoes the question',
 }

@@ -357,4 +357,6 @@ MESSAGES: dict[str, str] = {
     'draft.rejected': '{n} 件の候補を却下しました。表には追加されません。',
     'draft.p.question_exists': 'この質問はすでに表にあります',
     'train.liger_hint': '融合カーネル(CUDA + liger-kernel): 大きな語彙でメモリを節約',
+    'draft.p.repeats': '同じ文を繰り返しています',
+    'draft.p.echo': '質問をそのまま繰り返しています',
 }
