@@ -28,9 +28,18 @@ def test_default_model_is_converted_and_answers(default_dir):
 
 @pytest.mark.slow
 def test_default_model_trains_a_few_steps(tmp_path, default_dir, sample_dir):
+    from studio.train import replay as rp
     cfg = recipe("default", device="cpu")
+    assert (cfg.replay_share, cfg.replay_system) == (0.25, "persona")   # the measured default
     cfg.data, cfg.max_steps, cfg.save_steps = str(sample_dir), 3, 1000
+    prompts = tmp_path / "general.txt"   # three prompts instead of the shipped 100: the same path, faster
+    prompts.write_text("What is the capital of Canada?\nHow many legs does a dog have?\n日本の首都はどこですか？\n",
+                       encoding="utf-8")
+    cfg.replay_prompts = str(prompts)
     prepared = prepare(tmp_path / "run", cfg)
+    answers = rp.read_answers(tmp_path / "run" / rp.RUN_FILE, "")
+    assert len(answers) == 3
+    assert prepared.contract.replay_rows == (45 if any(a.stopped for a in answers) else 0)   # 136 rows -> 45
     prepared.trainer.train()
     losses = [h["loss"] for h in prepared.trainer.state.log_history if "loss" in h]
     assert len(losses) == 3 and all(math.isfinite(x) for x in losses)

@@ -8,6 +8,11 @@ from __future__ import annotations
 from studio.models import PRESETS
 from studio.train.config import TrainConfig
 
+# Replay (the base's own answers to general prompts, rendered with the persona's system prompt) as a quarter of the
+# training rows. Measured on the default model and the sample persona (README, "Replay"): without replay the tuned
+# character answered 0 of 45 general questions correctly (base 15); with this it answered 18, at style 0.94, stop 1.0.
+DEFAULT_REPLAY_SHARE = 0.25
+
 
 def detect_device() -> str:
     try:
@@ -18,7 +23,8 @@ def detect_device() -> str:
 
 
 def recipe(model: str = "default", device: str | None = None) -> TrainConfig:
-    cfg = TrainConfig(model=model, template=PRESETS.get(model, "model"))
+    cfg = TrainConfig(model=model, template=PRESETS.get(model, "model"), replay_share=DEFAULT_REPLAY_SHARE,
+                      replay_system="persona")
     if (device or detect_device()) == "cpu":
         cfg.load_in_4bit = False
         cfg.batch_size, cfg.grad_accum = 4, 1

@@ -20,6 +20,7 @@ from studio.format.token_view import token_view_html
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, template_choices
 from studio.ui.persona_tab import PersonaTab, persona_table
 from studio.train.config import TrainConfig
+from studio.train.recipes import DEFAULT_REPLAY_SHARE
 from studio.train.replay import preview_conversations
 from studio.workspace import runs_dir
 
@@ -40,7 +41,7 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
                             label=i18n("format.train_on"), scale=2)
     with gr.Row():
         remote = gr.Checkbox(False, label=i18n("format.remote_code"))
-        replay = gr.Slider(0, 0.8, value=TrainConfig().replay_share, step=0.05, label=i18n("train.replay_share"),
+        replay = gr.Slider(0, 0.8, value=DEFAULT_REPLAY_SHARE, step=0.05, label=i18n("train.replay_share"),
                            info=i18n("format.replay_hint"))
         go = gr.Button(i18n("format.render"), variant="primary")
     status = gr.Textbox(label=i18n("format.status"), interactive=False)
