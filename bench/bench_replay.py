@@ -3,7 +3,7 @@ the device's default recipe, evaluates (held-out persona probe and the free-form
 style, stop and free-form knowledge for base and tuned, with the training time. Sequential; on a 2-core CPU
 each setting takes roughly 10-20 minutes.
 
-    python -m bench.bench_replay                                   # replay 0, 0.25 (none), 0.25 (persona), 0.5
+    python -m bench.bench_replay                                   # replay 0, 0.25 (persona, none), 0.5 (persona)
     python -m bench.bench_replay --settings 0.25:none 0.4:none     # chosen settings only
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ def one(runs: Path, share: float, system: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--settings", nargs="*", default=["0:none", "0.25:none", "0.25:persona", "0.5:none"])
+    ap.add_argument("--settings", nargs="*", default=["0:none", "0.25:persona", "0.25:none", "0.5:persona"])
     ap.add_argument("--runs-dir", default=str(ROOT / "runs-bench-replay"))
     ap.add_argument("--out", help="append each result as a JSON line here")
     args = ap.parse_args()
