@@ -180,9 +180,12 @@ def test_whole_loop_in_a_browser(app, lang):
             # the Serve section: a refused start stays readable (no job yet, so the panel's timer must not wipe it)
             page.get_by_text(t("serve.title_short")).click()
             port = page.get_by_label(t("serve.port"), exact=True)
+            expect(port).to_be_visible()
+            page.wait_for_timeout(1000)  # the accordion mounts its content on first open: typing before is lost
             port.fill("80")
             port.press("Tab")  # gradio's Number takes the value on blur; a click right after may send the old one
             page.wait_for_timeout(500)
+            expect(port).to_have_value("80")
             page.get_by_role("button", name=t("serve.go")).click()
             wait_text(t("err.serve.bad_port"))
             page.wait_for_timeout(3500)  # two ticks of the job panel's timer
