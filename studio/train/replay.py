@@ -79,12 +79,12 @@ def generate_answers(base_path: str, template: str, prompts: list[str], max_new_
     """The base model's greedy answers through `template`, with no system prompt (as a plain assistant)."""
     from dataclasses import replace
 
+    from studio.format.render import stop_token_ids
     from studio.serve.chat import ChatEngine, GenSettings, Row
     engine = ChatEngine(base_path)
     try:
-        contract = replace(engine.own_contract, template=template, system_prompt="", notes="")
-        from studio.format.render import stop_token_ids
-        contract.stop_token_ids = stop_token_ids(template, engine.tokenizer)
+        contract = replace(engine.own_contract, template=template, system_prompt="", notes="",
+                           stop_token_ids=stop_token_ids(template, engine.tokenizer))
         out: list[ReplayAnswer] = []
         for i in range(0, len(prompts), batch):
             chunk = prompts[i:i + batch]
@@ -128,15 +128,25 @@ def replay_conversations(answers: list[ReplayAnswer], count: int, system: str, f
     return [Conversation(system, [(a.question, a.answer)], rows=[first_row + i]) for i, a in enumerate(picked)]
 
 
+def persona_replay(persona, answers: list[ReplayAnswer], share: float, system: str, seed: int = 0,
+                   system_prompt: str | None = None) -> list[Conversation]:
+    """The replay rows for this persona at `share`, numbered after its table rows; `system` is none | persona
+    (`system_prompt`, when given, overrides the persona's, as the run's config may)."""
+    from studio.data.conversations import conversations_from_persona, system_with_context
+    sys_text = "" if system == "none" else system_with_context(
+        persona.system_prompt if system_prompt is None else system_prompt,
+        persona.notes if persona.notes_in_prompt else "")
+    count = replay_count(len(conversations_from_persona(persona)), share)
+    return replay_conversations(answers, count, sys_text, first_row=len(persona.pairs) + 1, seed=seed)
+
+
 def preview_conversations(source: str, template: str, share: float, system: str, persona, runs_dir: Path,
                           placeholder: str, configured_prompts: str = "") -> list[Conversation]:
     """The replay rows a run with these settings would train, for the Format tab: the cached answers of this base
     when some run made them already, else each prompt with `placeholder` (the base answers when training starts)."""
-    from studio.data.conversations import conversations_from_persona, system_with_context
     from studio.format.contract import model_hash
     from studio.models import resolve
-    count = replay_count(len(conversations_from_persona(persona)), share)
-    if count <= 0:
+    if share <= 0:
         return []
     prompts = read_replay_prompts(configured_prompts)
     where = resolve(source)
@@ -144,6 +154,4 @@ def preview_conversations(source: str, template: str, share: float, system: str,
     cached = runs_dir / CACHE_DIR / f"{cache_key(digest, template, prompts, MAX_NEW_TOKENS)}.jsonl"
     answers = (read_answers(cached, digest) if digest and cached.exists() else None) or [
         ReplayAnswer(q, placeholder, True) for q in prompts]
-    sys_text = "" if system == "none" else system_with_context(persona.system_prompt,
-                                                               persona.notes if persona.notes_in_prompt else "")
-    return replay_conversations(answers, count, sys_text, first_row=len(persona.pairs) + 1)
+    return persona_replay(persona, answers, share, system)

@@ -137,17 +137,12 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
 def replay_rows(run: Path, cfg: TrainConfig, persona, where: str) -> list:
     """The replay conversations for this run (none when replay_share is 0): made before the model loads, so
     the base answers with its full weights and the run's memory is not held twice."""
-    from studio.data.conversations import conversations_from_persona, system_with_context
     from studio.train import replay as rp
     if cfg.replay_share <= 0:
         return []
     answers = rp.answers_for_run(run, run.parent, where, model_hash(where), cfg.template, cfg.replay_prompts,
                                  say=lambda msg: print(msg, flush=True))
-    system = "" if cfg.replay_system == "none" else system_with_context(
-        persona.system_prompt if cfg.system_prompt is None else cfg.system_prompt,
-        persona.notes if persona.notes_in_prompt else "")
-    count = rp.replay_count(len(conversations_from_persona(persona)), cfg.replay_share)
-    convs = rp.replay_conversations(answers, count, system, first_row=len(persona.pairs) + 1, seed=cfg.seed)
+    convs = rp.persona_replay(persona, answers, cfg.replay_share, cfg.replay_system, cfg.seed, cfg.system_prompt)
     print(f"replay: {len(convs)} rows ({cfg.replay_share:.0%} of training rows) from "
           f"{sum(a.stopped for a in answers)}/{len(answers)} answers that ended on their own", flush=True)
     return convs
