@@ -127,6 +127,11 @@ def cmd_prepare_model(args: argparse.Namespace) -> int:
     return 0
 
 
+# `train` flags that override the config file, by TrainConfig field name
+OVERRIDES = ("model", "data", "template", "max_steps", "replay_share", "replay_system", "replay_prompts",
+             "packing", "num_processes", "strategy", "num_machines", "machine_rank", "main_address", "main_port")
+
+
 @command("train")
 def cmd_train(args: argparse.Namespace) -> int:
     from studio.train.config import TrainConfig
@@ -140,11 +145,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         from studio.train.recipes import recipe
         cfg = TrainConfig.load(args.config) if args.config else recipe(args.model or "default")
-        for flag, name in (("model", "model"), ("data", "data"), ("template", "template"),
-                           ("max_steps", "max_steps"), ("replay_share", "replay_share"),
-                           ("replay_system", "replay_system"), ("replay_prompts", "replay_prompts")):
-            if getattr(args, flag) is not None:
-                setattr(cfg, name, getattr(args, flag))
+        for name in OVERRIDES:
+            if getattr(args, name, None) is not None:
+                setattr(cfg, name, getattr(args, name))
         if not cfg.data:
             raise StudioError("err.__main__.2")
         cfg.allow_doctor_errors = cfg.allow_doctor_errors or args.allow_doctor_errors
@@ -166,6 +169,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from studio.train.worker import run_worker
     return run_worker(Path(args.run), resume=args.resume)
+
+
+@command("_launch")
+def cmd_launch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from studio.train.distributed import supervise
+    return supervise(Path(args.run), resume=args.resume)
 
 
 @command("_job")
@@ -278,6 +289,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from studio.format.templates import TEMPLATE_NAMES
     from studio.serve.merge import COMBINE_METHODS
+    from studio.train_cli import add_scale_args
     parser = argparse.ArgumentParser(prog="python -m studio", description="Persona Studio, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("validate", help="check a persona's rows; exit 1 on errors")
@@ -305,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "to general prompts (0 = off)")
     p.add_argument("--replay-system", choices=("none", "persona"), help="render replay rows with the persona's system")
     p.add_argument("--replay-prompts", help="general prompts for replay (default: data/replay/general_prompts.txt)")
+    add_scale_args(p)
     p.add_argument("--config", help="run.yaml; flags override it")
     p.add_argument("--resume", metavar="R", help="continue a stopped or failed run from its last checkpoint")
     p.add_argument("--runs-dir")
@@ -320,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="an adapter folder instead of a new run")
     p.add_argument("--runs-dir")
     p = sub.add_parser("_worker", help=argparse.SUPPRESS)
+    p.add_argument("run")
+    p.add_argument("--resume", action="store_true")
+    p = sub.add_parser("_launch", help=argparse.SUPPRESS)
     p.add_argument("run")
     p.add_argument("--resume", action="store_true")
     p = sub.add_parser("generate", help="answer prompts with a model (and an adapter), as chat would")

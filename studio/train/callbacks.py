@@ -1,4 +1,5 @@
-"""The trainer callback that writes metrics.jsonl and status.json and obeys stop requests."""
+"""The trainer callback that writes metrics.jsonl and status.json and obeys stop requests. With several ranks,
+only each machine's local rank 0 writes, and a stop request is agreed by every rank at the same step."""
 from __future__ import annotations
 
 import time
@@ -7,6 +8,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from studio.jobs.status import State
+from studio.train.distributed import Rank, any_rank
 from studio.train.runs import STOP, append_metrics, write_status
 
 
@@ -15,11 +17,13 @@ class RunFilesCallback(TrainerCallback):
         self.run = run
         self.started = time.time()
         self.first_step: int | None = None
+        self.rank = Rank.current()
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.time()
         self.first_step = state.global_step
-        write_status(self.run, state=State.RUNNING, step=state.global_step, total=state.max_steps)
+        if self.rank.writes_files:
+            write_status(self.run, state=State.RUNNING, step=state.global_step, total=state.max_steps)
 
     def _eta(self, state) -> float | None:
         done = state.global_step - (self.first_step or 0)
@@ -36,15 +40,18 @@ class RunFilesCallback(TrainerCallback):
                           ("mean_token_accuracy", "token_accuracy")):
             if key in logs:
                 record[name] = logs[key]
-        if len(record) > 3:
+        if len(record) > 3 and self.rank.writes_files:
             append_metrics(self.run, record)
 
     def on_step_end(self, args, state, control, **kwargs):
         eta = self._eta(state)
-        if (self.run / STOP).exists():
+        stop = (self.run / STOP).exists()
+        if self.rank.world > 1:
+            stop = any_rank(stop, args.device)
+        if stop:
             control.should_training_stop = True
             control.should_save = True  # a checkpoint at the stop step, so resume continues from here
-            write_status(self.run, state="stopping", step=state.global_step, total=state.max_steps, eta_s=eta)
-        else:
-            write_status(self.run, step=state.global_step, total=state.max_steps, eta_s=eta)
+        if self.rank.writes_files:
+            write_status(self.run, step=state.global_step, total=state.max_steps, eta_s=eta,
+                         **({"state": State.STOPPING} if stop else {}))
         return control

@@ -11,6 +11,7 @@ from studio.format.render import TRAIN_ON
 from studio.format.templates import TEMPLATE_NAMES
 from studio.locale import T
 
+STRATEGIES = ("ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3")
 OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "adamw_torch")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -55,6 +56,15 @@ class TrainConfig:
     group_by_length: bool = True        # batch similar lengths together: less padding
     padding_free: bool = True           # a batch's examples in one row, no padding (exact: see test_packing)
     use_liger: bool = False             # Liger fused kernels (CUDA + liger-kernel): no full logits in memory
+    packing: bool = False               # fill rows of max_length with whole examples (best-fit decreasing): fewer,
+                                        # fuller steps; each step then sees more examples (retune max_steps)
+    # several processes (GPUs) or machines, through torch.distributed (torchrun's launcher); 1 = one process
+    num_processes: int = 1              # processes in all, over every machine (one per GPU; CPU: gloo)
+    strategy: str = "ddp"               # ddp | fsdp | deepspeed-zero2 | deepspeed-zero3 (README: what combines)
+    num_machines: int = 1               # machines taking part (each runs the same command with its own rank)
+    machine_rank: int = 0               # this machine's rank, 0 = the main machine
+    main_address: str = ""              # the main machine's address (several machines only)
+    main_port: int = 0                  # its rendezvous port (0 = a free one; several machines: 29500)
     # replay: the base model's answers to general prompts, mixed in so the character keeps general knowledge
     replay_share: float = 0.0           # share of training rows that are replay rows (0 = off; the recipes set
                                         # 0.25, chosen by measurement; 0 here keeps older run configs as they were)
@@ -123,6 +133,9 @@ class TrainConfig:
             (0 <= self.replay_share < 0.9, T("cfg.replay_share")),
             (self.replay_system in ("none", "persona"), T("cfg.replay_system")),
             (bool(self.data), T("cfg.data")),
+            (self.num_processes >= 1, T("cfg.num_processes")),
+            (self.num_machines >= 1, T("cfg.num_machines")),
+            (self.strategy in STRATEGIES, T("cfg.strategy", choices=", ".join(STRATEGIES))),
         ]
         if n_examples is not None:
             train_n = n_examples - int(n_examples * self.eval_fraction)

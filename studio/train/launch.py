@@ -28,6 +28,7 @@ def preflight(cfg: TrainConfig, check_doctor: bool = True) -> list[Text]:
     n = len(conversations_from_persona(persona))
     cfg.validate(n)
     check_fused_kernels(cfg)
+    check_processes(cfg)
     findings: list[Finding] = list(validate_persona(persona))
     if check_doctor:
         from studio.format.formatting import FormatSettings, render_persona
@@ -55,6 +56,17 @@ def check_fused_kernels(cfg: TrainConfig) -> None:
     from studio.train.recipes import detect_device
     if detect_device() != "cuda":
         raise StudioError("err.liger.cpu")
+
+
+def check_processes(cfg: TrainConfig) -> None:
+    """Several processes or machines: refuse what cannot run here before anything starts (and the port early)."""
+    from studio.train import distributed
+    if not distributed.is_distributed(cfg):
+        return
+    from studio.train.recipes import detect_device
+    device = detect_device()
+    distributed.check(cfg, device, distributed.local_device_count(device))
+    distributed.rendezvous_port(cfg)
 
 
 def _short(f) -> Text:
@@ -109,7 +121,10 @@ def _spawn(run: Path, resume: bool) -> None:
     if not (Run(run).data / PAIRS_FILE).exists() and not (Run(run).data / PERSONA_FILE).exists():
         raise StudioError("err.no_snapshot", run=str(run))
     (run / STOP).unlink(missing_ok=True)  # an old request must not stop the new process
-    spawn(run, ["_worker", str(run)] + (["--resume"] if resume else []))
+    from studio.train.distributed import RANKS_DIR, is_distributed
+    shutil.rmtree(run / RANKS_DIR, ignore_errors=True)  # last attempt's rank errors are not this one's
+    several = is_distributed(TrainConfig.load(run / CONFIG))
+    spawn(run, ["_launch" if several else "_worker", str(run)] + (["--resume"] if resume else []))
 
 
 def wait(run: Path, echo=print, poll: float = 1.0) -> dict:

@@ -21,6 +21,8 @@ from studio.train.config import TrainConfig
 from studio.jobs.status import State, explain, pid_fields  # noqa: F401 - explain is tested through here
 from studio.train.runs import CONFIG, STOP, damaged_checkpoints, error_fields, latest_checkpoint, write_status
 from studio.train.folder import Run
+from studio.train import distributed
+from studio.train.distributed import Rank
 
 
 @dataclass
@@ -82,7 +84,8 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=cfg.double_quant,
             bnb_4bit_compute_dtype=dtype)
-        kwargs["device_map"] = {"": 0} if device == "cuda" else {"": "cpu"}
+        # each rank loads the 4-bit base onto its own GPU (QLoRA + DDP)
+        kwargs["device_map"] = {"": Rank.current().local_rank} if device == "cuda" else {"": "cpu"}
     try:
         model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
     except OSError as e:
@@ -115,9 +118,11 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         report_to="none", disable_tqdm=True, use_cpu=device == "cpu", bf16=dtype_name == "bf16" and device == "cuda",
         fp16=dtype_name == "fp16" and device == "cuda", pad_to_multiple_of=None,
         # the renderer already cut every example to max_length; trl enforces it itself only for padded batches
-        max_length=None if cfg.padding_free else cfg.max_length, padding_free=cfg.padding_free,
-        use_liger_kernel=cfg.use_liger,
-        dataloader_num_workers=0)
+        # (packing fills rows up to max_length with whole examples: best-fit decreasing, never cut)
+        max_length=cfg.max_length if cfg.packing or not cfg.padding_free else None,
+        padding_free=cfg.padding_free or cfg.packing,
+        use_liger_kernel=cfg.use_liger, packing=cfg.packing, packing_strategy="bfd",
+        dataloader_num_workers=0, **distributed.trainer_kwargs(cfg, device))
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=eval_ds, processing_class=tok,
                          peft_config=lora, callbacks=[RunFilesCallback(run)])
 
@@ -162,8 +167,12 @@ def versions() -> dict:
 def run_worker(run: Path, resume: bool = False) -> int:
     """Train the run in this process. Exit code 0 finished/stopped, 1 failed. Everything goes to files."""
     import os
-    write_status(run, state=State.RUNNING, **pid_fields(os.getpid()), error=None, versions=versions(),
-                 started=time.time())
+    rank = Rank.current()
+    if rank.world > 1:
+        distributed.die_with_parent()  # status.json's pid is the launch process: its ranks must not outlive it
+    if rank.writes_files:
+        own = pid_fields(os.getpid()) if rank.world == 1 else {}
+        write_status(run, state=State.RUNNING, **own, error=None, versions=versions(), started=time.time())
     try:
         cfg = TrainConfig.load(run / CONFIG)
         prepared = prepare(run, cfg)
@@ -172,20 +181,28 @@ def run_worker(run: Path, resume: bool = False) -> int:
             for name, why in damaged_checkpoints(run):
                 print(f"skipping damaged {name}: {why}", flush=True)
             print(f"resuming from {ckpt.name}" if ckpt else "no usable checkpoint: starting from step 0", flush=True)
-        prepared.contract.save(run)
+        if rank.writes_files:
+            prepared.contract.save(run)
         prepared.trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         adapter = Run(run).adapter
-        prepared.trainer.save_model(str(adapter))
+        prepared.trainer.save_model(str(adapter))  # the Trainer writes from the saving rank only
+        if not rank.writes_files:
+            return 0
         prepared.tokenizer.save_pretrained(adapter)
         prepared.contract.save(adapter)
         state = prepared.trainer.state
         stopped = (run / STOP).exists() and state.global_step < state.max_steps
-        write_status(run, state=State.STOPPED if stopped else State.FINISHED, step=state.global_step,
+        outcome = State.STOPPED if stopped else State.FINISHED
+        # with several ranks the launch process sets the state, once every rank has ended
+        write_status(run, **({"outcome": outcome} if rank.world > 1 else {"state": outcome}), step=state.global_step,
                      total=state.max_steps, finished=time.time(), eta_s=0)
         return 0
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
         traceback.print_exc()
-        write_status(run, state=State.FAILED, **error_fields(explain(e)), finished=time.time())
+        if rank.world > 1:  # the launch process reports it, once every rank has ended
+            distributed.write_rank_error(run, rank, explain(e))
+        else:
+            write_status(run, state=State.FAILED, **error_fields(explain(e)), finished=time.time())
         return 1
     finally:
         sys.stdout.flush()
