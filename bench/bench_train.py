@@ -1,6 +1,10 @@
-"""Benchmark: our runner vs a plain trl+peft script, same model, data and settings, one after the other.
+"""Benchmark: our runner vs a plain trl+peft script, same model, data and settings, alternating in one invocation.
 
-Prints trained (non-pad) tokens per second and peak memory for both, and their ratio (ours / plain).
+Modes: `plain` (what a user writes by hand: messages JSONL -> SFTTrainer), `padded` (our runner, padded batches),
+`padfree` (our runner, padding-free: the default), `packed` (padding-free + best-fit packing into full rows) and,
+on CUDA with liger-kernel installed, `packed-liger`. Prints tokens per second (from the second logged step to the
+last, so loading and the first step's warm-up are not counted) and peak memory of each, and each one's ratio to
+plain. Packed steps hold several times more tokens, so packed modes run fewer steps (`--packed-steps`).
 
     python -m bench.bench_train                          # embedded default model, CPU recipe, 10 steps
     python -m bench.bench_train --model llama3-1b-shape --four-bit --steps 20   # GPU: random Llama-3.2-1B shape
@@ -45,13 +49,18 @@ def settings(args) -> "TrainConfig":  # noqa: F821
     from studio.train.recipes import recipe
     cfg = recipe("default")
     cfg.model, cfg.data, cfg.max_steps, cfg.save_steps = args.model_path, str(DATA), args.steps, 10_000
+    cfg.replay_share = 0.0  # the plain script has no replay: same data for every mode
     if args.four_bit is not None:
         cfg.load_in_4bit = args.four_bit
     cfg.template = "llama3" if "llama3" in args.model else "model"
     if args.random_order:
         cfg.group_by_length = False
-    if args.padded:
-        cfg.padding_free = False
+    mode = args.mode or "padfree"
+    cfg.padding_free = mode != "padded"
+    cfg.packing = mode.startswith("packed")
+    cfg.use_liger = mode == "packed-liger"
+    if cfg.packing:
+        cfg.max_steps = args.packed_steps
     return cfg
 
 
@@ -65,9 +74,10 @@ def peak_mb() -> float:
 def run_studio(args) -> dict:
     from studio.train.worker import prepare
     prepared = prepare(Path(tempfile.mkdtemp(prefix="bench-studio-")), settings(args))
-    t = time.perf_counter()
+    clock = Clock()
+    prepared.trainer.add_callback(clock)
     prepared.trainer.train()
-    return _result(prepared.trainer, time.perf_counter() - t)
+    return clock.result()
 
 
 def run_plain(args) -> dict:
@@ -107,55 +117,86 @@ def run_plain(args) -> dict:
         seed=cfg.seed, disable_tqdm=True, assistant_only_loss=False, warmup_steps=cfg.warmup_steps,
         lr_scheduler_type=cfg.scheduler, weight_decay=cfg.weight_decay,
         activation_checkpointing=cfg.gradient_checkpointing))  # trl's default (on) would not be the same setting
-    t = time.perf_counter()
+    clock = Clock()
+    trainer.add_callback(clock)
     trainer.train()
-    return _result(trainer, time.perf_counter() - t)
+    return clock.result()
 
 
-def _result(trainer, seconds: float) -> dict:
-    tokens = max(h.get("num_tokens", 0) for h in trainer.state.log_history)
-    return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds, "peak_mb": peak_mb()}
+def Clock():  # noqa: N802 - a TrainerCallback made on demand (transformers is imported only in the child)
+    from transformers import TrainerCallback
+
+    class _Clock(TrainerCallback):
+        """(time, tokens so far) at every logged step."""
+        def __init__(self):
+            self.marks: list[tuple[float, float]] = []
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "num_tokens" in logs and "loss" in logs:
+                self.marks.append((time.perf_counter(), float(logs["num_tokens"])))
+
+        def result(self) -> dict:
+            (t0, n0), (t1, n1) = self.marks[0], self.marks[-1]
+            return {"tokens": n1 - n0, "seconds": t1 - t0, "tokens_per_s": (n1 - n0) / (t1 - t0),
+                    "steps": len(self.marks) - 1, "peak_mb": peak_mb()}
+    return _Clock()
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="default", help="'default', a local folder, or llama3-1b-shape")
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--packed-steps", type=int, default=4, help="steps of the packed modes (each holds more tokens)")
     p.add_argument("--four-bit", dest="four_bit", action="store_true", default=None)
-    p.add_argument("--mode", choices=["studio", "plain"])
+    p.add_argument("--mode", choices=MODES)
+    p.add_argument("--modes", nargs="*", choices=MODES, help="modes to compare (default: all that run here)")
     p.add_argument("--model-path", dest="model_path")
-    p.add_argument("--repeat", type=int, default=2, help="alternate the two modes this many times; best of each")
-    p.add_argument("--random-order", action="store_true", help="studio without length grouping (as plain)")
-    p.add_argument("--padded", action="store_true", help="studio with padded batches (padding_free off)")
+    p.add_argument("--repeat", type=int, default=2, help="alternate the modes this many times; best of each")
+    p.add_argument("--random-order", action="store_true", help="our runner without length grouping (as plain)")
     args = p.parse_args()
     if args.mode:
-        print(json.dumps((run_studio if args.mode == "studio" else run_plain)(args)))
+        print(json.dumps((run_plain if args.mode == "plain" else run_studio)(args)))
         return
     model_path = args.model
     if args.model == "llama3-1b-shape":
         model_path = llama3_1b_shape(Path(tempfile.gettempdir()) / "bench-llama3-1b-shape")
+    modes = args.modes or [m for m in MODES if m != "packed-liger" or _liger_runs()]
     results: dict[str, dict] = {}
     for i in range(args.repeat):  # alternate, each in its own process (peak memory is each one's own)
-        for mode in (("plain", "studio") if i % 2 == 0 else ("studio", "plain")):
+        for mode in (modes if i % 2 == 0 else modes[::-1]):
             cmd = [sys.executable, "-m", "bench.bench_train", "--mode", mode, "--model", args.model,
-                   "--model-path", model_path, "--steps", str(args.steps)]
-            cmd += (["--four-bit"] if args.four_bit else []) + (["--random-order"] if args.random_order else []) + \
-                (["--padded"] if args.padded else [])
+                   "--model-path", model_path, "--steps", str(args.steps), "--packed-steps", str(args.packed_steps)]
+            cmd += (["--four-bit"] if args.four_bit else []) + (["--random-order"] if args.random_order else [])
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                                  env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
             if out.returncode != 0:
                 sys.exit(f"{mode} failed:\n{out.stderr[-3000:]}")
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"  run {i + 1} {mode:7} {r['tokens_per_s']:7.1f} tokens/s, peak {r['peak_mb']:7.0f} MB", flush=True)
+            print(f"  run {i + 1} {mode:12} {r['tokens_per_s']:8.1f} tokens/s, peak {r['peak_mb']:7.0f} MB", flush=True)
             if mode not in results or r["tokens_per_s"] > results[mode]["tokens_per_s"]:
                 results[mode] = r
-    print("best of each:")
+    base = results.get("plain")
+    print(f"best of each ({'CUDA' if _cuda() else 'CPU'}, model {args.model}):")
+    print("| mode | steps timed | tokens | seconds | tokens/s | peak MB | tokens/s vs plain | memory vs plain |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for mode, r in results.items():
-        print(f"{mode:7} {r['tokens']:8.0f} tokens in {r['seconds']:6.1f} s = {r['tokens_per_s']:7.1f} tokens/s, "
-              f"peak {r['peak_mb']:7.0f} MB")
-    s, q = results["studio"], results["plain"]
-    print(f"ratio (ours / plain): tokens/s {s['tokens_per_s'] / q['tokens_per_s']:.2f}, "
-          f"peak memory {s['peak_mb'] / q['peak_mb']:.2f}")
+        ratio = f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x" if base else "-"
+        mem = f"{r['peak_mb'] / base['peak_mb']:.2f}x" if base else "-"
+        print(f"| {mode} | {r['steps']} | {r['tokens']:.0f} | {r['seconds']:.1f} | {r['tokens_per_s']:.1f} | "
+              f"{r['peak_mb']:.0f} | {ratio} | {mem} |")
+
+
+MODES = ("plain", "padded", "padfree", "packed", "packed-liger")
+
+
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def _liger_runs() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("liger_kernel") is not None and _cuda()
 
 
 if __name__ == "__main__":

@@ -45,3 +45,47 @@ def test_padding_free_batches_give_the_same_loss_and_gradients(tmp_path):
         n = sum(label != -100 for label in e["labels"][1:])
         total, count = total + loss_and_grads(pad([e]))[0] * n, count + n
     assert abs(lp - total / count) < 1e-5
+
+
+def test_packed_rows_keep_every_label_and_train_exactly(tmp_path):
+    """Packing (best-fit decreasing) fills rows of max_length with whole examples: each example comes out with the
+    very ids and labels the renderer made, and a batch of packed rows gives the loss and LoRA gradients of the same
+    examples padded."""
+    model = save_tiny_model(tmp_path / "base", "chatml")
+    pairs = [QAPair(f"質問{i}？" * (i % 4 + 1), "ですわ。" * (i % 3 + 1)) for i in range(20)]
+    save_persona(Persona(system_prompt="お嬢様", pairs=pairs), tmp_path / "p")
+    cfg = TrainConfig(model=str(model), data=str(tmp_path / "p"), max_steps=1, batch_size=2, lora_r=4,
+                      load_in_4bit=False, max_length=128, warmup_steps=0, packing=True)
+    prepared = prepare(tmp_path / "run", cfg)
+    trainer = prepared.trainer
+    rows = [trainer.train_dataset[i] for i in range(len(trainer.train_dataset))]
+    assert len(rows) < len(pairs) and all(len(r["input_ids"]) <= 128 for r in rows)  # fewer, fuller rows
+
+    def split(row):
+        out, start = [], 0
+        for n in row["seq_lengths"]:
+            out.append({"input_ids": row["input_ids"][start:start + n], "labels": row["labels"][start:start + n]})
+            start += n
+        return out
+    from studio.format.formatting import FormatSettings, render_persona
+    from studio.data.persona_store import load_persona
+    rendered = render_persona(load_persona(tmp_path / "p"), prepared.tokenizer,
+                              FormatSettings(cfg.template, cfg.max_length, cfg.train_on, None)).renders
+    inside = sorted((tuple(e["input_ids"]), tuple(e["labels"])) for r in rows for e in split(r))
+    assert inside == sorted((tuple(r.input_ids), tuple(r.labels)) for r in rendered)  # every example, unchanged
+
+    batch = trainer.data_collator(rows[:2])
+    examples = split(rows[0]) + split(rows[1])
+    assert batch["input_ids"].shape == (1, sum(len(e["input_ids"]) for e in examples))
+    net = trainer.model.train()
+    lora = [p for n, p in net.named_parameters() if p.requires_grad]
+
+    def loss_and_grads(b):
+        net.zero_grad()
+        loss = net(**{k: v for k, v in b.items() if torch.is_tensor(v)}).loss
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in lora]
+    lp, gp = loss_and_grads(batch)
+    lq, gq = loss_and_grads(DataCollatorForLanguageModeling(pad_token_id=prepared.tokenizer.pad_token_id)(examples))
+    assert abs(lp - lq) < 1e-5, (lp, lq)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(gp, gq))

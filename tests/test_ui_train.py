@@ -29,7 +29,8 @@ def settings(model, **kw):
                   warmup=0,
                   sched="linear",
                   wd=0.0, optim="adamw_8bit", seed=1, neftune=0, eval_frac=0.0, save_steps=4, add_tokens=False,
-                  replay=0.0, replay_sys="none", override=False, remote=False)
+                  replay=0.0, replay_sys="none", packing=False, procs=1, strategy="ddp", machines=1, machine_rank=0,
+                  address="", port=0, override=False, remote=False)
     values.update(kw)
     return list(values.values())
 
@@ -94,3 +95,20 @@ def test_validation_errors_block_the_start_button(app):
     while time.time() < deadline and "完了" not in c.predict(api_name="/train_progress")[0]:
         time.sleep(1)
     assert "完了 · ステップ 1/1" in c.predict(api_name="/train_progress")[0]
+
+
+def test_settings_for_several_processes_are_checked_in_the_tab(app):
+    """The tab's multi-process fields reach the config: what cannot run here is refused, in the UI's language,
+    before anything starts."""
+    url, model = app
+    c = Client(url, verbose=False)
+    c.predict("ayano", "", "row", api_name="/open_persona")
+    c.predict("ja", api_name="/set_language")
+    refused = c.predict(*settings(model, max_steps=1, procs=2, strategy="fsdp"), api_name="/start_training")
+    assert "CUDA GPU" in refused and "ddp" in refused and "戦略" in refused, refused
+    refused = c.predict(*settings(model, max_steps=1, procs=3, machines=2, address="10.0.0.1"),
+                        api_name="/start_training")
+    assert "num_machines の倍数" in refused, refused
+    from studio.train.runs import list_runs
+    from studio.workspace import runs_dir
+    assert list_runs(runs_dir()) == []  # nothing was started

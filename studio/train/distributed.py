@@ -83,6 +83,19 @@ def check(cfg: TrainConfig, device: str, local_devices: int) -> None:
         raise StudioError("err.dist.qlora_sharded", strategy=cfg.strategy)
 
 
+def visible_gpus() -> int:
+    """NVIDIA GPUs this process may use, without importing torch (for the UI): the driver's list, narrowed by
+    CUDA_VISIBLE_DEVICES."""
+    try:
+        found = len(list(Path("/proc/driver/nvidia/gpus").iterdir()))
+    except OSError:
+        return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return found
+    return min(found, len([d for d in visible.split(",") if d.strip() and not d.strip().startswith("-")]))
+
+
 def local_device_count(device: str) -> int:
     if device == "cuda":
         import torch

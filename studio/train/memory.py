@@ -29,11 +29,14 @@ class Estimate:
     parts: dict[str, float]
     available_gb: float | None
     device: str
+    per_process: bool = False
 
     def summary(self, lang: str = "en") -> str:
         from studio.locale import tr
         parts = ", ".join(f"{tr(lang, 'mem.' + k)} {v:.2f}" for k, v in self.parts.items())
         head = tr(lang, "mem.head", device=self.device, total=f"{self.total_gb:.1f}", parts=parts)
+        if self.per_process:
+            head += tr(lang, "mem.per_process")
         if self.available_gb is None:
             return head + tr(lang, "mem.end")
         key = "mem.wont_fit" if self.total_gb > self.available_gb else "mem.available"
@@ -52,8 +55,20 @@ def model_shape(model_dir: str) -> tuple | None:
             c["vocab_size"], c.get("num_key_value_heads", heads) / heads, bool(c.get("tie_word_embeddings")))
 
 
+def batch_tokens(cfg: TrainConfig, lengths: list[int] | None = None) -> int:
+    """Tokens in the largest micro-batch one process sees. Packed rows are full (batch x max_length); a
+    padding-free batch holds its examples end to end (the longest ones, at worst); a padded batch pads every
+    example to its longest. Without the data's lengths: batch x max_length, the most it can be."""
+    if cfg.packing or not lengths:
+        return cfg.batch_size * cfg.max_length
+    longest = sorted((min(n, cfg.max_length) for n in lengths), reverse=True)[:cfg.batch_size]
+    return sum(longest) if cfg.padding_free else cfg.batch_size * longest[0]
+
+
 def estimate(cfg: TrainConfig, model_dir: str, device: str = "cpu",
-             available_gb: float | None = None) -> Estimate | None:
+             available_gb: float | None = None, lengths: list[int] | None = None) -> Estimate | None:
+    """Per process: with several, each holds its own copy (DDP, ZeRO-2 shares the optimizer state) or a share of
+    the weights too (FSDP, ZeRO-3)."""
     shape = model_shape(model_dir)
     if shape is None:
         return None
@@ -67,14 +82,19 @@ def estimate(cfg: TrainConfig, model_dir: str, device: str = "cpu",
     lora = layers * per_layer_lora
     opt_bytes = 2 if "8bit" in cfg.optimizer else 8
     training_state = lora * (4 + 4 + opt_bytes)
-    tokens = cfg.batch_size * cfg.max_length
+    procs = max(1, cfg.num_processes)
+    if procs > 1 and cfg.strategy in ("fsdp", "deepspeed-zero3"):
+        weights, training_state = weights / procs, training_state / procs
+    elif procs > 1 and cfg.strategy == "deepspeed-zero2":
+        training_state = lora * 4 + lora * (4 + opt_bytes) / procs
+    tokens = batch_tokens(cfg, lengths)
     act_per = 2 if cfg.gradient_checkpointing else 34
     activations = tokens * hidden * layers * act_per * (half / 2)
     logits = tokens * vocab * 4 * 2
     overhead = 0.6 * gb if device == "cuda" else 0.3 * gb
     parts = {"weights": weights / gb, "LoRA+optimizer": training_state / gb, "activations": activations / gb,
              "logits": logits / gb, "runtime": overhead / gb}
-    return Estimate(sum(parts.values()), parts, available_gb, device)
+    return Estimate(sum(parts.values()), parts, available_gb, device, per_process=procs > 1)
 
 
 def available_memory() -> tuple[str, float | None]:
@@ -94,3 +114,24 @@ def available_memory() -> tuple[str, float | None]:
     except OSError:
         pass
     return "cpu", None
+
+
+def approx_lengths(persona, model_dir: str) -> list[int] | None:
+    """The persona's examples in tokens, roughly (the model's own tokenizer.json, 8 tokens per message for the
+    template's markers): quick enough to follow every edit in the Train tab. None without a local tokenizer."""
+    f = Path(model_dir) / "tokenizer.json"
+    if not f.is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    from studio.data.conversations import conversations_from_persona
+    try:
+        tok = Tokenizer.from_file(str(f))
+    except Exception:  # noqa: BLE001 - an unreadable tokenizer only costs the estimate its precision
+        return None
+    convs = conversations_from_persona(persona)
+    texts = [c.system for c in convs] + [t for c in convs for turn in c.turns for t in turn]
+    counts = iter(len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False))
+    systems = [next(counts) for _ in convs]
+    return [s + 8 * (1 + 2 * len(c.turns)) + sum(next(counts) for _ in range(2 * len(c.turns)))
+            for s, c in zip(systems, convs)]

@@ -15,8 +15,9 @@ from studio.errors import StudioError
 from studio.locale import T, render, tr
 from studio.models import PRESETS, resolve
 from studio.train import launch
-from studio.train.config import DEFAULT_TARGETS, OPTIMIZERS, SCHEDULERS, TrainConfig
-from studio.train.memory import available_memory, estimate
+from studio.train.config import DEFAULT_TARGETS, OPTIMIZERS, SCHEDULERS, STRATEGIES, TrainConfig
+from studio.train.distributed import visible_gpus
+from studio.train.memory import approx_lengths, available_memory, estimate
 from studio.train.recipes import recipe
 from studio.train.runs import damaged_checkpoints, find_run, latest_checkpoint, list_runs, request_stop
 from studio.train.views import HISTORY_COLUMNS, history_frame, log_html, loss_frame, persona_line, plot_update, \
@@ -78,6 +79,8 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
             liger = gr.Checkbox(D.use_liger, label="use_liger", info=i18n("train.liger_hint"))
             double_q = gr.Checkbox(D.double_quant, label="double_quant")
         with gr.Row():
+            packing = gr.Checkbox(D.packing, label=i18n("train.packing"), info=i18n("train.packing_hint"))
+        with gr.Row():
             accum = gr.Number(D.grad_accum, precision=0, label="grad_accum")
             epochs = gr.Number(D.epochs, label="epochs", info=i18n("train.epochs_hint"))
             warmup = gr.Number(D.warmup_steps, label="warmup_steps")
@@ -93,6 +96,16 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
             add_tokens = gr.Checkbox(False, label=i18n("train.add_tokens"))
             override = gr.Checkbox(False, label=i18n("train.override"))
             remote = gr.Checkbox(False, label=i18n("format.remote_code"))
+    gpus = visible_gpus()
+    with gr.Accordion(i18n("train.scale"), open=gpus > 1):
+        gr.Markdown(i18n("train.scale_note", gpus=gpus))
+        with gr.Row():
+            procs = gr.Number(D.num_processes, precision=0, minimum=1, label=i18n("train.num_processes"))
+            strategy = gr.Dropdown(list(STRATEGIES), value=D.strategy, label=i18n("train.strategy"))
+            machines = gr.Number(D.num_machines, precision=0, minimum=1, label=i18n("train.num_machines"))
+            machine_rank = gr.Number(D.machine_rank, precision=0, minimum=0, label=i18n("train.machine_rank"))
+            address = gr.Textbox(D.main_address, label=i18n("train.main_address"))
+            port = gr.Number(D.main_port, precision=0, minimum=0, label=i18n("train.main_port"))
     memory = gr.Textbox(label=i18n("train.memory"), interactive=False)
     with gr.Row():
         start = gr.Button(i18n("train.start"), variant="primary")
@@ -123,7 +136,9 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
               (sched, "scheduler"), (wd, "weight_decay"), (optim, "optimizer"), (seed, "seed"),
               (neftune, "neftune_alpha"), (eval_frac, "eval_fraction"), (save_steps, "save_steps"),
               (add_tokens, "add_control_tokens"),
-              (replay, "replay_share"), (replay_sys, "replay_system"),
+              (replay, "replay_share"), (replay_sys, "replay_system"), (packing, "packing"),
+              (procs, "num_processes"), (strategy, "strategy"), (machines, "num_machines"),
+              (machine_rank, "machine_rank"), (address, "main_address"), (port, "main_port"),
               (override, "allow_doctor_errors"), (remote, "trust_remote_code")]
     widgets = [w for w, _ in fields]
 
@@ -133,7 +148,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
         data["data"] = session.folder if session else ""
         return TrainConfig.from_dict(data, "Train tab")  # names the source in a message; not shown alone
 
-    def on_estimate(*values):
+    def on_estimate(session, *values):
         *values, lg = values
         try:
             cfg = to_config(None, *values)
@@ -141,7 +156,8 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
         except StudioError as e:
             return e.render(lg)
         device, free = available_memory()
-        est = estimate(cfg, where, device, free)
+        lengths = approx_lengths(session.persona, where) if session else None
+        est = estimate(cfg, where, device, free, lengths)
         return est.summary(lg) if est else tr(lg, "train.no_estimate")
 
     def freed():
@@ -239,9 +255,10 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     for event in (model.select, model.blur):
         event(on_preset, [model, applied_model], [*widgets[1:], applied_model], api_visibility="private")
     for w in widgets:
-        w.change(on_estimate, [*widgets, lang], [memory], api_visibility="private", trigger_mode="always_last")
+        w.change(on_estimate, [persona.session, *widgets, lang], [memory], api_visibility="private",
+                 trigger_mode="always_last")
     prepare.click(on_prepare, [lang], [message], api_name="prepare_default").then(
-        on_estimate, [*widgets, lang], [memory], api_visibility="private")  # the model's size is known now
+        on_estimate, [persona.session, *widgets, lang], [memory], api_visibility="private")  # the model's size
     start.click(on_start, [persona.session, *widgets, lang], [message, current], api_name="start_training")
     stop.click(on_stop, [current, lang], [message], api_name="stop_training")
     resume.click(on_resume, [current, lang], [message], api_name="resume_training")
