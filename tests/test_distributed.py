@@ -67,6 +67,9 @@ def test_two_process_ddp_stop_kill_resume(setup, tmp_path):
     assert len(ranks_alive(run)) == 2
     status = refresh(run)
     assert status["ranks"] == {"world": 2, "local": 2, "machine": 0, "machines": 1, "strategy": "ddp"}
+    from studio.train.views import progress_text
+    assert "2 processes on 1 machine(s), ddp" in progress_text(run, "en")[0]
+    assert "2 プロセス" in progress_text(run, "ja")[0]
     request_stop(run)
     status = wait(run, echo=lambda *_: None)
     assert status["state"] == "stopped", status
@@ -104,6 +107,23 @@ def test_two_process_ddp_stop_kill_resume(setup, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(setup[1]), run / "adapter")
+
+
+def test_two_machines_on_one_host(setup, tmp_path):
+    """Two 'machines' (one process each, ranks 0 and 1, meeting at 127.0.0.1): each keeps its own run folder, with
+    its own checkpoints (saved on every machine, so each can resume) and adapter."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    runs = [start_run(config(setup, max_steps=10, num_machines=2, machine_rank=rank, main_address="127.0.0.1",
+                             main_port=port), tmp_path / f"machine{rank}") for rank in (0, 1)]
+    for run in runs:
+        status = wait(run, echo=lambda *_: None)
+        assert status["state"] == "finished" and status["step"] == 10, status
+        assert status["ranks"]["machines"] == 2 and status["ranks"]["local"] == 1
+        assert latest_checkpoint(run).name == "checkpoint-10"
+        assert (run / "adapter" / "adapter_model.safetensors").exists()
+        assert [m["step"] for m in read_metrics(run) if "loss" in m] == list(range(1, 11))
 
 
 def test_a_failing_rank_names_its_own_error(setup, tmp_path):

@@ -46,6 +46,18 @@ class Text:
         return self.render("en")
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A message already rendered in every language (read back from a file another process wrote)."""
+    texts: dict[str, str]
+
+    def render(self, lang: str = "en") -> str:
+        return self.texts.get(lang_of(lang)) or self.texts.get("en", "")
+
+    def __str__(self) -> str:
+        return self.render("en")
+
+
 def T(key: str, **params: Any) -> Text:  # noqa: N802 - short on purpose: it is written everywhere
     return Text(key, params)
 

@@ -1,6 +1,5 @@
 """English text for training at scale: packing, several processes and machines."""
 SCALE: dict[str, str] = {
-    'text.both': '{en}',
     'cfg.num_processes': 'num_processes must be at least 1',
     'cfg.num_machines': 'num_machines must be at least 1',
     'cfg.strategy': 'strategy must be one of: {choices}',
@@ -28,5 +27,6 @@ SCALE: dict[str, str] = {
     'train.machine_rank': 'This machine’s rank',
     'train.main_address': 'Main machine address',
     'train.main_port': 'Rendezvous port (0 = any free)',
+    'train.ranks': ' · {world} processes on {machines} machine(s), {strategy}',
     'mem.per_process': ' (per process)',
 }

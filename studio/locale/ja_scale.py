@@ -1,6 +1,5 @@
 """大規模学習(パッキング、複数プロセス・複数マシン)の日本語テキスト。"""
 SCALE: dict[str, str] = {
-    'text.both': '{ja}',
     'cfg.num_processes': 'num_processes は1以上にしてください',
     'cfg.num_machines': 'num_machines は1以上にしてください',
     'cfg.strategy': 'strategy は次のいずれかにしてください: {choices}',
@@ -28,5 +27,6 @@ SCALE: dict[str, str] = {
     'train.machine_rank': 'このマシンのランク',
     'train.main_address': 'メインマシンのアドレス',
     'train.main_port': 'ランデブーポート(0 = 自動)',
+    'train.ranks': ' · {world} プロセス・{machines} 台のマシン({strategy})',
     'mem.per_process': '(プロセスごと)',
 }

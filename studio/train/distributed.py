@@ -21,7 +21,7 @@ from pathlib import Path
 
 from studio.errors import StudioError
 from studio.jobs.status import State, error_fields, explain, read_status, write_status
-from studio.locale import T, Text
+from studio.locale import Rendered, T, Text
 from studio.train.config import TrainConfig
 
 RANKS_DIR = "ranks"          # in the run folder: one error file per rank that failed
@@ -71,8 +71,9 @@ def check(cfg: TrainConfig, device: str, local_devices: int) -> None:
         raise StudioError("err.dist.port_range", port=cfg.main_port)
     per = local_processes(cfg)
     if per > local_devices:
-        raise StudioError("err.dist.too_many_gpus" if device == "cuda" else "err.dist.too_many_cpus",
-                          n=per, have=local_devices)
+        if device == "cuda":
+            raise StudioError("err.dist.too_many_gpus", n=per, have=local_devices)
+        raise StudioError("err.dist.too_many_cpus", n=per, have=local_devices)
     if cfg.strategy in GPU_ONLY and device != "cuda":
         raise StudioError("err.dist.gpu_only", strategy=cfg.strategy)
     if cfg.strategy.startswith("deepspeed"):
@@ -119,6 +120,10 @@ def rendezvous_port(cfg: TrainConfig) -> int:
         return s.getsockname()[1]
 
 
+def uses_fsdp(cfg: TrainConfig) -> bool:
+    return is_distributed(cfg) and cfg.strategy == "fsdp"
+
+
 def trainer_kwargs(cfg: TrainConfig, device: str) -> dict:
     """SFTConfig settings for the strategy (none for one process)."""
     if not is_distributed(cfg):
@@ -127,11 +132,11 @@ def trainer_kwargs(cfg: TrainConfig, device: str) -> dict:
                 "ddp_timeout": 1800}
     if device == "cpu":
         kw["ddp_backend"] = "gloo"
-    if cfg.strategy == "fsdp":
-        kw["fsdp"] = "full_shard auto_wrap"
+    if uses_fsdp(cfg):
+        kw["fsdp"] = True  # FSDP2, full shard, one unit per decoder layer; its own activation checkpointing
         kw["fsdp_config"] = {"version": 2, "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
-                             "cpu_ram_efficient_loading": False, "state_dict_type": "FULL_STATE_DICT",
-                             "reshard_after_forward": True}
+                             "cpu_ram_efficient_loading": False, "reshard_after_forward": True,
+                             "activation_checkpointing": cfg.gradient_checkpointing}
     elif cfg.strategy.startswith("deepspeed"):
         stage = 3 if cfg.strategy.endswith("3") else 2
         zero: dict = {"stage": stage, "overlap_comm": True, "contiguous_gradients": True}
@@ -139,7 +144,9 @@ def trainer_kwargs(cfg: TrainConfig, device: str) -> dict:
             zero["stage3_gather_16bit_weights_on_model_save"] = True
         kw["deepspeed"] = {"zero_optimization": zero, "bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"},
                            "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
-                           "train_batch_size": "auto", "gradient_clipping": "auto"}
+                           "train_batch_size": "auto", "gradient_clipping": "auto",
+                           "zero_allow_untested_optimizer": True}  # the 8-bit optimizers are bitsandbytes'
+
     return kw
 
 
@@ -172,11 +179,11 @@ def write_rank_error(run: Path, rank: Rank, message: Text) -> None:
     (folder / f"rank-{rank.rank}.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
 
 
-def _rank_error(run: Path, rank: int) -> tuple[float, Text] | None:
+def _rank_error(run: Path, rank: int) -> tuple[float, Rendered] | None:
     """(when, why) from the rank's own error file, if it wrote one."""
     try:
         data = json.loads((run / RANKS_DIR / f"rank-{rank}.json").read_text(encoding="utf-8"))
-        return float(data["t"]), T("text.both", en=data["error_i18n"]["en"], ja=data["error_i18n"]["ja"])
+        return float(data["t"]), Rendered(dict(data["error_i18n"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -23,8 +23,11 @@ def progress_text(run: Path | None, lang: str = "en") -> tuple[str, float]:
     localized = s.get("error_i18n") if isinstance(s.get("error_i18n"), dict) else {}
     err = f"\n{localized.get(lang) or s['error']}" if s.get("error") else ""
     # the state word stays English too (in parentheses) in Japanese: scripts and the CLI use it
+    ranks = s.get("ranks") if isinstance(s.get("ranks"), dict) else {}
+    spread = tr(lang, "train.ranks", world=ranks.get("world"), strategy=ranks.get("strategy"),
+                machines=ranks.get("machines")) if ranks.get("world", 1) != 1 or ranks.get("machines", 1) != 1 else ""
     return tr(lang, "train.progress_line", run=run.name, state=tr(lang, f"state.{s.get('state', 'unknown')}"),
-              step=step, total=total, pct=f"{frac:.0%}", eta=eta_txt) + err, frac
+              step=step, total=total, pct=f"{frac:.0%}", eta=eta_txt) + spread + err, frac
 
 
 def progress_html(frac: float) -> str:

@@ -19,7 +19,7 @@ from studio.format.render import stop_token_ids
 from studio.train.callbacks import RunFilesCallback
 from studio.train.config import TrainConfig
 from studio.jobs.status import State, explain, pid_fields  # noqa: F401 - explain is tested through here
-from studio.train.runs import CONFIG, STOP, damaged_checkpoints, error_fields, latest_checkpoint, write_status
+from studio.train.runs import CONFIG, damaged_checkpoints, error_fields, latest_checkpoint, write_status
 from studio.train.folder import Run
 from studio.train import distributed
 from studio.train.distributed import Rank
@@ -111,7 +111,7 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.scheduler,
         weight_decay=cfg.weight_decay, optim=cfg.optimizer, seed=cfg.seed, neftune_noise_alpha=cfg.neftune_alpha,
-        activation_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing=cfg.gradient_checkpointing and not distributed.uses_fsdp(cfg),  # FSDP: its own
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         eval_strategy="steps" if eval_ds is not None else "no", eval_steps=cfg.save_steps,
@@ -191,7 +191,7 @@ def run_worker(run: Path, resume: bool = False) -> int:
         prepared.tokenizer.save_pretrained(adapter)
         prepared.contract.save(adapter)
         state = prepared.trainer.state
-        stopped = (run / STOP).exists() and state.global_step < state.max_steps
+        stopped = state.global_step < state.max_steps  # only a stop request ends training early (on any machine)
         outcome = State.STOPPED if stopped else State.FINISHED
         # with several ranks the launch process sets the state, once every rank has ended
         write_status(run, **({"outcome": outcome} if rank.world > 1 else {"state": outcome}), step=state.global_step,
