@@ -20,7 +20,7 @@ SCALE: dict[str, str] = {
     'train.packing': 'Pack examples into full rows',
     'train.packing_hint': 'best-fit packing: each row is filled with whole examples up to the max length, so each step sees several times more examples (fewer steps are needed)',
     'train.scale': 'Several GPUs or machines',
-    'train.scale_note': '{gpus} GPU(s) visible on this machine. One process per GPU; batch size is per process, so one step trains batch × accumulation × processes examples. Several machines: run the same settings on each machine with its own machine rank; each keeps its own run folder.',
+    'train.scale_note': 'Opens by itself when this machine has more than one GPU. One process per GPU; batch size is per process, so one step trains batch × accumulation × processes examples. Several machines: run the same settings on each machine with its own machine rank; each keeps its own run folder.',
     'train.num_processes': 'Processes (in all)',
     'train.strategy': 'Strategy',
     'train.num_machines': 'Machines',

@@ -98,7 +98,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
             remote = gr.Checkbox(False, label=i18n("format.remote_code"))
     gpus = visible_gpus()
     with gr.Accordion(i18n("train.scale"), open=gpus > 1):
-        gr.Markdown(i18n("train.scale_note", gpus=gpus))
+        gr.Markdown(i18n("train.scale_note"))
         with gr.Row():
             procs = gr.Number(D.num_processes, precision=0, minimum=1, label=i18n("train.num_processes"))
             strategy = gr.Dropdown(list(STRATEGIES), value=D.strategy, label=i18n("train.strategy"))
