@@ -4,7 +4,8 @@ time (the run's own metrics, evaluation not counted) until the style rate first 
 rate there and at the end. Packing makes fewer, fuller steps, so the step counts differ by design.
 
     python -m bench.bench_target                                   # padding-free 60 steps vs packed 20 and 30
-    python -m bench.bench_target --settings padfree:60:10 packed:24:3   # mode:steps:checkpoint every N steps
+    python -m bench.bench_target --settings padfree:60:10 packed:24:3:1x4   # mode:steps:checkpoint every N steps
+                                                                          # [:batch x accumulation]
 """
 from __future__ import annotations
 
@@ -20,12 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "personas" / "ayano"
 
 
-def train(runs: Path, mode: str, steps: int, every: int) -> Path:
+def train(runs: Path, setting: str) -> Path:
     from studio.train.recipes import recipe
+    mode, steps, every, *shape = setting.split(":")
     cfg = recipe("default")
-    cfg.data, cfg.max_steps, cfg.save_steps, cfg.save_total_limit = str(DATA), steps, every, 100
+    cfg.data, cfg.max_steps, cfg.save_steps, cfg.save_total_limit = str(DATA), int(steps), int(every), 100
     cfg.packing = mode == "packed"
     cfg.padding_free = mode != "padded"
+    if shape:
+        cfg.batch_size, cfg.grad_accum = (int(x) for x in shape[0].split("x"))
     path = Path(tempfile.mkdtemp(prefix="bench-target-")) / "run.yaml"
     path.write_text(cfg.to_yaml(), encoding="utf-8")
     out = subprocess.run([sys.executable, "-m", "studio", "train", "--config", str(path), "--runs-dir", str(runs)],
@@ -79,8 +83,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     for s in args.settings:
-        mode, steps, every = s.split(":")
-        run = train(Path(args.runs_dir), mode, int(steps), int(every))
+        run = train(Path(args.runs_dir), s)
         curve = scores(run, args.max_new_tokens)
         hit = next((c for c in curve if (c["style"] or 0) >= args.target), None)
         rows.append({"setting": s, "run": run.name, "train_s": last_elapsed(run),

@@ -53,7 +53,7 @@ class TrainConfig:
     seed: int = 3407
     neftune_alpha: float | None = None  # NEFTune noise; None = off
     gradient_checkpointing: bool = False  # saves memory on big models; ~20% slower
-    group_by_length: bool = True        # batch similar lengths together: less padding
+    group_by_length: bool = True        # padded batches: similar lengths together (less padding), random order
     padding_free: bool = True           # a batch's examples in one row, no padding (exact: see test_packing)
     use_liger: bool = False             # Liger fused kernels (CUDA + liger-kernel): no full logits in memory
     packing: bool = False               # fill rows of max_length with whole examples (best-fit decreasing): fewer,

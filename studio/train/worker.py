@@ -43,12 +43,24 @@ def device_settings(cfg: TrainConfig) -> tuple[str, str]:
     return "cpu", "fp32" if cfg.compute_dtype == "auto" else cfg.compute_dtype
 
 
+def attention(cfg: TrainConfig, device: str, dtype_name: str) -> str | None:
+    """flash_attention_2 where it runs (CUDA, 16-bit, the flash-attn package) and batches are padding-free or
+    packed: its variable-length kernels skip the masked-out blocks that sdpa computes in full. None: the default."""
+    import importlib.util
+    if device == "cuda" and dtype_name in ("bf16", "fp16") and (cfg.padding_free or cfg.packing) \
+            and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return None
+
+
 def prepare(run: Path, cfg: TrainConfig) -> Prepared:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
+
+    from studio.train.trainer import trainer_class
 
     # --- data: the renderer makes input_ids and labels; trl uses them as they are
     tok = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
@@ -80,6 +92,8 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
     device, dtype_name = device_settings(cfg)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype_name]
     kwargs: dict = {"dtype": dtype if device == "cuda" else torch.float32, "trust_remote_code": cfg.trust_remote_code}
+    if attention(cfg, device, dtype_name):
+        kwargs["attn_implementation"] = attention(cfg, device, dtype_name)
     if cfg.load_in_4bit:
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=cfg.double_quant,
@@ -112,7 +126,7 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.scheduler,
         weight_decay=cfg.weight_decay, optim=cfg.optimizer, seed=cfg.seed, neftune_noise_alpha=cfg.neftune_alpha,
         activation_checkpointing=cfg.gradient_checkpointing and not distributed.uses_fsdp(cfg),  # FSDP: its own
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        train_sampling_strategy="random",  # length grouping (padded batches only): our bucket sampler, below
         logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         eval_strategy="steps" if eval_ds is not None else "no", eval_steps=cfg.save_steps,
         report_to="none", disable_tqdm=True, use_cpu=device == "cpu", bf16=dtype_name == "bf16" and device == "cuda",
@@ -123,8 +137,9 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
         padding_free=cfg.padding_free or cfg.packing,
         use_liger_kernel=cfg.use_liger, packing=cfg.packing, packing_strategy="bfd",
         dataloader_num_workers=0, **distributed.trainer_kwargs(cfg, device))
-    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=eval_ds, processing_class=tok,
-                         peft_config=lora, callbacks=[RunFilesCallback(run)])
+    trainer = trainer_class()(model=model, args=args, train_dataset=ds, eval_dataset=eval_ds, processing_class=tok,
+                              peft_config=lora, callbacks=[RunFilesCallback(run)])
+    trainer.group_by_length = cfg.group_by_length and not (cfg.padding_free or cfg.packing)
 
     contract = Contract(
         base_model=cfg.model, base_model_path=where, base_model_hash=model_hash(where), template=cfg.template,
