@@ -62,9 +62,12 @@ def settings(args) -> "TrainConfig":  # noqa: F821
     cfg.padding_free = mode != "padded"
     cfg.packing = mode.startswith("packed")
     cfg.use_liger = mode == "packed-liger"
-    if cfg.packing:  # one full row per micro-batch: the same rows per step as examples per step unpacked
+    per_step = cfg.batch_size * cfg.grad_accum  # the recipe's rows a step (packed); as many examples unpacked
+    if cfg.packing:  # one full row per micro-batch
         cfg.max_steps = args.packed_steps
-        cfg.batch_size, cfg.grad_accum = 1, cfg.batch_size * cfg.grad_accum
+        cfg.batch_size, cfg.grad_accum = 1, per_step
+    else:  # one micro-batch of examples a step, as anyone training unpacked would
+        cfg.batch_size, cfg.grad_accum = per_step, 1
     return cfg
 
 

@@ -14,6 +14,17 @@ def sample_dir() -> Path:
     return SAMPLE
 
 
+def wait_for(pred, timeout: float = 120, poll: float = 0.2) -> bool:
+    """Poll `pred` until it is true; fail the test after `timeout` seconds."""
+    import time
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(poll)
+    raise AssertionError("timed out")
+
+
 def launch_app():
     """Build and launch the studio exactly as app.py does (same queue settings); returns (demo, url)."""
     from studio.ui.app import QUEUE, build_app

@@ -31,7 +31,9 @@ def test_default_model_trains_a_few_steps(tmp_path, default_dir, sample_dir):
     from studio.train import replay as rp
     cfg = recipe("default", device="cpu")
     assert (cfg.replay_share, cfg.replay_system) == (0.25, "persona")   # the measured default
-    assert cfg.packing and (cfg.batch_size, cfg.grad_accum) == (1, 4)     # packed by default, one row a micro-batch
+    assert not cfg.packing and cfg.padding_free and (cfg.batch_size, cfg.grad_accum) == (4, 1)  # measured: CPU
+    gpu = recipe("default", device="cuda")
+    assert gpu.packing and (gpu.batch_size, gpu.grad_accum, gpu.max_steps) == (1, 2, 40)  # one full row a micro-batch
     cfg.data, cfg.max_steps, cfg.save_steps = str(sample_dir), 3, 1000
     prompts = tmp_path / "general.txt"   # three prompts instead of the shipped 100: the same path, faster
     prompts.write_text("What is the capital of Canada?\nHow many legs does a dog have?\n日本の首都はどこですか？\n",
@@ -41,8 +43,6 @@ def test_default_model_trains_a_few_steps(tmp_path, default_dir, sample_dir):
     answers = rp.read_answers(tmp_path / "run" / rp.RUN_FILE, "")
     assert len(answers) == 3
     assert prepared.contract.replay_rows == (45 if any(a.stopped for a in answers) else 0)   # 136 rows -> 45
-    rows = prepared.trainer.train_dataset
-    assert len(rows) < (136 + 45) / 2 and max(len(r) for r in rows["input_ids"]) <= 512   # packed rows
     prepared.trainer.train()
     losses = [h["loss"] for h in prepared.trainer.state.log_history if "loss" in h]
     assert len(losses) == 3 and all(math.isfinite(x) for x in losses)

@@ -4,7 +4,6 @@ that cannot run is refused before anything starts."""
 import os
 import signal
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,7 @@ from studio.train import distributed
 from studio.train.config import TrainConfig
 from studio.train.launch import resume_run, start_run, wait
 from studio.train.runs import latest_checkpoint, read_metrics, refresh, request_stop
-
-
-def wait_for(pred, timeout=180):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    raise AssertionError("timed out")
+from tests.conftest import wait_for
 
 
 def ranks_alive(run: Path) -> list[int]:

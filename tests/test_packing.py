@@ -10,6 +10,19 @@ from studio.train.config import TrainConfig
 from studio.train.worker import prepare
 
 
+def loss_and_grads(net, loss_of) -> tuple[float, list]:
+    """The loss of one forward (`loss_of(net)`) and the gradients it gives every trainable (LoRA) parameter."""
+    lora = [p for p in net.parameters() if p.requires_grad]
+    net.zero_grad()
+    loss = loss_of(net)
+    loss.backward()
+    return loss.item(), [p.grad.clone() for p in lora]
+
+
+def model_loss(batch):
+    return lambda net: net(**{k: v for k, v in batch.items() if torch.is_tensor(v)}).loss
+
+
 def test_padding_free_batches_give_the_same_loss_and_gradients(tmp_path):
     model = save_tiny_model(tmp_path / "base", "chatml")
     pairs = [QAPair("ごきげんよう。", "ごきげんよう、ですわ。"),
@@ -24,26 +37,22 @@ def test_padding_free_batches_give_the_same_loss_and_gradients(tmp_path):
     examples = [trainer.train_dataset[i] for i in range(len(pairs))]
     assert len({len(e["input_ids"]) for e in examples}) >= 3  # different lengths: padding matters
     net = trainer.model.train()
-    lora = [p for n, p in net.named_parameters() if p.requires_grad]
 
-    def loss_and_grads(batch):
-        net.zero_grad()
-        loss = net(**{k: v for k, v in batch.items() if torch.is_tensor(v)}).loss
-        loss.backward()
-        return loss.item(), [p.grad.clone() for p in lora]
+    def loss_and_grads_of(batch):
+        return loss_and_grads(net, model_loss(batch))
 
     packed = trainer.data_collator(examples)
     assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed
     pad = DataCollatorForLanguageModeling(pad_token_id=trainer.processing_class.pad_token_id)
     padded = pad(examples)
-    lp, gp = loss_and_grads(packed)
-    lq, gq = loss_and_grads(padded)
+    lp, gp = loss_and_grads_of(packed)
+    lq, gq = loss_and_grads_of(padded)
     assert abs(lp - lq) < 1e-5, (lp, lq)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(gp, gq))
     total, count = 0.0, 0
     for e in examples:  # the token-weighted mean of each example's own loss
         n = sum(label != -100 for label in e["labels"][1:])
-        total, count = total + loss_and_grads(pad([e]))[0] * n, count + n
+        total, count = total + loss_and_grads_of(pad([e]))[0] * n, count + n
     assert abs(lp - total / count) < 1e-5
 
 
@@ -78,15 +87,9 @@ def test_packed_rows_keep_every_label_and_train_exactly(tmp_path):
     examples = split(rows[0]) + split(rows[1])
     assert batch["input_ids"].shape == (1, sum(len(e["input_ids"]) for e in examples))
     net = trainer.model.train()
-    lora = [p for n, p in net.named_parameters() if p.requires_grad]
-
-    def loss_and_grads(b):
-        net.zero_grad()
-        loss = net(**{k: v for k, v in b.items() if torch.is_tensor(v)}).loss
-        loss.backward()
-        return loss.item(), [p.grad.clone() for p in lora]
-    lp, gp = loss_and_grads(batch)
-    lq, gq = loss_and_grads(DataCollatorForLanguageModeling(pad_token_id=prepared.tokenizer.pad_token_id)(examples))
+    lp, gp = loss_and_grads(net, model_loss(batch))
+    padded = DataCollatorForLanguageModeling(pad_token_id=prepared.tokenizer.pad_token_id)(examples)
+    lq, gq = loss_and_grads(net, model_loss(padded))
     assert abs(lp - lq) < 1e-5, (lp, lq)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(gp, gq))
 
@@ -104,15 +107,11 @@ def test_the_lm_head_scores_only_trained_positions_exactly(tmp_path, monkeypatch
     assert tu._use_triton(torch.device("cpu"))  # compact scoring is on here
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     net = trainer.model.train()
-    lora = [p for n, p in net.named_parameters() if p.requires_grad]
 
-    def loss_and_grads():
-        net.zero_grad()
-        loss = trainer.compute_loss(net, dict(batch))
-        loss.backward()
-        return loss.item(), [p.grad.clone() for p in lora]
-    compact = loss_and_grads()
+    def trainer_loss(net):
+        return trainer.compute_loss(net, dict(batch))
+    compact = loss_and_grads(net, trainer_loss)
     monkeypatch.setattr(tu, "_use_triton", lambda device: False)  # trl's own CPU path: every position
-    every = loss_and_grads()
+    every = loss_and_grads(net, trainer_loss)
     assert abs(compact[0] - every[0]) < 1e-6
     assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(compact[1], every[1]))

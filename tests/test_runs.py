@@ -1,7 +1,6 @@
 """The runner as a user drives it: background process, stop, resume, SIGKILL, one run at a time."""
 import os
 import signal
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from studio.tiny import save_tiny_model  # noqa: E402
 from studio.train.config import TrainConfig  # noqa: E402
 from studio.train.launch import resume_run, start_run, wait  # noqa: E402
 from studio.train.runs import latest_checkpoint, list_runs, read_metrics, refresh, request_stop  # noqa: E402
+from tests.conftest import wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +29,6 @@ def cfg(setup, **kw):
     root, model = setup
     return TrainConfig(**{**dict(model=str(model), data=str(root / "p"), max_steps=400, batch_size=2,
                                  grad_accum=1, save_steps=2, max_length=64, lora_r=4), **kw})
-
-
-def wait_for(pred, timeout=120):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def test_stop_resume_and_kill(setup, tmp_path):
