@@ -243,15 +243,14 @@ def supervise(run: Path, resume: bool) -> int:
     except ChildFailedError as e:
         for rank, f in sorted(e.failures.items()):
             print(f"rank {rank}: exit code {f.exitcode}, pid {f.pid}, at {f.timestamp}", flush=True)
-        reason = failure_reason(run, e.failures, cfg.num_processes)
-    except BaseException as e:  # noqa: BLE001 - a rendezvous or launch failure must reach status.json too
+        ckpt = latest_checkpoint(run)
+        where = T("train.died_resume", ckpt=ckpt.name) if ckpt else T("train.died_no_ckpt")
+        message = T("dist.failed", why=failure_reason(run, e.failures, cfg.num_processes), where=where)
+    except BaseException as e:  # noqa: BLE001 - a refused setting, a rendezvous or launch failure: status.json too
         import traceback
         traceback.print_exc()
-        reason = explain(e)
-    ckpt = latest_checkpoint(run)
-    where = T("train.died_resume", ckpt=ckpt.name) if ckpt else T("train.died_no_ckpt")
-    write_status(run, state=State.FAILED, **error_fields(T("dist.failed", why=reason, where=where)),
-                 finished=time.time())
+        message = explain(e)
+    write_status(run, state=State.FAILED, **error_fields(message), finished=time.time())
     return 1
 
 
