@@ -84,6 +84,13 @@ def check(cfg: TrainConfig, device: str, local_devices: int) -> None:
         raise StudioError("err.dist.qlora_sharded", strategy=cfg.strategy)
 
 
+def check_here(cfg: TrainConfig) -> None:
+    """`check` against this machine's devices (at launch, and again when a run resumes, maybe elsewhere)."""
+    from studio.train.recipes import detect_device
+    device = detect_device()
+    check(cfg, device, local_device_count(device))
+
+
 def visible_gpus() -> int:
     """NVIDIA GPUs this process may use, without importing torch (for the UI): the driver's list, narrowed by
     CUDA_VISIBLE_DEVICES."""
@@ -219,9 +226,7 @@ def supervise(run: Path, resume: bool) -> int:
     write_status(run, state=State.RUNNING, error=None, started=time.time(), ranks=None, outcome=None)
     try:
         cfg = TrainConfig.load(run / CONFIG)
-        from studio.train.recipes import detect_device
-        device = detect_device()
-        check(cfg, device, local_device_count(device))  # again here: a resumed run may be on another machine
+        check_here(cfg)  # again here: a resumed run may be on another machine
         _prepare_replay(run, cfg)
         port = rendezvous_port(cfg)
         address = cfg.main_address.strip() or "127.0.0.1"

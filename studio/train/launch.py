@@ -63,9 +63,7 @@ def check_processes(cfg: TrainConfig) -> None:
     from studio.train import distributed
     if not distributed.is_distributed(cfg):
         return
-    from studio.train.recipes import detect_device
-    device = detect_device()
-    distributed.check(cfg, device, distributed.local_device_count(device))
+    distributed.check_here(cfg)
     distributed.rendezvous_port(cfg)
 
 

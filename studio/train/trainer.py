@@ -30,9 +30,9 @@ def trainer_class():
         group_by_length = False
 
         def _get_train_sampler(self, train_dataset=None):
-            dataset = train_dataset if train_dataset is not None else self.train_dataset
             if not self.group_by_length:
                 return super()._get_train_sampler(train_dataset)
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
             return BucketSampler([len(ids) for ids in dataset["input_ids"]],
                                  self.args.train_batch_size, self.args.seed)
     return StudioTrainer
