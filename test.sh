@@ -8,5 +8,5 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
     || echo "test.sh: could not install chromium; the browser test will say so" >&2
 fi
-python -m ruff check studio tests bench app.py
+python -m ruff check studio tests bench app.py   # pyflakes, pycodestyle, isort, bugbear, pyupgrade (pyproject.toml)
 exec python -m pytest "$@"

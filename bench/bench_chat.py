@@ -75,7 +75,7 @@ def timing(base: str, adapter: str, new_tokens: int) -> dict:
     for row in rows:
         t0 = time.perf_counter()
         got = None
-        for out in engine.stream([row], settings):
+        for _out in engine.stream([row], settings):
             if got is None:
                 got = time.perf_counter() - t0
         seq_first.append(got)
@@ -95,7 +95,7 @@ def main() -> None:
     if args.memory:
         memory(args.memory, args.base, args.adapter)
         return
-    from studio.models import resolve
+    from studio.core.models import resolve
     base = resolve(args.model)
     adapter = str(make_adapter(base, Path(tempfile.mkdtemp(prefix="bench-adapter-"))))
     mem = {}

@@ -10,8 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from studio.core.models import resolve
 from studio.export.gguf_file import QUANTS, plan_gguf, write_gguf
-from studio.models import resolve
 
 
 def main() -> None:

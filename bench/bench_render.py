@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 from studio import tiny
-from studio.format.formatting import FormatSettings, render_persona
-from studio.data.persona_store import load_persona
-from studio.format.render import render
 from studio.data.conversations import conversations_from_persona
+from studio.data.persona_store import load_persona
+from studio.format.formatting import FormatSettings, render_persona
+from studio.format.render import render
 
 
 def main() -> None:

@@ -53,7 +53,7 @@ def main() -> None:
     import openai
     import uvicorn
 
-    from studio.models import resolve
+    from studio.core.models import resolve
     from studio.serve.chat import GenSettings
     from studio.serve.models_served import ServedModels
     from studio.serve.openai_api import create_app

@@ -44,8 +44,9 @@ def scores(run: Path, max_new_tokens: int) -> list[dict]:
     from studio.eval.metrics import stop_rate, style_rate
     from studio.eval.prompts import read_prompts
     from studio.format.contract import Contract
+    from studio.jobs.checkpoints import checkpoints
+    from studio.jobs.runs import read_metrics
     from studio.serve.chat import ChatEngine, GenSettings, Row
-    from studio.train.runs import checkpoints, read_metrics
     contract = Contract.load(run)
     questions = [p.question for p in read_prompts(run / "data" / "probe.txt")]
     elapsed = {m["step"]: m["elapsed_s"] for m in read_metrics(run)}
@@ -69,7 +70,7 @@ def scores(run: Path, max_new_tokens: int) -> list[dict]:
 
 def last_elapsed(run: Path) -> float | None:
     """Training time of the run (its metrics: from the first step's start to the last step; loading not counted)."""
-    from studio.train.runs import read_metrics
+    from studio.jobs.runs import read_metrics
     times = [m["elapsed_s"] for m in read_metrics(run) if "loss" in m]
     return times[-1] if times else None
 

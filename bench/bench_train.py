@@ -48,7 +48,7 @@ def llama3_1b_shape(folder: Path) -> str:
     return str(folder)
 
 
-def settings(args) -> "TrainConfig":  # noqa: F821
+def settings(args) -> TrainConfig:  # noqa: F821
     from studio.train.recipes import recipe
     cfg = recipe("default")
     cfg.model, cfg.data, cfg.max_steps, cfg.save_steps = args.model_path, str(DATA), args.steps, 10_000
@@ -95,8 +95,8 @@ def run_plain(args) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
     from trl import SFTConfig, SFTTrainer
 
-    from studio.data.persona_store import load_persona
     from studio.data.conversations import conversations_from_persona
+    from studio.data.persona_store import load_persona
     cfg = settings(args)
     persona = load_persona(DATA)
     path = Path(tempfile.mkdtemp(prefix="bench-plain-")) / "messages.jsonl"
@@ -110,7 +110,7 @@ def run_plain(args) -> dict:
         kw["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                        bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
         kw["device_map"] = {"": 0} if cuda else {"": "cpu"}
-    where = cfg.model if cfg.model != "default" else __import__("studio.models").models.resolve("default")
+    where = cfg.model if cfg.model != "default" else __import__("studio.core.models").models.resolve("default")
     model = AutoModelForCausalLM.from_pretrained(where, **kw)
     tok = AutoTokenizer.from_pretrained(where)
     if tok.pad_token is None:

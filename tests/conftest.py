@@ -52,18 +52,45 @@ def train_adapter(root, model, seed, template: str = "model"):
     return out
 
 
-def finished_run(root, kind: str = "chatml", seed: int = 1, name: str = "20260101-000000-ayano",
-                 template: str = "model"):
-    """A finished run folder (adapter + the persona snapshot it trained on) over a tiny base of `kind`."""
+_TRAINED: dict[tuple, Path] = {}   # (kind, seed, template) -> a folder with base-<kind>/ and train/ (one per session)
+
+
+def _trained_once(kind: str, seed: int, template: str) -> Path:
+    """Train a tiny adapter once per session for these settings; later runs copy it (training is not what the tests
+    that need a finished run are about)."""
+    import atexit
     import shutil
+    import tempfile
 
     from studio.tiny import save_tiny_model
-    from studio.train.folder import Run
-    from studio.train.runs import write_status
-    model = save_tiny_model(root / f"base-{kind}", kind)
-    run = Run(root / "runs" / name)
+    key = (kind, seed, template)
+    if key not in _TRAINED:
+        cache = Path(tempfile.mkdtemp(prefix="studio-trained-"))
+        atexit.register(shutil.rmtree, cache, True)
+        train_adapter(cache / "train", save_tiny_model(cache / f"base-{kind}", kind), seed, template)
+        _TRAINED[key] = cache
+    return _TRAINED[key]
+
+
+def finished_run(root, kind: str = "chatml", seed: int = 1, name: str = "20260101-000000-ayano",
+                 template: str = "model"):
+    """A finished run folder (adapter + the persona snapshot it trained on) over a tiny base of `kind` in
+    root/base-<kind>: copies of one adapter trained per session, its contract pointing at this root's base."""
+    import json
+    import shutil
+
+    from studio.jobs.folders import Run
+    from studio.jobs.status import write_status
+    cache = _trained_once(kind, seed, template)
+    model = Path(root) / f"base-{kind}"
+    if not model.exists():
+        shutil.copytree(cache / f"base-{kind}", model)
+    run = Run(Path(root) / "runs" / name)
     run.path.mkdir(parents=True)
-    train_adapter(root / f"train-{name}", model, seed, template).rename(run.adapter)
-    shutil.copytree(root / f"train-{name}" / "p", run.data)
+    shutil.copytree(cache / "train" / "adapter", run.adapter)
+    shutil.copytree(cache / "train" / "p", run.data)
+    contract = json.loads((run.adapter / "contract.json").read_text(encoding="utf-8"))
+    contract["base_model"] = contract["base_model_path"] = str(model)
+    (run.adapter / "contract.json").write_text(json.dumps(contract, ensure_ascii=False, indent=1), encoding="utf-8")
     write_status(run.path, state="finished", step=5, total=5)
     return run

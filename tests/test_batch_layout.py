@@ -41,6 +41,7 @@ def test_lengths_of_the_sample_persona_come_from_its_tokenizer(sample_dir, tmp_p
 
 def test_flash_attention_only_where_it_runs(monkeypatch):
     import importlib.util
+
     from studio.train.worker import attention
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "flash_attn" else real(n, *a))

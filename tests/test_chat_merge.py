@@ -5,11 +5,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from studio.serve.chat import ChatEngine, GenSettings, Row  # noqa: E402
+from studio.core.errors import StudioError  # noqa: E402
 from studio.format.contract import Contract  # noqa: E402
-from studio.errors import StudioError  # noqa: E402
-from studio.serve.merge import combine_adapters, merge_adapter  # noqa: E402
 from studio.format.render import generation_prompt_ids  # noqa: E402
+from studio.serve.chat import ChatEngine, GenSettings, Row  # noqa: E402
+from studio.serve.merge import combine_adapters, merge_adapter  # noqa: E402
 from studio.tiny import save_tiny_model  # noqa: E402
 from tests.conftest import train_adapter  # noqa: E402
 
@@ -123,7 +123,8 @@ def fake_running_run(tmp_path, adapter, step=5):
     """A run directory as the worker leaves it mid-training: live pid, a checkpoint, no final adapter."""
     import os
     import shutil
-    from studio.train.runs import write_status
+
+    from studio.jobs.status import write_status
     run = tmp_path / "runs" / "r1"
     ckpt = run / "checkpoints" / f"checkpoint-{step}"
     shutil.copytree(adapter, ckpt)
@@ -159,6 +160,7 @@ def test_damaged_adapter_is_refused_by_name(setup, tmp_path):
 
 def test_a_pane_that_cannot_load_does_not_stop_the_other(setup, tmp_path):
     import shutil
+
     from studio.serve.chat_session import ChatSession
     model_dir, a1, _ = setup
     runs = tmp_path / "runs"
@@ -177,6 +179,7 @@ def test_a_pane_that_cannot_load_does_not_stop_the_other(setup, tmp_path):
 def test_registry_releases_every_session_and_forgets_closed_ones(setup, tmp_path):
     import gc
     import shutil
+
     from studio.serve.chat_session import ChatRegistry, ChatSession
     model_dir, a1, _ = setup
     runs = tmp_path / "runs"

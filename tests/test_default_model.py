@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("gguf")
 
-from studio.default_model import SANITY_QUESTION, prepare_default_model, sanity_answer  # noqa: E402
-from studio.models import load_tokenizer  # noqa: E402
+from studio.core.embedded import SANITY_QUESTION, prepare_default_model, sanity_answer  # noqa: E402
+from studio.core.models import load_tokenizer  # noqa: E402
 from studio.train.recipes import recipe  # noqa: E402
 from studio.train.worker import prepare  # noqa: E402
 

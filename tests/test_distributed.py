@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from studio.core.errors import StudioError
 from studio.data.persona import Persona, QAPair
 from studio.data.persona_store import save_persona
-from studio.errors import StudioError
+from studio.jobs.checkpoints import latest_checkpoint
+from studio.jobs.launcher import refresh, request_stop, wait
+from studio.jobs.runs import read_metrics
 from studio.tiny import save_tiny_model
 from studio.train import distributed
 from studio.train.config import TrainConfig
-from studio.train.launch import resume_run, start_run, wait
-from studio.train.runs import latest_checkpoint, read_metrics, refresh, request_stop
+from studio.train.launch import resume_run, start_run
 from tests.conftest import wait_for
 
 

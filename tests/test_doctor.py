@@ -1,12 +1,18 @@
 """Each Doctor code: a real reproduction that makes it fire, and the clean case that does not."""
 import pytest
 
-from studio.format.doctor import DoctorInput, diagnose
-from studio.format.formatting import (FormatSettings, add_control_tokens, missing_control_tokens, render_persona,
-                               strip_literal_specials, suggested_max_length)
-from studio.data.persona import Persona, QAPair
-from studio.format.render import IGNORE, render
 from studio.data.conversations import Conversation
+from studio.data.persona import Persona, QAPair
+from studio.format.doctor import DoctorInput, diagnose
+from studio.format.formatting import (
+    FormatSettings,
+    add_control_tokens,
+    missing_control_tokens,
+    render_persona,
+    strip_literal_specials,
+    suggested_max_length,
+)
+from studio.format.render import IGNORE, render
 from tests.tiny_toks import chatml, l3, sp, sp_bos, with_template
 
 PAIRS = [QAPair("ごきげんよう", "ごきげんよう、ですわ。"), QAPair("好きなものは？", "紅茶ですの。")]

@@ -2,10 +2,10 @@
 the table, accepted ones are saved with the drafted mark; an interrupted draft keeps its batches and resumes."""
 import pytest
 
+from studio.core.errors import StudioError
 from studio.data import drafts as dr
 from studio.data.persona import OJOUSAMA_MARKERS, Persona, QAPair, StyleGuide
 from studio.data.persona_store import load_persona, save_persona
-from studio.errors import StudioError
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ import pytest
 
 pytest.importorskip("peft")
 
-from studio.errors import StudioError  # noqa: E402
+from studio.core.errors import StudioError  # noqa: E402
 from studio.eval.evaluate import evaluate  # noqa: E402
 from studio.eval.report import answers_csv, html_report, metric_rows  # noqa: E402
+from studio.jobs.status import write_status  # noqa: E402
 from studio.tiny import save_tiny_model  # noqa: E402
-from studio.train.runs import write_status  # noqa: E402
 from tests.conftest import train_adapter  # noqa: E402
 
 

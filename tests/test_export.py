@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.export.export_run import export_run
 from studio.export.modelfile import ModelfileSpec, modelfile_text, ollama_template
 from studio.export.verify import gguf_fields
-from studio.train.runs import write_status
+from studio.jobs.status import write_status
 from tests.conftest import finished_run
 
 

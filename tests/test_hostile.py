@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from studio.core.errors import StudioError
 from studio.data.csv_cells import MAX_CELL_CHARS
 from studio.data.importers import import_file
 from studio.data.persona import Persona, QAPair
 from studio.data.persona_store import load_persona, save_persona
-from studio.errors import StudioError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def test_damaged_run_folders_are_listed_not_raised(tmp_path):
     res = cli("runs", "--runs-dir", str(runs))
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert "a-list  unknown" in res.stdout and "b-types  unknown" in res.stdout and "d-ok  finished" in res.stdout
-    from studio.train.runs import read_metrics
+    from studio.jobs.runs import read_metrics
     from studio.train.views import history_frame, loss_frame, progress_text
     assert read_metrics(runs / "d-ok") == [{"step": 2, "loss": 0.5}]
     assert list(loss_frame([runs / "d-ok"])["step"]) == [2]
@@ -99,7 +99,7 @@ def test_a_cell_over_the_limit_is_refused_naming_the_row_and_one_at_the_limit_ro
 # 4. silent mojibake --------------------------------------------------------------------------------------------
 def test_utf8_with_one_bad_byte_is_refused_and_cp932_is_reported(tmp_path):
     bad = tmp_path / "bad.csv"
-    bad.write_bytes("question,answer\nごきげんよう,ですわ\n".encode("utf-8").replace("わ".encode(), b"\xff\xfe"))
+    bad.write_bytes("question,answer\nごきげんよう,ですわ\n".encode().replace("わ".encode(), b"\xff\xfe"))
     plain_failure(cli("validate", "--data", str(bad)), "invalid byte", "line 2")
     sjis = tmp_path / "sjis.csv"
     sjis.write_bytes("question,answer\nごきげんよう,ですわ\n".encode("cp932"))
@@ -144,7 +144,7 @@ def test_existing_outputs_need_force_and_opening_a_missing_persona_creates_nothi
     with pytest.raises(StudioError):
         open_session(tmp_path / "nope")
     assert not (tmp_path / "nope").exists()
-    from studio.workspace import safe_folder_name
+    from studio.data.library import safe_folder_name
     assert len(safe_folder_name("🎀" * 300).encode()) <= 200
 
 

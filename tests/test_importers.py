@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.data.exporters import export_pairs, pairs_to_csv, pairs_to_messages_jsonl
 from studio.data.importers import MAX_IMPORT_BYTES, import_file
 from studio.data.persona import Persona, QAPair

@@ -5,7 +5,7 @@ import zipfile
 import numpy as np
 from safetensors.numpy import save_file
 
-from studio.integrity import adapter_problem, checkpoint_problem, safetensors_problem
+from studio.core.integrity import adapter_problem, checkpoint_problem, safetensors_problem
 
 
 def make_checkpoint(folder, step=4):

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from studio.errors import StudioError
-from studio.jobs.runner import busy_with, describe, list_jobs, refresh, request_stop, start_job
+from studio.core.errors import StudioError
+from studio.jobs.launcher import busy_with, describe, list_jobs, refresh, request_stop, start_job
 from studio.jobs.status import STATUS, process_start, write_status
+from studio.jobs.status import write_status as write_run_status
 from studio.tiny import save_tiny_model
-from studio.train.runs import write_status as write_run_status
 from tests.conftest import train_adapter
 
 

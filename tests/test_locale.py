@@ -99,3 +99,17 @@ def test_the_ui_builds_no_sentence_from_an_english_literal():
                 if SENTENCE.search(node.value) and not any(a in node.value for a in ALLOWED):
                     problems.append(f"{path.name}:{node.lineno}: {node.value[:70]!r}")
     assert not problems, "\n".join(problems)
+
+
+def test_error_keys_say_what_went_wrong():
+    """err.import.no_question_column, not err.importers.19: a key names the failure, once."""
+    import re
+
+    from studio.locale import CATALOGS
+    numbered = sorted(k for k in CATALOGS["en"] if re.search(r"\.\d+$", k))
+    assert not numbered, numbered
+    messages = {}
+    for key, text in CATALOGS["en"].items():
+        if key.startswith("err."):
+            assert text not in messages, f"{key} repeats {messages.get(text)}"
+            messages[text] = key

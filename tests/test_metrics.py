@@ -1,7 +1,7 @@
 """Each metric pinned on hand-made answers."""
+from studio.data.persona import OJOUSAMA_MARKERS as M
 from studio.eval import metrics as m
 from studio.eval.metrics import distinct_2, in_style, length_adherence, median_length, rouge_l, stop_rate, style_rate
-from studio.data.persona import OJOUSAMA_MARKERS as M
 
 
 def test_style_endings():

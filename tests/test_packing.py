@@ -76,8 +76,8 @@ def test_packed_rows_keep_every_label_and_train_exactly(tmp_path):
             out.append({"input_ids": row["input_ids"][start:start + n], "labels": row["labels"][start:start + n]})
             start += n
         return out
-    from studio.format.formatting import FormatSettings, render_persona
     from studio.data.persona_store import load_persona
+    from studio.format.formatting import FormatSettings, render_persona
     rendered = render_persona(load_persona(tmp_path / "p"), prepared.tokenizer,
                               FormatSettings(cfg.template, cfg.max_length, cfg.train_on, None)).renders
     inside = sorted((tuple(e["input_ids"]), tuple(e["labels"])) for r in rows for e in split(r))

@@ -2,7 +2,7 @@
 renderer (with or without the persona's system prompt), marked as replay rows, recorded in the contract."""
 import pytest
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.format.contract import model_hash
 from studio.format.render import IGNORE
 from studio.train import replay as rp
@@ -39,8 +39,8 @@ def _prepare_with_cached_answers(tmp_path, tiny_model, persona_dir, **kw):
 
 @pytest.mark.parametrize("system", ["none", "persona"])
 def test_replay_rows_join_training_rendered_by_the_same_renderer(tmp_path, tiny_model, persona_dir, system):
-    from studio.format.formatting import FormatSettings, render_persona
     from studio.data.persona_store import load_persona
+    from studio.format.formatting import FormatSettings, render_persona
     prepared, run = _prepare_with_cached_answers(tmp_path, tiny_model, persona_dir, replay_share=0.5,
                                                  replay_system=system)
     ds = prepared.trainer.train_dataset

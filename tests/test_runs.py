@@ -6,13 +6,19 @@ import pytest
 
 pytest.importorskip("bitsandbytes")
 
-from studio.errors import StudioError  # noqa: E402
+from studio.core.errors import StudioError  # noqa: E402
 from studio.data.persona import Persona, QAPair  # noqa: E402
 from studio.data.persona_store import save_persona  # noqa: E402
+from studio.jobs.checkpoints import latest_checkpoint  # noqa: E402
+from studio.jobs.launcher import (  # noqa: E402
+    refresh,
+    request_stop,
+    wait,  # noqa: E402
+)
+from studio.jobs.runs import list_runs, read_metrics  # noqa: E402
 from studio.tiny import save_tiny_model  # noqa: E402
 from studio.train.config import TrainConfig  # noqa: E402
-from studio.train.launch import resume_run, start_run, wait  # noqa: E402
-from studio.train.runs import latest_checkpoint, list_runs, read_metrics, refresh, request_stop  # noqa: E402
+from studio.train.launch import resume_run, start_run  # noqa: E402
 from tests.conftest import wait_for  # noqa: E402
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from studio.errors import ConflictError
+from studio.core.errors import ConflictError
+from studio.core.storage import backups_of
 from studio.data.persona import Persona, QAPair
 from studio.data.persona_store import load_persona, load_persona_with_revision, save_persona
-from studio.storage import backups_of
 
 ROOT = Path(__file__).resolve().parents[1]
 

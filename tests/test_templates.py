@@ -1,6 +1,6 @@
 """Exact strings for both templates and exact label masks on tokenizers built in the tests."""
-from studio.format.render import IGNORE, generation_prompt_ids, render, stop_token_ids
 from studio.data.conversations import Conversation, system_with_context
+from studio.format.render import IGNORE, generation_prompt_ids, render, stop_token_ids
 from studio.format.templates import get_template, text_of
 from tests.tiny_toks import chatml, l3, sp
 

@@ -4,7 +4,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("bitsandbytes")
 
-from studio.errors import StudioError  # noqa: E402
+from studio.core.errors import StudioError  # noqa: E402
 from studio.data.persona import Persona, QAPair  # noqa: E402
 from studio.data.persona_store import save_persona  # noqa: E402
 from studio.format.render import IGNORE  # noqa: E402
@@ -83,7 +83,7 @@ def test_trainer_receives_masked_prompts_and_trained_eos(tmp_path, tiny_model, p
 
 
 def test_invalid_settings_name_the_field(tmp_path, tiny_model, persona_dir):
-    from studio.train.launch import preflight
+    from studio.train.preflight import preflight
     for bad, field in ((dict(lora_r=0), "lora_r"), (dict(learning_rate=-1.0), "learning_rate"),
                        (dict(batch_size=50), "batch_size 50 is larger than the 8 training examples")):
         with pytest.raises(StudioError, match=field):
@@ -95,6 +95,7 @@ def test_invalid_settings_name_the_field(tmp_path, tiny_model, persona_dir):
 
 def test_fused_kernels_are_refused_where_they_cannot_run(tmp_path, tiny_model, persona_dir, monkeypatch):
     import importlib.util
+
     from studio.train import launch, recipes
     cfg = config(tiny_model, persona_dir, use_liger=True)
     real = importlib.util.find_spec
@@ -110,7 +111,7 @@ def test_fused_kernels_are_refused_where_they_cannot_run(tmp_path, tiny_model, p
 
 def test_doctor_errors_block_launch_without_override(tmp_path, tiny_model):
     save_persona(Persona(pairs=[QAPair("q", "a</s>"), *PAIRS]), tmp_path / "bad")
-    from studio.train.launch import preflight
+    from studio.train.preflight import preflight
     with pytest.raises(StudioError, match="EOS_SPLIT"):
         preflight(config(tiny_model, tmp_path / "bad"))
     warnings = preflight(config(tiny_model, tmp_path / "bad", allow_doctor_errors=True))
@@ -120,7 +121,7 @@ def test_doctor_errors_block_launch_without_override(tmp_path, tiny_model):
 def test_validation_errors_block_launch_and_warnings_are_returned(tmp_path, tiny_model):
     """The README's promise: validation errors (an empty answer) block training like Doctor errors do."""
     save_persona(Persona(pairs=[*PAIRS, QAPair("空の答え", ""), PAIRS[0]]), tmp_path / "empty")
-    from studio.train.launch import preflight
+    from studio.train.preflight import preflight
     with pytest.raises(StudioError, match=r"EMPTY_ANSWER \(row 9\)"):
         preflight(config(tiny_model, tmp_path / "empty"))
     warnings = [str(w) for w in preflight(config(tiny_model, tmp_path / "empty", allow_doctor_errors=True))]

@@ -37,7 +37,7 @@ def test_log_box_escapes_and_stays_at_its_tail():
 def test_run_history_flags_forgetting_from_the_runs_evaluation(tmp_path):
     import json
 
-    from studio.train.runs import write_status
+    from studio.jobs.status import write_status
     from studio.train.views import history_frame
     from studio.ui.eval_tab import summary_flag
     run = tmp_path / "20260101-000000-a"

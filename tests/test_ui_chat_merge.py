@@ -8,8 +8,8 @@ from tests.conftest import launch_app
 pytest.importorskip("peft")
 from gradio_client import Client  # noqa: E402
 
+from studio.jobs.status import write_status  # noqa: E402
 from studio.tiny import save_tiny_model  # noqa: E402
-from studio.train.runs import write_status  # noqa: E402
 from tests.conftest import train_adapter  # noqa: E402
 
 
@@ -150,8 +150,8 @@ def test_serve_section_starts_and_stops_the_api_as_a_job(app):
 
 
 def _serve_line(c) -> str:
-    from studio.jobs.runner import describe, list_jobs
-    from studio.workspace import runs_dir
+    from studio.core.workspace import runs_dir
+    from studio.jobs.launcher import describe, list_jobs
     jobs = list_jobs(runs_dir(), ("serve",))
     return describe(jobs[0].path, "en")[0] if jobs else ""
 

@@ -4,7 +4,7 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.ui.guard import guard_all
 
 
@@ -15,7 +15,7 @@ def test_unexpected_errors_become_sentences_with_the_traceback_in_the_log(tmp_pa
         return {}["missing " + text]
 
     def refuse(text: str, lang: str) -> str:
-        raise StudioError("err.importers.2", path=text)
+        raise StudioError("err.import.no_file", path=text)
 
     def stream(text: str, lang: str):
         yield "first"

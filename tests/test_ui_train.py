@@ -109,6 +109,6 @@ def test_settings_for_several_processes_are_checked_in_the_tab(app):
     refused = c.predict(*settings(model, max_steps=1, procs=3, machines=2, address="10.0.0.1"),
                         api_name="/start_training")
     assert "num_machines の倍数" in refused, refused
-    from studio.train.runs import list_runs
-    from studio.workspace import runs_dir
+    from studio.core.workspace import runs_dir
+    from studio.jobs.runs import list_runs
     assert list_runs(runs_dir()) == []  # nothing was started

@@ -1,5 +1,5 @@
 """Validation names rows; errors vs warnings; stats."""
-from studio.format.findings import has_errors
+from studio.core.findings import has_errors
 from studio.data.persona import Persona, QAPair, StyleGuide
 from studio.data.persona_store import load_persona
 from studio.data.stats import length_histogram, persona_stats

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.serve.votes import assign_sides, export_preferences, read_votes, record_vote, win_rates
 
 

@@ -8,9 +8,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from studio.core.errors import StudioError
+from studio.core.storage import atomic_write_bytes
 from studio.data.persona import Persona
-from studio.errors import StudioError
-from studio.storage import atomic_write_bytes
 
 EXAMPLES = 8   # mes_example shows a few pairs, not the whole table
 

@@ -12,9 +12,9 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from studio.errors import StudioError
-from studio.locale import T, Text
+from studio.core.errors import StudioError
 from studio.data.persona import QAPair
+from studio.locale import T, Text
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -45,7 +45,7 @@ def _inflate(data: bytes, name: str, key: str) -> bytes:
 def png_text_chunks(raw: bytes, name: str, keys: tuple[str, ...] = CARD_KEYS) -> dict[str, str]:
     """The tEXt, zTXt and iTXt chunks named in `keys`, as {keyword: text}; other chunks are never decompressed."""
     if not raw.startswith(PNG_SIGNATURE):
-        raise StudioError("err.cards.2", name=name)
+        raise StudioError("err.card.not_png", name=name)
     out: dict[str, str] = {}
     pos = len(PNG_SIGNATURE)
     while pos + 8 <= len(raw):
@@ -82,19 +82,19 @@ def card_from_png(raw: bytes, name: str) -> Card:
             try:
                 obj = json.loads(base64.b64decode(chunks[key]).decode("utf-8"))
             except (binascii.Error, ValueError) as e:
-                raise StudioError("err.cards.5", name=name, chunk=key, reason=e) from None
+                raise StudioError("err.card.damaged_chunk", name=name, chunk=key, reason=e) from None
             return card_from_json(obj, name)
-    raise StudioError("err.cards.1", name=name)
+    raise StudioError("err.card.no_card_chunk", name=name)
 
 
 def card_from_json(obj: dict, name: str) -> Card:
     if not isinstance(obj, dict):
-        raise StudioError("err.cards.3", name=name)
+        raise StudioError("err.card.not_object", name=name)
     spec = str(obj.get("spec") or "chara_card_v1")
     data = obj.get("data") if isinstance(obj.get("data"), dict) else obj
     char = str(data.get("name") or "").strip()
     if not char:
-        raise StudioError("err.cards.4", name=name)
+        raise StudioError("err.card.no_name", name=name)
     parts = [("Description", data.get("description")), ("Personality", data.get("personality")),
              ("Scenario", data.get("scenario"))]
     present = [(label, _fill(str(v), char)) for label, v in parts if v and str(v).strip()]

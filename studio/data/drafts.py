@@ -4,11 +4,11 @@ decision lines from the review), so a job still drafting and a person reviewing 
 interrupted job resumes by skipping the questions it already answered. No torch, no gradio."""
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from studio.core.jsonl import append_jsonl, read_jsonl
 from studio.data.persona import Persona, QAPair
 from studio.data.validate import SPECIAL_TOKEN_RE
 from studio.locale import T, Text
@@ -32,9 +32,7 @@ class Candidate:
 
 
 def _append(folder: Path, records: list[dict]) -> None:
-    with open(Path(folder) / DRAFTS_FILE, "a", encoding="utf-8") as f:
-        f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        f.flush()
+    append_jsonl(Path(folder) / DRAFTS_FILE, records)
 
 
 def add_candidates(folder: Path, candidates: list[Candidate]) -> None:
@@ -49,13 +47,9 @@ def decide(folder: Path, decisions: dict[str, tuple[str, str | None]]) -> None:
 
 def load_candidates(folder: Path) -> list[Candidate]:
     """Every candidate with its latest decision applied; a torn last line (a killed job) is skipped."""
-    path = Path(folder) / DRAFTS_FILE
-    if not path.exists():
-        return []
     by_id: dict[str, Candidate] = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for rec in read_jsonl(Path(folder) / DRAFTS_FILE):
         try:
-            rec = json.loads(line)
             if "decide" in rec:
                 c = by_id.get(rec["decide"])
                 if c is not None:
@@ -66,7 +60,7 @@ def load_candidates(folder: Path) -> list[Candidate]:
             else:
                 by_id[str(rec["id"])] = Candidate(**{k: rec[k] for k in rec if k in Candidate.__dataclass_fields__})
         except (ValueError, KeyError, TypeError):
-            continue
+            continue  # a record of the wrong shape
     return list(by_id.values())
 
 
@@ -77,7 +71,7 @@ def next_id(candidates: list[Candidate]) -> int:
 def check(c: Candidate, persona: Persona) -> list[Text]:
     """The same checks as the table's: markers present, length band, no literal special tokens; plus cut off,
     not Japanese (for a Japanese persona) and a copy of an existing answer."""
-    from studio.eval.metrics import TRAILING, in_style, sentences
+    from studio.data.style import TRAILING, in_style, sentences
     out: list[Text] = []
     text = c.answer.strip()
     if not text:

@@ -6,11 +6,11 @@ import io
 import json
 from pathlib import Path
 
+from studio.core.errors import StudioError
+from studio.core.storage import atomic_write_text
 from studio.data.conversations import group_dialogs
 from studio.data.csv_cells import neutralize
-from studio.errors import StudioError
 from studio.data.persona import COLUMNS, Persona, QAPair
-from studio.storage import atomic_write_text
 
 
 def pairs_to_csv(pairs: list[QAPair]) -> str:
@@ -48,5 +48,5 @@ def export_pairs(persona: Persona, out: str | Path) -> Path:
     elif suffix == ".jsonl":
         atomic_write_text(out, pairs_to_messages_jsonl(persona.pairs, persona.system_prompt), keep_backups=0)
     else:
-        raise StudioError("err.exporters.1", name=out.name, extension=suffix or 'no extension')
+        raise StudioError("err.export_pairs.bad_suffix", name=out.name, extension=suffix or 'no extension')
     return out

@@ -10,14 +10,22 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio.core.errors import StudioError
 from studio.data.cards import card_from_json, card_from_png
 from studio.data.csv_cells import MAX_CELL_CHARS, allow_long_cells, restore
-from studio.errors import StudioError
-from studio.locale import T, Text
 from studio.data.persona import QAPair
+from studio.locale import T, Text
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 TEXT_SUFFIXES = (".txt", ".md", "")  # one item per line (probe questions), not a table
+# What each reader takes, by suffix (the upload boxes offer exactly these; anything else is read as CSV)
+CARD_SUFFIXES = (".png",)
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+JSON_SUFFIXES = (".json",)
+TSV_SUFFIXES = (".tsv", ".tab")
+TABLE_SUFFIXES = (".csv", *TSV_SUFFIXES, *JSONL_SUFFIXES, *JSON_SUFFIXES)
+PERSONA_SUFFIXES = (*TABLE_SUFFIXES, *CARD_SUFFIXES)      # rows for the Persona tab
+QUESTION_SUFFIXES = (".txt", *TABLE_SUFFIXES)             # questions (drafting, evaluation prompts)
 
 ALIASES = {
     "question": ("question", "q", "instruction", "prompt", "input", "user", "query", "質問", "入力"),
@@ -45,26 +53,26 @@ def import_file(path: str | Path, need_answer: bool = True) -> ImportResult:
     questions) a file without an answer column is read with empty answers."""
     path = Path(path)
     if not path.exists():
-        raise StudioError("err.importers.2", path=path)
+        raise StudioError("err.import.no_file", path=path)
     if path.is_dir():
-        raise StudioError("err.importers.3", path=path)
+        raise StudioError("err.import.is_folder", path=path)
     size = path.stat().st_size
     if size > MAX_IMPORT_BYTES:
-        raise StudioError("err.importers.4", name=path.name, size=size / 2**20,
+        raise StudioError("err.import.too_big", name=path.name, size=size / 2**20,
                           max_import_bytes=MAX_IMPORT_BYTES // 2**20)
     if size == 0:
-        raise StudioError("err.importers.5", name=path.name)
+        raise StudioError("err.import.empty", name=path.name)
     suffix = path.suffix.lower()
     raw = path.read_bytes()
-    if suffix == ".png":
+    if suffix in CARD_SUFFIXES:
         return _card_result(card_from_png(raw, path.name))
     text, encoding = decode_bytes(raw, path.name)
-    if suffix in (".jsonl", ".ndjson"):
+    if suffix in JSONL_SUFFIXES:
         result = import_jsonl(text, path.name, need_answer)
-    elif suffix == ".json":
+    elif suffix in JSON_SUFFIXES:
         result = import_json(text, path.name, need_answer)
     else:
-        result = import_table(text, path.name, delimiter="\t" if suffix in (".tsv", ".tab") else None,
+        result = import_table(text, path.name, delimiter="\t" if suffix in TSV_SUFFIXES else None,
                               need_answer=need_answer)
     if encoding != "utf-8":
         result.warnings.append(T("w.read_as", name=path.name, encoding=encoding.upper()))
@@ -93,7 +101,7 @@ def decode_bytes(raw: bytes, name: str) -> tuple[str, str]:
     try:
         return _normalise_newlines(raw.decode("cp932")), "cp932"
     except UnicodeDecodeError as e:
-        raise StudioError("err.importers.1", name=name, join=f"UTF-8 fails at byte {first.start} "
+        raise StudioError("err.import.undecodable", name=name, join=f"UTF-8 fails at byte {first.start} "
                           f"(0x{raw[first.start]:02x}); CP932 fails at byte {e.start} (0x{raw[e.start]:02x})") from None
 
 
@@ -105,7 +113,7 @@ def import_table(text: str, name: str, delimiter: str | None = None, allow_empty
                  need_answer: bool = True) -> ImportResult:
     """CSV or TSV with a header row. The delimiter is guessed from the header when not given."""
     if not text.strip():
-        raise StudioError("err.importers.6", name=name)
+        raise StudioError("err.import.empty", name=name)
     header_line = text.split("\n", 1)[0]
     if delimiter is None:
         delimiter = "\t" if header_line.count("\t") > header_line.count(",") else ","
@@ -114,11 +122,11 @@ def import_table(text: str, name: str, delimiter: str | None = None, allow_empty
     try:
         rows = [[restore(c) for c in r] for r in reader]
     except csv.Error as e:
-        raise StudioError("err.importers.13", name=name, line_num=reader.line_num, reason=e) from None
+        raise StudioError("err.import.bad_quotes", name=name, line_num=reader.line_num, reason=e) from None
     header, body = rows[0], [r for r in rows[1:] if any(cell.strip() for cell in r)]
     mapping = map_columns(header, name, need_answer)
     if not body and not allow_empty:
-        raise StudioError("err.importers.7", name=name)
+        raise StudioError("err.import.header_only", name=name)
     pairs = [_pair_from_record(dict(zip(header, r)), mapping) for r in body]
     return ImportResult(pairs=check_cell_sizes(pairs, name), source_format="tsv" if delimiter == "\t" else "csv")
 
@@ -148,8 +156,8 @@ def map_columns(columns: list[str], name: str, need_answer: bool = True) -> dict
     if "question" not in mapping or need_answer and "answer" not in mapping:
         found = ", ".join(repr(c) for c in columns) or "none"
         if not need_answer:
-            raise StudioError("err.importers.19", name=name, found=found)
-        raise StudioError("err.importers.8", name=name, found=found)
+            raise StudioError("err.import.no_question_column", name=name, found=found)
+        raise StudioError("err.import.no_qa_columns", name=name, found=found)
     return mapping
 
 
@@ -183,14 +191,14 @@ def import_jsonl(text: str, name: str, need_answer: bool = True) -> ImportResult
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise StudioError("err.importers.17", name=name, lineno=lineno, msg=e.msg, colno=e.colno) from None
+            raise StudioError("err.import.bad_json_line", name=name, lineno=lineno, msg=e.msg, colno=e.colno) from None
         except RecursionError:
             raise StudioError("err.importers.too_deep", name=name, where=f" line {lineno}") from None
         if not isinstance(obj, dict):
-            raise StudioError("err.importers.14", name=name, lineno=lineno, type=type(obj).__name__)
+            raise StudioError("err.import.line_not_object", name=name, lineno=lineno, type=type(obj).__name__)
         records.append((lineno, obj))
     if not records:
-        raise StudioError("err.importers.9", name=name)
+        raise StudioError("err.import.empty", name=name)
     return _import_records(records, name, "jsonl", need_answer)
 
 
@@ -199,7 +207,7 @@ def import_json(text: str, name: str, need_answer: bool = True) -> ImportResult:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise StudioError("err.importers.15", name=name, msg=e.msg, lineno=e.lineno, colno=e.colno) from None
+        raise StudioError("err.import.bad_json", name=name, msg=e.msg, lineno=e.lineno, colno=e.colno) from None
     except RecursionError:
         raise StudioError("err.importers.too_deep", name=name, where="") from None
     if isinstance(obj, dict) and ("spec" in obj or "first_mes" in obj or "mes_example" in obj):
@@ -207,9 +215,9 @@ def import_json(text: str, name: str, need_answer: bool = True) -> ImportResult:
     if isinstance(obj, dict) and isinstance(obj.get("data"), list):
         obj = obj["data"]
     if not isinstance(obj, list) or not all(isinstance(o, dict) for o in obj):
-        raise StudioError("err.importers.10", name=name)
+        raise StudioError("err.import.unknown_json", name=name)
     if not obj:
-        raise StudioError("err.importers.11", name=name)
+        raise StudioError("err.import.no_records", name=name)
     return _import_records(list(enumerate(obj, start=1)), name, "json", need_answer)
 
 
@@ -224,7 +232,7 @@ def _import_records(records: list[tuple[int, dict]], name: str, fmt: str, need_a
         else:
             result.pairs.append(_pair_from_record(rec, mapping))
     if not result.pairs:
-        raise StudioError("err.importers.12", name=name, len=len(records))
+        raise StudioError("err.import.no_pairs", name=name, len=len(records))
     check_cell_sizes(result.pairs, name)
     return result
 
@@ -233,7 +241,7 @@ def _add_conversation(result: ImportResult, turns: list, rec: dict, lineno: int,
     messages = []
     for t in turns:
         if not isinstance(t, dict):
-            raise StudioError("err.importers.16", name=name, lineno=lineno)
+            raise StudioError("err.import.bad_message", name=name, lineno=lineno)
         role = str(t.get("role", t.get("from", ""))).lower()
         content = t.get("content", t.get("value", ""))
         if isinstance(content, list):  # [{"type": "text", "text": ...}] parts
@@ -254,7 +262,7 @@ def _add_conversation(result: ImportResult, turns: list, rec: dict, lineno: int,
             pairs.append(QAPair(question=pending, answer=content))
             pending = None
         else:
-            raise StudioError("err.importers.18", name=name, lineno=lineno, role=role)
+            raise StudioError("err.import.unknown_role", name=name, lineno=lineno, role=role)
     if pending is not None:
         result.warnings.append(T("w.last_question", name=name, line=lineno))
     contexts = rec.get("contexts") if isinstance(rec.get("contexts"), list) else []

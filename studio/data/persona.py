@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 
 PERSONA_FILE = "persona.yaml"
 PAIRS_FILE = "pairs.csv"
@@ -62,24 +62,24 @@ class Persona:
         return d
 
     @classmethod
-    def from_header(cls, data: dict, pairs: list[QAPair] | None = None, source: str = PERSONA_FILE) -> "Persona":
+    def from_header(cls, data: dict, pairs: list[QAPair] | None = None, source: str = PERSONA_FILE) -> Persona:
         if not isinstance(data, dict):
-            raise StudioError("err.persona.1", source=source)
+            raise StudioError("err.persona.not_mapping", source=source)
         known = {f.name for f in fields(cls)} - {"pairs", "style"}
         unknown = sorted(set(data) - known - {"style", "version"})
         if unknown:
-            raise StudioError("err.persona.2", source=source, join=", ".join(unknown),
+            raise StudioError("err.persona.unknown_fields", source=source, join=", ".join(unknown),
                               join2=", ".join(sorted(known | {"style"})))
         style = data.get("style") or {}
         if not isinstance(style, dict):
-            raise StudioError("err.persona.3", source=source)
+            raise StudioError("err.persona.style_not_mapping", source=source)
         try:
             target = int(style.get("target_chars", 30))
         except (TypeError, ValueError):
-            raise StudioError("err.persona.5", source=source) from None
+            raise StudioError("err.persona.target_not_int", source=source) from None
         markers = style.get("markers") or []
         if not isinstance(markers, list):
-            raise StudioError("err.persona.4", source=source)
+            raise StudioError("err.persona.markers_not_list", source=source)
         return cls(
             name=str(data.get("name") or "New persona"),
             system_prompt=str(data.get("system_prompt") or ""),

@@ -9,13 +9,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.errors import ConflictError, StudioError
-from studio.format.findings import Finding
+from studio.core.errors import ConflictError, StudioError
+from studio.core.findings import Finding
 from studio.data.importers import import_file
-from studio.locale import T, Text
 from studio.data.persona import PROBE_FILE, Persona, StyleGuide
 from studio.data.persona_store import load_persona_report, save_persona
 from studio.data.validate import validate_persona
+from studio.locale import T, Text
 
 
 @dataclass
@@ -32,6 +32,16 @@ class EditSession:
     @property
     def findings(self) -> list[Finding]:
         return validate_persona(self.persona)
+
+    @property
+    def saved(self) -> bool:
+        """Did the last save succeed?"""
+        return getattr(self.status, "key", "") == "persona.saved"
+
+    @property
+    def in_conflict(self) -> bool:
+        """Was the last save refused because another tab saved first (the Overwrite button is then offered)?"""
+        return getattr(self.status, "key", "") == "err.conflict"
 
 
 def open_session(folder: str | Path) -> EditSession:
@@ -151,7 +161,7 @@ def read_probe(session: EditSession) -> str:
 
 def save_probe(session: EditSession, text: str) -> Text:
     """Save the persona's probe questions (blank lines dropped); says how many, or why it could not."""
-    from studio.storage import atomic_write_text
+    from studio.core.storage import atomic_write_text
     questions = [line.strip() for line in text.splitlines() if line.strip()]
     try:
         atomic_write_text(Path(session.folder) / PROBE_FILE, "".join(q + "\n" for q in questions),

@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import yaml
 
-from studio.errors import ConflictError, StudioError
-from studio.locale import T, Text
+from studio.core.errors import ConflictError, StudioError
+from studio.core.stamp import new_stamped_folder
+from studio.core.storage import atomic_write_files, folder_lock, recover_folder
 from studio.data.exporters import pairs_to_csv
 from studio.data.importers import decode_bytes, import_file, import_table
 from studio.data.persona import PAIRS_FILE, PERSONA_FILE, Persona, header_yaml, revision_of
-from studio.storage import atomic_write_files, folder_lock, recover_folder
+from studio.locale import T, Text
 
 
 def load_persona(path: str | Path) -> Persona:
@@ -99,12 +99,4 @@ def save_persona(persona: Persona, folder: str | Path, expected_revision: str | 
 
 def _new_conflict_folder(folder: Path) -> Path:
     """conflicts/<time>, or <time>-2, -3...: several refused saves in one second each keep their own copy."""
-    base = folder / "conflicts" / time.strftime("%Y%m%d-%H%M%S")
-    path, n = base, 1
-    while True:
-        try:
-            path.mkdir(parents=True)
-            return path
-        except FileExistsError:
-            n += 1
-            path = base.with_name(f"{base.name}-{n}")
+    return new_stamped_folder(folder / "conflicts")

@@ -5,10 +5,10 @@ import re
 import unicodedata
 from collections import defaultdict
 
+from studio.core.findings import Finding, sort_findings
 from studio.data.conversations import group_dialogs
-from studio.format.findings import Finding, sort_findings
-from studio.locale import Rows, T
 from studio.data.persona import Persona
+from studio.locale import Rows, T
 
 # Control strings of the templates we render and of common chat formats. A literal copy inside a cell is the
 # source notes' bug: the tokenizer may split "</s>" into "</" "s" ">" and the model learns to print it.

@@ -7,20 +7,22 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from studio.core.errors import StudioError
+from studio.core.jsonl import append_jsonl, read_jsonl
+from studio.core.storage import atomic_write_text
+from studio.core.workspace import PACKAGE_ROOT
+from studio.data.conversations import Conversation
+from studio.data.persona import PROBE_FILE
 from studio.eval import freeform as ff
 from studio.eval import metrics as m
-from studio.data.persona import PROBE_FILE
-from studio.serve.chat import ChatEngine, GenSettings, Row
-from studio.format.contract import Contract
-from studio.errors import StudioError
-from studio.locale import T
-from studio.serve.merge import adapter_dir
 from studio.eval.prompts import Prompt, read_prompts
+from studio.eval.registry import Replies, score_replies
+from studio.format.contract import Contract
 from studio.format.render import IGNORE, render
-from studio.storage import atomic_write_text
-from studio.data.conversations import Conversation
-from studio.workspace import PACKAGE_ROOT
-from studio.train.folder import Run
+from studio.jobs.folders import Run
+from studio.jobs.runs import adapter_dir
+from studio.locale import T
+from studio.serve.chat import ChatEngine, GenSettings, Row
 
 EVAL_DATA = PACKAGE_ROOT / "data" / "eval"
 MODELS = ("base", "tuned")
@@ -29,7 +31,8 @@ FREEFORM_TOKENS = 48   # enough to name the answer; the probe asks for facts, no
 
 def default_prompts(run: Path) -> Path:
     import yaml
-    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) if (run / "config.yaml").exists() else {}
+    config = Run(run).config
+    cfg = yaml.safe_load(config.read_text(encoding="utf-8")) if config.exists() else {}
     for folder in (Path(str(cfg.get("data") or "")), Run(run).data):
         if (folder / PROBE_FILE).exists():
             return folder / PROBE_FILE
@@ -39,13 +42,9 @@ def default_prompts(run: Path) -> Path:
 def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], settings: GenSettings, cache: Path,
              progress: Callable[[float, str], None], span: tuple[float, float] = (0.0, 0.55)) -> dict[str, list[dict]]:
     done: dict[tuple[str, str], dict] = {}
-    if cache.exists():
-        for line in cache.read_text(encoding="utf-8").splitlines():
-            try:
-                a = json.loads(line)
-                done[(a["model"], a["question"])] = a
-            except (ValueError, KeyError):
-                continue  # a torn line from an interrupted run
+    for a in read_jsonl(cache):  # a torn line from an interrupted run is skipped
+        if isinstance(a.get("model"), str) and isinstance(a.get("question"), str):
+            done[(a["model"], a["question"])] = a
     total, batch = len(prompts) * 2, 8
     for model in MODELS:
         todo = [p for p in prompts if (model, p.question) not in done]
@@ -56,12 +55,10 @@ def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], sett
                            last=len(done) + len(chunk), total=total))
             replies = engine.generate([Row("tuned" if model == "tuned" else None, contract, [], p.question)
                                        for p in chunk], settings)
-            with open(cache, "a", encoding="utf-8") as f:
-                for p, r in zip(chunk, replies):
-                    a = {"model": model, "question": p.question, "answer": r.text, "stopped": r.stopped,
-                         "new_tokens": r.new_tokens}
-                    done[(model, p.question)] = a
-                    f.write(json.dumps(a, ensure_ascii=False) + "\n")
+            new = [{"model": model, "question": p.question, "answer": r.text, "stopped": r.stopped,
+                    "new_tokens": r.new_tokens} for p, r in zip(chunk, replies)]
+            done.update({(a["model"], a["question"]): a for a in new})
+            append_jsonl(cache, new)
             progress(span[0] + len(done) / total * (span[1] - span[0]), T("eval.p.answered", done=len(done),
                                                                             total=total))
     return {model: [done[(model, p.question)] for p in prompts] for model in MODELS}
@@ -142,18 +139,10 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
     for i, model in enumerate(MODELS):
         say(0.7 + 0.15 * i, T("eval.p.scoring", model=T(f"eval.model.{model}")))
         texts = [a["answer"] for a in answers[model]]
-        results[model] = {
-            "style_rate": m.style_rate(texts, contract.style_markers),
-            "length_adherence": m.length_adherence(texts, contract.target_chars),
-            "median_length": m.median_length(texts),
-            "stop_rate": m.stop_rate([a["stopped"] for a in answers[model]]),
-            "rouge_l": m.mean_rouge_l(texts, [p.reference for p in prompts]),
-            "distinct_2": m.distinct_2(texts),
-            "duplicate_share": m.duplicate_share(texts),
-            "system_overlap": m.system_overlap(texts, contract.system_for()),
-            "freeform_score": ff.score([a["answer"] for a in free[model]], items),
-            **_scores(engine, contract, prompts, use_adapter=model == "tuned"),
-        }
+        replies = Replies(texts, [a["stopped"] for a in answers[model]], [p.reference for p in prompts],
+                          [a["answer"] for a in free[model]], items, contract.style_markers, contract.target_chars,
+                          contract.system_for())
+        results[model] = {**score_replies(replies), **_scores(engine, contract, prompts, use_adapter=model == "tuned")}
     results["answers"] = [{"question": p.question, "reference": p.reference, "base": b["answer"],
                            "tuned": t["answer"], "base_stopped": b["stopped"], "tuned_stopped": t["stopped"]}
                           for p, b, t in zip(prompts, answers["base"], answers["tuned"])]

@@ -9,7 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 
 FREEFORM_FILE = "freeform_probe.jsonl"
 DROP_FLAG = 0.10   # a tuned score this far (or more) below the base's is flagged as forgetting

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.core.errors import StudioError
 from studio.data.importers import TEXT_SUFFIXES, decode_bytes, import_file
-from studio.errors import StudioError
 
 
 @dataclass
@@ -18,7 +18,7 @@ class Prompt:
 def read_prompts(path: str | Path) -> list[Prompt]:
     path = Path(path)
     if not path.is_file():
-        raise StudioError("err.prompts.1", path=path)
+        raise StudioError("err.prompts.no_file", path=path)
     if path.suffix.lower() in TEXT_SUFFIXES:
         text, _ = decode_bytes(path.read_bytes(), path.name)
         out = [Prompt(line.strip()) for line in text.splitlines() if line.strip()]
@@ -26,5 +26,5 @@ def read_prompts(path: str | Path) -> list[Prompt]:
         result = import_file(path, need_answer=False)
         out = [Prompt(p.question, p.answer) for p in result.pairs if p.question.strip()]
     if not out:
-        raise StudioError("err.prompts.2", name=path.name)
+        raise StudioError("err.prompts.empty", name=path.name)
     return out

@@ -6,13 +6,9 @@ import html
 import io
 
 from studio.data.csv_cells import neutralize
+from studio.eval.registry import METRICS
 
-LABELS = {"style_rate": "style-marker rate", "length_adherence": "length adherence", "median_length":
-          "median length (chars)", "stop_rate": "stop rate", "rouge_l": "ROUGE-L (char)", "distinct_2": "distinct-2",
-          "duplicate_share": "replies repeating another", "system_overlap": "copied from the system prompt",
-          "freeform_score": "free-form knowledge",
-          "knowledge_score": "knowledge probe", "knowledge_en": "knowledge (en)", "knowledge_ja": "knowledge (ja)",
-          "general_ppl": "general-text perplexity", "reference_ppl": "reference perplexity"}
+LABELS = {metric.name: metric.label for metric in METRICS}  # English (the HTML report)
 
 
 def fmt(v) -> str:

@@ -7,9 +7,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.format.contract import Contract
-from studio.train.folder import resolve_run
+from studio.jobs.folders import resolve_run
 
 MODELFILE = "Modelfile"
 
@@ -35,25 +35,18 @@ def _quiet(fraction: float, message) -> None:
 
 
 def _model_family(contract: Contract, tok) -> str | None:
-    """Which Ollama template family renders like the contract: llama2, llama3, chatml, or None (not supported)."""
-    from studio.data.conversations import Conversation
-    from studio.export.modelfile import chatml_text
+    """Which template family renders like the contract (one with an Ollama template), or None (not supported)."""
     from studio.format.render import pieces_for
-    from studio.format.templates import get_template, text_of
+    from studio.format.templates import PROBE, get_template, recognise, text_of
 
-    if contract.template in ("llama2", "llama3"):
+    if get_template(contract.template).ollama:
         return contract.template
-    conv = Conversation("S", [("U", "A"), ("V", "")])
     try:
-        text = text_of(pieces_for(conv, contract.template, tok, True), tok.bos_token or "", tok.eos_token or "")
+        text = text_of(pieces_for(PROBE, contract.template, tok, True), tok.bos_token or "", tok.eos_token or "")
     except Exception:  # noqa: BLE001 - a template that cannot render this matches no family
         return None
-    if text == chatml_text(conv.messages(with_last_answer=False), True):
-        return "chatml"
-    for family in ("llama3", "llama2"):
-        if text == text_of(get_template(family).pieces(conv, True), tok.bos_token or "", tok.eos_token or ""):
-            return family
-    return None
+    family = recognise(text, tok.bos_token or "", tok.eos_token or "")
+    return family if family and get_template(family).ollama else None
 
 
 def model_name(persona_name: str, run_id: str) -> str:
@@ -79,8 +72,9 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
     from studio.export.gguf_vocab import adds_bos
     from studio.export.modelfile import ModelfileSpec, default_system, modelfile_text
     from studio.export.verify import verify_gguf
+    from studio.jobs.runs import adapter_dir
     from studio.locale import T
-    from studio.serve.merge import VERIFY_QUESTIONS, adapter_dir, merge_adapter
+    from studio.serve.merge import VERIFY_QUESTIONS, merge_adapter
 
     started = time.time()
     if quant not in QUANTS:

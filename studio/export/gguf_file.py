@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 
 QUANTS = ("f16", "bf16", "q8_0", "q4_0")
 SUPPORTED_ARCHS = ("LlamaForCausalLM",)

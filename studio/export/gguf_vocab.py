@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 
 # The split rule of Llama-3's tokenizer (as in its tokenizer.json); llama.cpp calls this pre-tokenizer 'llama-bpe'.
 LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"

@@ -106,8 +106,9 @@ def verify_gguf(path: Path, merged_dir: Path, quant: str, contract: Contract, co
     """trained_tokenizer_dir: the tokenizer training rendered with (the run's adapter folder), so that a template
     changed after training is caught rather than compared with itself."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
+    from studio.core.models import load_model
     from studio.format.render import generation_prompt_ids, pieces_for
     from studio.format.templates import text_of
 
@@ -121,8 +122,9 @@ def verify_gguf(path: Path, merged_dir: Path, quant: str, contract: Contract, co
     texts = [text_of(pieces_for(c, contract.template, merged_tok), bos, eos) for c in convs] + questions
     result.checks.append(_tokenization_check(texts, merged_tok, gguf_tok))
 
-    merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
+    # both in fp32 on the CPU: the check compares the file's numbers with the merged model's, not two devices
+    merged = load_model(merged_dir, dtype="fp32", on="cpu")
+    model = load_model(path.parent, dtype="fp32", on="cpu", gguf_file=path.name)
     worst = 0.0
     stops_ref = stops_got = 0
     for q in questions:

@@ -6,9 +6,9 @@ import json
 import shlex
 from pathlib import Path
 
+from studio.core.storage import atomic_write_text
 from studio.format.contract import Contract
-from studio.storage import atomic_write_text
-from studio.train.folder import Run
+from studio.jobs.folders import Run
 
 TEMPLATE_FILE, COMMANDS_FILE = "chat_template.jinja", "vllm-serve.txt"
 

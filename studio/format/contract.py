@@ -7,8 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from studio.errors import StudioError
-from studio.storage import atomic_write_text
+from studio.core.errors import StudioError
+from studio.core.storage import atomic_write_text
 from studio.data.conversations import Conversation, system_with_context
 
 CONTRACT_FILE = "contract.json"
@@ -52,15 +52,15 @@ class Contract:
         return path
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Contract":
+    def load(cls, folder: str | Path) -> Contract:
         path = Path(folder)
         path = path / CONTRACT_FILE if path.is_dir() else path
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise StudioError("err.contract.1", parent=path.parent, contract_file=CONTRACT_FILE) from None
+            raise StudioError("err.contract.missing", parent=path.parent, contract_file=CONTRACT_FILE) from None
         except (OSError, ValueError) as e:
-            raise StudioError("err.contract.2", path=path, reason=e) from None
+            raise StudioError("err.contract.unreadable", path=path, reason=e) from None
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.format.findings import Finding, sort_findings
-from studio.locale import Rows, T
-from studio.format.render import IGNORE, Rendered, end_of_turn_id, render, special_strings, stop_token_ids
+from studio.core.findings import Finding, sort_findings
 from studio.data.conversations import Conversation
 from studio.data.validate import SPECIAL_TOKEN_RE
+from studio.format.render import IGNORE, Rendered, end_of_turn_id, render, special_strings, stop_token_ids
+from studio.locale import Rows, T
 
 MISMATCH_SAMPLE = 20  # conversations compared against the model's own template
 

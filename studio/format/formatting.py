@@ -6,14 +6,14 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from studio.format.doctor import DoctorInput, diagnose
-from studio.errors import StudioError
-from studio.format.findings import Finding
-from studio.data.persona import Persona
-from studio.format.render import Rendered, render
-from studio.storage import atomic_write_text
+from studio.core.errors import StudioError
+from studio.core.findings import Finding
+from studio.core.storage import atomic_write_text
 from studio.data.conversations import Conversation, conversations_from_persona
+from studio.data.persona import Persona
 from studio.data.validate import SPECIAL_TOKEN_RE
+from studio.format.doctor import DoctorInput, diagnose
+from studio.format.render import Rendered, render
 
 AUTOFIXES = {"EOS_SPLIT": "strip_literals", "TEMPLATE_TOKEN_SPLIT": "add_control_tokens",
              "TRUNCATED": "raise_max_length", "TEMPLATE_MISMATCH": "use_model_template"}
@@ -85,7 +85,7 @@ def export_rendered(result: FormatResult, out: str | Path) -> Path:
     """.jsonl: {"row", "text", "input_ids", "labels"} per example; .txt: the texts, one example per block."""
     out = Path(out)
     if not result.renders:
-        raise StudioError("err.formatting.1")
+        raise StudioError("err.format.no_rows")
     if out.suffix.lower() == ".jsonl":
         lines = [json.dumps({"row": r.rows[0], "text": r.text, "input_ids": r.input_ids, "labels": r.labels},
                             ensure_ascii=False) for r in result.renders]
@@ -93,7 +93,7 @@ def export_rendered(result: FormatResult, out: str | Path) -> Path:
     elif out.suffix.lower() == ".txt":
         atomic_write_text(out, "\n\n".join(r.text for r in result.renders) + "\n", keep_backups=0)
     else:
-        raise StudioError("err.formatting.2", name=out.name)
+        raise StudioError("err.format.bad_suffix", name=out.name)
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.data.conversations import Conversation
 from studio.format.templates import BOS, EOS, Piece, get_template
 
@@ -136,13 +136,13 @@ def model_template_pieces(conv: Conversation, tokenizer, add_generation_prompt: 
     """Pieces from the tokenizer's chat_template: each reply is located by rendering the conversation up to its
     generation prompt and up to its end, and taking the difference (plus the special token that closes it)."""
     if not getattr(tokenizer, "chat_template", None):
-        raise StudioError("err.render.1")
+        raise StudioError("err.render.no_chat_template")
 
     def apply(msgs: list[dict], gen: bool) -> str:
         try:
             return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
         except Exception as e:  # jinja errors from a third-party template
-            raise StudioError("err.render.2", reason=e) from None
+            raise StudioError("err.render.template_failed", reason=e) from None
 
     n = len(conv.turns)
     if add_generation_prompt:
@@ -197,10 +197,9 @@ def end_of_turn_id(template_name: str, tokenizer) -> int | None:
 
 
 def stop_token_ids(template_name: str, tokenizer) -> list[int]:
-    """End-of-turn id first, then the tokenizer's EOS (for llama3: <|eot_id|> and <|end_of_text|>)."""
-    ids = [end_of_turn_id(template_name, tokenizer), tokenizer.eos_token_id]
-    if template_name == "llama3":
-        ids.append(special_id(tokenizer, "<|end_of_text|>"))
+    """End-of-turn id first, then the family's other stop tokens (for llama3: <|eot_id|>, EOS, <|end_of_text|>)."""
+    ids = [end_of_turn_id(template_name, tokenizer)]
+    ids += [special_id(tokenizer, t) for t in get_template(template_name).stop_tokens()]
     return list(dict.fromkeys(i for i in ids if i is not None))
 
 

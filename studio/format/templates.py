@@ -1,4 +1,8 @@
-"""Prompt templates: one small class each, a registry, and their stop tokens. Standard library only.
+"""Prompt templates: one record per family, and their registry. Standard library only.
+
+A family says everything about one prompt format, in one class: its pieces (the Python renderer's input), its Jinja
+chat template (written into merged models), its Ollama template (written into Modelfiles), its stop tokens and how
+to recognise it in a tokenizer's own template. Adding a family is one class and `register(...)`.
 
 A template turns a Conversation into Pieces: text (tokenized by the renderer) or special tokens (inserted as ids,
 never as text the tokenizer may or may not parse). Each piece says whether it is trained (an assistant reply and
@@ -7,11 +11,13 @@ its end-of-turn token) and which assistant turn it belongs to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from studio.data.conversations import Conversation
 
 BOS, EOS = "<bos>", "<eos>"   # stand for the tokenizer's own bos/eos ids, whatever their spelling
+# A two-turn conversation whose text identifies a family (system, one answered turn, a generation prompt).
+PROBE = Conversation("S", [("U", "A"), ("V", "")])
 
 
 @dataclass(frozen=True)
@@ -22,21 +28,54 @@ class Piece:
     turn: int = -1           # assistant turn index for trained pieces and the prompt before them
 
 
-class Template(Protocol):
-    name: str
-    end_of_turn: str         # the special token that ends an assistant reply (EOS or a control token)
+class Family:
+    """One prompt format. Subclasses set the class attributes and `pieces`."""
+    name: str = ""
+    end_of_turn: str = EOS   # the special token that ends an assistant reply (EOS or a control token)
+    selectable = True        # offered as a training template (CLI --template, config, the UI's choices)
+    jinja: str = ""          # the same format as a Hugging Face chat template ("" = none: the model's own)
+    ollama: str = ""         # the same format as an Ollama Go template ("" = cannot be exported to Ollama)
+    ollama_bos: str = ""     # written at the Ollama template's start when the GGUF does not add BOS itself
+    extra_stops: tuple[str, ...] = ()  # more tokens that end generation (after the end of turn and EOS)
 
-    def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]: ...
+    def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
+        raise NotImplementedError
 
-    def stop_tokens(self) -> list[str]: ...
+    def stop_tokens(self) -> list[str]:
+        """The tokens that end generation: the end of turn first, then EOS and any others, without repeats."""
+        return list(dict.fromkeys([self.end_of_turn, EOS, *self.extra_stops]))
+
+    def ollama_template(self, add_bos: bool = True) -> str:
+        return self.ollama if add_bos or not self.ollama_bos else self.ollama_bos + self.ollama
+
+    def recognises(self, text: str, bos: str, eos: str) -> bool:
+        """Does a tokenizer's own template, rendering PROBE with a generation prompt, produce this family's text?"""
+        return text == text_of(self.pieces(PROBE, True), bos, eos)
 
 
-class Llama2:
+class Llama2(Family):
     """Llama-2 chat. Source: https://github.com/meta-llama/llama/blob/main/llama/generation.py
     (B_INST="[INST]", E_INST="[/INST]", B_SYS="<<SYS>>\\n", E_SYS="\\n<</SYS>>\\n\\n"; each turn is
     f"{bos}[INST] {user} [/INST] {answer} {eos}"; the system block is folded into the first user message)."""
     name = "llama2"
-    end_of_turn = EOS
+    jinja = (
+        "{%- set system = messages[0]['content'] if messages[0]['role'] == 'system' else '' -%}"
+        "{%- set msgs = messages[1:] if messages[0]['role'] == 'system' else messages -%}"
+        "{%- for m in msgs -%}{%- if m['role'] == 'user' -%}{{ bos_token + '[INST] ' }}"
+        "{%- if loop.first and system -%}{{ '<<SYS>>\n' + system + '\n<</SYS>>\n\n' }}{%- endif -%}"
+        "{{ m['content'] + ' [/INST]' }}{%- else -%}{{ ' ' + m['content'] + ' ' + eos_token }}{%- endif -%}"
+        "{%- endfor -%}")
+    # Ollama adds BOS itself when the GGUF says add_bos_token (llama.cpp's tokenizer does it), as Ollama's own
+    # llama2/llama3 templates assume; otherwise the template writes it.
+    ollama = ("{{- $first := true }}\n"
+                            "{{- range .Messages }}\n"
+                            "{{- if eq .Role \"user\" }}{{ if not $first }}<s>{{ end }}[INST] "
+                            "{{ if and $first $.System }}<<SYS>>\n{{ $.System }}\n<</SYS>>\n\n{{ end }}"
+                            "{{ .Content }} [/INST]{{ $first = false }}\n"
+                            "{{- else if eq .Role \"assistant\" }} {{ .Content }} </s>\n"
+                            "{{- end }}\n"
+                            "{{- end }}")
+    ollama_bos = "<s>"
 
     def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
         out: list[Piece] = []
@@ -54,12 +93,23 @@ class Llama2:
         return [EOS]
 
 
-class Llama3:
+class Llama3(Family):
     """Llama-3 instruct. Source: https://github.com/meta-llama/llama3/blob/main/llama/tokenizer.py (ChatFormat)
     and https://www.llama.com/docs/model-cards-and-prompt-formats/meta-llama-3/ — <|begin_of_text|>, then per
-    message <|start_header_id|>{role}<|end_header_id|>\\n\\n{content}<|eot_id|>; generation ends on <|eot_id|>."""
+    message <|start_header_id|>{role}<|end_header_id|>\\n\\n{content}<|eot_id|>; generation ends on <|eot_id|>
+    (and on <|end_of_text|>)."""
     name = "llama3"
     end_of_turn = "<|eot_id|>"
+    extra_stops = ("<|end_of_text|>",)
+    jinja = ("{{ bos_token }}{%- for m in messages -%}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\n\n'"
+                           " + m['content'] + '<|eot_id|>' }}{%- endfor -%}{%- if add_generation_prompt -%}"
+                           "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif -%}")
+    ollama = (
+        "{{- if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>\n{{- end }}\n"
+        "{{- range .Messages }}{{ if ne .Role \"system\" }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
+        "{{ .Content }}<|eot_id|>{{ end }}\n"
+        "{{- end }}<|start_header_id|>assistant<|end_header_id|>\n\n")
+    ollama_bos = "<|begin_of_text|>"
 
     def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
         out = [Piece("special", BOS, turn=0)]
@@ -79,50 +129,93 @@ class Llama3:
         return [Piece("special", "<|start_header_id|>", turn=turn), Piece("text", role, turn=turn),
                 Piece("special", "<|end_header_id|>", turn=turn), Piece("text", "\n\n", turn=turn)]
 
+
+class ChatML(Family):
+    """ChatML (SmolLM2, Qwen and many more): <|im_start|>{role}\\n{content}<|im_end|>\\n per message, no BOS.
+    Recognised in a model's own template so its export gets an Ollama template; training uses `model` for it."""
+    name = "chatml"
+    end_of_turn = "<|im_end|>"
+    selectable = False
+    jinja = ("{%- for m in messages -%}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+             "{%- endfor -%}{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}")
+    ollama = ("{{- if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}\n"
+                            "{{- range .Messages }}{{ if ne .Role \"system\" }}<|im_start|>{{ .Role }}\n"
+                            "{{ .Content }}<|im_end|>\n{{ end }}\n"
+                            "{{- end }}<|im_start|>assistant\n")
+
+    def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
+        out: list[Piece] = []
+        if conv.system:
+            out += self._message("system", conv.system, 0)
+        for i, (user, answer) in enumerate(conv.turns):
+            out += self._message("user", user, i)
+            out += [Piece("special", "<|im_start|>", turn=i), Piece("text", "assistant\n", turn=i)]
+            if add_generation_prompt and i == len(conv.turns) - 1:
+                break
+            out += [Piece("text", answer, True, i), Piece("special", self.end_of_turn, True, i),
+                    Piece("text", "\n", turn=i)]
+        return out
+
+    def _message(self, role: str, content: str, turn: int) -> list[Piece]:
+        return [Piece("special", "<|im_start|>", turn=turn), Piece("text", f"{role}\n{content}", turn=turn),
+                Piece("special", self.end_of_turn, turn=turn), Piece("text", "\n", turn=turn)]
+
     def stop_tokens(self) -> list[str]:
         return [self.end_of_turn, EOS]
 
 
-class ModelTemplate:
+class ModelTemplate(Family):
     """The tokenizer's own chat_template (e.g. ChatML for SmolLM2). Pieces come from rendering it with
-    apply_chat_template, so this one needs the tokenizer: see studio.render.model_template_pieces."""
+    apply_chat_template, so this one needs the tokenizer: see studio.format.render.model_template_pieces."""
     name = "model"
-    end_of_turn = EOS
 
     def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
-        raise TypeError("the 'model' template is rendered from the tokenizer's chat_template by studio.render")
+        raise TypeError("the 'model' template is rendered from the tokenizer's chat_template by studio.format.render")
 
     def stop_tokens(self) -> list[str]:
         return [EOS]
 
+    def recognises(self, text: str, bos: str, eos: str) -> bool:
+        return False
 
-TEMPLATES: dict[str, Template] = {t.name: t for t in (Llama2(), Llama3(), ModelTemplate())}
-TEMPLATE_NAMES: tuple[str, ...] = tuple(TEMPLATES)  # the one list of template names (CLI, config, UI)
+
+TEMPLATES: dict[str, Family] = {}
 
 
-# Jinja equivalents, written into a merged model's tokenizer so other tools chat with it in the trained format.
-CHAT_TEMPLATES = {
-    "llama2": ("{%- set system = messages[0]['content'] if messages[0]['role'] == 'system' else '' -%}"
-               "{%- set msgs = messages[1:] if messages[0]['role'] == 'system' else messages -%}"
-               "{%- for m in msgs -%}{%- if m['role'] == 'user' -%}{{ bos_token + '[INST] ' }}"
-               "{%- if loop.first and system -%}{{ '<<SYS>>\n' + system + '\n<</SYS>>\n\n' }}{%- endif -%}"
-               "{{ m['content'] + ' [/INST]' }}{%- else -%}{{ ' ' + m['content'] + ' ' + eos_token }}{%- endif -%}"
-               "{%- endfor -%}"),
-    "llama3": ("{{ bos_token }}{%- for m in messages -%}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\n\n'"
-               " + m['content'] + '<|eot_id|>' }}{%- endfor -%}{%- if add_generation_prompt -%}"
-               "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif -%}"),
-}
+def register(family: Family) -> Family:
+    """Add a family to the registry (names are unique); returns it."""
+    if not family.name or family.name in TEMPLATES:
+        raise ValueError(f"a template family needs a new name, not {family.name!r}")
+    TEMPLATES[family.name] = family
+    return family
+
+
+for _family in (Llama2(), Llama3(), ModelTemplate(), ChatML()):
+    register(_family)
+
+
+def template_names() -> tuple[str, ...]:
+    """The templates a run may train with (the CLI's choices, the config's check, the UI's list)."""
+    return tuple(name for name, family in TEMPLATES.items() if family.selectable)
+
+
+TEMPLATE_NAMES: tuple[str, ...] = template_names()  # the shipped families, fixed at import (argparse choices)
 
 
 def chat_template_jinja(name: str) -> str:
-    return CHAT_TEMPLATES[name]
+    return get_template(name).jinja
 
 
-def get_template(name: str) -> Template:
+def get_template(name: str) -> Family:
     try:
         return TEMPLATES[name]
     except KeyError:
         raise KeyError(f"unknown template {name!r}; choose one of {', '.join(TEMPLATES)}") from None
+
+
+def recognise(text: str, bos: str, eos: str) -> str | None:
+    """The family whose rendering of PROBE is `text` (a tokenizer's own template's output), or None."""
+    return next((name for name, family in TEMPLATES.items() if family.recognises(text, bos, eos)), None)
 
 
 def text_of(pieces: list[Piece], bos: str, eos: str) -> str:

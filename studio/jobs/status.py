@@ -10,8 +10,8 @@ import time
 from enum import StrEnum
 from pathlib import Path
 
+from studio.core.storage import atomic_write_text
 from studio.locale import LANGS, Text, render
-from studio.storage import atomic_write_text
 
 
 class State(StrEnum):
@@ -65,7 +65,7 @@ def error_fields(message: Text) -> dict:
 
 def explain(err: BaseException) -> Text:
     """Why a worker failed, as a message in both languages (a library's own text is kept as it is)."""
-    from studio.errors import StudioError
+    from studio.core.errors import StudioError
     from studio.locale import T
     text = str(err)
     if isinstance(err, StudioError):

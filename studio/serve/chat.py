@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studio.core.errors import StudioError
+from studio.core.integrity import adapter_problem
 from studio.format.contract import Contract, model_hash
-from studio.errors import StudioError
-from studio.integrity import adapter_problem
 from studio.format.render import generation_prompt_ids, stop_token_ids
 
 BASE = "__base__"
@@ -70,18 +70,19 @@ class ChatEngine:
     """One base model (+ adapters). Not shared between browser sessions; call release() to free memory."""
 
     def __init__(self, base_path: str, device: str | None = None):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from studio.core.models import device as default_device
+        from studio.core.models import load_model
 
         self.base_path = base_path
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        self.device = device or default_device()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(base_path)
-            self.model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype).to(self.device).eval()
+            self.model = load_model(base_path, on=self.device)
         except Exception as e:  # noqa: BLE001 - a missing, partial or corrupt folder: say so in the pane
             first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-            raise StudioError("err.chat.5", base_path=base_path, first=first) from None
+            raise StudioError("err.chat.cannot_load", base_path=base_path, first=first) from None
         self.adapters: dict[str, Contract] = {}
         self.lock = threading.Lock()  # one generate at a time on this model
         own = Path(base_path) / "contract.json"
@@ -93,10 +94,10 @@ class ChatEngine:
         adapter_dir = Path(adapter_dir)
         problem = adapter_problem(adapter_dir)
         if problem:
-            raise StudioError("err.chat.1", adapter_dir=adapter_dir, problem=problem)
+            raise StudioError("err.chat.adapter_unusable", adapter_dir=adapter_dir, problem=problem)
         contract = Contract.load(adapter_dir)
         if contract.base_model_hash and contract.base_model_hash != model_hash(self.base_path):
-            raise StudioError("err.chat.2", adapter_dir=adapter_dir, base_model_path=contract.base_model_path,
+            raise StudioError("err.chat.other_base", adapter_dir=adapter_dir, base_model_path=contract.base_model_path,
                               base_path=self.base_path)
         if contract.added_tokens:
             from transformers import AutoTokenizer
@@ -150,12 +151,12 @@ class ChatEngine:
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         if self.model is None:
-            raise StudioError("err.chat.3")
+            raise StudioError("err.chat.released")
         for r in rows:
             if not r.message.strip():
-                raise StudioError("err.chat.6")
+                raise StudioError("err.chat.empty_message")
             if r.adapter and r.adapter not in self.adapters:
-                raise StudioError("err.chat.7", adapter=r.adapter)
+                raise StudioError("err.chat.adapter_not_loaded", adapter=r.adapter)
         prompts = [self.prompt_ids(r, settings.max_new_tokens) for r in rows]
         width = max(len(p) for p, _ in prompts)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
@@ -186,7 +187,7 @@ class ChatEngine:
                 torch.manual_seed(settings.seed)
                 try:
                     if self.model is None:  # released between the check above and this thread's turn
-                        raise StudioError("err.chat.8")
+                        raise StudioError("err.chat.released")
                     with torch.no_grad():
                         self.model.generate(**kwargs, streamer=streamer)
                 except BaseException as e:  # noqa: BLE001 - reported to the caller below
@@ -208,15 +209,14 @@ class ChatEngine:
         if error:
             if isinstance(error[0], StudioError):
                 raise error[0]
-            raise StudioError("err.chat.4", type=type(error[0]).__name__, str=str(error[0])[:200])
+            raise StudioError("err.chat.generation_failed", type=type(error[0]).__name__, str=str(error[0])[:200])
         yield [Reply(decode_whole_chars(self.tokenizer, t).strip(), done[i], len(t) + int(done[i]),
                      prompts[i][1], t) for i, t in enumerate(new)]
 
     def generate(self, rows: list[Row], settings: GenSettings) -> list[Reply]:
-        out = None
-        for out in self.stream(rows, settings):
-            pass
-        return out
+        from collections import deque
+        last = deque(self.stream(rows, settings), maxlen=1)  # the stream's last item is the finished replies
+        return last[0] if last else None
 
 
 class _RowStreamer:

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.serve.chat import ChatEngine, GenSettings, Row
+from studio.core.errors import StudioError
+from studio.core.models import resolve
 from studio.format.contract import Contract
-from studio.errors import StudioError
-from studio.locale import tr
-from studio.models import resolve
-from studio.train.runs import list_runs
-from studio.serve.votes import assign_sides
-from studio.train.folder import Run
+from studio.jobs.folders import Run
+from studio.jobs.runs import list_runs
+from studio.locale import T, Text, tr
+from studio.serve.chat import ChatEngine, GenSettings, Row
+from studio.serve.votes import SETTINGS, assign_sides, record_vote, votes_path
 
 
 def model_choices(runs_dir: Path) -> list[str]:
@@ -78,7 +78,8 @@ class ChatSession:
         if choice.startswith("merged:"):
             return str(Run(runs / choice[7:]).merged), None, None
         if other.startswith(("run:", "merged:")) and other != choice:  # the base the other pane was tuned from
-            path = runs / other.split(":", 1)[1] / ("adapter" if other.startswith("run:") else "merged")
+            other_run = Run(runs / other.split(":", 1)[1])
+            path = other_run.adapter if other.startswith("run:") else other_run.merged
             c = Contract.load(path)
             return c.base_model_path, None, c
         return resolve("default"), None, None
@@ -130,6 +131,17 @@ class ChatSession:
                      "history": [[list(t) for t in p.history[:-1]] for p in self.panes]}
         yield list(texts)
 
+    def vote(self, which: str, settings: list, log: Path | None = None) -> tuple[str, str]:
+        """Record a vote on the last exchange (with the generation settings it was made with) and reveal the sides;
+        returns the models on the left and on the right. Refused before a first exchange."""
+        if not self.last:
+            raise StudioError("chat.chat_first")
+        a, b = self.panes[0].choice, self.panes[1].choice
+        record_vote(log or votes_path(), which, a, b, self.last["history"], self.last["prompt"],
+                    self.last["answers"][0], self.last["answers"][1], dict(zip(SETTINGS, settings)))
+        self.revealed, self.last = True, {}
+        return a, b
+
     def undo_last(self) -> str | None:
         """Drop the last exchange from both panes (for regenerate); returns its message."""
         msg = None
@@ -152,6 +164,11 @@ class ChatRegistry:
         with self._lock:
             self._sessions.add(session)
         return session
+
+    def release_for_job(self) -> Text | str:
+        """Before a GPU job starts (there is one GPU): release every tab's chat models; says how many, if any."""
+        n = self.release_all()
+        return T("train.released", n=n) if n else ""
 
     def release_all(self) -> int:
         """Release every session's models; returns how many were loaded."""

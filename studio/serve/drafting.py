@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from studio.core.errors import StudioError
 from studio.data import drafts as dr
 from studio.data.conversations import group_dialogs
 from studio.data.persona import Persona
-from studio.errors import StudioError
 from studio.locale import T, Text
 
 BATCH = 4
@@ -68,13 +68,13 @@ def parse_questions(text: str, limit: int) -> list[str]:
 
 def _open(req: DraftRequest, runs_dir: Path):
     """(engine, adapter name or None, contract, label) for the requested model."""
+    from studio.core.models import resolve
     from studio.format.contract import Contract
-    from studio.models import resolve
     from studio.serve.chat import ChatEngine
     if not req.run:
         engine = ChatEngine(resolve(req.model or "default"))
         return engine, None, engine.own_contract, req.model or "default"
-    from studio.train.folder import resolve_run
+    from studio.jobs.folders import resolve_run
     run = resolve_run(req.run, runs_dir)
     if req.merged:
         if not run.has_merged():

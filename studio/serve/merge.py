@@ -9,14 +9,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.jobs.status import State
+from studio.core.errors import StudioError
 from studio.format.contract import Contract
-from studio.errors import StudioError
-from studio.integrity import adapter_problem
 from studio.format.render import generation_prompt_ids
 from studio.format.templates import chat_template_jinja
-from studio.train.runs import ACTIVE, STATUS, latest_checkpoint, refresh
-from studio.train.folder import Run
+from studio.jobs.folders import Run, new_run_folder
+from studio.jobs.runs import adapter_dir
+from studio.jobs.status import State
 
 VERIFY_QUESTIONS = ["ごきげんよう。", "好きな食べ物は？", "What is the capital of France?"]
 TOLERANCE = {"fp32": 1e-3, "bf16": 5e-2}
@@ -39,40 +38,16 @@ class MergeReport:
         return self.summary_text().render(lang)
 
 
-def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: bool = False) -> Path:
-    """A run id, a run directory or an adapter folder -> the adapter folder (refusing a run still training)."""
-    path = Path(ref)
-    if not path.exists() and runs_dir is not None and (runs_dir / str(ref)).exists():
-        path = runs_dir / str(ref)
-    if (path / STATUS).exists():  # a run directory
-        state = refresh(path).get("state")
-        if state in ACTIVE or state != State.FINISHED and not Run(path).adapter.exists():
-            ckpt = latest_checkpoint(path)
-            if not use_checkpoint or ckpt is None:
-                raise StudioError("err.merge.10", name=path.name, state=state)
-            if not (ckpt / "contract.json").exists():
-                shutil.copy(path / "contract.json", ckpt / "contract.json")
-            return ckpt
-        path = Run(path).adapter
-    if not (path / "adapter_config.json").exists():
-        raise StudioError("err.merge.1", ref=ref)
-    problem = adapter_problem(path)
-    if problem:
-        raise StudioError("err.merge.2", path=path, problem=problem)
-    return path
-
-
 def _load_base(contract: Contract, tokenizer_dir: Path):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    from studio.core.models import dtype_name, load_model
+
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    model = AutoModelForCausalLM.from_pretrained(contract.base_model_path, dtype=dtype)
+    model = load_model(contract.base_model_path)
     if contract.added_tokens:
         model.resize_token_embeddings(len(tok))
-    return model.to("cuda" if torch.cuda.is_available() else "cpu").eval(), tok, "bf16" if dtype == torch.bfloat16 \
-        else "fp32"
+    return model, tok, dtype_name()
 
 
 def _logits(model, tok, contract: Contract):
@@ -89,7 +64,7 @@ def _check_disk(out: Path, need_bytes: int) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(out.parent).free
     if free < need_bytes * 1.1:
-        raise StudioError("err.merge.3", parent=out.parent, need_bytes=need_bytes / 2**30, free=free / 2**30)
+        raise StudioError("err.merge.disk_space", parent=out.parent, need_bytes=need_bytes / 2**30, free=free / 2**30)
 
 
 def _quiet(fraction: float, message) -> None:
@@ -106,11 +81,11 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
     progress(0.02, T("merge.p.loading"))
     src = adapter_dir(ref, runs_dir, use_checkpoint)
     contract = Contract.load(src)
-    out = Path(out) if out else (src.parent if src.name == "adapter" else src.parent.parent) / "merged"
+    out = Path(out) if out else Run(src.parent if src.name == "adapter" else src.parent.parent).merged
     if out.exists() and not out.is_dir():
         raise StudioError("err.export.out_not_dir", out=out)
     if out.exists() and any(out.iterdir()):
-        raise StudioError("err.merge.4", out=out)
+        raise StudioError("err.merge.out_not_empty", out=out)
     model, tok, precision = _load_base(contract, src)
     n_params = sum(p.numel() for p in model.parameters())
     _check_disk(out, n_params * (2 if precision == "bf16" else 4))
@@ -123,7 +98,7 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
     diff = max(float((a - b).abs().max()) for a, b in zip(before, after))
     tol = TOLERANCE[precision]
     if not diff <= tol:
-        raise StudioError("err.merge.5", diff=diff, tol=tol)
+        raise StudioError("err.merge.verify_failed", diff=diff, tol=tol)
     if contract.template != "model":
         tok.chat_template = chat_template_jinja(contract.template)
     merged.generation_config.eos_token_id = list(contract.stop_token_ids)
@@ -145,10 +120,9 @@ def combine_into_run(refs: list[str], weights: list[float], method: str, runs_di
                      progress=_quiet) -> Path:
     """Combine adapters into a new finished run (<runs>/<time>-combined-<method>/adapter) that chat, merge and
     evaluation treat like a trained one."""
-    import time
 
-    from studio.train.runs import write_status
-    run = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-combined-{method}"
+    from studio.jobs.status import write_status
+    run = new_run_folder(runs_dir, f"combined-{method}").path
     combine_adapters(list(refs), list(weights), method, Run(run).adapter, runs_dir, density, progress=progress)
     write_status(run, state=State.FINISHED, step=0, total=0, combined_from=list(refs), weights=list(weights),
                  method=method)
@@ -164,13 +138,13 @@ def combine_adapters(refs: list[str | Path], weights: list[float], method: str, 
     progress(0.05, T("merge.p.loading"))
 
     if method not in COMBINE_METHODS:
-        raise StudioError("err.merge.6", join=', '.join(COMBINE_METHODS))
+        raise StudioError("err.merge.unknown_method", join=', '.join(COMBINE_METHODS))
     if len(refs) < 2 or len(refs) != len(weights):
-        raise StudioError("err.merge.7")
+        raise StudioError("err.merge.too_few")
     dirs = [adapter_dir(r, runs_dir) for r in refs]
     contracts = [Contract.load(d) for d in dirs]
     if len({(c.base_model_hash, c.template) for c in contracts}) != 1:
-        raise StudioError("err.merge.8")
+        raise StudioError("err.merge.different_bases")
     model, _tok, _ = _load_base(contracts[0], dirs[0])
     names = [f"a{i}" for i in range(len(dirs))]
     peft_model = PeftModel.from_pretrained(model, dirs[0], adapter_name=names[0])
@@ -181,7 +155,7 @@ def combine_adapters(refs: list[str | Path], weights: list[float], method: str, 
         peft_model.add_weighted_adapter(adapters=names, weights=list(weights), adapter_name="combined",
                                         combination_type=method, **kwargs)
     except ValueError as e:
-        raise StudioError("err.merge.9", method=method, reason=e) from None
+        raise StudioError("err.merge.peft_refused", method=method, reason=e) from None
     peft_model.eval()  # new modules start in train mode (dropout)
     progress(0.8, T("merge.p.saving"))
     out = Path(out)

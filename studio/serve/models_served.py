@@ -6,10 +6,10 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.format.contract import Contract
+from studio.jobs.folders import Run
 from studio.serve.chat import ChatEngine, Row
-from studio.train.folder import Run
 
 BASE_NAME = "base"
 MERGED_SUFFIX = ":merged"
@@ -39,10 +39,10 @@ class ServedModels:
                 raise StudioError("err.serve.no_adapter", run=run.id)
 
     @classmethod
-    def open(cls, model: str | None, run_refs: list[str], runs_dir: Path | None) -> "ServedModels":
+    def open(cls, model: str | None, run_refs: list[str], runs_dir: Path | None) -> ServedModels:
         """The models to serve, all loaded: the base is `model`, else the first run's base, else 'default'."""
-        from studio.models import resolve
-        from studio.train.folder import resolve_run
+        from studio.core.models import resolve
+        from studio.jobs.folders import resolve_run
         runs = [resolve_run(r, runs_dir) for r in run_refs]
         if not model and runs:
             first = runs[0]

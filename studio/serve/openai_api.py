@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.serve.chat import GenSettings
 from studio.serve.models_served import ServedModels
 

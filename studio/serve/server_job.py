@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.locale import T, Text
 
 POLL_S = 0.5

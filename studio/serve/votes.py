@@ -7,10 +7,18 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from studio.errors import StudioError
-from studio.storage import atomic_write_text
+from studio.core.errors import StudioError
+from studio.core.jsonl import append_jsonl, read_jsonl
+from studio.core.storage import atomic_write_text
+from studio.core.workspace import home
 
 VOTES = ("A", "B", "tie", "both_bad")
+SETTINGS = ("temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens", "seed")  # kept with a vote
+
+
+def votes_path() -> Path:
+    """The workspace's one votes log (every browser session appends to it)."""
+    return home() / "votes.jsonl"
 
 
 def assign_sides(first: str, second: str, rng: random.Random | None = None) -> tuple[str, str]:
@@ -23,25 +31,15 @@ def assign_sides(first: str, second: str, rng: random.Random | None = None) -> t
 def record_vote(log: Path, vote: str, model_a: str, model_b: str, history: list[dict], prompt: str,
                 answer_a: str, answer_b: str, settings: dict) -> dict:
     if vote not in VOTES:
-        raise StudioError("err.votes.1", join=', '.join(VOTES))
+        raise StudioError("err.votes.unknown_vote", join=', '.join(VOTES))
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "model_a": model_a, "model_b": model_b, "vote": vote,
              "history": history, "prompt": prompt, "answer_a": answer_a, "answer_b": answer_b, "settings": settings}
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    append_jsonl(log, [entry])
     return entry
 
 
 def read_votes(log: Path) -> list[dict]:
-    if not log.exists():
-        return []
-    out = []
-    for line in log.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue  # a torn last line after a crash
-    return out
+    return read_jsonl(log)  # a torn last line after a crash is skipped
 
 
 def win_rates(votes: list[dict]) -> list[dict]:
@@ -67,6 +65,6 @@ def export_preferences(votes: list[dict], out: Path) -> int:
         chosen, rejected = (v["answer_a"], v["answer_b"]) if v["vote"] == "A" else (v["answer_b"], v["answer_a"])
         lines.append(json.dumps({"prompt": v["prompt"], "chosen": chosen, "rejected": rejected}, ensure_ascii=False))
     if not lines:
-        raise StudioError("err.votes.2")
+        raise StudioError("err.votes.none_yet")
     atomic_write_text(out, "\n".join(lines) + "\n", keep_backups=0)
     return len(lines)

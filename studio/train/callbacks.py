@@ -7,9 +7,9 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from studio.jobs.status import State
+from studio.jobs.runs import append_metrics
+from studio.jobs.status import STOP, State, write_status
 from studio.train.distributed import Rank, any_rank
-from studio.train.runs import STOP, append_metrics, write_status
 
 
 class RunFilesCallback(TrainerCallback):

@@ -1,14 +1,14 @@
 """The training configuration: one dataclass, a comment per field, YAML round trip, validation naming the field."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import yaml
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
+from studio.core.settings import BadValue, Widget, coerce, setting
 from studio.format.render import TRAIN_ON
-from studio.format.templates import TEMPLATE_NAMES
 from studio.locale import T
 
 STRATEGIES = ("ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3")
@@ -17,97 +17,155 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+def _templates() -> tuple[str, ...]:
+    from studio.format.templates import template_names
+    return template_names()
+
+
+def _methods() -> tuple[str, ...]:
+    from studio.train.methods import method_names
+    return method_names()
+
+
+def _shown(kind: str, row: str, label: str = "", hint: str = "", **limits) -> Widget:
+    return Widget(kind, row, label, hint, **limits)
+
+
 @dataclass
 class TrainConfig:
-    # what to train
-    model: str = "default"              # local folder, hub id, or 'default' (the embedded SmolLM2-135M-Instruct)
-    data: str = ""                      # persona folder or CSV/TSV/JSONL file
-    template: str = "model"             # llama2 | llama3 | model (the tokenizer's own chat template)
-    system_prompt: str | None = None    # overrides the persona's system prompt when set
-    max_length: int = 1024              # tokens per example; longer examples are truncated (the Doctor warns)
-    train_on: str = "responses"         # responses | last | all
-    add_control_tokens: bool = False    # add missing template control tokens and train their embedding rows
-    allow_doctor_errors: bool = False   # launch even though the Template Doctor reports errors
-    trust_remote_code: bool = False     # run the model's own Python code (only for sources you trust)
-    # quantization (QLoRA)
-    load_in_4bit: bool = True           # NF4 4-bit base weights (bitsandbytes)
-    double_quant: bool = True           # quantize the quantization constants too
-    compute_dtype: str = "auto"         # auto (bf16 on CUDA if supported, else fp16; fp32 on CPU) | bf16 | fp16 | fp32
-    # LoRA
-    lora_r: int = 16
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
-    use_rslora: bool = False
-    use_dora: bool = False
-    # optimisation
-    batch_size: int = 2                 # per device
-    grad_accum: int = 4                 # effective batch = batch_size * grad_accum
-    max_steps: int = 60                 # > 0 wins over epochs
-    epochs: float = 1.0
-    learning_rate: float = 2e-4
-    warmup_steps: float = 5             # steps (a float below 1 is a fraction of all steps)
-    scheduler: str = "linear"
-    weight_decay: float = 0.01
-    optimizer: str = "adamw_8bit"
-    seed: int = 3407
-    neftune_alpha: float | None = None  # NEFTune noise; None = off
-    gradient_checkpointing: bool = False  # saves memory on big models; ~20% slower
-    group_by_length: bool = True        # padded batches: similar lengths together (less padding), random order
-    padding_free: bool = True           # a batch's examples in one row, no padding (exact: see test_packing)
-    use_liger: bool = False             # Liger fused kernels (CUDA + liger-kernel): no full logits in memory
-    packing: bool = False               # fill rows of max_length with whole examples (best-fit decreasing): fewer,
-                                        # fuller steps; each step then sees more examples (retune max_steps)
+    """Every training setting, declared once (studio/core/settings.py): the CLI's flags, the YAML file's keys and the
+    Train tab's widgets all come from these declarations."""
+    # Shown in the Train tab, in this order: the order of its widgets, and so of the start_training API's inputs
+    model: str = setting("default", group="data", ui=_shown("custom", "top", "train.model"),
+                         help="local folder, hub id, or 'default' (the embedded SmolLM2-135M-Instruct)")
+    template: str = setting("model", group="data", choices=_templates, ui=_shown("custom", "top", "format.template"),
+                            help="llama2 | llama3 | model (the tokenizer's own chat template)")
+    max_steps: int = setting(60, group="optimisation", ui=_shown("int", "main", minimum=0),
+                             help="training steps (> 0 wins over epochs)")
+    learning_rate: float = setting(2e-4, group="optimisation", ui=_shown("number", "main"), help="peak learning rate")
+    lora_r: int = setting(16, group="lora", ui=_shown("int", "main"), help="LoRA rank")
+    batch_size: int = setting(2, group="optimisation", ui=_shown("int", "main"), help="examples per step, per device")
+    max_length: int = setting(1024, group="data", ui=_shown("int", "main"),
+                              help="tokens per example; longer examples are truncated (the Doctor warns)")
+    load_in_4bit: bool = setting(True, group="quantization", ui=_shown("checkbox", "main", "train.4bit"),
+                                 help="NF4 4-bit base weights (bitsandbytes)")
+    lora_alpha: int = setting(16, group="lora", ui=_shown("int", "adv.lora"), help="LoRA scaling (alpha / r)")
+    lora_dropout: float = setting(0.0, group="lora", ui=_shown("number", "adv.lora"), help="dropout on LoRA inputs")
+    target_modules: list[str] = setting(group="lora", factory=lambda: list(DEFAULT_TARGETS),
+                                        choices=tuple(DEFAULT_TARGETS), ui=_shown("choices", "adv.lora"),
+                                        help="the linear layers that get LoRA adapters")
+    use_rslora: bool = setting(False, group="lora", ui=_shown("checkbox", "adv.flags"), help="rank-stabilised LoRA")
+    use_dora: bool = setting(False, group="lora", ui=_shown("checkbox", "adv.flags"),
+                             help="weight-decomposed LoRA (DoRA)")
+    gradient_checkpointing: bool = setting(False, group="optimisation", ui=_shown("checkbox", "adv.flags"),
+                                           help="saves memory on big models; ~20%% slower")
+    group_by_length: bool = setting(True, group="optimisation", ui=_shown("checkbox", "adv.flags"),
+                                    help="padded batches: similar lengths together (less padding), random order")
+    padding_free: bool = setting(True, group="optimisation", ui=_shown("checkbox", "adv.flags"),
+                                 help="a batch's examples in one row, no padding (exact: see test_packing)")
+    use_liger: bool = setting(False, group="optimisation", ui=_shown("checkbox", "adv.flags", hint="train.liger_hint"),
+                              help="Liger fused kernels (CUDA + liger-kernel): no full logits in memory")
+    double_quant: bool = setting(True, group="quantization", ui=_shown("checkbox", "adv.flags"),
+                                 help="quantize the quantization constants too")
+    grad_accum: int = setting(4, group="optimisation", ui=_shown("int", "adv.optim"),
+                              help="effective batch = batch_size * grad_accum")
+    epochs: float = setting(1.0, group="optimisation", ui=_shown("number", "adv.optim", hint="train.epochs_hint"),
+                            help="passes over the data when max_steps is 0")
+    warmup_steps: float = setting(5, group="optimisation", ui=_shown("number", "adv.optim"),
+                                  help="steps (a float below 1 is a fraction of all steps)")
+    scheduler: str = setting("linear", group="optimisation", choices=SCHEDULERS, ui=_shown("dropdown", "adv.optim"),
+                             help="learning-rate schedule")
+    weight_decay: float = setting(0.01, group="optimisation", ui=_shown("number", "adv.optim"), help="weight decay")
+    optimizer: str = setting("adamw_8bit", group="optimisation", choices=OPTIMIZERS,
+                             ui=_shown("dropdown", "adv.optim2"), help="optimizer (8-bit ones from bitsandbytes)")
+    seed: int = setting(3407, group="optimisation", ui=_shown("int", "adv.optim2"), help="random seed")
+    neftune_alpha: float | None = setting(None, group="optimisation",
+                                          ui=_shown("number", "adv.optim2", hint="train.neftune_hint"),
+                                          help="NEFTune noise (none or 0 = off)")
+    eval_fraction: float = setting(0.0, group="saving", ui=_shown("number", "adv.optim2"),
+                                   help="share of examples held out for eval loss (0 = none)")
+    save_steps: int = setting(20, group="saving", ui=_shown("int", "adv.optim2"),
+                              help="checkpoint every N steps (resume continues from the last one)")
+    add_control_tokens: bool = setting(False, group="data", ui=_shown("checkbox", "adv.tokens", "train.add_tokens"),
+                                       help="add missing template control tokens and train their embedding rows")
+    # replay: the base model's answers to general prompts, mixed in so the character keeps general knowledge. The
+    # recipes set 0.25, chosen by measurement; 0 here keeps older run configs as they were.
+    replay_share: float = setting(0.0, group="replay",
+                                  ui=_shown("slider", "replay", "train.replay_share", "train.replay_hint",
+                                            minimum=0, maximum=0.8, step=0.05),
+                                  help="share of training rows that are the base model's answers to general prompts "
+                                       "(0 = off)")
+    replay_system: str = setting("persona", group="replay", choices=("none", "persona"),
+                                 ui=_shown("radio", "replay", "train.replay_system", "train.replay_sys_"),
+                                 help="render replay rows with the persona's system prompt, or none")
+    packing: bool = setting(False, group="optimisation",
+                            ui=_shown("checkbox", "adv.packing", "train.packing", "train.packing_hint"),
+                            help="fill rows of max length with whole examples (fewer, fuller steps)")
     # several processes (GPUs) or machines, through torch.distributed (torchrun's launcher); 1 = one process
-    num_processes: int = 1              # processes in all, over every machine (one per GPU; CPU: gloo)
-    strategy: str = "ddp"               # ddp | fsdp | deepspeed-zero2 | deepspeed-zero3 (README: what combines)
-    num_machines: int = 1               # machines taking part (each runs the same command with its own rank)
-    machine_rank: int = 0               # this machine's rank, 0 = the main machine
-    main_address: str = ""              # the main machine's address (several machines only)
-    main_port: int = 0                  # its rendezvous port (0 = a free one; several machines: 29500)
-    # replay: the base model's answers to general prompts, mixed in so the character keeps general knowledge
-    replay_share: float = 0.0           # share of training rows that are replay rows (0 = off; the recipes set
-                                        # 0.25, chosen by measurement; 0 here keeps older run configs as they were)
-    replay_prompts: str = ""            # general prompts file ('' = the shipped data/replay/general_prompts.txt)
-    replay_system: str = "persona"      # persona | none: render replay rows with or without the persona's system
-    # evaluation and saving
-    eval_fraction: float = 0.0          # share of examples held out for eval loss (0 = none)
-    logging_steps: int = 1
-    save_steps: int = 20                # checkpoint every N steps (resume continues from the last one)
-    save_total_limit: int = 3
+    num_processes: int = setting(1, group="scale", ui=_shown("int", "scale", "train.num_processes", minimum=1),
+                                 help="processes in all, one per GPU (CPU: gloo); batch size is per process")
+    strategy: str = setting("ddp", group="scale", choices=STRATEGIES, ui=_shown("dropdown", "scale", "train.strategy"),
+                            help="how the processes share the work (default ddp; README: what combines)")
+    num_machines: int = setting(1, group="scale", ui=_shown("int", "scale", "train.num_machines", minimum=1),
+                                help="machines taking part (each runs this command)")
+    machine_rank: int = setting(0, group="scale", ui=_shown("int", "scale", "train.machine_rank", minimum=0),
+                                help="this machine's rank (0 = the main machine)")
+    main_address: str = setting("", group="scale", ui=_shown("text", "scale", "train.main_address"),
+                                help="the main machine's address (several machines)")
+    main_port: int = setting(0, group="scale", ui=_shown("int", "scale", "train.main_port", minimum=0),
+                             help="its rendezvous port (default: any free port on one machine, 29500 on several)")
+    allow_doctor_errors: bool = setting(False, group="data", ui=_shown("checkbox", "adv.tokens", "train.override"),
+                                        help="launch despite Template Doctor errors")
+    trust_remote_code: bool = setting(False, group="data", ui=_shown("checkbox", "adv.tokens", "format.remote_code"),
+                                      help="run the model's own Python code (only for sources you trust)")
+    # Not in the Train tab (each says why); the CLI and run.yaml set them
+    method: str = setting("sft", group="data", choices=lambda: _methods(), not_in_ui="one method today (sft)",
+                          help="how the run learns: sft (the persona table)")
+    parent_run: str = setting("", group="data", not_in_ui="set when a run starts from another run's adapter",
+                              help="the run whose adapter this run starts from ('' = the base model)")
+    data: str = setting("", group="data", not_in_ui="the persona open in the Persona tab",
+                        help="persona folder or CSV/TSV/JSONL file")
+    system_prompt: str | None = setting(None, group="data", not_in_ui="the persona's system prompt (Persona tab)",
+                                        help="overrides the persona's system prompt when set")
+    train_on: str = setting("responses", group="data", choices=TRAIN_ON, not_in_ui="chosen in the Format tab",
+                            help="responses | last | all")
+    compute_dtype: str = setting("auto", group="quantization", choices=("auto", "bf16", "fp16", "fp32"),
+                                 not_in_ui="chosen by the recipe for this device",
+                                 help="auto (bf16 on CUDA if supported, else fp16; fp32 on CPU) | bf16 | fp16 | fp32")
+    replay_prompts: str = setting("", group="replay", not_in_ui="a file of prompts: set it in run.yaml or the CLI",
+                                  help="general prompts for replay (default: data/replay/general_prompts.txt)")
+    logging_steps: int = setting(1, group="saving", not_in_ui="the loss plot needs every step",
+                                 help="log loss every N steps")
+    save_total_limit: int = setting(3, group="saving", not_in_ui="disk housekeeping: set it in run.yaml or the CLI",
+                                    help="checkpoints kept")
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(asdict(self), allow_unicode=True, sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "config") -> "TrainConfig":
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
+    def from_dict(cls, data: dict, source: str = "config") -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
         if unknown:
-            raise StudioError("err.train_config.1", source=source, join=', '.join(unknown))
+            raise StudioError("err.config.unknown_settings", source=source, join=', '.join(unknown))
         cfg = cls()
         for k, v in data.items():
-            default = getattr(cfg, k)
             try:
-                if v is None or default is None or isinstance(default, (list, str)):
-                    setattr(cfg, k, v)
-                elif isinstance(default, bool):
-                    setattr(cfg, k, v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on"))
-                else:
-                    setattr(cfg, k, type(default)(v))
-            except (TypeError, ValueError):
-                raise StudioError("err.train_config.5", source=source, k=k, type=type(default).__name__, v=v) from None
+                setattr(cfg, k, coerce(cls, k, v))
+            except BadValue:
+                kind = type(getattr(cfg, k)).__name__ if getattr(cfg, k) is not None else "number"
+                raise StudioError("err.config.wrong_type", source=source, k=k, type=kind, v=v) from None
         return cfg
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as e:
-            raise StudioError("err.train_config.3", path=path, reason=e) from None
+            raise StudioError("err.config.unreadable", path=path, reason=e) from None
         if not isinstance(data, dict):
-            raise StudioError("err.train_config.2", path=path)
+            raise StudioError("err.config.not_mapping", path=path)
         return cls.from_dict(data, str(path))
 
     def validate(self, n_examples: int | None = None) -> None:
@@ -125,7 +183,8 @@ class TrainConfig:
             (0 <= self.eval_fraction < 0.5, T("cfg.eval_fraction")),
             (self.optimizer in OPTIMIZERS, T("cfg.optimizer", choices=", ".join(OPTIMIZERS))),
             (self.scheduler in SCHEDULERS, T("cfg.scheduler", choices=", ".join(SCHEDULERS))),
-            (self.template in TEMPLATE_NAMES, T("cfg.template")),
+            (self.template in _templates(), T("cfg.template")),
+            (self.method in _methods(), T("cfg.method", choices=", ".join(_methods()))),
             (self.train_on in TRAIN_ON, T("cfg.train_on")),
             (self.compute_dtype in ("auto", "bf16", "fp16", "fp32"), T("cfg.compute_dtype")),
             (bool(self.target_modules), T("cfg.target_modules")),
@@ -143,4 +202,4 @@ class TrainConfig:
                            T("cfg.batch_vs_data", batch=self.batch_size, n=train_n)))
         for ok, message in checks:
             if not ok:
-                raise StudioError("err.train_config.4", message=message)
+                raise StudioError("err.config.invalid", message=message)

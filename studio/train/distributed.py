@@ -19,12 +19,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
+from studio.jobs.folders import Run
 from studio.jobs.status import State, error_fields, explain, read_status, write_status
 from studio.locale import Rendered, T, Text
 from studio.train.config import TrainConfig
 
-RANKS_DIR = "ranks"          # in the run folder: one error file per rank that failed
 DEFAULT_PORT = 29500         # torchrun's default rendezvous port (several machines)
 SHARDED = ("fsdp", "deepspeed-zero3")
 GPU_ONLY = ("fsdp", "deepspeed-zero2", "deepspeed-zero3")
@@ -38,7 +38,7 @@ class Rank:
     world: int = 1
 
     @classmethod
-    def current(cls) -> "Rank":
+    def current(cls) -> Rank:
         env = os.environ
         return cls(int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1)))
 
@@ -180,7 +180,7 @@ def die_with_parent() -> None:
 
 
 def write_rank_error(run: Path, rank: Rank, message: Text) -> None:
-    folder = run / RANKS_DIR
+    folder = Run(run).ranks
     folder.mkdir(exist_ok=True)
     record = {"t": time.time(), **error_fields(message)}
     (folder / f"rank-{rank.rank}.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
@@ -189,7 +189,7 @@ def write_rank_error(run: Path, rank: Rank, message: Text) -> None:
 def _rank_error(run: Path, rank: int) -> tuple[float, Rendered] | None:
     """(when, why) from the rank's own error file, if it wrote one."""
     try:
-        data = json.loads((run / RANKS_DIR / f"rank-{rank}.json").read_text(encoding="utf-8"))
+        data = json.loads((Run(run).ranks / f"rank-{rank}.json").read_text(encoding="utf-8"))
         return float(data["t"]), Rendered(dict(data["error_i18n"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -222,7 +222,8 @@ def supervise(run: Path, resume: bool) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    from studio.train.runs import CONFIG, latest_checkpoint
+    from studio.jobs.checkpoints import latest_checkpoint
+    from studio.jobs.folders import CONFIG
     write_status(run, state=State.RUNNING, error=None, started=time.time(), ranks=None, outcome=None)
     try:
         cfg = TrainConfig.load(run / CONFIG)
@@ -236,7 +237,9 @@ def supervise(run: Path, resume: bool) -> int:
         write_status(run, ranks={"world": cfg.num_processes, "local": per, "machine": cfg.machine_rank,
                                  "machines": cfg.num_machines, "strategy": cfg.strategy})
         launch = LaunchConfig(min_nodes=cfg.num_machines, max_nodes=cfg.num_machines, nproc_per_node=per,
-                              run_id=run.name, rdzv_backend="static", rdzv_endpoint=f"{address}:{port}",
+                              # the same on every machine (each names its run folder by its own clock)
+                              run_id=f"studio-{address}-{port}", rdzv_backend="static",
+                              rdzv_endpoint=f"{address}:{port}",
                               rdzv_configs={"rank": cfg.machine_rank, "timeout": 900}, max_restarts=0,
                               monitor_interval=0.5, log_line_prefix_template="[rank${rank}] ")
         args = ["-m", "studio", "_worker", str(run)] + (["--resume"] if resume else [])
@@ -263,9 +266,8 @@ def _prepare_replay(run: Path, cfg: TrainConfig) -> None:
     """Make the replay answers once, before the ranks start (each rank then reads the run's replay.jsonl)."""
     if cfg.replay_share <= 0:
         return
+    from studio.core.models import resolve
     from studio.data.persona_store import load_persona
-    from studio.models import resolve
-    from studio.train.folder import Run
-    from studio.train.worker import replay_rows
+    from studio.train.replay import rows_for_run
     data = Run(run).data if Run(run).data.exists() else Path(cfg.data)
-    replay_rows(run, cfg, load_persona(data), resolve(cfg.model))
+    rows_for_run(run, cfg, load_persona(data), resolve(cfg.model))

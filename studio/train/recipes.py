@@ -6,7 +6,7 @@ learning rate.
 4-bit stays one tick away for anyone who wants it."""
 from __future__ import annotations
 
-from studio.models import PRESETS
+from studio.core.models import PRESETS
 from studio.train.config import TrainConfig
 
 # Replay (the base's own answers to general prompts, rendered with the persona's system prompt) as a quarter of the

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from studio.core.errors import StudioError
+from studio.core.storage import atomic_write_text
+from studio.core.workspace import PACKAGE_ROOT
 from studio.data.conversations import Conversation
-from studio.errors import StudioError
 from studio.eval.prompts import read_prompts
-from studio.storage import atomic_write_text
-from studio.workspace import PACKAGE_ROOT
 
 SHIPPED_PROMPTS = PACKAGE_ROOT / "data" / "replay" / "general_prompts.txt"
 REPLAY_SYSTEMS = ("none", "persona")   # replay rows rendered without a system prompt, or with the persona's
@@ -144,8 +144,8 @@ def preview_conversations(source: str, template: str, share: float, system: str,
                           placeholder: str, configured_prompts: str = "") -> list[Conversation]:
     """The replay rows a run with these settings would train, for the Format tab: the cached answers of this base
     when some run made them already, else each prompt with `placeholder` (the base answers when training starts)."""
+    from studio.core.models import resolve
     from studio.format.contract import model_hash
-    from studio.models import resolve
     if share <= 0:
         return []
     prompts = read_replay_prompts(configured_prompts)
@@ -155,3 +155,17 @@ def preview_conversations(source: str, template: str, share: float, system: str,
     answers = (read_answers(cached, digest) if digest and cached.exists() else None) or [
         ReplayAnswer(q, placeholder, True) for q in prompts]
     return persona_replay(persona, answers, share, system)
+
+
+def rows_for_run(run: Path, cfg, persona, where: str) -> list:
+    """The replay conversations for this run (none when replay_share is 0): made before the model loads, so
+    the base answers with its full weights and the run's memory is not held twice."""
+    from studio.format.contract import model_hash
+    if cfg.replay_share <= 0:
+        return []
+    answers = answers_for_run(run, run.parent, where, model_hash(where), cfg.template, cfg.replay_prompts,
+                                 say=lambda msg: print(msg, flush=True))
+    convs = persona_replay(persona, answers, cfg.replay_share, cfg.replay_system, cfg.seed, cfg.system_prompt)
+    print(f"replay: {len(convs)} rows ({cfg.replay_share:.0%} of training rows) from "
+          f"{sum(a.stopped for a in answers)}/{len(answers)} answers that ended on their own", flush=True)
+    return convs

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from studio.jobs.folders import CONTRACT, Run
+from studio.jobs.launcher import refresh
+from studio.jobs.runs import list_runs, read_metrics
 from studio.jobs.status import LIVE
 from studio.locale import tr
-from studio.train.runs import list_runs, read_metrics, refresh
-from studio.train.folder import CONTRACT, Run
 
 
 def progress_text(run: Path | None, lang: str = "en") -> tuple[str, float]:
@@ -64,7 +65,7 @@ def freeform_cell(run: Path, lang: str) -> str:
     """'0.93 → 0.10 ⚠' from the run's evaluation: free-form knowledge base → tuned, flagged when it dropped."""
     import json
 
-    from studio.train.folder import Run
+    from studio.jobs.folders import Run
     try:
         res = json.loads(Run(run).results.read_text(encoding="utf-8"))
         base, tuned = res["base"]["freeform_score"], res["tuned"]["freeform_score"]
@@ -81,7 +82,7 @@ def history_frame(runs_dir: Path, lang: str = "en") -> pd.DataFrame:
         losses = [m["loss"] for m in read_metrics(r.path) if "loss" in m]
         started = r.status.get("created") or r.status.get("started")
         model = ""
-        cfg = r.path / "config.yaml"
+        cfg = Run(r.path).config
         if cfg.exists():
             model = next((line.split(":", 1)[1].strip() for line in cfg.read_text(encoding="utf-8").splitlines()
                           if line.startswith("model:")), "")

@@ -5,17 +5,17 @@ import os
 
 import gradio as gr
 
-from studio.serve.chat_session import ChatRegistry
 from studio.locale import lang_of, tr
+from studio.serve.chat_session import ChatRegistry
 from studio.ui.chat_tab import build_chat_tab
 from studio.ui.draft_panel import build_draft_panel
 from studio.ui.eval_tab import build_eval_tab
 from studio.ui.format_tab import build_format_tab
+from studio.ui.guard import guard_all
 from studio.ui.i18n import SWITCH_LABELS_JS, make_i18n, request_lang
 from studio.ui.merge_tab import build_merge_tab
-from studio.ui.guard import guard_all
-from studio.ui.serve_panel import build_serve_panel
 from studio.ui.persona_tab import build_persona_tab
+from studio.ui.serve_panel import build_serve_panel
 from studio.ui.train_tab import build_train_tab
 
 # Settings that the app and the tests share (the tests launch what users launch). Events that must not overlap

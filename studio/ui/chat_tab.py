@@ -2,22 +2,19 @@
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
+from studio.core.errors import StudioError
+from studio.core.workspace import runs_dir
+from studio.locale import tr
 from studio.serve.chat import GenSettings
 from studio.serve.chat_session import ChatRegistry, ChatSession, model_choices
-from studio.errors import StudioError
-from studio.locale import tr
+from studio.serve.votes import export_preferences, read_votes, votes_path, win_rates
 from studio.ui.common import localized_columns
-from studio.serve.votes import export_preferences, read_votes, record_vote, win_rates
-from studio.workspace import home, runs_dir
-
-
-def _votes_log() -> Path:
-    return home() / "votes.jsonl"
 
 
 def _messages(pane, pending: tuple[str, str] | None = None) -> list[dict]:
@@ -26,6 +23,86 @@ def _messages(pane, pending: tuple[str, str] | None = None) -> list[dict]:
     for u, a in turns + ([pending] if pending else []):
         out += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
     return out
+
+
+def session_for(chats: ChatRegistry, s: ChatSession | None) -> ChatSession:
+    return s if s is not None else chats.track(ChatSession(runs_dir=str(runs_dir())))
+
+
+def on_models():
+    choices = model_choices(runs_dir())
+    tuned = next((c for c in choices if c.startswith("run:")), "base")
+    return gr.Dropdown(choices=choices, value="base"), gr.Dropdown(choices=choices, value=tuned)
+
+
+def panes_out(s: ChatSession, pending=("", "")):
+    la, lb = s.labels()
+    a = _messages(s.panes[0], (pending[0], pending[1]) if pending[0] else None)
+    b = _messages(s.panes[1], (pending[0], pending[2]) if pending[0] else None)
+    return gr.Chatbot(value=a, label=la), gr.Chatbot(value=b, label=lb)
+
+
+def pickers(hide: bool) -> tuple:
+    """Blind mode hides which models are compared until the vote."""
+    return gr.Dropdown(visible=not hide), gr.Dropdown(visible=not hide), gr.Markdown(visible=hide)
+
+
+def on_send(chats: ChatRegistry, msg, first, second, is_blind, s, *sv):
+    *sv, lg = sv
+    s = session_for(chats, s)
+    if s.needs_new_comparison(first, second, bool(is_blind)):
+        s.start(first, second, bool(is_blind))  # blind: sides freshly shuffled for every comparison
+    hide = pickers(not s.revealed)
+    settings = GenSettings(temperature=float(sv[0]), top_p=float(sv[1]), top_k=int(sv[2] or 0),
+                           repetition_penalty=float(sv[3]), max_new_tokens=int(sv[4] or 64), seed=int(sv[5] or 0))
+    try:
+        for texts in s.respond(msg, settings, lg):
+            yield (*panes_out(s, (msg, texts[0], texts[1])), "", "", s, *hide)
+    except StudioError as e:
+        yield (*panes_out(s), msg, e.render(lg), s, *hide)
+        return
+    yield (*panes_out(s), "", tr(lg, "chat.vote_to_reveal") if not s.revealed else "", s, *hide)
+
+
+def on_regen(chats: ChatRegistry, first, second, is_blind, s, *sv):
+    msg = s.undo_last() if s is not None else None
+    if not msg:
+        yield gr.skip(), gr.skip(), gr.skip(), tr(sv[-1], "chat.nothing_to_regen"), s, *[gr.skip()] * 3
+        return
+    yield from on_send(chats, msg, first, second, is_blind, s, *sv)
+
+
+def on_clear(chats: ChatRegistry, first, second, is_blind, s):
+    s = session_for(chats, s)
+    s.start(first, second, bool(is_blind))
+    return (*panes_out(s), "", s, *pickers(not s.revealed))
+
+
+def on_blind(is_blind):
+    return pickers(bool(is_blind))
+
+
+def on_vote(which: str):
+    def vote(s: ChatSession | None, *sv):
+        *sv, lg = sv
+        try:
+            a, b = (s or ChatSession(str(runs_dir()))).vote(which, sv)
+        except StudioError as e:
+            return gr.skip(), gr.skip(), e.render(lg), gr.skip(), s, *[gr.skip()] * 3
+        la, lb = s.labels()
+        return (gr.Chatbot(label=la), gr.Chatbot(label=lb),
+                tr(lg, "chat.vote_saved", which=tr(lg, f"vote.{which}"), a=a, b=b),
+                localized_columns(pd.DataFrame(win_rates(read_votes(votes_path()))), lg), s, *pickers(False))
+    return vote
+
+
+def on_export(lg):
+    try:
+        out = Path(tempfile.mkdtemp(prefix="prefs-")) / "preferences.jsonl"
+        n = export_preferences(read_votes(votes_path()), out)
+        return str(out), tr(lg, "chat.exported", n=n)
+    except StudioError as e:
+        return None, e.render(lg)
 
 
 def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State) -> tuple:
@@ -67,88 +144,15 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State) -> tuple:
 
     settings_inputs = [temperature, top_p, top_k, rep, max_new, seed]
 
-    def session_for(s: ChatSession | None) -> ChatSession:
-        return s if s is not None else chats.track(ChatSession(runs_dir=str(runs_dir())))
-
-    def on_models():
-        choices = model_choices(runs_dir())
-        tuned = next((c for c in choices if c.startswith("run:")), "base")
-        return gr.Dropdown(choices=choices, value="base"), gr.Dropdown(choices=choices, value=tuned)
-
-    def panes_out(s: ChatSession, pending=("", "")):
-        la, lb = s.labels()
-        a = _messages(s.panes[0], (pending[0], pending[1]) if pending[0] else None)
-        b = _messages(s.panes[1], (pending[0], pending[2]) if pending[0] else None)
-        return gr.Chatbot(value=a, label=la), gr.Chatbot(value=b, label=lb)
-
-    def pickers(hide: bool) -> tuple:
-        """Blind mode hides which models are compared until the vote."""
-        return gr.Dropdown(visible=not hide), gr.Dropdown(visible=not hide), gr.Markdown(visible=hide)
-
-    def on_send(msg, first, second, is_blind, s, *sv):
-        *sv, lg = sv
-        s = session_for(s)
-        if s.needs_new_comparison(first, second, bool(is_blind)):
-            s.start(first, second, bool(is_blind))  # blind: sides freshly shuffled for every comparison
-        hide = pickers(not s.revealed)
-        settings = GenSettings(temperature=float(sv[0]), top_p=float(sv[1]), top_k=int(sv[2] or 0),
-                               repetition_penalty=float(sv[3]), max_new_tokens=int(sv[4] or 64), seed=int(sv[5] or 0))
-        try:
-            for texts in s.respond(msg, settings, lg):
-                yield (*panes_out(s, (msg, texts[0], texts[1])), "", "", s, *hide)
-        except StudioError as e:
-            yield (*panes_out(s), msg, e.render(lg), s, *hide)
-            return
-        yield (*panes_out(s), "", tr(lg, "chat.vote_to_reveal") if not s.revealed else "", s, *hide)
-
-    def on_regen(first, second, is_blind, s, *sv):
-        msg = s.undo_last() if s is not None else None
-        if not msg:
-            yield gr.skip(), gr.skip(), gr.skip(), tr(sv[-1], "chat.nothing_to_regen"), s, *[gr.skip()] * 3
-            return
-        yield from on_send(msg, first, second, is_blind, s, *sv)
-
-    def on_clear(first, second, is_blind, s):
-        s = session_for(s)
-        s.start(first, second, bool(is_blind))
-        return (*panes_out(s), "", s, *pickers(not s.revealed))
-
-    def on_blind(is_blind):
-        return pickers(bool(is_blind))
-
-    def on_vote(which: str):
-        def vote(s: ChatSession | None, *sv):
-            *sv, lg = sv
-            if s is None or not s.last:
-                return gr.skip(), gr.skip(), tr(lg, "chat.chat_first"), gr.skip(), s, *[gr.skip()] * 3
-            a, b = s.panes[0].choice, s.panes[1].choice
-            record_vote(_votes_log(), which, a, b, s.last["history"], s.last["prompt"], s.last["answers"][0],
-                        s.last["answers"][1], dict(zip(["temperature", "top_p", "top_k", "repetition_penalty",
-                                                        "max_new_tokens", "seed"], sv)))
-            s.revealed, s.last = True, {}
-            la, lb = s.labels()
-            return (gr.Chatbot(label=la), gr.Chatbot(label=lb),
-                    tr(lg, "chat.vote_saved", which=tr(lg, f"vote.{which}"), a=a, b=b),
-                    localized_columns(pd.DataFrame(win_rates(read_votes(_votes_log()))), lg), s, *pickers(False))
-        return vote
-
-    def on_export(lg):
-        try:
-            out = Path(tempfile.mkdtemp(prefix="prefs-")) / "preferences.jsonl"
-            n = export_preferences(read_votes(_votes_log()), out)
-            return str(out), tr(lg, "chat.exported", n=n)
-        except StudioError as e:
-            return None, e.render(lg)
-
     reload_models.click(on_models, None, [left, right], api_name="chat_models")
     common = [left, right, blind, chat_state, *settings_inputs, lang]
     shown = [left, right, hidden_note]
     send_out = [pane_a, pane_b, message, status, chat_state, *shown]
-    send.click(on_send, [message, *common], send_out, api_name="chat_send")
-    message.submit(on_send, [message, *common], send_out, api_visibility="private")
-    regen.click(on_regen, common, send_out, api_name="chat_regenerate")
-    clear.click(on_clear, [left, right, blind, chat_state], [pane_a, pane_b, status, chat_state, *shown],
-                api_name="chat_clear")
+    send.click(partial(on_send, chats), [message, *common], send_out, api_name="chat_send")
+    message.submit(partial(on_send, chats), [message, *common], send_out, api_visibility="private")
+    regen.click(partial(on_regen, chats), common, send_out, api_name="chat_regenerate")
+    clear.click(partial(on_clear, chats), [left, right, blind, chat_state],
+                [pane_a, pane_b, status, chat_state, *shown], api_name="chat_clear")
     blind.change(on_blind, [blind], shown, api_name="chat_blind")
     for btn, which in ((vote_a, "A"), (vote_b, "B"), (vote_tie, "tie"), (vote_bad, "both_bad")):
         btn.click(on_vote(which), [chat_state, *settings_inputs, lang], [pane_a, pane_b, status, summary, chat_state,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from studio.format.findings import Finding
+from studio.core.findings import Finding
 from studio.format.templates import TEMPLATE_NAMES
 from studio.locale import tr
 

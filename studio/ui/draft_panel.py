@@ -9,20 +9,21 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from studio.core.errors import StudioError
+from studio.core.models import PRESETS
+from studio.core.workspace import runs_dir
 from studio.data import drafts as dr
 from studio.data import persona_session as ps
-from studio.errors import StudioError
-from studio.jobs.runner import result
+from studio.data.importers import QUESTION_SUFFIXES
+from studio.jobs.folders import Run
+from studio.jobs.launcher import result
+from studio.jobs.runs import list_runs
 from studio.jobs.status import PARAMS, State, read_status
 from studio.locale import render, tr
-from studio.models import PRESETS
 from studio.serve.chat_session import ChatRegistry
-from studio.train.folder import Run
-from studio.train.runs import list_runs
 from studio.ui import job_panel as jp
 from studio.ui.common import headers
 from studio.ui.persona_tab import PersonaTab, persona_table
-from studio.workspace import runs_dir
 
 MERGED = ":merged"
 REVIEW_KEYS = ("col.id", "draft.col.accept", "col.question", "col.answer", "draft.col.problems")
@@ -52,6 +53,78 @@ def _decisions(frame: pd.DataFrame | dict | None) -> tuple[list[str], list[str],
     return checked, unchecked, {str(r[0]): str(r[3]) for r in rows if r}
 
 
+def params(session, choice, text, file, topic_text, per, k, mx):
+    if session is None:
+        raise StudioError("draft.open_first")
+    from studio.eval.prompts import read_prompts
+    qs = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if file:
+        qs += [p.question for p in read_prompts(file)]
+    tops = [t.strip() for t in (topic_text or "").replace("、", ",").replace("\n", ",").split(",") if t.strip()]
+    if not qs and not tops:
+        raise StudioError("err.draft.no_questions")
+    choice = (choice or "default").strip()
+    runs = {r.id for r in list_runs(runs_dir())}
+    spec = {"model": "default", "run": "", "merged": False}
+    if choice.endswith(MERGED) and choice[:-len(MERGED)] in runs:
+        spec.update(run=choice[:-len(MERGED)], merged=True)
+    elif choice in runs:
+        spec["run"] = choice
+    else:
+        spec["model"] = choice
+    return ({"data": str(session.folder), "questions": qs, "topics": tops, "per_topic": int(per or 5),
+             "examples": int(k or 0), "max_new_tokens": int(mx or 96), **spec}, Path(session.folder).name)
+
+
+def tick(cur, seen, session, lg):
+    line, bar = jp.show(cur, lg)
+    if not cur or cur == seen or read_status(Path(cur)).get("state") not in (State.FINISHED, State.STOPPED):
+        return line, bar, gr.skip(), seen
+    try:
+        data = json.loads((Path(cur) / PARAMS).read_text(encoding="utf-8")).get("data")
+    except (OSError, ValueError):
+        data = None
+    if session is None or str(session.folder) != str(data):
+        return line, bar, gr.skip(), cur
+    summary = result(Path(cur)).get("summary", {})
+    return summary.get(lg) or line, bar, review_frame(session, lg), cur
+
+
+def decide(accepting: bool):
+    def handler(session, frame, lg):
+        if session is None:
+            return tr(lg, "draft.open_first"), gr.skip(), gr.skip()
+        checked, _, shown_answers = _decisions(frame)
+        if not checked:
+            return tr(lg, "draft.none_checked"), gr.skip(), gr.skip()
+        folder = Path(session.folder)
+        cands = dr.load_candidates(folder)
+        if accepting:
+            pairs = dr.accepted_pairs(cands, checked, shown_answers)
+            session.persona.pairs += pairs
+            ps.save(session)   # the table first: a crash before the decision leaves it pending, not lost
+            if not session.saved:   # a conflict or a full disk
+                del session.persona.pairs[len(session.persona.pairs) - len(pairs):]
+                return render(session.status, lg), gr.skip(), gr.skip()
+            answers = {p.question: p.answer for p in pairs}
+            dr.decide(folder, {c.id: (dr.ACCEPTED, answers.get(c.question)) for c in cands if c.id in checked})
+            msg = tr(lg, "draft.accepted", n=len(pairs))
+        else:
+            dr.decide(folder, {cid: (dr.REJECTED, None) for cid in checked})
+            msg = tr(lg, "draft.rejected", n=len(checked))
+        return msg, review_frame(session, lg), persona_table(session, lang=lg)
+    return handler
+
+
+def refresh(cur, session, lg):
+    line, bar = jp.show(cur, lg)
+    return line, bar, review_frame(session, lg)
+
+
+def on_select(cur, session, lg):
+    return (gr.Dropdown(choices=model_choices()), jp.attach(("draft",))(cur), review_frame(session, lg))
+
+
 def build_draft_panel(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lang: gr.State):
     shown = gr.State(None)  # the finished job whose candidates are already in the review table
     with gr.Accordion(i18n("draft.title"), open=False):
@@ -64,7 +137,7 @@ def build_draft_panel(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, l
         with gr.Row():
             questions = gr.Textbox(lines=5, label=i18n("draft.questions"), scale=3)
             with gr.Column(scale=2):
-                qfile = gr.File(label=i18n("draft.file"), file_types=[".txt", ".csv", ".tsv", ".jsonl", ".json"])
+                qfile = gr.File(label=i18n("draft.file"), file_types=list(QUESTION_SUFFIXES))
                 topics = gr.Textbox(label=i18n("draft.topics"))
                 per_topic = gr.Number(5, precision=0, minimum=1, maximum=20, label=i18n("draft.per_topic"))
         go = gr.Button(i18n("draft.go"), variant="primary")
@@ -78,66 +151,6 @@ def build_draft_panel(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, l
             reload_btn = gr.Button(i18n("train.refresh"))
         message = gr.Textbox(label=i18n("format.status"), interactive=False)
 
-    def params(session, choice, text, file, topic_text, per, k, mx):
-        if session is None:
-            raise StudioError("draft.open_first")
-        from studio.eval.prompts import read_prompts
-        qs = [line.strip() for line in (text or "").splitlines() if line.strip()]
-        if file:
-            qs += [p.question for p in read_prompts(file)]
-        tops = [t.strip() for t in (topic_text or "").replace("、", ",").replace("\n", ",").split(",") if t.strip()]
-        if not qs and not tops:
-            raise StudioError("err.draft.no_questions")
-        choice = (choice or "default").strip()
-        runs = {r.id for r in list_runs(runs_dir())}
-        spec = {"model": "default", "run": "", "merged": False}
-        if choice.endswith(MERGED) and choice[:-len(MERGED)] in runs:
-            spec.update(run=choice[:-len(MERGED)], merged=True)
-        elif choice in runs:
-            spec["run"] = choice
-        else:
-            spec["model"] = choice
-        return ({"data": str(session.folder), "questions": qs, "topics": tops, "per_topic": int(per or 5),
-                 "examples": int(k or 0), "max_new_tokens": int(mx or 96), **spec}, Path(session.folder).name)
-
-    def tick(cur, seen, session, lg):
-        line, bar = jp.show(cur, lg)
-        if not cur or cur == seen or read_status(Path(cur)).get("state") not in (State.FINISHED, State.STOPPED):
-            return line, bar, gr.skip(), seen
-        try:
-            data = json.loads((Path(cur) / PARAMS).read_text(encoding="utf-8")).get("data")
-        except (OSError, ValueError):
-            data = None
-        if session is None or str(session.folder) != str(data):
-            return line, bar, gr.skip(), cur
-        summary = result(Path(cur)).get("summary", {})
-        return summary.get(lg) or line, bar, review_frame(session, lg), cur
-
-    def decide(accepting: bool):
-        def handler(session, frame, lg):
-            if session is None:
-                return tr(lg, "draft.open_first"), gr.skip(), gr.skip()
-            checked, _, shown_answers = _decisions(frame)
-            if not checked:
-                return tr(lg, "draft.none_checked"), gr.skip(), gr.skip()
-            folder = Path(session.folder)
-            cands = dr.load_candidates(folder)
-            if accepting:
-                pairs = dr.accepted_pairs(cands, checked, shown_answers)
-                session.persona.pairs += pairs
-                ps.save(session)   # the table first: a crash before the decision leaves it pending, not lost
-                if getattr(session.status, "key", "") != "persona.saved":   # a conflict or a full disk
-                    del session.persona.pairs[len(session.persona.pairs) - len(pairs):]
-                    return render(session.status, lg), gr.skip(), gr.skip()
-                answers = {p.question: p.answer for p in pairs}
-                dr.decide(folder, {c.id: (dr.ACCEPTED, answers.get(c.question)) for c in cands if c.id in checked})
-                msg = tr(lg, "draft.accepted", n=len(pairs))
-            else:
-                dr.decide(folder, {cid: (dr.REJECTED, None) for cid in checked})
-                msg = tr(lg, "draft.rejected", n=len(checked))
-            return msg, review_frame(session, lg), persona_table(session, lang=lg)
-        return handler
-
     go.click(jp.starter("draft", chats, params), [persona.session, model, questions, qfile, topics, per_topic,
                                                    examples, max_new, lang], [panel.line, panel.job],
              api_name="draft")
@@ -147,9 +160,6 @@ def build_draft_panel(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, l
     panel.stop.click(jp.stop, [panel.job, lang], [panel.line], api_name="draft_stop")
     # another persona opened (or its rows changed): its own candidates
     persona.table.change(review_frame, [persona.session, lang], [review], api_visibility="private")
-    def refresh(cur, session, lg):
-        line, bar = jp.show(cur, lg)
-        return line, bar, review_frame(session, lg)
 
     reload_btn.click(refresh, [panel.job, persona.session, lang], [panel.line, panel.bar, review],
                      api_name="draft_progress")
@@ -158,6 +168,4 @@ def build_draft_panel(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, l
     reject.click(decide(False), [persona.session, review, lang], [message, review, persona.table],
                  api_name="draft_reject")
 
-    def on_select(cur, session, lg):
-        return (gr.Dropdown(choices=model_choices()), jp.attach(("draft",))(cur), review_frame(session, lg))
     return on_select, [panel.job, persona.session, lang], [model, panel.job, review]

@@ -2,27 +2,27 @@
 The evaluation runs as a background job (studio.jobs): progress shows here, survives a refresh, can be stopped."""
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from studio.serve.chat_session import ChatRegistry
-from studio.errors import StudioError
-from studio.jobs.runner import result
-from studio.jobs.status import PARAMS, State, read_status
-from studio.locale import LANGS, tr
+from studio.core.errors import StudioError
+from studio.core.storage import atomic_write_text
+from studio.core.workspace import runs_dir
+from studio.data.importers import QUESTION_SUFFIXES
+from studio.data.library import safe_folder_name
+from studio.eval.registry import rate_names
 from studio.eval.report import answers_csv, html_report, metric_rows, rate_bars, warnings
+from studio.eval.results import job_results, saved_results
+from studio.jobs.folders import Run
+from studio.jobs.runs import list_runs
+from studio.jobs.status import read_status
+from studio.locale import LANGS, tr
+from studio.serve.chat_session import ChatRegistry
 from studio.ui import job_panel as jp
 from studio.ui.common import headers
-from studio.storage import atomic_write_text
-from studio.train.runs import list_runs
-from studio.workspace import runs_dir, safe_folder_name
-from studio.train.folder import Run
-
-RATE_KEYS = ("style_rate", "stop_rate", "length_adherence", "freeform_score", "knowledge_score", "distinct_2")
 
 
 def finished_runs() -> list[str]:
@@ -32,7 +32,7 @@ def finished_runs() -> list[str]:
 def _outputs(res: dict, lang: str):
     table = pd.DataFrame(metric_rows(res, lang), columns=headers(("col.metric", "eval.model.base", "eval.model.tuned"),
                                                                  lang))
-    bars = pd.DataFrame(rate_bars(res, RATE_KEYS, lang), columns=["bar", "model", "value"])
+    bars = pd.DataFrame(rate_bars(res, rate_names(), lang), columns=["bar", "model", "value"])
     bars = gr.BarPlot(value=bars, sort=list(bars["bar"]))  # metric by metric, base before tuned
     answers = pd.DataFrame([[a["question"], a["base"], a["tuned"]] for a in res["answers"]],
                            columns=headers(("col.question", "eval.model.base", "eval.model.tuned"), lang))
@@ -48,10 +48,56 @@ def summary_flag(res: dict, lang: str) -> str:
     return "".join(" " + w for w in warnings(res, lang))
 
 
+def eval_params(ref, file, mx):
+    if not ref:
+        raise StudioError("eval.pick_run")
+    return {"ref": ref, "prompts": file or None, "max_new_tokens": int(mx or 64)}, str(ref)
+
+
+def saved(ref) -> dict | None:
+    return saved_results(ref, runs_dir())
+
+
+def tick(cur, seen, lg):
+    """Progress while the job runs; its tables once it has finished (once per job)."""
+    line, bar = jp.show(cur, lg)
+    if not cur or cur == seen:
+        return line, bar, *(gr.skip(),) * 5, seen
+    done = job_results(cur, runs_dir())
+    if done is None:
+        return line, bar, *(gr.skip(),) * 5, seen if read_status(Path(cur)).get("state") != "finished" else cur
+    res, summary = done
+    return (line, bar, (summary.get(lg) or summary.get("en", "")) + summary_flag(res, lg), *_outputs(res, lg), cur)
+
+
+def on_show(ref, lg):
+    res = saved(ref)
+    if res is None:
+        return tr(lg, "eval.not_yet"), None, None, None, None
+    return tr(lg, "eval.showing") + summary_flag(res, lg), *_outputs(res, lg)
+
+
+def export(kind: str):
+    def run_export(ref):
+        res = saved(ref)
+        if res is None:
+            return None
+        out = Path(tempfile.mkdtemp(prefix="eval-")) / f"{safe_folder_name(Path(str(ref)).name)}-eval.{kind}"
+        atomic_write_text(out, answers_csv(res) if kind == "csv" else html_report(res, f"Persona Studio: {ref}"),
+                          keep_backups=0)
+        return str(out)
+    return run_export
+
+
+def on_select(cur):
+    ids = finished_runs()
+    return gr.Dropdown(choices=ids, value=ids[0] if ids else None), jp.attach(("eval",))(cur)
+
+
 def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
     with gr.Row():
         run = gr.Dropdown(finished_runs(), allow_custom_value=True, label=i18n("eval.run"), scale=3)
-        prompts = gr.File(label=i18n("eval.prompts"), file_types=[".txt", ".csv", ".tsv", ".jsonl"], scale=2)
+        prompts = gr.File(label=i18n("eval.prompts"), file_types=list(QUESTION_SUFFIXES), scale=2)
         max_new = gr.Number(64, precision=0, minimum=1, label="max_new_tokens")
         go = gr.Button(i18n("eval.go"), variant="primary")
     panel = jp.job_panel(i18n)
@@ -72,53 +118,6 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
         exp_html = gr.Button(i18n("eval.export_html"))
         download = gr.File(label=i18n("io.download"), interactive=False)
 
-    def eval_params(ref, file, mx):
-        if not ref:
-            raise StudioError("eval.pick_run")
-        return {"ref": ref, "prompts": file or None, "max_new_tokens": int(mx or 64)}, str(ref)
-
-    def saved(ref) -> dict | None:
-        if not ref or Path(str(ref)).name != str(ref) or str(ref) in (".", ".."):
-            return None  # a run id only: never a path that leaves the runs folder
-        path = Run(runs_dir() / str(ref)).results
-        try:
-            return json.loads(path.read_text(encoding="utf-8")) if ref and path.exists() else None
-        except (OSError, ValueError):
-            return None
-
-    def tick(cur, seen, lg):
-        """Progress while the job runs; its tables once it has finished (once per job)."""
-        line, bar = jp.show(cur, lg)
-        nothing = (gr.skip(),) * 5
-        if not cur or cur == seen or read_status(Path(cur)).get("state") != State.FINISHED:
-            return line, bar, *nothing, seen
-        try:
-            ref = json.loads((Path(cur) / PARAMS).read_text(encoding="utf-8"))["ref"]
-        except (OSError, ValueError, KeyError):
-            return line, bar, *nothing, cur
-        res = saved(ref)
-        if res is None:
-            return line, bar, *nothing, cur
-        summary = result(Path(cur)).get("summary", {})
-        return (line, bar, (summary.get(lg) or summary.get("en", "")) + summary_flag(res, lg), *_outputs(res, lg), cur)
-
-    def on_show(ref, lg):
-        res = saved(ref)
-        if res is None:
-            return tr(lg, "eval.not_yet"), None, None, None, None
-        return tr(lg, "eval.showing") + summary_flag(res, lg), *_outputs(res, lg)
-
-    def export(kind: str):
-        def run_export(ref):
-            res = saved(ref)
-            if res is None:
-                return None
-            out = Path(tempfile.mkdtemp(prefix="eval-")) / f"{safe_folder_name(Path(str(ref)).name)}-eval.{kind}"
-            atomic_write_text(out, answers_csv(res) if kind == "csv" else html_report(res, f"Persona Studio: {ref}"),
-                              keep_backups=0)
-            return str(out)
-        return run_export
-
     go.click(jp.starter("eval", chats, eval_params), [run, prompts, max_new, lang], [panel.line, panel.job],
              api_name="evaluate")
     outputs = [panel.line, panel.bar, status, table, bars, answers, freeform, shown]
@@ -130,7 +129,4 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
     exp_csv.click(export("csv"), [run], [download], api_name="export_eval_csv")
     exp_html.click(export("html"), [run], [download], api_name="export_eval_html")
 
-    def on_select(cur):
-        ids = finished_runs()
-        return gr.Dropdown(choices=ids, value=ids[0] if ids else None), jp.attach(("eval",))(cur)
     return on_select, [panel.job], [run, panel.job]

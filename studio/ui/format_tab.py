@@ -8,26 +8,104 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from studio.core.errors import StudioError
+from studio.core.models import PRESETS, generation_eos_ids, load_tokenizer
+from studio.core.workspace import runs_dir
 from studio.data import persona_session as ps
-from studio.errors import StudioError
-from studio.format.formatting import (AUTOFIXES, FormatSettings, apply_autofix, export_rendered,
-                               render_persona)
-from studio.models import PRESETS, generation_eos_ids, load_tokenizer
 from studio.data.stats import length_histogram
+from studio.format.formatting import AUTOFIXES, FormatSettings, apply_autofix, export_rendered, render_persona
 from studio.format.render import IGNORE, TRAIN_ON
-from studio.locale import T, tr
 from studio.format.token_view import token_view_html
-from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, template_choices
-from studio.ui.persona_tab import PersonaTab, persona_table
+from studio.locale import T, tr
 from studio.train.config import TrainConfig
 from studio.train.recipes import DEFAULT_REPLAY_SHARE
 from studio.train.replay import preview_conversations
-from studio.workspace import runs_dir
+from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, template_choices
+from studio.ui.persona_tab import PersonaTab, persona_table
+
+N_OUTPUTS = 7  # status, text, token view, findings, histogram, fix choice, render state
 
 
 def _empty_outputs(message: str, lang: str) -> list:
     return [message, "", "", findings_frame([], lang), pd.DataFrame(columns=["tokens", "examples"]),
             gr.Dropdown(choices=[], value=None), None]
+
+
+def show(st: dict, row_no: float, lg: str = "en") -> tuple[str, str]:
+    res = st["result"]
+    row_no = int(row_no or 1)
+    idx = next((i for i, r in enumerate(res.renders) if row_no in r.rows), len(res.renders) - 1)
+    r = res.renders[idx]
+    banner = tr(lg, "format.replay_row", n=r.rows[0] - res.first_replay_row + 1) if res.is_replay(r.rows[0]) else ""
+    return r.text, (f"<p><b>{banner}</b></p>" if banner else "") + token_view_html(r, lg)
+
+
+def summarize(st: dict, row_no: float, lg: str) -> list:
+    res = st["result"]
+    if not res.renders:
+        return _empty_outputs(tr(lg, "format.no_rows"), lg)
+    width = max(16, st["settings"].max_length // 8)  # eight bins up to max length
+    hist_df = pd.DataFrame(length_histogram([r.full_length for r in res.renders], width),
+                           columns=["tokens", "examples"])
+    trained = sum(sum(l != IGNORE for l in r.labels) for r in res.renders)
+    errors = sum(f.severity == "error" for f in res.findings)
+    msg = tr(lg, "format.summary", examples=len(res.renders), rows=sum(len(c.turns) for c in res.convs),
+             longest=max(r.full_length for r in res.renders), max_length=st["settings"].max_length,
+             trained=trained, errors=errors,
+             added=T("format.added", tokens=", ".join(st["added"])) if st["added"] else "")
+    if res.first_replay_row:
+        last = max(r for c in res.convs for r in c.rows)
+        msg += " " + tr(lg, "format.replay_summary", n=last - res.first_replay_row + 1,
+                        first=res.first_replay_row, last=last)
+    fixes = [(f"{f.code}: {tr(lg, 'fix.' + f.code)}", f.code) for f in res.findings if f.code in AUTOFIXES]
+    return [msg, *show(st, row_no, lg), findings_frame(res.findings, lg),
+            gr.BarPlot(value=hist_df, sort=list(hist_df["tokens"])),  # bins in numeric order
+            gr.Dropdown(choices=fixes, value=fixes[0][1] if fixes else None), st]
+
+
+def run(session: ps.EditSession | None, src: str, tmpl: str, mx: float, on: str, trust: bool, share: float,
+        row_no: float, st: dict | None, lg: str):
+    if session is None:
+        return [*_empty_outputs(tr(lg, "format.open_first"), lg), gr.skip()]
+    try:
+        if st and st.get("source") == (src, trust):
+            tok = st["tok"]
+        else:
+            tok, st = load_tokenizer(src, trust_remote_code=trust), {"added": []}
+        settings = FormatSettings(template=tmpl, max_length=int(mx or 512), train_on=on)
+        replay_rows = preview_conversations(src, tmpl, float(share or 0), TrainConfig().replay_system,
+                                            session.persona, runs_dir(), tr(lg, "format.replay_placeholder"))
+        result = render_persona(session.persona, tok, settings, generation_eos_ids(src), replay=replay_rows)
+    except StudioError as e:
+        return [*_empty_outputs(e.render(lg), lg), gr.skip()]
+    st = {**st, "tok": tok, "result": result, "settings": settings, "source": (src, trust)}
+    last_row = max((r for c in result.convs for r in c.rows), default=1)
+    return [*summarize(st, row_no, lg), gr.Number(value=min(int(row_no or 1), last_row), maximum=last_row)]
+
+
+def apply_fix(choice: str | None, session: ps.EditSession | None, src, tmpl, mx, on, trust, share, row_no, st,
+              lg):
+    code = (choice or "").split(":")[0]
+    if not st or code not in AUTOFIXES or session is None:
+        return [gr.skip()] * (N_OUTPUTS + 4)
+    fixed = apply_autofix(code, st["result"], session.persona, tmpl, int(mx or 512), st["tok"], st["added"])
+    shown_rows = gr.skip()
+    if fixed.persona is not None:  # the rows changed: save them and show them in the Persona tab
+        session.persona = fixed.persona
+        session = ps.save(session)
+        shown_rows = persona_table(session, lang=lg)
+    st = {**st, "tok": fixed.tokenizer, "added": fixed.added}
+    out = run(session, src, fixed.template, fixed.max_length, on, trust, share, row_no, st, lg)
+    return [*out, fixed.template, fixed.max_length, shown_rows]
+
+
+def export(suffix: str):
+    def go_export(st: dict | None):
+        if not st:
+            return None
+        out = Path(tempfile.mkdtemp(prefix="persona-format-")) / f"formatted{suffix}"
+        return str(export_rendered(st["result"], out))
+    return go_export
 
 
 def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None:
@@ -63,86 +141,15 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
             download = gr.File(label=i18n("io.download"), interactive=False)
 
     outputs = [status, text, view, findings, hist, fix_pick, fstate]
-
-    def show(st: dict, row_no: float, lg: str = "en") -> tuple[str, str]:
-        res = st["result"]
-        row_no = int(row_no or 1)
-        idx = next((i for i, r in enumerate(res.renders) if row_no in r.rows), len(res.renders) - 1)
-        r = res.renders[idx]
-        banner = tr(lg, "format.replay_row", n=r.rows[0] - res.first_replay_row + 1) if res.is_replay(r.rows[0]) else ""
-        return r.text, (f"<p><b>{banner}</b></p>" if banner else "") + token_view_html(r, lg)
-
-    def summarize(st: dict, row_no: float, lg: str) -> list:
-        res = st["result"]
-        if not res.renders:
-            return _empty_outputs(tr(lg, "format.no_rows"), lg)
-        width = max(16, st["settings"].max_length // 8)  # eight bins up to max length
-        hist_df = pd.DataFrame(length_histogram([r.full_length for r in res.renders], width),
-                               columns=["tokens", "examples"])
-        trained = sum(sum(l != IGNORE for l in r.labels) for r in res.renders)
-        errors = sum(f.severity == "error" for f in res.findings)
-        msg = tr(lg, "format.summary", examples=len(res.renders), rows=sum(len(c.turns) for c in res.convs),
-                 longest=max(r.full_length for r in res.renders), max_length=st["settings"].max_length,
-                 trained=trained, errors=errors,
-                 added=T("format.added", tokens=", ".join(st["added"])) if st["added"] else "")
-        if res.first_replay_row:
-            last = max(r for c in res.convs for r in c.rows)
-            msg += " " + tr(lg, "format.replay_summary", n=last - res.first_replay_row + 1,
-                            first=res.first_replay_row, last=last)
-        fixes = [(f"{f.code}: {tr(lg, 'fix.' + f.code)}", f.code) for f in res.findings if f.code in AUTOFIXES]
-        return [msg, *show(st, row_no, lg), findings_frame(res.findings, lg),
-                gr.BarPlot(value=hist_df, sort=list(hist_df["tokens"])),  # bins in numeric order
-                gr.Dropdown(choices=fixes, value=fixes[0][1] if fixes else None), st]
-
-    def run(session: ps.EditSession | None, src: str, tmpl: str, mx: float, on: str, trust: bool, share: float,
-            row_no: float, st: dict | None, lg: str):
-        if session is None:
-            return [*_empty_outputs(tr(lg, "format.open_first"), lg), gr.skip()]
-        try:
-            if st and st.get("source") == (src, trust):
-                tok = st["tok"]
-            else:
-                tok, st = load_tokenizer(src, trust_remote_code=trust), {"added": []}
-            settings = FormatSettings(template=tmpl, max_length=int(mx or 512), train_on=on)
-            replay_rows = preview_conversations(src, tmpl, float(share or 0), TrainConfig().replay_system,
-                                                session.persona, runs_dir(), tr(lg, "format.replay_placeholder"))
-            result = render_persona(session.persona, tok, settings, generation_eos_ids(src), replay=replay_rows)
-        except StudioError as e:
-            return [*_empty_outputs(e.render(lg), lg), gr.skip()]
-        st = {**st, "tok": tok, "result": result, "settings": settings, "source": (src, trust)}
-        last_row = max((r for c in result.convs for r in c.rows), default=1)
-        return [*summarize(st, row_no, lg), gr.Number(value=min(int(row_no or 1), last_row), maximum=last_row)]
+    assert len(outputs) == N_OUTPUTS
 
     inputs = [persona.session, source, template, max_len, train_on, remote, replay, row, fstate, lang]
     go.click(run, inputs, [*outputs, row], api_name="render")
     row.change(lambda st, r, lg: list(show(st, r, lg)) if st and st["result"].renders else [gr.skip()] * 2,
                [fstate, row, lang], [text, view], api_name="show_row")
 
-    def apply_fix(choice: str | None, session: ps.EditSession | None, src, tmpl, mx, on, trust, share, row_no, st,
-                  lg):
-        code = (choice or "").split(":")[0]
-        if not st or code not in AUTOFIXES or session is None:
-            return [gr.skip()] * (len(outputs) + 4)
-        fixed = apply_autofix(code, st["result"], session.persona, tmpl, int(mx or 512), st["tok"], st["added"])
-        shown_rows = gr.skip()
-        if fixed.persona is not None:  # the rows changed: save them and show them in the Persona tab
-            session.persona = fixed.persona
-            session = ps.save(session)
-            shown_rows = persona_table(session, lang=lg)
-        st = {**st, "tok": fixed.tokenizer, "added": fixed.added}
-        out = run(session, src, fixed.template, fixed.max_length, on, trust, share, row_no, st, lg)
-        return [*out, fixed.template, fixed.max_length, shown_rows]
-
     fix_go.click(apply_fix, [fix_pick, *inputs], [*outputs, row, template, max_len, persona.table],
                  api_name="apply_fix")
-
-    def export(suffix: str):
-        def go_export(st: dict | None):
-            if not st:
-                return None
-            out = Path(tempfile.mkdtemp(prefix="persona-format-")) / f"formatted{suffix}"
-            return str(export_rendered(st["result"], out))
-        return go_export
 
     exp_jsonl.click(export(".jsonl"), [fstate], [download], api_name="export_rendered_jsonl")
     exp_txt.click(export(".txt"), [fstate], [download], api_name="export_rendered_txt")

@@ -7,7 +7,7 @@ import inspect
 
 import gradio as gr
 
-from studio.crash import explain_unexpected
+from studio.core.crash import explain_unexpected
 from studio.locale import LANGS, render
 
 

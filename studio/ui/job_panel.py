@@ -8,13 +8,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio.serve.chat_session import ChatRegistry
-from studio.errors import StudioError
-from studio.jobs.runner import describe, list_jobs, request_stop, start_job
-from studio.jobs.status import ACTIVE
+from studio.core.errors import StudioError
+from studio.core.workspace import runs_dir
+from studio.jobs.launcher import describe, request_stop, start_job, to_follow
 from studio.locale import T, render, tr
+from studio.serve.chat_session import ChatRegistry
 from studio.train.views import progress_html
-from studio.workspace import runs_dir
 
 
 @dataclass
@@ -44,20 +43,14 @@ def starter(kind: str, chats: ChatRegistry, params: Callable[..., tuple[dict, st
             folder = start_job(kind, p, runs_dir(), label)
         except StudioError as e:
             return e.render(lg), gr.skip()
-        n = chats.release_all()  # one GPU: chat models go before a GPU job loads its own
-        return render(T("job.started", name=folder.name, released=T("train.released", n=n) if n else ""), lg), \
-            str(folder)
+        return render(T("job.started", name=folder.name, released=chats.release_for_job()), lg), str(folder)
     return start
 
 
 def attach(kinds: tuple[str, ...]):
     """On page load or tab select: this tab's job, else the running (or latest) job of these kinds."""
     def pick(cur: str | None) -> str | None:
-        jobs = list_jobs(runs_dir(), kinds)
-        active = next((j for j in jobs if j.state in ACTIVE), None)
-        if active:
-            return str(active.path)
-        return cur or (str(jobs[0].path) if jobs else None)
+        return to_follow(runs_dir(), kinds, cur)
     return pick
 
 

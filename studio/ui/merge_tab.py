@@ -2,19 +2,16 @@
 background jobs (studio.jobs): progress shows here, survives a page refresh, and can be stopped."""
 from __future__ import annotations
 
-import json
-
 import gradio as gr
 
-from studio.serve.chat_session import ChatRegistry
-from studio.errors import StudioError
-from studio.train.folder import resolve_run
+from studio.core.errors import StudioError
+from studio.core.workspace import runs_dir
 from studio.export.gguf_file import QUANTS
+from studio.jobs.folders import Run, resolve_run
+from studio.jobs.runs import list_runs
+from studio.serve.chat_session import ChatRegistry
 from studio.serve.merge import COMBINE_METHODS
-from studio.train.runs import list_runs
 from studio.ui import job_panel as jp
-from studio.workspace import runs_dir
-from studio.train.folder import Run
 
 KINDS = ("merge", "combine", "export")
 
@@ -31,6 +28,47 @@ def parse_weights(text: str | None, n: int) -> list[float]:
     except ValueError:
         raise StudioError("merge.bad_weights") from None
     return ws or [1 / max(n, 1)] * n
+
+
+def refresh():
+    ids = adapter_runs()
+    return gr.Dropdown(choices=ids, value=ids[0] if ids else None), gr.Dropdown(choices=ids)
+
+
+def merge_params(ref, ckpt, target):
+    if not ref:
+        raise StudioError("merge.pick_run")
+    return {"ref": ref, "use_checkpoint": bool(ckpt), "out": (target or "").strip()}, str(ref)
+
+
+def combine_params(ids, w, how, dens):
+    ids = list(ids or [])
+    return {"refs": ids, "weights": parse_weights(w, len(ids)), "method": how,
+            "density": float(dens or 0.5)}, how
+
+
+def export_params(ref, q, target):
+    if not ref:
+        raise StudioError("merge.pick_run")
+    resolve_run(ref, runs_dir())  # a run that does not exist is named now, not by a failed job
+    return {"ref": ref, "quant": q, "out": (target or "").strip()}, f"{ref}-{q}"
+
+
+def write_card_file(ref, lg):
+    from studio.export.card import write_run_card
+    from studio.locale import tr
+    if not ref:
+        return StudioError("merge.pick_run").render(lg), gr.File(visible=False)
+    try:
+        path = write_run_card(ref, runs_dir())
+    except StudioError as e:
+        return e.render(lg), gr.File(visible=False)
+    return tr(lg, "card.written", path=str(path)), gr.File(str(path), visible=True)
+
+
+def on_select(cur):
+    ids = adapter_runs()
+    return (*refresh(), gr.Dropdown(choices=ids, value=ids[0] if ids else None), jp.attach(KINDS)(cur))
 
 
 def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple:
@@ -58,40 +96,6 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
     card_file = gr.File(label=i18n("export.card_file"), visible=False)
     panel = jp.job_panel(i18n)
 
-    def refresh():
-        ids = adapter_runs()
-        return gr.Dropdown(choices=ids, value=ids[0] if ids else None), gr.Dropdown(choices=ids)
-
-    def merge_params(ref, ckpt, target):
-        if not ref:
-            raise StudioError("merge.pick_run")
-        return {"ref": ref, "use_checkpoint": bool(ckpt), "out": (target or "").strip()}, str(ref)
-
-    def combine_params(ids, w, how, dens):
-        ids = list(ids or [])
-        return {"refs": ids, "weights": parse_weights(w, len(ids)), "method": how,
-                "density": float(dens or 0.5)}, how
-
-    def export_params(ref, q, target):
-        if not ref:
-            raise StudioError("merge.pick_run")
-        resolve_run(ref, runs_dir())  # a run that does not exist is named now, not by a failed job
-        return {"ref": ref, "quant": q, "out": (target or "").strip()}, f"{ref}-{q}"
-
-    def write_card_file(ref, lg):
-        from studio.data.card_export import write_card
-        from studio.data.persona_store import load_persona
-        from studio.locale import tr
-        if not ref:
-            return StudioError("merge.pick_run").render(lg), gr.File(visible=False)
-        try:
-            r = resolve_run(ref, runs_dir())
-            contract = json.loads(r.contract.read_text(encoding="utf-8")) if r.contract.exists() else None
-            path = write_card(load_persona(r.data), r.path / "export" / f"{r.id}-card.png", contract=contract)
-        except StudioError as e:
-            return e.render(lg), gr.File(visible=False)
-        return tr(lg, "card.written", path=str(path)), gr.File(str(path), visible=True)
-
     export.click(jp.starter("export", chats, export_params), [export_run, quant, export_out, lang],
                  [panel.line, panel.job], api_name="export")
     card.click(write_card_file, [export_run, lang], [panel.line, card_file], api_name="card")
@@ -105,7 +109,4 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
                                                        api_name="merge_progress")
     panel.stop.click(jp.stop, [panel.job, lang], [panel.line], api_name="merge_stop")
 
-    def on_select(cur):
-        ids = adapter_runs()
-        return (*refresh(), gr.Dropdown(choices=ids, value=ids[0] if ids else None), jp.attach(KINDS)(cur))
     return on_select, [panel.job], [run, picks, export_run, panel.job]

@@ -9,14 +9,15 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from studio.core.errors import StudioError
 from studio.data import persona_session as ps
-from studio.errors import StudioError
 from studio.data.exporters import export_pairs
-from studio.locale import T, render, tr
+from studio.data.importers import PERSONA_SUFFIXES
+from studio.data.library import list_personas, persona_path
 from studio.data.stats import length_histogram, persona_stats
 from studio.data.table_view import SORTS, VIEW_COLUMNS, apply_view, delete_row, duplicate_row, insert_row, view_rows
+from studio.locale import T, render, tr
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, localized_columns
-from studio.workspace import list_personas, persona_path
 
 
 @dataclass
@@ -46,10 +47,154 @@ def _derived(s: ps.EditSession, lang: str) -> list:
     return [render(s.status, lang), findings_frame(s.findings, lang), stats, hist]
 
 
+# The handlers below return updates by position: the 7 character fields, the table, the 4 derived outputs (status,
+# findings, stats, histogram), the session and the probe questions ("everything" in build_persona_tab).
+N_FIELDS = 7
+N_EVERYTHING = N_FIELDS + 1 + 4 + 2
+
+
 def _fields(s: ps.EditSession) -> list:
     p = s.persona
     return [p.name, p.system_prompt, p.notes, p.notes_in_prompt, p.style.target_chars, p.style.rules,
             ps.field_text(p, "markers")]
+
+
+def show(s: ps.EditSession, q: str, srt: str, lg: str) -> list:
+    return [*_fields(s), persona_table(s, q, srt, lg), *_derived(s, lg), s, ps.read_probe(s)]
+
+
+def said(message, lg: str) -> list:
+    """Only the status box changes: every field and the table keep what the user sees."""
+    return [*[gr.skip()] * N_FIELDS, gr.skip(), render(message, lg), *[gr.skip()] * 3, gr.skip(), gr.skip()]
+
+
+def on_open(choice: str, q: str, srt: str, lg: str):
+    if not choice:
+        return [gr.skip()] * N_EVERYTHING
+    try:
+        return show(ps.open_session(persona_path(choice)), q, srt, lg)
+    except StudioError as e:
+        return said(T("persona.open_failed", name=choice, reason=e), lg)
+
+
+def on_load(memory: dict | None):
+    """The persona this browser opened last, else the first one."""
+    names = list_personas()
+    last = (memory or {}).get("persona")
+    return gr.Dropdown(choices=names, value=last if last in names else names[0] if names else None)
+
+
+def on_create(new: str, q: str, srt: str, lg: str):
+    try:
+        s = ps.create_session(persona_path(new))
+    except StudioError as e:
+        return [gr.skip(), *said(e, lg)]
+    return [gr.Dropdown(choices=list_personas(), value=Path(s.folder).name), *show(s, q, srt, lg)]
+
+
+def on_edit(df: pd.DataFrame, s: ps.EditSession | None, lg: str):
+    if s is None:
+        return [gr.skip()] * 5
+    s.persona.pairs = apply_view(s.persona.pairs, df.values.tolist() if df is not None else [])
+    return [*_derived(ps.save(s), lg), s]
+
+
+def on_fields(s: ps.EditSession | None, *values):
+    *values, lg = values
+    if s is None:
+        return [gr.skip()] * 5
+    return [*_derived(ps.update_fields(s, *values), lg), s]
+
+
+def on_typing(field: str):
+    """Saves as text is typed (the latest change wins), so it is on disk before the field is left."""
+    def typed(s: ps.EditSession | None, value: str | None, lg: str):
+        if s is None:
+            return [gr.skip()] * 5
+        s = ps.set_text_field(s, field, value)  # saves nothing when a persona was just opened or reloaded
+        return [*_derived(s, lg), s]
+    return typed
+
+
+def on_probes(s: ps.EditSession | None, text: str | None, lg: str):
+    if s is None or text is None or text == ps.read_probe(s):
+        return gr.skip()
+    return render(ps.save_probe(s, text), lg)
+
+
+def on_select(evt: gr.SelectData, df: pd.DataFrame):
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    try:
+        return int(df.iloc[row, 0])
+    except (ValueError, IndexError, TypeError):
+        return None
+
+
+def row_op(op: str):
+    def run(s: ps.EditSession | None, sel: float | None, q: str, srt: str, lg: str):
+        if s is None:
+            return [gr.skip()] * 7
+        row = int(sel) if sel else None
+        pairs = s.persona.pairs
+        if op != "add" and (row is None or not 1 <= row <= len(pairs)):
+            s.status = T("table.select_first")
+            return [gr.skip(), *_derived(s, lg), s, gr.skip()]
+        if op == "add":
+            s.persona.pairs, row = insert_row(pairs, row)
+            done = T("table.added", row=row) if row < len(s.persona.pairs) else T("table.added_end", row=row)
+        elif op == "dup":
+            s.persona.pairs, row = duplicate_row(pairs, row), row + 1
+            done = T("table.duplicated", src=row - 1, row=row)
+        else:
+            s.persona.pairs, done, row = delete_row(pairs, row), T("table.deleted", row=row), None
+        s = ps.save(s)
+        if s.saved:  # say what happened and where, then that it saved
+            s.status = T("table.row_done", what=done, saved=s.status)
+        return [persona_table(s, q, srt, lg), *_derived(s, lg), s, row]
+    return run
+
+
+def on_import(file: str | None, m: str, s: ps.EditSession | None, q: str, srt: str, lg: str):
+    if s is None or not file:
+        return said(T("io.choose_file"), lg)
+    return show(ps.import_into(s, file, m), q, srt, lg)
+
+
+def on_export(suffix: str):
+    def run(s: ps.EditSession | None):
+        if s is None:
+            return None
+        out = Path(tempfile.mkdtemp(prefix="persona-export-")) / f"{Path(s.folder).name}{suffix}"
+        return str(export_pairs(s.persona, out))
+    return run
+
+
+def on_reload(s: ps.EditSession | None, q: str, srt: str, lg: str):
+    return on_open(Path(s.folder).name if s else "", q, srt, lg)
+
+
+def on_overwrite(s: ps.EditSession | None, lg: str):
+    if s is None:
+        return [gr.skip()] * 5
+    return [*_derived(ps.save(s, force=True), lg), s]
+
+
+def on_view(s: ps.EditSession | None, q: str, srt: str, lg: str):
+    return persona_table(s, q, srt, lg) if s else gr.skip()
+
+
+def on_showing(s: ps.EditSession | None, df: pd.DataFrame | None, q: str, lg: str):
+    if s is None:
+        return ""
+    shown = 0 if df is None else len(df)
+    total = len(s.persona.pairs)
+    return tr(lg, "table.showing", shown=shown, total=total) if (q or "").strip() else \
+        tr(lg, "table.total", total=total)
+
+
+def on_conflict(s: ps.EditSession | None):
+    conflict = s is not None and s.in_conflict
+    return gr.Button(visible=conflict)
 
 
 def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
@@ -87,7 +232,7 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                 dup = gr.Button(i18n("table.duplicate"))
                 delete = gr.Button(i18n("table.delete"))
             with gr.Row():
-                upload = gr.File(label=i18n("io.file"), file_types=[".csv", ".tsv", ".jsonl", ".json", ".png"])
+                upload = gr.File(label=i18n("io.file"), file_types=list(PERSONA_SUFFIXES))
                 with gr.Column():
                     mode = gr.Radio([(i18n("io.append"), "append"), (i18n("io.replace"), "replace")],
                                     value="append", label=i18n("io.mode"))
@@ -105,126 +250,7 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
     fields = [name, system, notes, notes_in, target, rules, markers]
     derived = [status, findings, stats, hist]
     everything = [*fields, table, *derived, session, probes]
-
-    def show(s: ps.EditSession, q: str, srt: str, lg: str) -> list:
-        return [*_fields(s), persona_table(s, q, srt, lg), *_derived(s, lg), s, ps.read_probe(s)]
-
-    def said(message, lg: str) -> list:
-        """Only the status box changes: every field and the table keep what the user sees."""
-        return [*[gr.skip()] * len(fields), gr.skip(), render(message, lg), *[gr.skip()] * 3, gr.skip(), gr.skip()]
-
-    def on_open(choice: str, q: str, srt: str, lg: str):
-        if not choice:
-            return [gr.skip()] * len(everything)
-        try:
-            return show(ps.open_session(persona_path(choice)), q, srt, lg)
-        except StudioError as e:
-            return said(T("persona.open_failed", name=choice, reason=e), lg)
-
-    def on_load(memory: dict | None):
-        """The persona this browser opened last, else the first one."""
-        names = list_personas()
-        last = (memory or {}).get("persona")
-        return gr.Dropdown(choices=names, value=last if last in names else names[0] if names else None)
-
-    def on_create(new: str, q: str, srt: str, lg: str):
-        try:
-            s = ps.create_session(persona_path(new))
-        except StudioError as e:
-            return [gr.skip(), *said(e, lg)]
-        return [gr.Dropdown(choices=list_personas(), value=Path(s.folder).name), *show(s, q, srt, lg)]
-
-    def on_edit(df: pd.DataFrame, s: ps.EditSession | None, lg: str):
-        if s is None:
-            return [gr.skip()] * 5
-        s.persona.pairs = apply_view(s.persona.pairs, df.values.tolist() if df is not None else [])
-        return [*_derived(ps.save(s), lg), s]
-
-    def on_fields(s: ps.EditSession | None, *values):
-        *values, lg = values
-        if s is None:
-            return [gr.skip()] * 5
-        return [*_derived(ps.update_fields(s, *values), lg), s]
-
-    def on_typing(field: str):
-        """Saves as text is typed (the latest change wins), so it is on disk before the field is left."""
-        def typed(s: ps.EditSession | None, value: str | None, lg: str):
-            if s is None:
-                return [gr.skip()] * 5
-            s = ps.set_text_field(s, field, value)  # saves nothing when a persona was just opened or reloaded
-            return [*_derived(s, lg), s]
-        return typed
-
-    def on_probes(s: ps.EditSession | None, text: str | None, lg: str):
-        if s is None or text is None or text == ps.read_probe(s):
-            return gr.skip()
-        return render(ps.save_probe(s, text), lg)
-
-    def on_select(evt: gr.SelectData, df: pd.DataFrame):
-        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        try:
-            return int(df.iloc[row, 0])
-        except (ValueError, IndexError, TypeError):
-            return None
-
-    def row_op(op: str):
-        def run(s: ps.EditSession | None, sel: float | None, q: str, srt: str, lg: str):
-            if s is None:
-                return [gr.skip()] * 7
-            row = int(sel) if sel else None
-            pairs = s.persona.pairs
-            if op != "add" and (row is None or not 1 <= row <= len(pairs)):
-                s.status = T("table.select_first")
-                return [gr.skip(), *_derived(s, lg), s, gr.skip()]
-            if op == "add":
-                s.persona.pairs, row = insert_row(pairs, row)
-                done = T("table.added", row=row) if row < len(s.persona.pairs) else T("table.added_end", row=row)
-            elif op == "dup":
-                s.persona.pairs, row = duplicate_row(pairs, row), row + 1
-                done = T("table.duplicated", src=row - 1, row=row)
-            else:
-                s.persona.pairs, done, row = delete_row(pairs, row), T("table.deleted", row=row), None
-            s = ps.save(s)
-            if getattr(s.status, "key", "") == "persona.saved":  # say what happened and where, then that it saved
-                s.status = T("table.row_done", what=done, saved=s.status)
-            return [persona_table(s, q, srt, lg), *_derived(s, lg), s, row]
-        return run
-
-    def on_import(file: str | None, m: str, s: ps.EditSession | None, q: str, srt: str, lg: str):
-        if s is None or not file:
-            return said(T("io.choose_file"), lg)
-        return show(ps.import_into(s, file, m), q, srt, lg)
-
-    def on_export(suffix: str):
-        def run(s: ps.EditSession | None):
-            if s is None:
-                return None
-            out = Path(tempfile.mkdtemp(prefix="persona-export-")) / f"{Path(s.folder).name}{suffix}"
-            return str(export_pairs(s.persona, out))
-        return run
-
-    def on_reload(s: ps.EditSession | None, q: str, srt: str, lg: str):
-        return on_open(Path(s.folder).name if s else "", q, srt, lg)
-
-    def on_overwrite(s: ps.EditSession | None, lg: str):
-        if s is None:
-            return [gr.skip()] * 5
-        return [*_derived(ps.save(s, force=True), lg), s]
-
-    def on_view(s: ps.EditSession | None, q: str, srt: str, lg: str):
-        return persona_table(s, q, srt, lg) if s else gr.skip()
-
-    def on_showing(s: ps.EditSession | None, df: pd.DataFrame | None, q: str, lg: str):
-        if s is None:
-            return ""
-        shown = 0 if df is None else len(df)
-        total = len(s.persona.pairs)
-        return tr(lg, "table.showing", shown=shown, total=total) if (q or "").strip() else \
-            tr(lg, "table.total", total=total)
-
-    def on_conflict(s: ps.EditSession | None):
-        conflict = s is not None and getattr(s.status, "key", "") == "err.conflict"
-        return gr.Button(visible=conflict)
+    assert len(fields) == N_FIELDS and len(everything) == N_EVERYTHING
 
     picker.input(on_open, [picker, query, sort, lang], everything, api_name="open_persona")
     create.click(on_create, [new_name, query, sort, lang], [picker, *everything], api_name="create_persona")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.serve.chat_session import ChatRegistry
 from studio.ui import job_panel as jp
 from studio.ui.merge_tab import adapter_runs

@@ -1,6 +1,6 @@
-"""Start, follow and stop jobs (merge, combine, evaluate, export, serve, draft). Each runs as
-`python -m studio _job FOLDER` with its output in FOLDER/log.txt; the UI and the CLI read only the folder's files.
-No torch, no gradio."""
+"""The one launcher of every long job — training, merge, combine, evaluate, export, serve, draft: start, follow,
+stop. Training runs as `python -m studio _worker RUN`, every other job as `python -m studio _job FOLDER`, each with
+its output in the folder's log.txt; the UI and the CLI read only the folder's files. No torch, no gradio."""
 from __future__ import annotations
 
 import json
@@ -12,15 +12,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.errors import StudioError
-from studio.jobs.status import (ACTIVE, LOG, PARAMS, PROGRESS, RESULT, STATUS, STOP, State, error_fields, pid_alive,
-                                pid_fields, read_status, write_status)
+from studio.core.errors import StudioError
+from studio.core.storage import atomic_write_text
+from studio.core.workspace import PACKAGE_ROOT
+from studio.jobs.folders import jobs_dir, new_job_folder
+from studio.jobs.liveness import refresh
+from studio.jobs.status import ACTIVE, LOG, PARAMS, PROGRESS, RESULT, STATUS, STOP, State, pid_fields, write_status
 from studio.locale import LANGS, T, Text, render
-from studio.storage import atomic_write_text
-from studio.workspace import PACKAGE_ROOT
 
-KINDS = ("merge", "combine", "eval", "export", "serve", "draft")
-JOBS_DIR = ".jobs"  # beside the runs: <runs>/.jobs/<time>-<kind>-<label>/
+KINDS = ("merge", "combine", "eval", "export", "serve", "draft")  # jobs of runs/.jobs; training is a run
 
 
 @dataclass
@@ -32,18 +32,6 @@ class JobInfo:
     @property
     def state(self) -> str:
         return self.status["state"]
-
-
-def jobs_dir(runs_dir: Path) -> Path:
-    return runs_dir / JOBS_DIR
-
-
-def refresh(folder: Path) -> dict:
-    """The status; a job whose process is gone (or whose pid now belongs to another process) becomes failed."""
-    status = read_status(folder)
-    if status["state"] in ACTIVE and status.get("pid") and not pid_alive(status.get("pid"), status.get("pid_start")):
-        status = write_status(folder, state=State.FAILED.value, **error_fields(T("job.died")))
-    return status
 
 
 def list_jobs(runs_dir: Path, kinds: tuple[str, ...] = KINDS) -> list[JobInfo]:
@@ -68,9 +56,22 @@ def _kind_of(folder: Path) -> str:
         return m.group(1) if m else ""
 
 
+def to_follow(runs_dir: Path, kinds: tuple[str, ...], current: str | None) -> str | None:
+    """Which folder a page follows: the running run or job of these kinds ("train" for training runs), else the
+    one this page followed, else the latest; None when there is none."""
+    if "train" in kinds:
+        from studio.jobs.runs import list_runs
+        entries = [(r.path, r.state) for r in list_runs(runs_dir)]
+    else:
+        entries = [(j.path, j.state) for j in list_jobs(runs_dir, kinds)]
+    active = next((path for path, state in entries if state in ACTIVE), None)
+    pick = active or current or (entries[0][0] if entries else None)
+    return str(pick) if pick else None
+
+
 def busy_with(runs_dir: Path) -> str | None:
     """What holds the GPU now: an active training run or job (its name), else None."""
-    from studio.train.runs import active_run
+    from studio.jobs.runs import active_run
     run = active_run(runs_dir)
     if run:
         return run.id
@@ -85,13 +86,7 @@ def start_job(kind: str, params: dict, runs_dir: Path, label: str = "") -> Path:
     busy = busy_with(runs_dir)
     if busy:
         raise StudioError("job.busy", name=busy)
-    slug = re.sub(r"[^\w-]+", "-", label, flags=re.UNICODE).strip("-")[:40]
-    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}{'-' + slug if slug else ''}"
-    folder, n = jobs_dir(runs_dir) / base, 1
-    while folder.exists():
-        n += 1
-        folder = jobs_dir(runs_dir) / f"{base}-{n}"
-    folder.mkdir(parents=True)
+    folder = new_job_folder(runs_dir, kind, label).path
     atomic_write_text(folder / PARAMS, json.dumps({"kind": kind, "runs_dir": str(runs_dir), **params},
                                                  ensure_ascii=False, indent=1), keep_backups=0)
     write_status(folder, state=State.QUEUED.value, created=time.time(), kind=kind)
@@ -114,6 +109,8 @@ def spawn(folder: Path, args: list[str]) -> int:
 
 
 def request_stop(folder: Path) -> None:
+    """Ask a run or job to stop: a training run saves and stops at the next step boundary, a job at its next
+    progress report."""
     status = refresh(folder)
     if status["state"] not in ACTIVE:
         raise StudioError("job.not_running", name=folder.name, state=T(f"state.{status['state']}"))
@@ -167,3 +164,30 @@ def _error_or_damaged(status: dict, job: Path, lang: str) -> str:
     if status["state"] == State.UNKNOWN:
         return render(T("job.damaged", file=str(job / STATUS)), lang)
     return localized_error(status, lang)
+
+
+def wait(folder: Path, echo=print, poll: float = 1.0) -> dict:
+    """Follow a run or job until it ends (the CLI's foreground mode), echoing each new progress line."""
+    last = None
+    while True:
+        status = refresh(folder)
+        line = f"{status.get('state')} step {status.get('step', 0)}/{status.get('total', '?')}"
+        if line != last:
+            echo(line)
+            last = line
+        if status.get("state") not in ACTIVE:
+            if status.get("error"):
+                echo(f"error: {status['error']}")
+            return status
+        time.sleep(poll)
+
+
+def tail_log(folder: Path, lines: int = 30) -> str:
+    """The last lines of a folder's log.txt (read from its end, however long it is)."""
+    try:
+        with open(folder / LOG, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 64_000))
+            return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-lines:])
+    except OSError:
+        return ""

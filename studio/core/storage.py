@@ -6,8 +6,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 try:  # POSIX only; on Windows saves still are atomic, just not locked against other processes
     import fcntl

@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from studio.core.workspace import runs_dir
     from studio.export.export_run import export_run
-    from studio.workspace import runs_dir
 
     report = export_run(args.run, args.quant, args.out, runs_dir(args.runs_dir),
                         progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
@@ -22,27 +22,23 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    import json
-
     from studio.data.card_export import write_card
     from studio.data.persona_store import load_persona
 
-    contract = None
     if args.run:
-        from studio.train.folder import resolve_run
-        from studio.workspace import runs_dir
-        run = resolve_run(args.run, runs_dir(args.runs_dir))
-        if run.contract.exists():
-            contract = json.loads(run.contract.read_text(encoding="utf-8"))
-    print(write_card(load_persona(args.data), args.out, args.examples, contract))
+        from studio.core.workspace import runs_dir
+        from studio.export.card import write_run_card
+        print(write_run_card(args.run, runs_dir(args.runs_dir), args.out, args.data, args.examples))
+    else:
+        print(write_card(load_persona(args.data), args.out, args.examples))
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from studio.errors import StudioError
+    from studio.core.errors import StudioError
+    from studio.core.workspace import runs_dir
     from studio.serve.models_served import ServedModels
     from studio.serve.openai_api import create_app
-    from studio.workspace import runs_dir
 
     models = ServedModels.open(args.model, args.run or [], runs_dir(args.runs_dir))
     import uvicorn

@@ -9,7 +9,7 @@ import os
 import re
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -35,20 +35,20 @@ def resolve(source: str) -> str:
     """A path or hub id that transformers can load; `default` must have been prepared."""
     source = (source or "").strip()
     if not source:
-        raise StudioError("err.models.3")
+        raise StudioError("err.model.none_given")
     if source == "default":
         d = default_model_dir()
         if not (d / "config.json").exists():
-            raise StudioError("err.models.6")
+            raise StudioError("err.model.not_prepared")
         return str(d)
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise StudioError("err.models.7", source=source)
+            raise StudioError("err.model.is_file", source=source)
         return str(path)
     if HUB_ID.match(source) and not source.startswith((".", "/", "~")):
         return source
-    raise StudioError("err.models.1", source=source)
+    raise StudioError("err.model.not_found", source=source)
 
 
 def _is_offline() -> bool:
@@ -85,8 +85,8 @@ def _check_hub(source: str, where: str) -> None:
 def _hub_error(source: str, err: Exception) -> StudioError:
     if _is_offline() or "offline" in str(err).lower() or "connect" in str(err).lower() \
             or "resolve" in str(err).lower():
-        return StudioError("err.models.4", source=source)
-    return StudioError("err.models.2", source=source, str=str(err).splitlines()[0])
+        return StudioError("err.model.offline", source=source)
+    return StudioError("err.model.hub_failed", source=source, str=str(err).splitlines()[0])
 
 
 def load_tokenizer(source: str, trust_remote_code: bool = False):
@@ -101,11 +101,11 @@ def load_tokenizer(source: str, trust_remote_code: bool = False):
     except (OSError, ValueError) as e:
         if not is_local:
             raise _hub_error(source, e) from None
-        raise StudioError("err.models.8", where=where, str=str(e).splitlines()[0][:200]) from None
+        raise StudioError("err.model.no_tokenizer", where=where, str=str(e).splitlines()[0][:200]) from None
     except Exception as e:  # remote-code refusal and other loader errors
-        raise StudioError("err.models.9", where=where, str=str(e).splitlines()[0][:200]) from None
+        raise StudioError("err.model.tokenizer_failed", where=where, str=str(e).splitlines()[0][:200]) from None
     if not getattr(tok, "is_fast", False):
-        raise StudioError("err.models.5", where=where)
+        raise StudioError("err.model.slow_tokenizer", where=where)
     return tok
 
 
@@ -125,3 +125,33 @@ def generation_eos_ids(source: str) -> list[int] | None:
             if eos is not None:
                 return list(eos) if isinstance(eos, list) else [int(eos)]
     return None
+
+
+def device() -> str:
+    """Where models run: the GPU when there is one, else the CPU."""
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def dtype_name(where: str | None = None) -> str:
+    """The dtype models are loaded in for inference and merging: bf16 on a GPU, fp32 on the CPU (bf16 on a CPU is
+    ~12x slower)."""
+    return "bf16" if (where or device()) == "cuda" else "fp32"
+
+
+def load_model(where: str | Path, dtype: str = "auto", on: str | None = None, trust_remote_code: bool = False,
+               train: bool = False, move: bool = True, **kwargs):
+    """The one place a causal LM is loaded: device and dtype decided here (auto: bf16 on a GPU, fp32 on the CPU),
+    moved to the device unless a device_map places it (or the trainer does: move=False), and in eval mode unless it
+    is to be trained. Other keywords (quantization_config, gguf_file, attn_implementation) go to transformers."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    target = on or device()
+    name = dtype_name(target) if dtype == "auto" else dtype
+    torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+    model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype, trust_remote_code=trust_remote_code,
+                                                 **kwargs)
+    if move and "device_map" not in kwargs:
+        model = model.to(target)
+    return model if train else model.eval()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 
 def cmd_draft(args: argparse.Namespace) -> int:
+    from studio.core.workspace import runs_dir
     from studio.eval.prompts import read_prompts
     from studio.locale import render
     from studio.serve.drafting import DraftRequest, draft
-    from studio.workspace import runs_dir
 
     questions = list(args.question or []) + ([p.question for p in read_prompts(args.questions)]
                                              if args.questions else [])
@@ -34,9 +34,9 @@ def _ids(text: str | None, pending: list) -> list[str]:
 
 
 def cmd_drafts(args: argparse.Namespace) -> int:
+    from studio.core.errors import StudioError
     from studio.data import drafts as dr
     from studio.data.persona_store import load_persona_with_revision, save_persona
-    from studio.errors import StudioError
 
     folder = Path(args.data)
     persona, revision = load_persona_with_revision(folder)

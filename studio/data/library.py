@@ -1,28 +1,15 @@
-"""Where the user's files live: $STUDIO_HOME (default ./workspace) holds personas/; runs/ per DESIGN.md."""
+"""The workspace's personas: their folders, safe folder names, and the samples copied in on first use."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
+from studio.core.workspace import PACKAGE_ROOT, personas_dir
 from studio.data.persona import PAIRS_FILE, PERSONA_FILE
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_PERSONAS = PACKAGE_ROOT / "data" / "personas"
-
-
-def home() -> Path:
-    return Path(os.environ.get("STUDIO_HOME", "workspace")).resolve()
-
-
-def personas_dir() -> Path:
-    return home() / "personas"
-
-
-def runs_dir(override: str | None = None) -> Path:
-    return Path(override or os.environ.get("STUDIO_RUNS_DIR", "runs")).resolve()
 
 
 def list_personas() -> list[str]:
@@ -48,7 +35,7 @@ def safe_folder_name(name: str) -> str:
     """A folder name from a persona name: keeps Japanese, drops path separators and control characters."""
     cleaned = re.sub(r"[\\/:*?\"<>|\x00-\x1f]+", "_", name.strip()).strip(". ")
     if not cleaned:
-        raise StudioError("err.workspace.1")
+        raise StudioError("err.persona.no_name")
     cut = cleaned[:80]
     while len(cut.encode("utf-8")) > MAX_NAME_BYTES:  # file systems count bytes (255), not characters
         cut = cut[:-1]

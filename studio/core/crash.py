@@ -7,7 +7,7 @@ import time
 import traceback
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.core.errors import StudioError
 from studio.locale import T, Text
 
 LOG_NAME = "errors.log"
@@ -15,7 +15,7 @@ LOG_NAME = "errors.log"
 
 def log_path() -> Path:
     """workspace/logs/errors.log, or one in the temp folder when the workspace cannot be written."""
-    from studio.workspace import home
+    from studio.core.workspace import home
     for folder in (home() / "logs", Path(tempfile.gettempdir()) / "persona-studio-logs"):
         try:
             folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,81 @@
+"""`merge`, `combine` and `eval` in the foreground (and the hidden `_job` the launcher starts)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from studio.cli.tasks import TASKS
+    from studio.jobs.worker import run_job
+    return run_job(Path(args.folder), TASKS)
+
+
+def cmd_combine(args: argparse.Namespace) -> int:
+    from studio.core.workspace import runs_dir
+    from studio.serve.merge import combine_adapters, combine_into_run
+
+    weights = args.weights or [1 / len(args.adapters)] * len(args.adapters)
+    if args.out:
+        print(combine_adapters(args.adapters, weights, args.method, args.out, runs_dir(args.runs_dir), args.density))
+    else:
+        print(combine_into_run(args.adapters, weights, args.method, runs_dir(args.runs_dir), args.density))
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from studio.core.workspace import runs_dir
+    from studio.serve.merge import merge_adapter
+
+    report = merge_adapter(args.adapter, args.out, runs_dir(args.runs_dir), use_checkpoint=args.use_checkpoint)
+    print(report.summary())
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from studio.core.workspace import runs_dir
+    from studio.eval.evaluate import evaluate
+    from studio.eval.report import metric_rows, warnings
+
+    res = evaluate(args.run, args.prompts, runs_dir(args.runs_dir), max_new_tokens=args.max_new_tokens,
+                   progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps({k: res[k] for k in ("base", "tuned", "answers")}, ensure_ascii=False, indent=1))
+    else:
+        print(f"{'metric':26} {'base':>8} {'tuned':>8}")
+        for name, b, t in metric_rows(res):
+            print(f"{name:26} {b:>8} {t:>8}")
+        for w in warnings(res):
+            print(f"warning: {w}")
+    return 0
+
+
+def add_parsers(sub, commands: dict) -> None:
+    from studio.serve.merge import COMBINE_METHODS
+    p = sub.add_parser("_job", help=argparse.SUPPRESS)
+    p.add_argument("folder")
+    p = sub.add_parser("combine", help="combine adapters (linear, ties, dare_ties, svd) into a new run; prints it")
+    p.add_argument("--adapters", nargs="+", required=True, metavar="A", help="run ids, run folders or adapter folders")
+    p.add_argument("--weights", nargs="+", type=float, metavar="W", help="one per adapter (default: equal)")
+    p.add_argument("--method", choices=COMBINE_METHODS, default="linear")
+    p.add_argument("--density", type=float, default=0.5, help="share of weights kept (ties, dare_ties)")
+    p.add_argument("--out", help="an adapter folder instead of a new run")
+    p.add_argument("--runs-dir")
+    p = sub.add_parser("merge", help="fold an adapter into its (unquantized) base, verified")
+    p.add_argument("--adapter", required=True, help="run id, run directory or adapter folder")
+    p.add_argument("--out", help="output folder (default: <run>/merged)")
+    p.add_argument("--runs-dir")
+    p.add_argument("--use-checkpoint", action="store_true", help="merge a run's last checkpoint if unfinished")
+    p = sub.add_parser("eval", help="base vs tuned: persona style, stopping, knowledge, perplexity")
+    p.add_argument("--run", required=True, help="run id or run directory")
+    p.add_argument("--prompts", help="probe questions (default: the persona's probe.txt)")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--runs-dir")
+    p.add_argument("--json", action="store_true")
+    commands["_job"] = cmd_job
+    commands["combine"] = cmd_combine
+    commands["merge"] = cmd_merge
+    commands["eval"] = cmd_eval

@@ -1,0 +1,109 @@
+"""`train`, `runs` and `stop` (and the hidden `_worker`/`_launch` the launcher starts)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from studio.core.errors import StudioError
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from studio.core.workspace import runs_dir
+    from studio.jobs.folders import find_run
+    from studio.jobs.launcher import wait
+    from studio.train.config import TrainConfig
+    from studio.train.launch import resume_run, start_run
+
+    runs = runs_dir(args.runs_dir)
+    if args.resume:
+        run = resume_run(find_run(args.resume, runs), runs)
+    else:
+        from studio.train.recipes import recipe
+        cfg = TrainConfig.load(args.config) if args.config else recipe(args.model or "default")
+        from studio.core.settings import given_flags
+        cfg = TrainConfig.from_dict({**asdict(cfg), **given_flags(args, TrainConfig)}, "command line")
+        if not cfg.data:
+            raise StudioError("err.train.no_data")
+        warnings: list = []
+        run = start_run(cfg, runs, warnings=warnings)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+    print(run, flush=True)
+    if args.detach:
+        return 0
+    status = wait(run, echo=lambda line: print(line, file=sys.stderr, flush=True))
+    from studio.jobs.status import State
+    return 0 if status.get("state") in (State.FINISHED, State.STOPPED) else 1
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from studio.train.worker import run_worker
+    return run_worker(Path(args.run), resume=args.resume)
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from studio.train.distributed import supervise
+    return supervise(Path(args.run), resume=args.resume)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from studio.core.workspace import runs_dir
+    from studio.jobs.runs import list_runs
+
+    runs = list_runs(runs_dir(args.runs_dir))
+    if args.json:
+        print(json.dumps([{"id": r.id, "path": str(r.path), **r.status} for r in runs], ensure_ascii=False,
+                         indent=1, default=str))
+    else:
+        for r in runs:
+            err = f"  ({r.status['error']})" if r.status.get("error") else ""
+            print(f"{r.id}  {r.state:9} step {r.status.get('step', 0)}/{r.status.get('total', '?')}{err}")
+        if not runs:
+            print("no runs yet")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from studio.core.workspace import runs_dir
+    from studio.jobs.folders import find_run
+    from studio.jobs.launcher import request_stop
+
+    run = find_run(args.run, runs_dir(args.runs_dir))
+    request_stop(run)
+    print(f"stop requested for {run.name}: it saves and stops at the next step boundary")
+    return 0
+
+
+def add_parsers(sub, commands: dict) -> None:
+    from studio.core.settings import add_flags
+    from studio.train.config import TrainConfig
+    p = sub.add_parser("train", help="train a LoRA adapter in a background process; prints the run directory")
+    add_flags(p, TrainConfig)  # every training setting, from its declaration
+    p.add_argument("--config", help="run.yaml; flags override it")
+    p.add_argument("--resume", metavar="R", help="continue a stopped or failed run from its last checkpoint")
+    p.add_argument("--runs-dir")
+    p.add_argument("--detach", action="store_true", help="return at once instead of following the run")
+    p = sub.add_parser("_worker", help=argparse.SUPPRESS)
+    p.add_argument("run")
+    p.add_argument("--resume", action="store_true")
+    p = sub.add_parser("_launch", help=argparse.SUPPRESS)
+    p.add_argument("run")
+    p.add_argument("--resume", action="store_true")
+    p = sub.add_parser("runs", help="list runs with their status")
+    p.add_argument("--runs-dir")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("stop", help="ask a run to stop at the next step boundary (its adapter is saved)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--runs-dir")
+    commands["train"] = cmd_train
+    commands["_worker"] = cmd_worker
+    commands["_launch"] = cmd_launch
+    commands["runs"] = cmd_runs
+    commands["stop"] = cmd_stop

@@ -1,0 +1,1 @@
+"""What every layer shares: errors, storage, the workspace, model loading, findings, integrity checks."""

@@ -1,0 +1,128 @@
+"""Settings declared once: a dataclass field made with `setting(...)` carries its help text, its group, its choices
+and how the UI shows it; from that one declaration come the command-line flags, the YAML/dict reading with its
+type checks, and the form's widgets (studio/ui/settings_form.py). Standard library only."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Widget:
+    """How a form shows a setting: its kind, the row it sits in, and the locale keys of its label and hint."""
+    kind: str                   # number | int | checkbox | dropdown | radio | slider | choices | text | custom
+    row: str                    # the form's row (rows are laid out in the order the form names them)
+    label: str = ""             # locale key of the label ("" = the field's own name, as practitioners know it)
+    hint: str = ""              # locale key of the hint under it
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+
+
+@dataclass(frozen=True)
+class Meta:
+    help: str
+    group: str
+    choices: tuple | Callable[[], tuple] | None = None
+    ui: Widget | None = None    # None: not in the UI, for the reason given in `not_in_ui`
+    not_in_ui: str = ""
+    flag: bool = True           # every setting has a command-line flag unless told otherwise
+
+    def choice_list(self) -> tuple | None:
+        return self.choices() if callable(self.choices) else self.choices
+
+
+def setting(default: Any = MISSING, *, help: str, group: str, factory: Callable[[], Any] | None = None,
+            choices: tuple | Callable[[], tuple] | None = None, ui: Widget | None = None, not_in_ui: str = "",
+            flag: bool = True) -> Any:
+    """A dataclass field with its metadata. A setting is either shown (`ui=Widget(...)`) or says why it is not."""
+    if ui is None and not not_in_ui:
+        raise ValueError("a setting is shown in the UI or says why not (not_in_ui=...)")
+    meta = {"setting": Meta(help, group, choices, ui, not_in_ui, flag)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def meta_of(f: Field) -> Meta:
+    return f.metadata["setting"]
+
+
+def settings_of(cls: type) -> list[Field]:
+    """The declared settings of a dataclass, in declaration order."""
+    return [f for f in fields(cls) if "setting" in f.metadata]
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _base_type(hint: Any) -> tuple[Any, bool]:
+    """(the type, whether None is allowed) of a field's annotation such as `float | None` or `list[str]`."""
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], len(rest) < len(args)
+    return hint, False
+
+
+class BadValue(ValueError):
+    """A value that does not fit the setting's type (the caller names the source and the field)."""
+
+
+def coerce(cls: type, name: str, value: Any) -> Any:
+    """The value as the field's type: '2' -> 2 for an int, 'yes' -> True for a bool; raises BadValue."""
+    kind, optional = _base_type(_hints(cls)[name])
+    if value is None:
+        if optional or kind in (str, list) or typing.get_origin(kind) is list:
+            return None
+        raise BadValue(name)
+    if kind is bool:
+        return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
+    if kind is str or typing.get_origin(kind) is list or kind is list:
+        return value
+    try:
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise BadValue(name)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise BadValue(name) from None
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = ()) -> None:
+    """One flag per declared setting (--lora-r, --packing/--no-packing, --target-modules a b): every flag defaults
+    to None, so `given_flags` can tell what was typed from what was not."""
+    hints = _hints(cls)
+    for f in settings_of(cls):
+        meta = meta_of(f)
+        if not meta.flag or f.name in skip:
+            continue
+        kind, _ = _base_type(hints[f.name])
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": meta.help}
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(kind) is list:
+            kwargs["nargs"] = "+"
+        else:
+            kwargs["type"] = kind
+            if meta.choices is not None:
+                kwargs["choices"] = meta.choice_list()
+        parser.add_argument(flag_name(f.name), **kwargs)
+
+
+def given_flags(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The settings given on the command line, by field name."""
+    return {f.name: getattr(args, f.name) for f in settings_of(cls) if getattr(args, f.name, None) is not None}
+
+
+def defaults_of(cls: type) -> dict[str, Any]:
+    return dataclasses.asdict(cls())

@@ -1,0 +1,90 @@
+"""A run or job folder and the name of everything in it (DESIGN.md, "Run directory"), defined once; new folders
+and run references (an id, or a folder) resolved here and nowhere else. No torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.core.errors import StudioError
+from studio.core.stamp import new_stamped_folder, slug
+from studio.jobs.status import LOG, PARAMS, PROGRESS, RESULT, STATUS, STOP
+
+CONFIG, METRICS, CONTRACT = "config.yaml", "metrics.jsonl", "contract.json"
+JOBS_DIR = ".jobs"  # beside the runs: <runs>/.jobs/<time>-<kind>-<label>/
+
+
+@dataclass(frozen=True)
+class JobFolder:
+    """Files every job and run folder has: status, log, stop request, parameters, progress and result."""
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    status = property(lambda self: self.path / STATUS)
+    log = property(lambda self: self.path / LOG)
+    stop = property(lambda self: self.path / STOP)
+    params = property(lambda self: self.path / PARAMS)
+    progress = property(lambda self: self.path / PROGRESS)
+    result = property(lambda self: self.path / RESULT)
+
+
+@dataclass(frozen=True)
+class Run(JobFolder):
+    """A training run's folder: a job folder with a config, metrics, checkpoints, an adapter and what came later."""
+    config = property(lambda self: self.path / CONFIG)
+    metrics = property(lambda self: self.path / METRICS)
+    contract = property(lambda self: self.path / CONTRACT)
+    data = property(lambda self: self.path / "data")              # the persona snapshot the run trained on
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    adapter = property(lambda self: self.path / "adapter")        # the final LoRA adapter (+ tokenizer, contract)
+    merged = property(lambda self: self.path / "merged")          # the verified merged model, once merged
+    eval = property(lambda self: self.path / "eval")              # evaluation answers and results.json
+    results = property(lambda self: self.path / "eval" / "results.json")
+    export = property(lambda self: self.path / "export")          # GGUF + Modelfile
+    ranks = property(lambda self: self.path / "ranks")            # several processes: each rank's error file
+
+    def has_adapter(self) -> bool:
+        return (self.adapter / "adapter_config.json").exists()
+
+    def has_merged(self) -> bool:
+        return (self.merged / "config.json").exists()
+
+    def is_run(self) -> bool:
+        return self.status.exists() or self.config.exists()
+
+
+def jobs_dir(runs_dir: Path) -> Path:
+    return runs_dir / JOBS_DIR
+
+
+def new_run_folder(runs_dir: Path, label: str) -> Run:
+    """runs/<time>-<label> for a training or combined run."""
+    return Run(new_stamped_folder(runs_dir, slug(label, 32) or "run"))
+
+
+def new_job_folder(runs_dir: Path, kind: str, label: str = "") -> JobFolder:
+    """runs/.jobs/<time>-<kind>[-label] for every other job."""
+    name = slug(label)
+    return JobFolder(new_stamped_folder(jobs_dir(runs_dir), f"{kind}-{name}" if name else kind))
+
+
+def resolve_run(ref: str | Path, runs_dir: Path | None) -> Run:
+    """A run id (in runs_dir) or a folder -> its Run; anything else is named in a message."""
+    path = Path(ref)
+    if not path.exists() and runs_dir is not None and (runs_dir / str(ref)).exists():
+        path = runs_dir / str(ref)
+    if not path.is_dir():
+        raise StudioError("err.export.no_run", ref=ref)
+    return Run(path)
+
+
+def find_run(ref: str | Path, runs_dir: Path) -> Path:
+    """Like resolve_run, but the folder must be a run (a status or config file in it)."""
+    path = Path(ref)
+    if Run(path).is_run():
+        return path
+    if Run(runs_dir / str(ref)).config.exists():
+        return runs_dir / str(ref)
+    raise StudioError("err.run.not_found", ref=ref, runs_dir=runs_dir)

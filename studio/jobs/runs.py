@@ -1,0 +1,71 @@
+"""Training runs as a list: their status, metrics and checkpoints (the folder layout is jobs/folders.py)."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.core.errors import StudioError
+from studio.core.integrity import adapter_problem
+from studio.core.jsonl import append_jsonl, read_jsonl
+from studio.jobs.checkpoints import latest_checkpoint
+from studio.jobs.folders import CONTRACT, METRICS, STATUS, Run
+from studio.jobs.liveness import refresh
+from studio.jobs.status import ACTIVE, State, pid_alive
+
+
+@dataclass
+class RunInfo:
+    id: str
+    path: Path
+    status: dict
+
+    @property
+    def state(self) -> str:
+        return self.status.get("state", State.UNKNOWN)
+
+
+def append_metrics(run: Path, record: dict) -> None:
+    append_jsonl(run / METRICS, [record])
+
+
+def read_metrics(run: Path) -> list[dict]:
+    """Logged steps; a line being written right now, a damaged one or one that is not ours is skipped."""
+    return [r for r in read_jsonl(run / METRICS)
+            if isinstance(r.get("step"), (int, float)) and not isinstance(r.get("step"), bool)]
+
+
+def list_runs(runs_dir: Path) -> list[RunInfo]:
+    if not runs_dir.exists():
+        return []
+    runs = [RunInfo(p.name, p, refresh(p)) for p in runs_dir.iterdir()
+            if not p.is_symlink() and (p / STATUS).exists()]
+    return sorted(runs, key=lambda r: r.id, reverse=True)
+
+
+def active_run(runs_dir: Path) -> RunInfo | None:
+    return next((r for r in list_runs(runs_dir) if r.state in ACTIVE
+                 and pid_alive(r.status.get("pid"), r.status.get("pid_start"))), None)
+
+
+def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: bool = False) -> Path:
+    """A run id, a run directory or an adapter folder -> the adapter folder (refusing a run still training)."""
+    path = Path(ref)
+    if not path.exists() and runs_dir is not None and (runs_dir / str(ref)).exists():
+        path = runs_dir / str(ref)
+    if (path / STATUS).exists():  # a run directory
+        state = refresh(path).get("state")
+        if state in ACTIVE or state != State.FINISHED and not Run(path).adapter.exists():
+            ckpt = latest_checkpoint(path)
+            if not use_checkpoint or ckpt is None:
+                raise StudioError("err.merge.run_unfinished", name=path.name, state=state)
+            if not (ckpt / CONTRACT).exists():
+                shutil.copy(Run(path).contract, ckpt / CONTRACT)
+            return ckpt
+        path = Run(path).adapter
+    if not (path / "adapter_config.json").exists():
+        raise StudioError("err.merge.not_an_adapter", ref=ref)
+    problem = adapter_problem(path)
+    if problem:
+        raise StudioError("err.merge.adapter_unusable", path=path, problem=problem)
+    return path
