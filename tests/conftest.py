@@ -92,5 +92,9 @@ def finished_run(root, kind: str = "chatml", seed: int = 1, name: str = "2026010
     contract = json.loads((run.adapter / "contract.json").read_text(encoding="utf-8"))
     contract["base_model"] = contract["base_model_path"] = str(model)
     (run.adapter / "contract.json").write_text(json.dumps(contract, ensure_ascii=False, indent=1), encoding="utf-8")
+    from studio.train.config import TrainConfig  # the settings train_adapter used, as a real run keeps them
+    run.config.write_text(TrainConfig(model=str(model), data=str(run.data), max_steps=5, batch_size=4, grad_accum=1,
+                                      lora_r=4, lora_alpha=8, learning_rate=5e-2, load_in_4bit=False, seed=seed,
+                                      max_length=64, warmup_steps=0, template=template).to_yaml(), encoding="utf-8")
     write_status(run.path, state="finished", step=5, total=5)
     return run

@@ -102,6 +102,7 @@ def test_two_process_ddp_stop_kill_resume(setup, tmp_path):
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(setup[1]), run / "adapter")
 
 
+@pytest.mark.slow
 def test_two_machines_on_one_host(setup, tmp_path):
     """Two 'machines' (one process each, ranks 0 and 1, meeting at 127.0.0.1): each keeps its own run folder, with
     its own checkpoints (saved on every machine, so each can resume) and adapter."""
@@ -119,6 +120,7 @@ def test_two_machines_on_one_host(setup, tmp_path):
         assert [m["step"] for m in read_metrics(run) if "loss" in m] == list(range(1, 11))
 
 
+@pytest.mark.slow
 def test_a_failing_rank_names_its_own_error(setup, tmp_path):
     """An error raised inside the ranks (here: no such LoRA target) reaches status.json with the rank."""
     run = start_run(config(setup, target_modules=["no_such_proj"], max_steps=3), tmp_path / "runs")

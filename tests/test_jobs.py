@@ -38,6 +38,7 @@ def wait_state(folder, states, timeout=120):
     raise AssertionError(f"{folder.name} stayed {refresh(folder)['state']}")
 
 
+@pytest.mark.slow
 def test_a_killed_evaluation_is_failed_with_its_reason_and_blocks_nothing(runs):
     runs, probe = runs
     job = start_job("eval", {"ref": "20260101-000000-one", "prompts": str(probe), "max_new_tokens": 8}, runs, "one")
@@ -64,6 +65,7 @@ def test_a_killed_merge_leaves_no_half_model(runs):
     assert not (runs / "20260101-000000-one" / "merged").exists()  # chat must not offer a half-written model
 
 
+@pytest.mark.slow
 def test_stop_ends_an_evaluation_as_stopped(runs):
     runs, probe = runs
     job = start_job("eval", {"ref": "20260101-000000-one", "prompts": str(probe), "max_new_tokens": 8}, runs)
@@ -74,6 +76,7 @@ def test_stop_ends_an_evaluation_as_stopped(runs):
         request_stop(job)
 
 
+@pytest.mark.slow
 def test_a_finished_merge_reports_its_verification(runs):
     runs, _ = runs
     job = start_job("merge", {"ref": "20260101-000000-one"}, runs)

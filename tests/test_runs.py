@@ -37,6 +37,7 @@ def cfg(setup, **kw):
                                  grad_accum=1, save_steps=2, max_length=64, lora_r=4), **kw})
 
 
+@pytest.mark.slow
 def test_stop_resume_and_kill(setup, tmp_path):
     runs = tmp_path / "runs"
     run = start_run(cfg(setup), runs)
@@ -70,6 +71,7 @@ def test_stop_resume_and_kill(setup, tmp_path):
     assert wait(run, echo=lambda *_: None)["state"] == "stopped"
 
 
+@pytest.mark.slow
 def test_failure_is_reported_not_silent(setup, tmp_path):
     run = start_run(cfg(setup, max_steps=2, target_modules=["no_such_module"]), tmp_path / "runs")
     status = wait(run, echo=lambda *_: None)
@@ -77,6 +79,7 @@ def test_failure_is_reported_not_silent(setup, tmp_path):
     assert not (run / "adapter").exists()
 
 
+@pytest.mark.slow
 def test_damaged_checkpoint_is_skipped_on_resume(setup, tmp_path):
     runs = tmp_path / "runs"
     run = start_run(cfg(setup), runs)

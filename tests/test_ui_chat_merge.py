@@ -12,6 +12,8 @@ from studio.jobs.status import write_status  # noqa: E402
 from studio.tiny import save_tiny_model  # noqa: E402
 from tests.conftest import train_adapter  # noqa: E402
 
+pytestmark = pytest.mark.slow  # launches the app and runs real jobs: the whole suite runs it
+
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):

@@ -11,6 +11,8 @@ from studio.data import drafts as dr  # noqa: E402
 from studio.data.persona_store import load_persona  # noqa: E402
 from tests.test_ui_chat_merge import wait_job  # noqa: E402
 
+pytestmark = pytest.mark.slow  # launches the app and runs real jobs: the whole suite runs it
+
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):

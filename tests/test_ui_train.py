@@ -35,6 +35,7 @@ def settings(model, **kw):
     return list(values.values())
 
 
+@pytest.mark.slow
 def test_train_tab_starts_a_run_and_shows_metrics(app):
     url, model = app
     c = Client(url, verbose=False)
@@ -76,6 +77,7 @@ def test_train_tab_starts_a_run_and_shows_metrics(app):
     assert "finished · step 2/2" in c.predict(api_name="/train_progress")[0]  # the second run ran to its end
 
 
+@pytest.mark.slow
 def test_validation_errors_block_the_start_button(app):
     """A row with an empty answer (EMPTY_ANSWER) refuses the start, naming the row; the override starts it with the
     error listed as a warning."""

@@ -21,11 +21,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         run = resume_run(find_run(args.resume, runs), runs)
     else:
-        from studio.train.recipes import recipe
-        cfg = TrainConfig.load(args.config) if args.config else recipe(args.model or "default")
         from studio.core.settings import given_flags
-        cfg = TrainConfig.from_dict({**asdict(cfg), **given_flags(args, TrainConfig)}, "command line")
-        if not cfg.data:
+        from studio.train.recipes import recipe
+        given = given_flags(args, TrainConfig)
+        cfg = TrainConfig.load(args.config) if args.config else recipe(args.model or "default")
+        method = given.get("method", cfg.method)
+        if method != "sft" and not args.config:  # a preference run: its parent's settings, the method's defaults
+            cfg = _preference_base(given, runs)
+        cfg = TrainConfig.from_dict({**asdict(cfg), **given}, "command line")
+        if cfg.method == "sft" and not cfg.data:
             raise StudioError("err.train.no_data")
         warnings: list = []
         run = start_run(cfg, runs, warnings=warnings)
@@ -37,6 +41,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     status = wait(run, echo=lambda line: print(line, file=sys.stderr, flush=True))
     from studio.jobs.status import State
     return 0 if status.get("state") in (State.FINISHED, State.STOPPED) else 1
+
+
+def _preference_base(given: dict, runs):
+    """The settings a preference run starts from: its parent's, with the method's defaults; --model, if given, must
+    be the parent's base."""
+    from studio.train.config import TrainConfig
+    from studio.train.preference_launch import parent_of
+    from studio.train.recipes import preference_recipe
+    probe = TrainConfig(method=given["method"], parent_run=given.get("parent_run", ""))
+    parent, parent_cfg = parent_of(probe, runs)
+    from studio.core.models import resolve
+    from studio.format.contract import Contract
+    base = Contract.load(parent.adapter).base_model_path
+    if given.get("model") is not None and resolve(given["model"]) != base:
+        raise StudioError("err.prefs.other_base", run=parent.id, model=given["model"], base=base)
+    return preference_recipe(parent_cfg, given["method"])
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ class Meta:
     ui: Widget | None = None    # None: not in the UI, for the reason given in `not_in_ui`
     not_in_ui: str = ""
     flag: bool = True           # every setting has a command-line flag unless told otherwise
+    aliases: tuple[str, ...] = ()   # more flags for the same setting (e.g. --from for parent_run)
 
     def choice_list(self) -> tuple | None:
         return self.choices() if callable(self.choices) else self.choices
@@ -39,11 +40,11 @@ class Meta:
 
 def setting(default: Any = MISSING, *, help: str, group: str, factory: Callable[[], Any] | None = None,
             choices: tuple | Callable[[], tuple] | None = None, ui: Widget | None = None, not_in_ui: str = "",
-            flag: bool = True) -> Any:
+            flag: bool = True, aliases: tuple[str, ...] = ()) -> Any:
     """A dataclass field with its metadata. A setting is either shown (`ui=Widget(...)`) or says why it is not."""
     if ui is None and not not_in_ui:
         raise ValueError("a setting is shown in the UI or says why not (not_in_ui=...)")
-    meta = {"setting": Meta(help, group, choices, ui, not_in_ui, flag)}
+    meta = {"setting": Meta(help, group, choices, ui, not_in_ui, flag, aliases)}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -116,7 +117,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = 
             kwargs["type"] = kind
             if meta.choices is not None:
                 kwargs["choices"] = meta.choice_list()
-        parser.add_argument(flag_name(f.name), **kwargs)
+        parser.add_argument(flag_name(f.name), *meta.aliases, **kwargs)
 
 
 def given_flags(args: argparse.Namespace, cls: type) -> dict[str, Any]:

@@ -37,6 +37,10 @@ class Contract:
     replay_share: float = 0.0            # share of training rows that were the base model's replay answers
     replay_rows: int = 0
     replay_system: str = ""              # none | persona ('' when no replay)
+    method: str = "sft"                  # sft, or the preference method (dpo, kto) that made this adapter
+    parent_run: str = ""                 # the run a preference run started from (its reference)
+    preferences_hash: str = ""
+    preference_rows: int = 0
     version: int = 1
 
     def system_for(self, context: str = "") -> str:

@@ -1,10 +1,12 @@
 """English text of every label and message (keys shared with the other language)."""
 from studio.locale.en_errors import ERRORS
+from studio.locale.en_prefs import PREFS
 from studio.locale.en_scale import SCALE
 
 MESSAGES: dict[str, str] = {
     **ERRORS,
     **SCALE,
+    **PREFS,
     # --- labels ---
     'app.title': 'Persona Studio',
     'app.intro': 'Make a character chatbot: write the persona, check the formatting, train, compare, evaluate.',

@@ -1,10 +1,12 @@
 """Japanese text of every label and message (keys shared with the other language)."""
 from studio.locale.ja_errors import ERRORS
+from studio.locale.ja_prefs import PREFS
 from studio.locale.ja_scale import SCALE
 
 MESSAGES: dict[str, str] = {
     **ERRORS,
     **SCALE,
+    **PREFS,
     # --- labels ---
     'app.title': 'Persona Studio',
     'app.intro': 'キャラクターのチャットボットを作る: ペルソナを書き、整形を確かめ、学習し、比べ、評価します。',

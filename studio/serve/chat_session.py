@@ -21,6 +21,14 @@ from studio.serve.chat import ChatEngine, GenSettings, Row
 from studio.serve.votes import SETTINGS, assign_sides, record_vote, votes_path
 
 
+def side(choice: str, contract: Contract | None) -> dict:
+    """What a vote keeps of one pane: the model, and the persona, template and system prompt it answered with."""
+    if contract is None:
+        return {"model": choice}
+    return {"model": choice, "persona": contract.persona_name, "template": contract.template,
+            "system_prompt": contract.system_for(), "base_model_hash": contract.base_model_hash}
+
+
 def model_choices(runs_dir: Path) -> list[str]:
     """'base', then every finished run's adapter and merged model, newest first."""
     out = ["base"]
@@ -95,6 +103,7 @@ class ChatSession:
         if not message.strip():
             raise StudioError("chat.type_first")
         texts = ["", ""]
+        used: list[Contract | None] = [None, None]   # each pane's contract: what a vote needs to re-render it
         groups: dict[str, list[tuple[int, Row]]] = {}
         for i, pane in enumerate(self.panes):
             try:
@@ -105,6 +114,7 @@ class ChatSession:
                     name = pane.choice
                     contract = engine.add_adapter(name, adapter)
                 contract = contract or engine.own_contract
+                used[i] = contract
                 groups.setdefault(base, []).append((i, Row(name, contract, list(pane.history), message)))
             except StudioError as e:
                 texts[i] = f"⚠ {e.render(lang)}"
@@ -128,7 +138,8 @@ class ChatSession:
                 pane.history.append((message, replies[i].text))
                 pane.shown.append(texts[i])
         self.last = {"prompt": message, "answers": [r.text if r else "" for r in replies],
-                     "history": [[list(t) for t in p.history[:-1]] for p in self.panes]}
+                     "history": [[list(t) for t in p.history[:-1]] for p in self.panes],
+                     "sides": [side(p.choice, c) for p, c in zip(self.panes, used)]}
         yield list(texts)
 
     def vote(self, which: str, settings: list, log: Path | None = None) -> tuple[str, str]:
@@ -138,7 +149,8 @@ class ChatSession:
             raise StudioError("chat.chat_first")
         a, b = self.panes[0].choice, self.panes[1].choice
         record_vote(log or votes_path(), which, a, b, self.last["history"], self.last["prompt"],
-                    self.last["answers"][0], self.last["answers"][1], dict(zip(SETTINGS, settings)))
+                    self.last["answers"][0], self.last["answers"][1], dict(zip(SETTINGS, settings)),
+                    self.last.get("sides"))
         self.revealed, self.last = True, {}
         return a, b
 

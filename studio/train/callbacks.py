@@ -37,7 +37,8 @@ class RunFilesCallback(TrainerCallback):
                   "eta_s": None if self._eta(state) is None else round(self._eta(state), 1)}
         for key, name in (("loss", "loss"), ("learning_rate", "learning_rate"), ("grad_norm", "grad_norm"),
                           ("num_tokens", "tokens"), ("eval_loss", "eval_loss"),
-                          ("mean_token_accuracy", "token_accuracy")):
+                          ("mean_token_accuracy", "token_accuracy"), ("rewards/margins", "reward_margin"),
+                          ("rewards/accuracies", "reward_accuracy"), ("kl", "kl")):
             if key in logs:
                 record[name] = logs[key]
         if len(record) > 3 and self.rank.writes_files:

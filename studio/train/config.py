@@ -14,6 +14,7 @@ from studio.locale import T
 STRATEGIES = ("ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3")
 OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "adamw_torch")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+LOSSES_OF = {"dpo": ("sigmoid", "ipo", "hinge", "robust"), "kto": ("kto", "apo_zero_unpaired")}  # first: default
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -118,11 +119,24 @@ class TrainConfig:
                                         help="launch despite Template Doctor errors")
     trust_remote_code: bool = setting(False, group="data", ui=_shown("checkbox", "adv.tokens", "format.remote_code"),
                                       help="run the model's own Python code (only for sources you trust)")
+    # how the run learns: from the persona table (sft), or from preferences on top of a finished run (dpo, kto)
+    method: str = setting("sft", group="method", choices=lambda: _methods(), ui=_shown("radio", "method",
+                          "train.method", "train.method_"),
+                          help="sft (the persona table), or dpo / kto: preferences, starting from --from RUN")
+    parent_run: str = setting("", group="method", ui=_shown("custom", "method", "train.parent_run"),
+                              aliases=("--from",),
+                              help="the finished run whose adapter a preference run starts from (its reference)")
+    preferences: str = setting("", group="method", ui=_shown("text", "method", "train.preferences"),
+                               help="preference file: the studio's votes, prompt/chosen/rejected rows, trl's "
+                                    "conversational rows, or prompt/completion/label rows (kto)")
+    beta: float = setting(0.1, group="method", ui=_shown("number", "method", "train.beta", "train.beta_hint"),
+                          help="how far a preference run may move from its parent (higher: less)")
+    loss_type: str = setting("", group="method", choices=lambda: ("",) + tuple(sorted({l for v in LOSSES_OF.values()
+                                                                                      for l in v})),
+                             ui=_shown("dropdown", "method", "train.loss_type"),
+                             help="dpo: sigmoid | ipo | hinge | robust; kto: kto | apo_zero_unpaired ('' = the "
+                                  "method's default)")
     # Not in the Train tab (each says why); the CLI and run.yaml set them
-    method: str = setting("sft", group="data", choices=lambda: _methods(), not_in_ui="one method today (sft)",
-                          help="how the run learns: sft (the persona table)")
-    parent_run: str = setting("", group="data", not_in_ui="set when a run starts from another run's adapter",
-                              help="the run whose adapter this run starts from ('' = the base model)")
     data: str = setting("", group="data", not_in_ui="the persona open in the Persona tab",
                         help="persona folder or CSV/TSV/JSONL file")
     system_prompt: str | None = setting(None, group="data", not_in_ui="the persona's system prompt (Persona tab)",
@@ -185,6 +199,11 @@ class TrainConfig:
             (self.scheduler in SCHEDULERS, T("cfg.scheduler", choices=", ".join(SCHEDULERS))),
             (self.template in _templates(), T("cfg.template")),
             (self.method in _methods(), T("cfg.method", choices=", ".join(_methods()))),
+            (self.method == "sft" or bool(self.parent_run), T("cfg.parent_run")),
+            (self.method == "sft" or bool(self.preferences), T("cfg.preferences")),
+            (self.beta > 0, T("cfg.beta")),
+            (not self.loss_type or self.loss_type in LOSSES_OF.get(self.method, ()),
+             T("cfg.loss_type", method=self.method, choices=", ".join(LOSSES_OF.get(self.method, ("-",))))),
             (self.train_on in TRAIN_ON, T("cfg.train_on")),
             (self.compute_dtype in ("auto", "bf16", "fp16", "fp32"), T("cfg.compute_dtype")),
             (bool(self.target_modules), T("cfg.target_modules")),

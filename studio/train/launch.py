@@ -25,6 +25,8 @@ def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True,
     busy = busy_with(runs_dir)  # a training run, or a merge/combine/eval job: one GPU job at a time
     if busy:
         raise StudioError("err.run_busy", run=busy)
+    if cfg.method != "sft":
+        return _start_preference_run(cfg, runs_dir, warnings)
     found = preflight(cfg, check_doctor)
     if warnings is not None:
         warnings.extend(found)
@@ -42,6 +44,18 @@ def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True,
     write_status(run, state=State.QUEUED, step=0, total=cfg.max_steps, created=time.time())
     _spawn(run, resume=False)
     return run
+
+
+def _start_preference_run(cfg: TrainConfig, runs_dir: Path, warnings: list[Text] | None) -> Path:
+    from studio.train import preference_launch
+    cfg, rendered, found = preference_launch.check(cfg, runs_dir)
+    if warnings is not None:
+        warnings.extend(found)
+    run = preference_launch.make_run_folder(cfg, rendered, runs_dir)
+    write_status(run.path, state=State.QUEUED, step=0, total=cfg.max_steps, created=time.time(),
+                 method=cfg.method, parent_run=cfg.parent_run)
+    _spawn(run.path, resume=False)
+    return run.path
 
 
 def resume_run(run: Path, runs_dir: Path) -> Path:

@@ -6,6 +6,8 @@ learning rate.
 4-bit stays one tick away for anyone who wants it."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from studio.core.models import PRESETS
 from studio.train.config import TrainConfig
 
@@ -48,3 +50,31 @@ def recipe(model: str = "default", device: str | None = None) -> TrainConfig:
         cfg.batch_size, cfg.grad_accum = 1, 2
         cfg.max_steps = CUDA_PACKED_STEPS
     return cfg
+
+
+@dataclass(frozen=True)
+class PreferenceDefaults:
+    learning_rate: float
+    max_steps: int
+    batch_size: int
+    loss_type: str
+
+
+# Preference runs start from a tuned adapter and only nudge it: a learning rate well below the SFT recipe's, few
+# steps, batches of 4 (KTO's KL estimate needs two rows or more in a batch). Chosen by bench/bench_prefs.py (README,
+# "Learning from the votes"): see the numbers there.
+PREFERENCE_DEFAULTS = {"dpo": PreferenceDefaults(5e-5, 30, 4, "sigmoid"), "kto": PreferenceDefaults(5e-5, 30, 4, "kto")}
+
+
+def preference_defaults(method: str) -> PreferenceDefaults:
+    return PREFERENCE_DEFAULTS[method]
+
+
+def preference_recipe(parent: TrainConfig, method: str) -> TrainConfig:
+    """A preference run's settings: the parent's (model, template, LoRA shape, lengths), the method's defaults, no
+    replay (the parent already mixed it in)."""
+    from dataclasses import replace
+    d = preference_defaults(method)
+    return replace(parent, method=method, learning_rate=d.learning_rate, max_steps=d.max_steps,
+                   batch_size=d.batch_size, grad_accum=1, loss_type=d.loss_type, replay_share=0.0, packing=False,
+                   warmup_steps=0, epochs=1.0)

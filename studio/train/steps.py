@@ -37,6 +37,8 @@ class TrainData:
     rows: int                            # examples trained on
     replay: list = field(default_factory=list)
     added: list[str] = field(default_factory=list)   # control tokens added to the vocabulary
+    preferences_hash: str = ""                       # preference methods: what they trained on
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def device_settings(cfg: TrainConfig) -> tuple[str, str]:
@@ -144,4 +146,5 @@ def contract_for(setup: Setup, data: TrainData) -> Contract:
         data_hash=data_hash([p.content_row() for p in persona.pairs]), added_tokens=data.added,
         persona_name=persona.name, style_markers=persona.style.markers, target_chars=persona.style.target_chars,
         replay_share=cfg.replay_share if data.replay else 0.0, replay_rows=len(data.replay),
-        replay_system=cfg.replay_system if data.replay else "")
+        replay_system=cfg.replay_system if data.replay else "", method=cfg.method, parent_run=cfg.parent_run,
+        preferences_hash=data.preferences_hash, preference_rows=data.rows if cfg.method != "sft" else 0)

@@ -71,6 +71,9 @@ def run_worker(run: Path, resume: bool = False) -> int:
             prepared.contract.save(run)
         prepared.trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         adapter = Run(run).adapter
+        before_save = getattr(get_method(cfg.method), "before_save", None)
+        if before_save:
+            before_save(prepared.trainer)
         prepared.trainer.save_model(str(adapter))  # the Trainer writes from the saving rank only
         if not rank.writes_files:
             return 0

@@ -16,6 +16,7 @@ from studio.data import persona_session as ps
 from studio.jobs.checkpoints import damaged_checkpoints, latest_checkpoint
 from studio.jobs.folders import Run, find_run
 from studio.jobs.launcher import request_stop, tail_log, to_follow
+from studio.jobs.runs import list_runs
 from studio.locale import T, render, tr
 from studio.serve.chat_session import ChatRegistry
 from studio.train import launch
@@ -37,10 +38,11 @@ from studio.ui.common import template_choices
 from studio.ui.persona_tab import PersonaTab
 from studio.ui.settings_form import build_row, form_values, from_form, shown_names
 
-# The rows of declared settings (TrainConfig's `ui=` row NAMES), in the order the tab lays them out: the top row,
-# the main row and replay; the advanced accordion's six rows; the accordion for several processes or machines.
-ROWS = ("top", "main", "replay", "adv.lora", "adv.flags", "adv.packing", "adv.optim", "adv.optim2", "adv.tokens",
-        "scale")
+# The rows of declared settings (TrainConfig's `ui=` row names), in the order the tab lays them out: the top row,
+# the method row, the main row and replay; the advanced accordion's six rows; several processes or machines.
+ROWS = ("top", "method", "main", "replay", "adv.lora", "adv.flags", "adv.packing", "adv.optim", "adv.optim2",
+        "adv.tokens", "scale")
+PREFERENCE_FIELDS = ("parent_run", "preferences", "beta", "loss_type")  # shown for dpo and kto only
 
 
 NAMES = shown_names(TrainConfig)  # the inputs' order: TrainConfig's declaration order ("model" first: on_preset)
@@ -176,6 +178,24 @@ def on_compare(ids):
     yield plot_update(frame, [])[0]
 
 
+def parent_choices() -> list[str]:
+    """Runs a preference run can start from: finished, with an adapter, newest first."""
+    return [r.id for r in list_runs(runs_dir()) if r.state == "finished" and Run(r.path).has_adapter()]
+
+
+def on_method(method: str, parent: str | None):
+    """dpo/kto: show the preference settings and fill the preference recipe's defaults; sft: hide them again."""
+    from studio.train.recipes import preference_defaults
+    pref = method != "sft"
+    visible = [gr.update(visible=pref) for _ in PREFERENCE_FIELDS]
+    visible[0] = gr.update(visible=pref, choices=parent_choices(), value=parent or "")
+    if not pref:
+        return [*visible, gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+    d = preference_defaults(method)
+    visible[3] = gr.update(visible=True, value=d.loss_type)
+    return [*visible, d.learning_rate, d.max_steps, d.batch_size, 0.0]
+
+
 def first_start_notice(lg):
     from studio.core.embedded import is_prepared
     return gr.skip() if is_prepared() else tr(lg, "train.first_start")
@@ -190,23 +210,27 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     custom = {"model": lambda: gr.Dropdown(["default", *PRESETS], value="default", allow_custom_value=True, scale=3,
                                            label=i18n("train.model")),
               "template": lambda: gr.Radio(template_choices(i18n), value="model", label=i18n("format.template"),
-                                           scale=2)}
+                                           scale=2),
+              "parent_run": lambda: gr.Dropdown(parent_choices(), value="", allow_custom_value=True,
+                                                label=i18n("train.parent_run"), info=i18n("train.parent_hint"))}
     shown: dict = {}
     with gr.Row():
         shown |= build_row(TrainConfig, "top", i18n, custom, D)
         prepare = gr.Button(i18n("train.prepare"), scale=1)
-    for row in ROWS[1:3]:
+    for row in ROWS[1:4]:
         with gr.Row():
             shown |= build_row(TrainConfig, row, i18n, custom, D)
+    for name in PREFERENCE_FIELDS:
+        shown[name].visible = D.method != "sft"
     with gr.Accordion(i18n("train.advanced"), open=False):
-        for row in ROWS[3:9]:
+        for row in ROWS[4:10]:
             with gr.Row():
                 shown |= build_row(TrainConfig, row, i18n, custom, D)
     gpus = visible_gpus()
     with gr.Accordion(i18n("train.scale"), open=gpus > 1):
         gr.Markdown(i18n("train.scale_note"))
         with gr.Row():
-            shown |= build_row(TrainConfig, ROWS[9], i18n, custom, D)
+            shown |= build_row(TrainConfig, ROWS[10], i18n, custom, D)
     memory = gr.Textbox(label=i18n("train.memory"), interactive=False)
     with gr.Row():
         start = gr.Button(i18n("train.start"), variant="primary")
@@ -248,6 +272,10 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     history.select(pick_history, [history], [current], api_visibility="private").then(
         show_settings, [current], [*widgets, applied_model], api_visibility="private")
     compare_go.click(on_compare, [compare], [compare_plot], api_name="compare_runs")
+    method_outputs = [shown[n] for n in (*PREFERENCE_FIELDS, "learning_rate", "max_steps", "batch_size",
+                                         "replay_share")]
+    shown["method"].input(on_method, [shown["method"], shown["parent_run"]], method_outputs,
+                          api_visibility="private")
 
     return TrainTab(notice=first_start_notice, message=message, attach=attach, current=current, tick=tick,
                     tick_outputs=outputs, memory=memory, on_estimate=on_estimate, widgets=widgets,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-METHODS = {"sft": "studio.train.methods.sft"}   # name -> module (imported only when a run uses it)
+# name -> module (imported only when a run uses it)
+METHODS = {"sft": "studio.train.methods.sft", "dpo": "studio.train.methods.dpo", "kto": "studio.train.methods.kto"}
 
 
 def method_names() -> tuple[str, ...]:

@@ -1,0 +1,86 @@
+"""Starting a preference run (dpo, kto) from a finished run: everything is checked before anything loads but the
+tokenizer — the parent (finished, with an adapter), the preference file (its shape, line by line), what the parent's
+contract can render (counted by reason), enough of it to be worth a run — then the run folder gets the parent's
+persona snapshot, its settings and the preferences it will train on."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from studio.core.errors import StudioError
+from studio.data.preferences import read_preference_file, write_rows
+from studio.format.contract import Contract
+from studio.format.preference_render import RenderedPreferences, render_preferences
+from studio.jobs.folders import Run, new_run_folder, resolve_run
+from studio.jobs.liveness import refresh
+from studio.jobs.status import State
+from studio.locale import T, Text
+from studio.train.config import TrainConfig
+from studio.train.methods.preference import PREFERENCES_FILE
+
+MIN_PREFERENCES = 8   # fewer pairs than this teach noise, not a preference
+# what a preference run keeps from its parent: the model, its template and prompt, the adapter's shape
+FROM_PARENT = ("model", "template", "system_prompt", "max_length", "train_on", "load_in_4bit", "double_quant",
+               "compute_dtype", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_dora",
+               "add_control_tokens", "trust_remote_code")
+
+
+def parent_of(cfg: TrainConfig, runs_dir: Path) -> tuple[Run, TrainConfig]:
+    """The parent run and its settings; refused unless it finished with an adapter."""
+    if not cfg.parent_run:
+        raise StudioError("err.config.invalid", message=T("cfg.parent_run"))
+    parent = resolve_run(cfg.parent_run, runs_dir)
+    state = refresh(parent.path).get("state")
+    if state != State.FINISHED or not parent.has_adapter():
+        raise StudioError("err.prefs.parent_unfinished", run=parent.id, state=T(f"state.{state}"))
+    return parent, TrainConfig.load(parent.config) if parent.config.exists() else TrainConfig()
+
+
+def rebase(cfg: TrainConfig, parent: Run, parent_cfg: TrainConfig) -> TrainConfig:
+    """The run's settings on its parent's model, template and adapter shape (the adapter's contract says which base
+    and template it was trained with); data is the parent's snapshot."""
+    contract = Contract.load(parent.adapter)
+    kept = {k: getattr(parent_cfg, k) for k in FROM_PARENT}
+    kept.update(model=contract.base_model_path, template=contract.template,
+                max_length=contract.max_length or parent_cfg.max_length)
+    return replace(cfg, **kept, data=str(parent.data), parent_run=parent.id, replay_share=0.0, packing=False)
+
+
+def check(cfg: TrainConfig, runs_dir: Path) -> tuple[TrainConfig, RenderedPreferences, list[Text]]:
+    """Everything a preference run needs, checked; returns the rebased settings, the usable preferences and the
+    warnings (what was skipped and why, settings adjusted)."""
+    from transformers import AutoTokenizer
+    parent, parent_cfg = parent_of(cfg, runs_dir)
+    cfg = rebase(cfg, parent, parent_cfg)
+    warnings: list[Text] = []
+    if cfg.method == "kto" and cfg.batch_size < 2:
+        cfg = replace(cfg, batch_size=2)
+        warnings.append(T("prefs.kto_batch"))
+    cfg.validate()
+    prefs = read_preference_file(cfg.preferences)
+    contract = Contract.load(parent.adapter)
+    rendered = render_preferences(prefs, contract, AutoTokenizer.from_pretrained(parent.adapter), cfg.max_length)
+    usable = len(rendered.rows) if cfg.method == "kto" else sum(r.label is None for r in rendered.rows)
+    skipped = tuple(T("prefs.skipped_one", n=n, why=T(f"prefs.skip.{why}")) for why, n in rendered.skipped.items())
+    if usable < MIN_PREFERENCES:
+        raise StudioError("err.prefs.too_few", n=usable, need=MIN_PREFERENCES, skipped=skipped or "-")
+    if cfg.method == "kto":
+        labels = {True for r in rendered.rows if r.label is None} | {False for r in rendered.rows if r.label is None} \
+            | {bool(r.label) for r in rendered.rows if r.label is not None}
+        if len(labels) < 2:
+            raise StudioError("err.prefs.one_label")
+    if skipped:
+        warnings.append(T("prefs.skipped", items=skipped))
+    return cfg, rendered, warnings
+
+
+def make_run_folder(cfg: TrainConfig, rendered: RenderedPreferences, runs_dir: Path) -> Run:
+    """runs/<time>-<parent>-<method>: the parent's persona snapshot, the settings and the preferences to train on."""
+    parent = resolve_run(cfg.parent_run, runs_dir)
+    run = new_run_folder(runs_dir, f"{parent.id.split('-', 2)[-1]}-{cfg.method}")
+    shutil.copytree(parent.data, run.data)
+    write_rows(rendered.kept, run.path / PREFERENCES_FILE)
+    cfg = replace(cfg, data=str(run.data))
+    run.config.write_text(cfg.to_yaml(), encoding="utf-8")
+    return run
