@@ -41,7 +41,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from studio.eval.report import metric_rows, warnings
 
     res = evaluate(args.run, args.prompts, runs_dir(args.runs_dir), max_new_tokens=args.max_new_tokens,
-                   progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr, flush=True))
+                   progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr, flush=True),
+                   against=args.against)
     if args.json:
         print(json.dumps({k: res[k] for k in ("base", "tuned", "answers")}, ensure_ascii=False, indent=1))
     else:
@@ -71,6 +72,9 @@ def add_parsers(sub, commands: dict) -> None:
     p.add_argument("--use-checkpoint", action="store_true", help="merge a run's last checkpoint if unfinished")
     p = sub.add_parser("eval", help="base vs tuned: persona style, stopping, knowledge, perplexity")
     p.add_argument("--run", required=True, help="run id or run directory")
+    p.add_argument("--against", choices=("base", "parent"), default="base",
+                   help="compare with the bare base (default) or, for a run started from another run (dpo, kto), "
+                        "with that parent run")
     p.add_argument("--prompts", help="probe questions (default: the persona's probe.txt)")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--runs-dir")

@@ -40,7 +40,9 @@ def default_prompts(run: Path) -> Path:
 
 
 def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], settings: GenSettings, cache: Path,
-             progress: Callable[[float, str], None], span: tuple[float, float] = (0.0, 0.55)) -> dict[str, list[dict]]:
+             progress: Callable[[float, str], None], span: tuple[float, float] = (0.0, 0.55),
+             adapters: dict[str, str | None] | None = None) -> dict[str, list[dict]]:
+    adapters = adapters or {"base": None, "tuned": "tuned"}
     done: dict[tuple[str, str], dict] = {}
     for a in read_jsonl(cache):  # a torn line from an interrupted run is skipped
         if isinstance(a.get("model"), str) and isinstance(a.get("question"), str):
@@ -53,8 +55,7 @@ def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], sett
             at = span[0] + len(done) / total * (span[1] - span[0])
             progress(at, T("eval.p.answering", model=T(f"eval.model.{model}"), first=len(done) + 1,
                            last=len(done) + len(chunk), total=total))
-            replies = engine.generate([Row("tuned" if model == "tuned" else None, contract, [], p.question)
-                                       for p in chunk], settings)
+            replies = engine.generate([Row(adapters[model], contract, [], p.question) for p in chunk], settings)
             new = [{"model": model, "question": p.question, "answer": r.text, "stopped": r.stopped,
                     "new_tokens": r.new_tokens} for p, r in zip(chunk, replies)]
             done.update({(a["model"], a["question"]): a for a in new})
@@ -77,11 +78,13 @@ def _nll(model, ids: list[int], labels: list[int], skip_last: bool = False) -> t
     return float(-sum(logp[i, targets[i]] for i in pos)), len(pos)
 
 
-def _scores(engine: ChatEngine, contract: Contract, prompts: list[Prompt], use_adapter: bool) -> dict:
+def _scores(engine: ChatEngine, contract: Contract, prompts: list[Prompt], adapter: str | None) -> dict:
     import contextlib
     import math
     model, tok = engine.model, engine.tokenizer
-    ctx = contextlib.nullcontext() if use_adapter else model.disable_adapter()
+    if adapter:
+        model.set_adapter(adapter)
+    ctx = contextlib.nullcontext() if adapter else model.disable_adapter()
     out: dict = {}
     with ctx:
         items = [json.loads(line) for line in (EVAL_DATA / "knowledge_probe.jsonl").read_text(
@@ -117,7 +120,10 @@ def _scores(engine: ChatEngine, contract: Contract, prompts: list[Prompt], use_a
 
 
 def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_dir: Path | None = None,
-             max_new_tokens: int = 64, progress: Callable[[float, str], None] | None = None) -> dict:
+             max_new_tokens: int = 64, progress: Callable[[float, str], None] | None = None,
+             against: str = "base") -> dict:
+    """The run's adapter against the bare base, or (against="parent", for a run started from another run, such as
+    a DPO run) against its parent's adapter, which then takes the "base" column of the results."""
     say = progress or (lambda f, msg: None)
     adapter = adapter_dir(run_ref, runs_dir)
     run = adapter.parent
@@ -129,20 +135,29 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
     say(0.02, T("eval.p.loading"))
     engine = ChatEngine(contract.base_model_path)
     engine.add_adapter("tuned", adapter)
+    adapters, tag = {"base": None, "tuned": "tuned"}, ""
+    if against == "parent":
+        if not contract.parent_run:
+            raise StudioError("err.eval.no_parent", run=run.name)
+        engine.add_adapter("parent", adapter_dir(contract.parent_run, runs_dir or run.parent))
+        adapters, tag = {"base": "parent", "tuned": "tuned"}, "parent-"
     settings = GenSettings(max_new_tokens=max_new_tokens)
-    answers = _answers(engine, contract, prompts, settings, out_dir / f"answers-{max_new_tokens}.jsonl", say)
+    answers = _answers(engine, contract, prompts, settings, out_dir / f"answers-{tag}{max_new_tokens}.jsonl", say,
+                       adapters=adapters)
     items = ff.read_freeform(EVAL_DATA / ff.FREEFORM_FILE)
     free_settings = GenSettings(max_new_tokens=min(max_new_tokens, FREEFORM_TOKENS))
     free = _answers(engine, contract, [Prompt(it.question) for it in items], free_settings,
-                    out_dir / f"freeform-{free_settings.max_new_tokens}.jsonl", say, span=(0.55, 0.7))
-    results: dict = {"prompts": str(prompts_path or default_prompts(run)), "max_new_tokens": max_new_tokens}
+                    out_dir / f"freeform-{tag}{free_settings.max_new_tokens}.jsonl", say, span=(0.55, 0.7),
+                    adapters=adapters)
+    results: dict = {"prompts": str(prompts_path or default_prompts(run)), "max_new_tokens": max_new_tokens,
+                     "against": against, "parent_run": contract.parent_run if against == "parent" else ""}
     for i, model in enumerate(MODELS):
         say(0.7 + 0.15 * i, T("eval.p.scoring", model=T(f"eval.model.{model}")))
         texts = [a["answer"] for a in answers[model]]
         replies = Replies(texts, [a["stopped"] for a in answers[model]], [p.reference for p in prompts],
                           [a["answer"] for a in free[model]], items, contract.style_markers, contract.target_chars,
                           contract.system_for())
-        results[model] = {**score_replies(replies), **_scores(engine, contract, prompts, use_adapter=model == "tuned")}
+        results[model] = {**score_replies(replies), **_scores(engine, contract, prompts, adapters[model])}
     results["answers"] = [{"question": p.question, "reference": p.reference, "base": b["answer"],
                            "tuned": t["answer"], "base_stopped": b["stopped"], "tuned_stopped": t["stopped"]}
                           for p, b, t in zip(prompts, answers["base"], answers["tuned"])]
@@ -157,7 +172,8 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
     results["collapse"] = m.collapsed(tuned["duplicate_share"], tuned["system_overlap"])
     results["complete"] = True
     engine.release()
-    atomic_write_text(out_dir / "results.json", json.dumps(results, ensure_ascii=False, indent=1), keep_backups=0)
+    target = Run(run).results if against == "base" else Run(run).results_parent
+    atomic_write_text(target, json.dumps(results, ensure_ascii=False, indent=1), keep_backups=0)
     atomic_write_text(out_dir / "state.json", json.dumps({"state": "complete", "complete": True}), keep_backups=0)
     say(1.0, T("eval.p.done"))
     return results

@@ -10,11 +10,13 @@ from studio.jobs.launcher import result
 from studio.jobs.status import State, read_status
 
 
-def saved_results(ref: str | None, runs_dir: Path) -> dict | None:
-    """The results of run `ref` (a run id only: never a path that leaves the runs folder)."""
+def saved_results(ref: str | None, runs_dir: Path, against: str = "base") -> dict | None:
+    """The results of run `ref` against the base or its parent (a run id only: never a path that leaves the runs
+    folder)."""
     if not ref or Path(str(ref)).name != str(ref) or str(ref) in (".", ".."):
         return None
-    path = Run(runs_dir / str(ref)).results
+    run = Run(runs_dir / str(ref))
+    path = run.results_parent if against == "parent" else run.results
     try:
         data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
     except (OSError, ValueError):
@@ -28,9 +30,10 @@ def job_results(job: str | Path, runs_dir: Path) -> tuple[dict, dict] | None:
     if read_status(folder.path).get("state") != State.FINISHED:
         return None
     try:
-        ref = json.loads(folder.params.read_text(encoding="utf-8"))["ref"]
-    except (OSError, ValueError, KeyError, TypeError):
+        params = json.loads(folder.params.read_text(encoding="utf-8"))
+        ref, against = params["ref"], params.get("against") or "base"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    res = saved_results(ref, runs_dir)
+    res = saved_results(ref, runs_dir, against)
     summary = result(folder.path).get("summary", {})
     return (res, summary if isinstance(summary, dict) else {}) if res is not None else None

@@ -42,6 +42,7 @@ class Run(JobFolder):
     merged = property(lambda self: self.path / "merged")          # the verified merged model, once merged
     eval = property(lambda self: self.path / "eval")              # evaluation answers and results.json
     results = property(lambda self: self.path / "eval" / "results.json")
+    results_parent = property(lambda self: self.path / "eval" / "results-parent.json")  # against its parent run
     export = property(lambda self: self.path / "export")          # GGUF + Modelfile
     ranks = property(lambda self: self.path / "ranks")            # several processes: each rank's error file
 

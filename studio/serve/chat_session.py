@@ -18,7 +18,7 @@ from studio.jobs.folders import Run
 from studio.jobs.runs import list_runs
 from studio.locale import T, Text, tr
 from studio.serve.chat import ChatEngine, GenSettings, Row
-from studio.serve.votes import SETTINGS, assign_sides, record_vote, votes_path
+from studio.serve.votes import SETTINGS, assign_sides, record_rating, record_vote, votes_path
 
 
 def side(choice: str, contract: Contract | None) -> dict:
@@ -153,6 +153,17 @@ class ChatSession:
                     self.last.get("sides"))
         self.revealed, self.last = True, {}
         return a, b
+
+    def rate(self, pane: int, good: bool, settings: list, log: Path | None = None) -> str:
+        """👍/👎 on one pane's last reply (what KTO learns from); returns the model rated."""
+        p = self.panes[pane]
+        if not p.history:
+            raise StudioError("chat.chat_first")
+        sides = self.last.get("sides") or [{}, {}]
+        history = [list(t) for t in p.history[:-1]]
+        record_rating(log or votes_path(), p.choice, good, history, p.history[-1][0], p.history[-1][1],
+                      dict(zip(SETTINGS, settings)), sides[pane] if len(sides) > pane else {})
+        return p.choice
 
     def undo_last(self) -> str | None:
         """Drop the last exchange from both panes (for regenerate); returns its message."""

@@ -6,6 +6,7 @@ import random
 import time
 import uuid
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 from studio.core.errors import StudioError
@@ -38,7 +39,8 @@ def record_vote(log: Path, vote: str, model_a: str, model_b: str, history: list,
     entry = {"id": uuid.uuid4().hex[:12], "kind": "pair", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
              "model_a": model_a, "model_b": model_b, "vote": vote, "history": history, "prompt": prompt,
              "answer_a": answer_a, "answer_b": answer_b, "settings": settings, "sides": sides or []}
-    append_jsonl(log, [entry])
+    with _locked(log):
+        append_jsonl(log, [entry])
     return entry
 
 
@@ -48,7 +50,8 @@ def record_rating(log: Path, model: str, good: bool, history: list, prompt: str,
     entry = {"id": uuid.uuid4().hex[:12], "kind": "rating", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
              "model": model, "label": bool(good), "history": history, "prompt": prompt, "answer": answer,
              "settings": settings, "side": side or {}}
-    append_jsonl(log, [entry])
+    with _locked(log):
+        append_jsonl(log, [entry])
     return entry
 
 
@@ -89,3 +92,91 @@ def export_preferences(votes: list[dict], out: Path) -> int:
         raise StudioError("err.votes.none_yet")
     atomic_write_text(out, "\n".join(lines) + "\n", keep_backups=0)
     return len(lines)
+
+
+@contextmanager
+def _locked(log: Path):
+    """One writer at a time on the votes log (appends from every tab, rewrites from the Preferences view)."""
+    import fcntl
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log.with_name(log.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _rewrite(log: Path, change) -> int:
+    """Apply `change(records) -> records` to the log under the lock; returns how many records changed."""
+    with _locked(log):
+        records = read_votes(log)
+        kept = change([dict(r) for r in records])
+        lines = [json.dumps(r, ensure_ascii=False) for r in kept]
+        atomic_write_text(log, "\n".join(lines) + ("\n" if lines else ""), keep_backups=1)
+    return sum(a != b for a, b in zip(records, kept)) + abs(len(records) - len(kept))
+
+
+def delete_votes(log: Path, ids: list[str]) -> int:
+    """Remove the votes and ratings with these ids; returns how many went."""
+    wanted = {str(i).strip() for i in ids if str(i).strip()}
+    return _rewrite(log, lambda rs: [r for r in rs if str(r.get("id")) not in wanted])
+
+
+def edit_chosen(log: Path, vote_id: str, text: str) -> int:
+    """Replace the chosen reply of a pair vote (or the reply of a rating) with an edited one, marked as edited."""
+    if not text.strip():
+        raise StudioError("err.votes.empty_edit")
+
+    def change(records: list[dict]) -> list[dict]:
+        for r in records:
+            if str(r.get("id")) != str(vote_id):
+                continue
+            if r.get("kind") == "rating":
+                r["answer"] = text
+            elif r.get("vote") in ("A", "B"):
+                r["answer_a" if r["vote"] == "A" else "answer_b"] = text
+            else:
+                raise StudioError("err.votes.not_a_pair", id=vote_id)
+            r["edited"] = True
+        return records
+    if not _rewrite(log, change):
+        raise StudioError("err.votes.no_such_vote", id=vote_id)
+    return 1
+
+
+def vote_rows(votes: list[dict], query: str = "") -> list[list]:
+    """The Preferences view: id, kind, persona, question, chosen (or the rated reply), rejected (or 👍/👎)."""
+    rows = []
+    for v in votes:
+        if v.get("kind") == "rating":
+            persona = (v.get("side") or {}).get("persona", "") if isinstance(v.get("side"), dict) else ""
+            row = [v.get("id", ""), "rating", persona, v.get("prompt", ""), v.get("answer", ""),
+                   "👍" if v.get("label") else "👎"]
+        elif v.get("vote") in ("A", "B") and isinstance(v.get("answer_a"), str):
+            win = 0 if v["vote"] == "A" else 1
+            sides = v.get("sides") if isinstance(v.get("sides"), list) else []
+            persona = sides[win].get("persona", "") if len(sides) > win and isinstance(sides[win], dict) else ""
+            answers = (v["answer_a"], v.get("answer_b", ""))
+            row = [v.get("id", ""), "pair", persona, v.get("prompt", ""), answers[win], answers[1 - win]]
+        else:
+            continue
+        if not query or any(query in str(cell) for cell in row):
+            rows.append(row)
+    return rows
+
+
+def vote_counts(votes: list[dict]) -> tuple[int, int]:
+    """(A/B pairs, 👍/👎 ratings) that preference training can use."""
+    pairs = sum(1 for v in pair_votes(votes) if v["vote"] in ("A", "B"))
+    return pairs, sum(1 for v in votes if v.get("kind") == "rating")
+
+
+def training_fields(choices: list[str], votes: list[dict]) -> dict | None:
+    """What 'Train on these votes' puts in the Train tab: the method (DPO for A/B pairs, KTO when there are only
+    ratings), the run the votes were about (its adapter is the start and the reference) and the votes file."""
+    pairs, ratings = vote_counts(votes)
+    run = next((c.split(":", 1)[1] for c in choices if c.startswith("run:")), None)
+    if run is None or not (pairs or ratings):
+        return None
+    return {"method": "dpo" if pairs else "kto", "parent_run": run, "preferences": str(votes_path())}

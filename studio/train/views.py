@@ -58,7 +58,14 @@ def loss_frame(runs: list[Path], label_by_run: bool = False) -> pd.DataFrame:
 
 
 HISTORY_COLUMNS = ["run", "state", "steps", "last loss", "model", "started"]
-HISTORY_KEYS = ("col.run", "col.state", "col.steps", "col.last_loss", "col.model", "col.started", "col.freeform")
+HISTORY_KEYS = ("col.run", "col.state", "col.steps", "col.last_loss", "col.model", "col.started", "col.lineage",
+                "col.freeform")
+
+
+def lineage_cell(r) -> str:
+    """'20261203-…-ayano → DPO' for a run started from another run (its status records the method and parent)."""
+    parent, method = r.status.get("parent_run"), r.status.get("method")
+    return f"{parent} → {str(method).upper()}" if parent and method else ""
 
 
 def freeform_cell(run: Path, lang: str) -> str:
@@ -89,7 +96,7 @@ def history_frame(runs_dir: Path, lang: str = "en") -> pd.DataFrame:
         rows.append([r.id, tr(lang, f"state.{r.state}"), f"{r.status.get('step', 0)}/{r.status.get('total', '?')}",
                      f"{losses[-1]:.4f}" if losses else "", model,
                      time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "",
-                     freeform_cell(r.path, lang)])
+                     lineage_cell(r), freeform_cell(r.path, lang)])
     return pd.DataFrame(rows, columns=[tr(lang, k) for k in HISTORY_KEYS])
 
 

@@ -45,7 +45,7 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
         with gr.Tab(i18n("tab.merge")) as merge_tab:
             merge_select, merge_inputs, merge_outputs = build_merge_tab(i18n, lang, chats)
         with gr.Tab(i18n("tab.chat")) as chat_tab:
-            chat_refresh, chat_outputs = build_chat_tab(i18n, chats, lang)
+            chat_refresh, chat_outputs = build_chat_tab(i18n, chats, lang, train, persona.session)
             serve_select, serve_inputs, serve_outputs = build_serve_panel(i18n, lang, chats)
         with gr.Tab(i18n("tab.eval")) as eval_tab:
             eval_select, eval_inputs, eval_outputs = build_eval_tab(i18n, lang, chats)

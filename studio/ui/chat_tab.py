@@ -15,6 +15,8 @@ from studio.serve.chat import GenSettings
 from studio.serve.chat_session import ChatRegistry, ChatSession, model_choices
 from studio.serve.votes import export_preferences, read_votes, votes_path, win_rates
 from studio.ui.common import localized_columns
+from studio.ui.prefs_panel import build_prefs_panel
+from studio.ui.train_tab import TrainTab
 
 
 def _messages(pane, pending: tuple[str, str] | None = None) -> list[dict]:
@@ -105,7 +107,8 @@ def on_export(lg):
         return None, e.render(lg)
 
 
-def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State) -> tuple:
+def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State, train: TrainTab | None = None,
+                   persona_session: gr.State | None = None) -> tuple:
     chat_state = gr.State(None)  # this browser tab's ChatSession: histories, blind sides, its models
     with gr.Row():
         left = gr.Dropdown(["base"], value="base", label=i18n("chat.model_a"), allow_custom_value=True)
@@ -143,6 +146,9 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State) -> tuple:
             download = gr.File(label=i18n("io.download"), interactive=False)
 
     settings_inputs = [temperature, top_p, top_k, rep, max_new, seed]
+    if train is not None:
+        build_prefs_panel(i18n, chat_state, settings_inputs, status, lang, train.fields, train.method_outputs,
+                          persona_session)
 
     reload_models.click(on_models, None, [left, right], api_name="chat_models")
     common = [left, right, blind, chat_state, *settings_inputs, lang]

@@ -48,14 +48,15 @@ def summary_flag(res: dict, lang: str) -> str:
     return "".join(" " + w for w in warnings(res, lang))
 
 
-def eval_params(ref, file, mx):
+def eval_params(ref, file, mx, against="base"):
     if not ref:
         raise StudioError("eval.pick_run")
-    return {"ref": ref, "prompts": file or None, "max_new_tokens": int(mx or 64)}, str(ref)
+    return {"ref": ref, "prompts": file or None, "max_new_tokens": int(mx or 64), "against": against or "base"}, \
+        str(ref)
 
 
-def saved(ref) -> dict | None:
-    return saved_results(ref, runs_dir())
+def saved(ref, against: str = "base") -> dict | None:
+    return saved_results(ref, runs_dir(), against or "base")
 
 
 def tick(cur, seen, lg):
@@ -70,8 +71,8 @@ def tick(cur, seen, lg):
     return (line, bar, (summary.get(lg) or summary.get("en", "")) + summary_flag(res, lg), *_outputs(res, lg), cur)
 
 
-def on_show(ref, lg):
-    res = saved(ref)
+def on_show(ref, against, lg):
+    res = saved(ref, against)
     if res is None:
         return tr(lg, "eval.not_yet"), None, None, None, None
     return tr(lg, "eval.showing") + summary_flag(res, lg), *_outputs(res, lg)
@@ -99,6 +100,8 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
         run = gr.Dropdown(finished_runs(), allow_custom_value=True, label=i18n("eval.run"), scale=3)
         prompts = gr.File(label=i18n("eval.prompts"), file_types=list(QUESTION_SUFFIXES), scale=2)
         max_new = gr.Number(64, precision=0, minimum=1, label="max_new_tokens")
+        against = gr.Radio([(i18n("eval.against_base"), "base"), (i18n("eval.against_parent"), "parent")],
+                           value="base", label=i18n("eval.against"))
         go = gr.Button(i18n("eval.go"), variant="primary")
     panel = jp.job_panel(i18n)
     status = gr.Textbox(label=i18n("format.status"), interactive=False)
@@ -118,14 +121,15 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
         exp_html = gr.Button(i18n("eval.export_html"))
         download = gr.File(label=i18n("io.download"), interactive=False)
 
-    go.click(jp.starter("eval", chats, eval_params), [run, prompts, max_new, lang], [panel.line, panel.job],
+    go.click(jp.starter("eval", chats, eval_params), [run, prompts, max_new, against, lang], [panel.line, panel.job],
              api_name="evaluate")
     outputs = [panel.line, panel.bar, status, table, bars, answers, freeform, shown]
     panel.timer.tick(tick, [panel.job, shown, lang], outputs, api_visibility="private", show_progress="hidden")
     gr.Button(i18n("train.refresh"), size="sm").click(tick, [panel.job, shown, lang], outputs,
                                                        api_name="eval_progress")
     panel.stop.click(jp.stop, [panel.job, lang], [panel.line], api_name="eval_stop")
-    run.change(on_show, [run, lang], [status, table, bars, answers, freeform], api_visibility="private")
+    for trigger in (run.change, against.change):
+        trigger(on_show, [run, against, lang], [status, table, bars, answers, freeform], api_visibility="private")
     exp_csv.click(export("csv"), [run], [download], api_name="export_eval_csv")
     exp_html.click(export("html"), [run], [download], api_name="export_eval_html")
 

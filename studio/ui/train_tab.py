@@ -61,6 +61,8 @@ class TrainTab:
     widgets: list
     show_settings: Callable     # page load: the attached run's own settings, else this device's recipe
     settings_outputs: list
+    fields: dict                # the settings' widgets by field name
+    method_outputs: list        # what on_method fills
 
 
 def to_config(session: ps.EditSession | None, *values) -> TrainConfig:
@@ -279,4 +281,5 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
 
     return TrainTab(notice=first_start_notice, message=message, attach=attach, current=current, tick=tick,
                     tick_outputs=outputs, memory=memory, on_estimate=on_estimate, widgets=widgets,
-                    show_settings=show_settings, settings_outputs=[*widgets, applied_model])
+                    show_settings=show_settings, settings_outputs=[*widgets, applied_model], fields=shown,
+                    method_outputs=method_outputs)
