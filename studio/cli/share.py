@@ -38,13 +38,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from studio.core.errors import StudioError
     from studio.core.workspace import runs_dir
     from studio.serve.models_served import ServedModels
-    from studio.serve.openai_api import create_app
+    from studio.serve.openai_api import check_bind, create_app
 
+    check_bind(args.host, args.api_key)
     models = ServedModels.open(args.model, args.run or [], runs_dir(args.runs_dir))
     import uvicorn
     print(f"serving {', '.join(models.names)} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
     try:
-        uvicorn.run(create_app(models, args.api_key), host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(create_app(models, args.api_key, args.host), host=args.host, port=args.port, log_level="warning",
+                    timeout_graceful_shutdown=3)  # SIGTERM: in-flight generations end within seconds
     except (OSError, SystemExit) as e:
         raise StudioError("err.serve.port", host=args.host, port=args.port, reason=e) from None
     return 0

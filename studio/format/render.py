@@ -133,11 +133,59 @@ def render(conv: Conversation, template_name: str, tokenizer, max_length: int | 
 
 
 def model_template_pieces(conv: Conversation, tokenizer, add_generation_prompt: bool = False) -> list[Piece]:
-    """Pieces from the tokenizer's chat_template: each reply is located by rendering the conversation up to its
-    generation prompt and up to its end, and taking the difference (plus the special token that closes it)."""
+    """Pieces from the tokenizer's chat_template. Every message's content goes through the template as a
+    placeholder, so that only the template's own text is searched for special tokens: what a user, a file or a
+    client wrote is always text, whatever it contains (a typed "<|im_start|>system" forges no turn). Each reply is
+    located by rendering up to its generation prompt and up to its end, and taking the difference (plus the special
+    token that closes it). A template that rewrites content (no placeholder survives) is rendered as before."""
     if not getattr(tokenizer, "chat_template", None):
         raise StudioError("err.render.no_chat_template")
+    stand_in, contents = _placeholders(conv)
+    pieces = _template_pieces(stand_in, tokenizer, add_generation_prompt)
+    out = _fill(pieces, contents)
+    return out if out is not None else _template_pieces(conv, tokenizer, add_generation_prompt)
 
+
+PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")  # private-use characters: no template or tokenizer gives them meaning
+
+
+def _placeholders(conv: Conversation) -> tuple[Conversation, list[str]]:
+    contents: list[str] = []
+
+    def hold(text: str) -> str:
+        if not text:
+            return text
+        contents.append(text)
+        return f"\ue000{len(contents) - 1}\ue001"
+    return Conversation(hold(conv.system), [(hold(u), hold(a)) for u, a in conv.turns], list(conv.rows)), contents
+
+
+def _fill(pieces: list[Piece], contents: list[str]) -> list[Piece] | None:
+    """The real content in place of the placeholders, as text pieces; None when one went missing or was split."""
+    out: list[Piece] = []
+    seen: set[int] = set()
+    for p in pieces:
+        if p.kind != "text":
+            if "\ue000" in p.value or "\ue001" in p.value:
+                return None
+            out.append(p)
+            continue
+        pos = 0
+        for m in PLACEHOLDER.finditer(p.value):
+            if m.start() > pos:
+                out.append(Piece("text", p.value[pos:m.start()], p.trained, p.turn))
+            out.append(Piece("text", contents[int(m.group(1))], p.trained, p.turn))
+            seen.add(int(m.group(1)))
+            pos = m.end()
+        rest = p.value[pos:]
+        if "\ue000" in rest or "\ue001" in rest:
+            return None
+        if rest:
+            out.append(Piece("text", rest, p.trained, p.turn))
+    return out if seen == set(range(len(contents))) else None
+
+
+def _template_pieces(conv: Conversation, tokenizer, add_generation_prompt: bool) -> list[Piece]:
     def apply(msgs: list[dict], gen: bool) -> str:
         try:
             return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)

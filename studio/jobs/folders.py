@@ -71,14 +71,42 @@ def new_job_folder(runs_dir: Path, kind: str, label: str = "") -> JobFolder:
     return JobFolder(new_stamped_folder(jobs_dir(runs_dir), f"{kind}-{name}" if name else kind))
 
 
-def resolve_run(ref: str | Path, runs_dir: Path | None) -> Run:
-    """A run id (in runs_dir) or a folder -> its Run; anything else is named in a message."""
+def resolve_run(ref: str | Path, runs_dir: Path | None, inside: bool = False) -> Run:
+    """A run id (in runs_dir) or a folder -> its Run; anything else is named in a message. inside=True (what the UI
+    and other clients send): only a run of runs_dir, never a folder elsewhere ("../", an absolute path, a link)."""
+    if inside:
+        return Run(_inside(ref, runs_dir))
     path = Path(ref)
     if not path.exists() and runs_dir is not None and (runs_dir / str(ref)).exists():
         path = runs_dir / str(ref)
     if not path.is_dir():
         raise StudioError("err.export.no_run", ref=ref)
     return Run(path)
+
+
+def _inside(ref: str | Path, runs_dir: Path | None) -> Path:
+    root = Path(runs_dir or ".").resolve()
+    text = str(ref or "").strip()
+    path = Path(text)
+    candidate = path if path.is_absolute() else root / path
+    try:
+        real = candidate.resolve()
+    except (OSError, RuntimeError):
+        real = None
+    if not text or real is None or real.parent != root or candidate.is_symlink():
+        raise StudioError("err.run.outside", ref=text, runs_dir=root)
+    if not real.is_dir():
+        raise StudioError("err.export.no_run", ref=text)
+    return real
+
+
+def output_inside(out: str | Path, roots: list[Path]) -> Path:
+    """An output folder the user typed: refused unless it lies inside one of the studio's folders."""
+    target = Path(out).expanduser()
+    real = (target if target.is_absolute() else roots[0] / target).resolve()
+    if not any(real == r.resolve() or r.resolve() in real.parents for r in roots):
+        raise StudioError("err.run.out_outside", out=str(out), roots=", ".join(str(r) for r in roots))
+    return real
 
 
 def find_run(ref: str | Path, runs_dir: Path) -> Path:

@@ -65,4 +65,7 @@ PREFS: dict[str, str] = {
     'col.id': 'id', 'col.kind': 'kind', 'col.persona': 'persona', 'col.chosen': 'chosen', 'col.rejected': 'rejected',
     'col.lineage': 'lineage',
     'eval.against': 'Compare with', 'eval.against_base': 'the base model', 'eval.against_parent': 'the run it started from (DPO/KTO)',
+    'err.run.outside': '{ref!r} is not a run of this studio ({runs_dir}). Pick a run from the list.',
+    'err.run.out_outside': '{out!r} is outside the studio\'s folders; choose a folder inside {roots}, or leave it empty for the default.',
+    'err.serve.no_key': 'A server reachable from other machines ({host}) needs an API key: set one (--api-key KEY, or the key box), or serve on 127.0.0.1.',
 }

@@ -64,4 +64,7 @@ PREFS: dict[str, str] = {
     'col.id': 'id', 'col.kind': '種類', 'col.persona': 'ペルソナ', 'col.chosen': '選ばれた返答', 'col.rejected': '選ばれなかった返答',
     'col.lineage': '系譜',
     'eval.against': '比較相手', 'eval.against_base': 'ベースモデル', 'eval.against_parent': '開始元の実行(DPO/KTO)',
+    'err.run.outside': '{ref!r} はこのスタジオ({runs_dir})の実行ではありません。一覧から実行を選んでください。',
+    'err.run.out_outside': '{out!r} はスタジオのフォルダーの外です。{roots} の中のフォルダーを選ぶか、空欄にして既定の場所にしてください。',
+    'err.serve.no_key': '他のマシンから接続できるサーバー({host})には API キーが必要です。キーを設定する(--api-key KEY、またはキー欄)か、127.0.0.1 で公開してください。',
 }

@@ -130,18 +130,28 @@ class ChatEngine:
     def prompt_ids(self, row: Row, max_new_tokens: int) -> tuple[list[int], bool]:
         """The contract's generation prompt; oldest turns dropped, then the message cut from the left, to fit."""
         budget = self.context_length() - max_new_tokens
-        history, message, cut = list(row.history), row.message, False
-        while True:
-            conv = row.contract.conversation(history, message)
-            ids = generation_prompt_ids(conv, row.contract.template, self.tokenizer)
-            if len(ids) <= budget:
-                return ids, cut
-            cut = True
-            if history:
-                history.pop(0)
+
+        def ids_of(history: list, message: str) -> list[int]:
+            return generation_prompt_ids(row.contract.conversation(history, message), row.contract.template,
+                                         self.tokenizer)
+        history, message = list(row.history), row.message
+        ids = ids_of(history, message)
+        if len(ids) <= budget:
+            return ids, False
+        # the fewest oldest turns to drop, found by halving: O(log n) renders, each linear in what is left
+        lo, hi = 0, len(history)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if len(ids_of(history[mid:], message)) <= budget:
+                hi = mid
             else:
-                excess = len(ids) - budget
-                message = message[max(excess, len(message) // 10):]  # characters >= tokens for these tokenizers
+                lo = mid + 1
+        ids = ids_of(history[lo:], message)
+        while len(ids) > budget and message:  # no history left to drop: the message is cut from the left
+            excess = len(ids) - budget
+            message = message[max(excess, len(message) // 10):]  # characters >= tokens for these tokenizers
+            ids = ids_of([], message)
+        return ids, True
 
     def stream(self, rows: list[Row], settings: GenSettings,
                cancel: threading.Event | None = None) -> Iterator[list[str] | list[Reply]]:
@@ -213,9 +223,9 @@ class ChatEngine:
         yield [Reply(decode_whole_chars(self.tokenizer, t).strip(), done[i], len(t) + int(done[i]),
                      prompts[i][1], t) for i, t in enumerate(new)]
 
-    def generate(self, rows: list[Row], settings: GenSettings) -> list[Reply]:
+    def generate(self, rows: list[Row], settings: GenSettings, cancel: threading.Event | None = None) -> list[Reply]:
         from collections import deque
-        last = deque(self.stream(rows, settings), maxlen=1)  # the stream's last item is the finished replies
+        last = deque(self.stream(rows, settings, cancel), maxlen=1)  # the stream's last item: the finished replies
         return last[0] if last else None
 
 

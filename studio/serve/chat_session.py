@@ -14,7 +14,7 @@ from pathlib import Path
 from studio.core.errors import StudioError
 from studio.core.models import resolve
 from studio.format.contract import Contract
-from studio.jobs.folders import Run
+from studio.jobs.folders import Run, resolve_run
 from studio.jobs.runs import list_runs
 from studio.locale import T, Text, tr
 from studio.serve.chat import ChatEngine, GenSettings, Row
@@ -79,14 +79,17 @@ class ChatSession:
 
     def _resolve(self, choice: str, other: str) -> tuple[str, str | None, Contract | None]:
         runs = Path(self.runs_dir)
+
+        def run_of(ref: str) -> Run:  # a run of this studio only: "run:../x" or an absolute path is refused
+            return resolve_run(ref, runs, inside=True)
         if choice.startswith("run:"):
-            adapter = Run(runs / choice[4:]).adapter
+            adapter = run_of(choice[4:]).adapter
             contract = Contract.load(adapter)
             return contract.base_model_path, str(adapter), contract
         if choice.startswith("merged:"):
-            return str(Run(runs / choice[7:]).merged), None, None
+            return str(run_of(choice[7:]).merged), None, None
         if other.startswith(("run:", "merged:")) and other != choice:  # the base the other pane was tuned from
-            other_run = Run(runs / other.split(":", 1)[1])
+            other_run = run_of(other.split(":", 1)[1])
             path = other_run.adapter if other.startswith("run:") else other_run.merged
             c = Contract.load(path)
             return c.base_model_path, None, c

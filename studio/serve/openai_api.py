@@ -15,6 +15,21 @@ from studio.serve.models_served import ServedModels
 # No `from __future__ import annotations` here: FastAPI reads the handlers' annotations (Request) at runtime.
 MAX_TOKENS_CAP = 2048
 MAX_STOP = 4
+# What one request may ask of a shared server (README, "Limits"): beyond them it gets a 413 or a 400 at once.
+MAX_BODY_BYTES = 1_000_000        # the JSON body
+MAX_MESSAGES = 256                # messages in one request
+MAX_MESSAGE_CHARS = 100_000       # characters in one message
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK or host.startswith("127.")
+
+
+def check_bind(host: str, api_key: str | None) -> None:
+    """A server reachable from other machines needs a key: refused otherwise, saying how to set one."""
+    if not is_loopback(host) and not api_key:
+        raise StudioError("err.serve.no_key", host=host)
 
 
 class ApiError(Exception):
@@ -37,12 +52,18 @@ def parse_messages(messages) -> tuple[str | None, list[tuple[str, str]], str]:
     """OpenAI messages -> (client system or None, (user, assistant) history, last user message)."""
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "'messages' must be a non-empty list", "messages")
+    if len(messages) > MAX_MESSAGES:
+        raise ApiError(400, f"at most {MAX_MESSAGES} messages in one request (got {len(messages)}); send the "
+                            "conversation's recent part", "messages", "too_many_messages")
     system, history, pending = None, [], None
     for i, m in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(m, dict) or m.get("role") not in ("system", "developer", "user", "assistant"):
             raise ApiError(400, f"{where} needs a role of system, user or assistant", where)
         text = _text(m.get("content"), where)
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise ApiError(400, f"{where}.content is longer than {MAX_MESSAGE_CHARS} characters", where,
+                           "message_too_long")
         if m["role"] in ("system", "developer"):
             system = text if system is None else f"{system}\n{text}"
         elif m["role"] == "user":
@@ -82,13 +103,44 @@ def _cut(text: str, stops: list[str]) -> tuple[str, bool]:
     return (text[:at], True) if at >= 0 else (text, False)
 
 
-def create_app(models: ServedModels, api_key: str | None = None):
+async def _read_body(request) -> bytes:
+    """The body, refused past MAX_BODY_BYTES whether it says its length or streams it (chunked)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
+    data = bytearray()
+    async for part in request.stream():
+        data += part
+        if len(data) > MAX_BODY_BYTES:
+            raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
+    return bytes(data)
+
+
+def _host_of(value: str) -> str:
+    value = value.split("://", 1)[-1].split("/", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 or value.startswith("[") else value
+
+
+def create_app(models: ServedModels, api_key: str | None = None, bound: str = "127.0.0.1"):
+    """The app; `bound` is the address it listens on: on loopback, requests must name a loopback Host (and Origin,
+    when a browser sends one), so a web page cannot drive it (DNS rebinding, cross-site requests)."""
+    from contextlib import asynccontextmanager
+
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-    app = FastAPI(title="Persona Studio (OpenAI-compatible)")
+    in_flight: set[threading.Event] = set()   # every running generation's cancel: set on shutdown
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        for cancel in list(in_flight):
+            cancel.set()   # a SIGTERM ends generations at their next token, so the server stops in seconds
+
+    app = FastAPI(title="Persona Studio (OpenAI-compatible)", lifespan=lifespan)
+    local_only = is_loopback(bound)
 
     def error(e: ApiError) -> JSONResponse:
         return JSONResponse({"error": {"message": e.message, "type": e.kind, "param": e.param, "code": e.code}},
@@ -102,12 +154,35 @@ def create_app(models: ServedModels, api_key: str | None = None):
     async def _invalid(request, e):
         return error(ApiError(400, "the request body is not valid JSON"))
 
-    @app.middleware("http")
-    async def _auth(request: Request, call_next):
-        if api_key and not secrets.compare_digest(request.headers.get("authorization", ""), f"Bearer {api_key}"):
-            return error(ApiError(401, "missing or wrong API key (Authorization: Bearer ...)", code="invalid_api_key",
-                                  kind="authentication_error"))
-        return await call_next(request)
+    def refusal(headers: dict) -> ApiError | None:
+        if local_only:
+            host, origin = headers.get("host", ""), headers.get("origin")
+            if not is_loopback(_host_of(host)) or (origin and origin != "null" and not is_loopback(_host_of(origin))):
+                return ApiError(403, "this server answers only requests to and from this machine",
+                                code="forbidden_host", kind="permission_error")
+        if api_key:
+            scheme, _, given = headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), api_key.encode()):
+                return ApiError(401, "missing or wrong API key (Authorization: Bearer ...)", code="invalid_api_key",
+                                kind="authentication_error")
+        return None
+
+    class Guard:
+        """Host, Origin and key checks as plain ASGI middleware (gradio-free, and unlike BaseHTTPMiddleware it leaves
+        the handler able to see a client that went away)."""
+        def __init__(self, inner):
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] == "http":
+                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+                refused = refusal(headers)
+                if refused is not None:
+                    await error(refused)(scope, receive, send)
+                    return
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(Guard)
 
     @app.get("/v1/models")
     async def list_models():
@@ -117,14 +192,17 @@ def create_app(models: ServedModels, api_key: str | None = None):
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            raise ApiError(415, "send the body as JSON (Content-Type: application/json)", code="unsupported_media")
+        raw = await _read_body(request)
         try:
-            body = await request.json()
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             raise ApiError(400, "the request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise ApiError(400, "the request body must be a JSON object")
         name = body.get("model")
-        if name not in models.names:
+        if not isinstance(name, str) or name not in models.names:
             raise ApiError(404, f"The model {name!r} does not exist; GET /v1/models lists them", "model",
                            "model_not_found")
         system, history, message = parse_messages(body.get("messages"))
@@ -134,10 +212,15 @@ def create_app(models: ServedModels, api_key: str | None = None):
             raise ApiError(500, str(e), kind="server_error") from None
         engine = models.engine_for(served)
         settings, stops = _settings(body, engine.context_length())
+        options = body.get("stream_options")
+        if options is not None and not isinstance(options, dict):
+            raise ApiError(400, "'stream_options' must be an object", "stream_options")
         row = models.row(served, history, message, system)
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        prompt_tokens = len(engine.prompt_ids(row, settings.max_new_tokens)[0])
+        # the prompt is built off the event loop: a long conversation never holds the other requests
+        prompt_tokens = len((await run_in_threadpool(engine.prompt_ids, row, settings.max_new_tokens))[0])
         cancel = threading.Event()
+        in_flight.add(cancel)
 
         def chunk(delta: dict, finish: str | None = None) -> str:
             return "data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created,
@@ -170,7 +253,7 @@ def create_app(models: ServedModels, api_key: str | None = None):
                             finish = "stop"
                             break
                     yield chunk({}, finish)
-                    if (body.get("stream_options") or {}).get("include_usage"):
+                    if (options or {}).get("include_usage"):
                         yield "data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created,
                                                      "model": name, "choices": [], "usage": {
                                                          "prompt_tokens": prompt_tokens, "completion_tokens": used,
@@ -178,12 +261,22 @@ def create_app(models: ServedModels, api_key: str | None = None):
                     yield "data: [DONE]\n\n"
                 finally:
                     cancel.set()
+                    in_flight.discard(cancel)
             return StreamingResponse(events(), media_type="text/event-stream")
 
+        import asyncio
+        work = asyncio.ensure_future(run_in_threadpool(engine.generate, [row], settings, cancel))
         try:
-            replies = await run_in_threadpool(engine.generate, [row], settings)
+            while not work.done():   # a client that goes away ends its generation at the next token
+                await asyncio.wait({work}, timeout=0.5)
+                if not work.done() and await request.is_disconnected():
+                    cancel.set()
+            replies = work.result()
         except StudioError as e:
             raise ApiError(500, str(e), kind="server_error") from None
+        finally:
+            cancel.set()
+            in_flight.discard(cancel)
         text, hit = _cut(replies[0].text, stops)
         return {"id": cid, "object": "chat.completion", "created": created, "model": name,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},

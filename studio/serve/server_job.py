@@ -17,13 +17,14 @@ def serve_until_stopped(p: dict, runs_dir: Path, say) -> Text:
     import uvicorn
 
     from studio.serve.models_served import ServedModels
-    from studio.serve.openai_api import create_app
+    from studio.serve.openai_api import check_bind, create_app
 
+    host, port = p.get("host") or "127.0.0.1", int(p.get("port") or 8000)
+    check_bind(host, p.get("api_key") or None)
     say(0.1, T("serve.p.loading"))
     models = ServedModels.open(p.get("model"), list(p.get("runs") or []), runs_dir)
-    host, port = p.get("host") or "127.0.0.1", int(p.get("port") or 8000)
-    server = uvicorn.Server(uvicorn.Config(create_app(models, p.get("api_key") or None), host=host, port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(models, p.get("api_key") or None, host), host=host, port=port,
+                                           log_level="warning", timeout_graceful_shutdown=3))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -16,7 +16,7 @@ from studio.data.library import safe_folder_name
 from studio.eval.registry import rate_names
 from studio.eval.report import answers_csv, html_report, metric_rows, rate_bars, warnings
 from studio.eval.results import job_results, saved_results
-from studio.jobs.folders import Run
+from studio.jobs.folders import Run, resolve_run
 from studio.jobs.runs import list_runs
 from studio.jobs.status import read_status
 from studio.locale import LANGS, tr
@@ -51,6 +51,7 @@ def summary_flag(res: dict, lang: str) -> str:
 def eval_params(ref, file, mx, against="base"):
     if not ref:
         raise StudioError("eval.pick_run")
+    ref = resolve_run(ref, runs_dir(), inside=True).id   # a run of this studio, never a folder elsewhere
     return {"ref": ref, "prompts": file or None, "max_new_tokens": int(mx or 64), "against": against or "base"}, \
         str(ref)
 

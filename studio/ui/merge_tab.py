@@ -5,9 +5,9 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.core.errors import StudioError
-from studio.core.workspace import runs_dir
+from studio.core.workspace import home, runs_dir
 from studio.export.gguf_file import QUANTS
-from studio.jobs.folders import Run, resolve_run
+from studio.jobs.folders import Run, output_inside, resolve_run
 from studio.jobs.runs import list_runs
 from studio.serve.chat_session import ChatRegistry
 from studio.serve.merge import COMBINE_METHODS
@@ -35,14 +35,21 @@ def refresh():
     return gr.Dropdown(choices=ids, value=ids[0] if ids else None), gr.Dropdown(choices=ids)
 
 
+def _out(target: str | None, run: Run) -> str:
+    """An output folder the user typed, kept inside the run or the workspace ('' = the default under the run)."""
+    text = (target or "").strip()
+    return str(output_inside(text, [run.path, home(), runs_dir()])) if text else ""
+
+
 def merge_params(ref, ckpt, target):
     if not ref:
         raise StudioError("merge.pick_run")
-    return {"ref": ref, "use_checkpoint": bool(ckpt), "out": (target or "").strip()}, str(ref)
+    run = resolve_run(ref, runs_dir(), inside=True)  # a run of this studio: never a folder elsewhere
+    return {"ref": str(run.path), "use_checkpoint": bool(ckpt), "out": _out(target, run)}, run.id
 
 
 def combine_params(ids, w, how, dens):
-    ids = list(ids or [])
+    ids = [str(resolve_run(i, runs_dir(), inside=True).path) for i in ids or []]
     return {"refs": ids, "weights": parse_weights(w, len(ids)), "method": how,
             "density": float(dens or 0.5)}, how
 
@@ -50,8 +57,8 @@ def combine_params(ids, w, how, dens):
 def export_params(ref, q, target):
     if not ref:
         raise StudioError("merge.pick_run")
-    resolve_run(ref, runs_dir())  # a run that does not exist is named now, not by a failed job
-    return {"ref": ref, "quant": q, "out": (target or "").strip()}, f"{ref}-{q}"
+    run = resolve_run(ref, runs_dir(), inside=True)  # named now, not by a failed job; never outside the runs
+    return {"ref": str(run.path), "quant": q, "out": _out(target, run)}, f"{run.id}-{q}"
 
 
 def write_card_file(ref, lg):
@@ -60,7 +67,7 @@ def write_card_file(ref, lg):
     if not ref:
         return StudioError("merge.pick_run").render(lg), gr.File(visible=False)
     try:
-        path = write_run_card(ref, runs_dir())
+        path = write_run_card(resolve_run(ref, runs_dir(), inside=True).id, runs_dir())
     except StudioError as e:
         return e.render(lg), gr.File(visible=False)
     return tr(lg, "card.written", path=str(path)), gr.File(str(path), visible=True)

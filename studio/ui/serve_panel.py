@@ -5,7 +5,10 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.core.errors import StudioError
+from studio.core.workspace import runs_dir
+from studio.jobs.folders import resolve_run
 from studio.serve.chat_session import ChatRegistry
+from studio.serve.openai_api import check_bind
 from studio.ui import job_panel as jp
 from studio.ui.merge_tab import adapter_runs
 
@@ -31,8 +34,12 @@ def build_serve_panel(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tup
             raise StudioError("err.serve.bad_port") from None
         if not 1024 <= port_n <= 65535:
             raise StudioError("err.serve.bad_port")
-        return {"runs": list(picked or []), "port": port_n, "api_key": (k or "").strip(),
-                "host": "0.0.0.0" if everywhere else "127.0.0.1"}, f"port{port_n}"
+        host = "0.0.0.0" if everywhere else "127.0.0.1"
+        check_bind(host, (k or "").strip() or None)   # reachable from other machines: only with a key
+        for ref in picked or []:
+            resolve_run(ref, runs_dir(), inside=True)   # a run of this studio, never a folder elsewhere
+        return {"runs": list(picked or []), "port": port_n, "api_key": (k or "").strip(), "host": host}, \
+            f"port{port_n}"
 
     go.click(jp.starter("serve", chats, params), [runs, port, key, share, lang], [panel.line, panel.job],
              api_name="serve")
