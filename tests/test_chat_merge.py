@@ -124,14 +124,14 @@ def fake_running_run(tmp_path, adapter, step=5):
     import os
     import shutil
 
-    from studio.jobs.status import write_status
+    from studio.jobs.status import pid_fields, write_status
     run = tmp_path / "runs" / "r1"
     ckpt = run / "checkpoints" / f"checkpoint-{step}"
     shutil.copytree(adapter, ckpt)
     (ckpt / "contract.json").unlink()
     (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": step}))
     shutil.copy(adapter / "contract.json", run / "contract.json")
-    write_status(run, state="running", pid=os.getpid(), step=step, total=100)
+    write_status(run, state="running", **pid_fields(os.getpid()), step=step, total=100)
     return run
 
 

@@ -38,12 +38,63 @@ def safetensors_problem(path: Path) -> str | None:
 def adapter_problem(folder: Path) -> str | None:
     """None when a LoRA adapter folder has a readable config and whole weights."""
     try:
-        json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return "adapter_config.json is missing"
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         return f"adapter_config.json cannot be read ({type(e).__name__})"
-    return safetensors_problem(folder / ADAPTER_WEIGHTS)
+    return adapter_config_problem(config) or safetensors_problem(folder / ADAPTER_WEIGHTS) \
+        or _rank_problem(folder / ADAPTER_WEIGHTS, config["r"])
+
+
+MAX_RANK = 1024   # far above any LoRA people train; a config asking for millions would allocate gigabytes first
+
+
+def adapter_config_problem(config) -> str | None:
+    """What makes a LoRA config unusable before peft builds anything from it (a hostile or broken file)."""
+    if not isinstance(config, dict):
+        return "adapter_config.json is not a mapping"
+    if config.get("peft_type") not in (None, "LORA"):
+        return f"peft_type {config.get('peft_type')!r} is not LoRA"
+    r = config.get("r")
+    if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= MAX_RANK:
+        return f"its rank r={r!r} is not a whole number from 1 to {MAX_RANK}"
+    alpha = config.get("lora_alpha", r)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1e6:
+        return f"lora_alpha={alpha!r} is not a positive number"
+    targets = config.get("target_modules")
+    if not targets or not (isinstance(targets, str) or isinstance(targets, list)
+                           and all(isinstance(x, str) and x for x in targets)):
+        return f"target_modules={targets!r} names no layers"
+    return None
+
+
+def _rank_problem(weights: Path, r: int) -> str | None:
+    """Every lora_A is r rows and every lora_B r columns, as the config says."""
+    try:
+        with weights.open("rb") as f:
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    except (OSError, ValueError):
+        return f"{weights.name} cannot be read"
+    for name, meta in header.items():
+        shape = meta.get("shape") if isinstance(meta, dict) else None
+        if not isinstance(shape, list) or len(shape) != 2:
+            continue
+        if (".lora_A." in name and shape[0] != r) or (".lora_B." in name and shape[1] != r):
+            return f"{name} has shape {shape}, not rank {r} as adapter_config.json says"
+    return None
+
+
+def adapter_targets_problem(model, config_path: Path) -> str | None:
+    """The layers the adapter names exist in this model (a wrong base, or a made-up config)."""
+    try:
+        targets = json.loads(config_path.read_text(encoding="utf-8")).get("target_modules")
+    except (OSError, ValueError, AttributeError):
+        return "adapter_config.json cannot be read"
+    wanted = {targets} if isinstance(targets, str) else set(targets or [])
+    present = {n.split(".")[-1] for n, _ in model.named_modules()}
+    missing = sorted(t for t in wanted if t not in present and not any(t in n for n in present))
+    return f"the model has no layers named {', '.join(missing)}" if missing else None
 
 
 def checkpoint_problem(ckpt: Path) -> str | None:

@@ -160,3 +160,32 @@ def folder_lock(folder: Path) -> Iterator[None]:
         finally:
             if fcntl is not None:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+PARTIAL_MARK = ".studio-partial"   # inside every partial folder the studio makes: only those are ever removed
+
+
+def fresh_partial(target: Path, folder: bool = True) -> Path:
+    """A new place to write `target` before it is complete: a hidden sibling named for the studio
+    (.<name>.studio-partial-<n>), a folder holding PARTIAL_MARK or a file; stale ones the studio left behind (a
+    killed job) are cleared first. Nothing the studio did not make is ever touched."""
+    import os
+    import shutil
+    target = Path(target)
+    for stale in target.parent.glob(f".{target.name}.studio-partial-*"):
+        if stale.is_dir() and (stale / PARTIAL_MARK).exists() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        elif stale.is_file() and not stale.is_symlink():
+            stale.unlink(missing_ok=True)
+    path = target.parent / f".{target.name}.studio-partial-{os.getpid()}"
+    if folder:
+        path.mkdir(parents=True)
+        (path / PARTIAL_MARK).write_text("written by Persona Studio; removed once complete\n", encoding="utf-8")
+    return path
+
+
+def publish_partial(partial: Path, target: Path) -> Path:
+    """Move a complete partial folder or file into place (the mark goes first)."""
+    (partial / PARTIAL_MARK).unlink(missing_ok=True) if partial.is_dir() else None
+    partial.replace(target)
+    return target

@@ -103,7 +103,8 @@ def card_from_json(obj: dict, name: str) -> Card:
     else:
         notes = "\n\n".join(f"{label}: {text}" for label, text in present)
     system = _fill(str(data.get("system_prompt") or ""), char).strip()
-    if not system:
+    ours = isinstance(data.get("extensions"), dict) and "persona_studio" in data["extensions"]
+    if not system and not ours:  # a card of ours keeps its empty system prompt as it was
         system = f"You are {char}. Stay in character and answer as {char} would."
     pairs, warnings = parse_examples(str(data.get("mes_example") or ""), char)
     if not pairs:
@@ -112,8 +113,9 @@ def card_from_json(obj: dict, name: str) -> Card:
 
 
 def _fill(text: str, char: str) -> str:
-    text = re.sub(r"\{\{char\}\}|<BOT>", char, text, flags=re.I)
-    return re.sub(r"\{\{user\}\}|<USER>", "User", text, flags=re.I)
+    """{{char}} and {{user}} filled in; the name is text (a backslash or '\\g<0>' in it is kept as written)."""
+    text = re.sub(r"\{\{char\}\}|<BOT>", lambda _: char, text, flags=re.I)
+    return re.sub(r"\{\{user\}\}|<USER>", lambda _: "User", text, flags=re.I)
 
 
 def parse_examples(mes_example: str, char: str) -> tuple[list[QAPair], list[str]]:

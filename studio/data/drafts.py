@@ -52,15 +52,21 @@ def load_candidates(folder: Path) -> list[Candidate]:
         try:
             if "decide" in rec:
                 c = by_id.get(rec["decide"])
-                if c is not None:
+                if c is not None and rec.get("status") in (PENDING, ACCEPTED, REJECTED):
                     answer = rec.get("answer")
                     edited = c.edited or (answer is not None and answer != c.answer)
                     by_id[c.id] = replace(c, status=rec["status"], edited=edited,
                                           answer=c.answer if answer is None else str(answer))
             else:
-                by_id[str(rec["id"])] = Candidate(**{k: rec[k] for k in rec if k in Candidate.__dataclass_fields__})
-        except (ValueError, KeyError, TypeError):
-            continue  # a record of the wrong shape
+                text = ("id", "question", "answer", "model")
+                if not all(isinstance(rec.get(k), (str, int)) and not isinstance(rec.get(k), bool) for k in text) \
+                        or not isinstance(rec.get("stopped", True), bool) \
+                        or rec.get("status", PENDING) not in (PENDING, ACCEPTED, REJECTED):
+                    raise TypeError
+                by_id[str(rec["id"])] = Candidate(*(str(rec[k]) for k in text), rec.get("stopped", True),
+                                                  rec.get("status", PENDING), bool(rec.get("edited", False)))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # a record of the wrong shape (an edited or damaged line): skipped, never a crash
     return list(by_id.values())
 
 

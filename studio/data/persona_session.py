@@ -153,9 +153,12 @@ def import_into(session: EditSession, path: str, mode: str) -> EditSession:
 
 
 def read_probe(session: EditSession) -> str:
+    """The probe questions as text, in whatever encoding the file was saved (Shift_JIS from Excel too: what the
+    evaluation reads is what the box shows, so a keystroke never replaces a file the box showed empty)."""
+    from studio.data.importers import decode_bytes
     try:
-        return (Path(session.folder) / PROBE_FILE).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return decode_bytes((Path(session.folder) / PROBE_FILE).read_bytes(), PROBE_FILE)[0]
+    except (OSError, StudioError):
         return ""
 
 

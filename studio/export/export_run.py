@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.core.errors import StudioError
+from studio.core.storage import fresh_partial
 from studio.format.contract import Contract
 from studio.jobs.folders import resolve_run
 
@@ -102,7 +103,10 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
     if free < plan.estimated_bytes * 1.1:
         raise StudioError("err.export.disk", folder=out_dir, need=plan.estimated_bytes / 2**30, free=free / 2**30)
     tok = AutoTokenizer.from_pretrained(run.merged)
-    partial = target.with_name(target.name + ".partial")
+    partial = fresh_partial(target, folder=False)   # clears what a killed export left; nothing else
+    legacy = target.with_name(target.name + ".partial")   # what earlier versions left after a kill
+    if legacy.is_file() and not legacy.is_symlink():
+        legacy.unlink()
     progress(0.35, T("export.p.writing", quant=quant))
     eot = contract.stop_token_ids[0] if contract.stop_token_ids else None
     try:
@@ -115,6 +119,11 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
         questions = [p.question for p in read_prompts(probe)][:8] if probe.is_file() else list(VERIFY_QUESTIONS)
         trained = run.adapter if (run.adapter / "tokenizer_config.json").exists() else None
         result = verify_gguf(partial, run.merged, quant, contract, convs, questions, trained)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        if e.errno == 28:
+            raise StudioError("err.export.disk_full", folder=out_dir) from None
+        raise
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -34,15 +34,28 @@ class ModelfileSpec:
 
 
 def _quoted(text: str) -> str:
+    """A triple-quoted Modelfile value (TEMPLATE, SYSTEM): line breaks are fine there; a closing quote is not."""
     return '"""' + text.replace('"""', '\u201d\u201d\u201d') + '"""'
 
 
+def _one_line(text: str) -> str:
+    """A value that must stay on its line (a comment): line breaks and other control characters become spaces."""
+    return "".join(" " if (ord(c) < 32 or c in "\x7f\x85\u2028\u2029") else c for c in text).strip()
+
+
+def _string(text: str) -> str:
+    """A double-quoted Modelfile string (a stop sequence): backslashes, quotes and line breaks escaped."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return '"' + _one_line(escaped) + '"'
+
+
 def modelfile_text(spec: ModelfileSpec) -> str:
-    lines = [f"# {spec.comment}"] if spec.comment else []
-    lines += [f"FROM ./{spec.gguf_name}", f"TEMPLATE {_quoted(ollama_template(spec.family, spec.add_bos))}"]
+    """Every value is text: a name with line breaks cannot add a directive, a stop cannot end its string."""
+    lines = [f"# {_one_line(spec.comment)}"] if spec.comment else []
+    lines += [f"FROM ./{_one_line(spec.gguf_name)}", f"TEMPLATE {_quoted(ollama_template(spec.family, spec.add_bos))}"]
     if spec.system:
         lines.append(f"SYSTEM {_quoted(spec.system)}")
-    lines += [f'PARAMETER stop "{s}"' for s in dict.fromkeys(spec.stops) if s]
+    lines += [f"PARAMETER stop {_string(s)}" for s in dict.fromkeys(spec.stops) if s]
     lines += [f"PARAMETER {k} {v}" for k, v in SAMPLING.items()]
     lines.append(f"PARAMETER num_ctx {spec.num_ctx}")
     return "\n".join(lines) + "\n"

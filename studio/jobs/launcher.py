@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def list_jobs(runs_dir: Path, kinds: tuple[str, ...] = KINDS) -> list[JobInfo]:
     if not root.is_dir():
         return []
     out = []
-    for folder in sorted((p for p in root.iterdir() if p.is_dir()), reverse=True):
+    for folder in sorted((p for p in root.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True):
         kind = _kind_of(folder)
         if kind in kinds:
             out.append(JobInfo(folder, kind, refresh(folder)))
@@ -79,10 +80,29 @@ def busy_with(runs_dir: Path) -> str | None:
     return job.path.name if job else None
 
 
+@contextmanager
+def one_at_a_time(runs_dir: Path):
+    """Held from 'is the GPU free?' until the new job's process is recorded: two starts at once cannot both pass
+    the check (a lock file beside the jobs, released when the holder ends, even killed)."""
+    import fcntl
+    jobs_dir(runs_dir).mkdir(parents=True, exist_ok=True)
+    with open(jobs_dir(runs_dir) / ".start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def start_job(kind: str, params: dict, runs_dir: Path, label: str = "") -> Path:
     """Queue nothing: start the job now in its own process, or say plainly what is using the GPU."""
     if kind not in KINDS:
         raise StudioError("job.unknown_kind", kind=kind, kinds=", ".join(KINDS))
+    with one_at_a_time(runs_dir):
+        return _start_job(kind, params, runs_dir, label)
+
+
+def _start_job(kind: str, params: dict, runs_dir: Path, label: str) -> Path:
     busy = busy_with(runs_dir)
     if busy:
         raise StudioError("job.busy", name=busy)

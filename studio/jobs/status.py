@@ -112,4 +112,9 @@ def pid_alive(pid: int | None, started: int | None = None) -> bool:
         return True
     if fields[0] == "Z":
         return False
-    return not (isinstance(started, int) and fields[19].isdigit() and int(fields[19]) != started)
+    if not isinstance(started, int):   # no start time to compare (an old or edited status): one of ours, or dead
+        try:
+            return b"studio" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+    return not (fields[19].isdigit() and int(fields[19]) != started)

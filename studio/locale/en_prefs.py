@@ -68,4 +68,5 @@ PREFS: dict[str, str] = {
     'err.run.outside': '{ref!r} is not a run of this studio ({runs_dir}). Pick a run from the list.',
     'err.run.out_outside': '{out!r} is outside the studio\'s folders; choose a folder inside {roots}, or leave it empty for the default.',
     'err.serve.no_key': 'A server reachable from other machines ({host}) needs an API key: set one (--api-key KEY, or the key box), or serve on 127.0.0.1.',
+    'err.export.disk_full': 'The disk is full: the export could not be written to {folder}. Free some space and export again.',
 }

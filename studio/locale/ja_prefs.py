@@ -67,4 +67,5 @@ PREFS: dict[str, str] = {
     'err.run.outside': '{ref!r} はこのスタジオ({runs_dir})の実行ではありません。一覧から実行を選んでください。',
     'err.run.out_outside': '{out!r} はスタジオのフォルダーの外です。{roots} の中のフォルダーを選ぶか、空欄にして既定の場所にしてください。',
     'err.serve.no_key': '他のマシンから接続できるサーバー({host})には API キーが必要です。キーを設定する(--api-key KEY、またはキー欄)か、127.0.0.1 で公開してください。',
+    'err.export.disk_full': 'ディスクがいっぱいで、{folder} に書き出せませんでした。空きを作ってから、もう一度書き出してください。',
 }

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.core.errors import StudioError
-from studio.core.integrity import adapter_problem
+from studio.core.integrity import adapter_problem, adapter_targets_problem
 from studio.format.contract import Contract, model_hash
 from studio.format.render import generation_prompt_ids, stop_token_ids
 
@@ -105,6 +105,10 @@ class ChatEngine:
             self.model.resize_token_embeddings(len(self.tokenizer))
         if name in self.adapters:
             return self.adapters[name]
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        problem = adapter_targets_problem(base, adapter_dir / "adapter_config.json")
+        if problem:
+            raise StudioError("err.chat.adapter_unusable", adapter_dir=adapter_dir, problem=problem)
         if not hasattr(self.model, "peft_config"):
             self.model = PeftModel.from_pretrained(self.model, adapter_dir, adapter_name=name, is_trainable=False)
         else:

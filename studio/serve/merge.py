@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.errors import StudioError
+from studio.core.integrity import adapter_targets_problem
+from studio.core.storage import fresh_partial, publish_partial
 from studio.format.contract import Contract
 from studio.format.render import generation_prompt_ids
 from studio.format.templates import chat_template_jinja
@@ -90,6 +92,9 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
     n_params = sum(p.numel() for p in model.parameters())
     _check_disk(out, n_params * (2 if precision == "bf16" else 4))
     progress(0.4, T("merge.p.applying"))
+    problem = adapter_targets_problem(model, src / "adapter_config.json")
+    if problem:
+        raise StudioError("err.merge.adapter_unusable", path=src, problem=problem)
     peft_model = PeftModel.from_pretrained(model, src).eval()
     before = _logits(peft_model, tok, contract)
     merged = peft_model.merge_and_unload()
@@ -104,14 +109,17 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
     merged.generation_config.eos_token_id = list(contract.stop_token_ids)
     merged.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     progress(0.75, T("merge.p.saving"))
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    merged.save_pretrained(partial)
-    tok.save_pretrained(partial)
-    contract.save(partial)
+    partial = fresh_partial(out)   # the studio's own hidden folder: an unrelated X.partial is never touched
+    try:
+        merged.save_pretrained(partial)
+        tok.save_pretrained(partial)
+        contract.save(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     if out.exists():
         out.rmdir()  # checked empty above
-    partial.rename(out)
+    publish_partial(partial, out)
     size = sum(f.stat().st_size for f in out.glob("*.safetensors")) / 2**30
     return MergeReport(out=out, max_logit_diff=diff, tolerance=tol, size_gb=size)
 
@@ -159,12 +167,17 @@ def combine_adapters(refs: list[str | Path], weights: list[float], method: str, 
     peft_model.eval()  # new modules start in train mode (dropout)
     progress(0.8, T("merge.p.saving"))
     out = Path(out)
-    tmp = out.with_name(out.name + ".partial")
-    peft_model.save_pretrained(tmp, selected_adapters=["combined"])
-    saved = tmp / "combined" if (tmp / "combined").exists() else tmp
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.move(str(saved), out)
-    shutil.rmtree(tmp, ignore_errors=True)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise StudioError("err.merge.out_not_empty", out=out)   # never replace what is there
+    tmp = fresh_partial(out)
+    try:
+        peft_model.save_pretrained(tmp, selected_adapters=["combined"])
+        saved = tmp / "combined" if (tmp / "combined").exists() else tmp
+        if out.exists():
+            out.rmdir()
+        shutil.move(str(saved), out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     _tok.save_pretrained(out)
     contracts[0].save(out)
     return out

@@ -11,7 +11,7 @@ from studio.data.persona import PAIRS_FILE, PERSONA_FILE, PROBE_FILE
 from studio.data.persona_store import load_persona, save_persona
 from studio.jobs.checkpoints import damaged_checkpoints, latest_checkpoint
 from studio.jobs.folders import Run, new_run_folder
-from studio.jobs.launcher import busy_with, refresh, spawn
+from studio.jobs.launcher import busy_with, one_at_a_time, refresh, spawn
 from studio.jobs.status import ACTIVE, State, write_status
 from studio.locale import T, Text
 from studio.train.config import TrainConfig
@@ -21,7 +21,12 @@ from studio.train.preflight import preflight
 def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True,
               warnings: list[Text] | None = None) -> Path:
     """Create the run directory (config + a snapshot of the data) and start the worker process. The preflight's
-    warnings are appended to `warnings` when given."""
+    warnings are appended to `warnings` when given. One start at a time: two at once cannot both train."""
+    with one_at_a_time(runs_dir):
+        return _start_run(cfg, runs_dir, check_doctor, warnings)
+
+
+def _start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool, warnings: list[Text] | None) -> Path:
     busy = busy_with(runs_dir)  # a training run, or a merge/combine/eval job: one GPU job at a time
     if busy:
         raise StudioError("err.run_busy", run=busy)
@@ -64,9 +69,14 @@ def resume_run(run: Path, runs_dir: Path) -> Path:
         raise StudioError("err.run_still", run=run.name, state=T(f"state.{status['state']}"))
     if status.get("state") == State.FINISHED:
         raise StudioError("err.run_finished", run=run.name)
-    busy = busy_with(runs_dir)  # a training run, or a merge/combine/eval job: one GPU job at a time
-    if busy:
-        raise StudioError("err.run_busy", run=busy)
+    with one_at_a_time(runs_dir):
+        busy = busy_with(runs_dir)  # a training run, or a merge/combine/eval job: one GPU job at a time
+        if busy:
+            raise StudioError("err.run_busy", run=busy)
+        return _resume(run)
+
+
+def _resume(run: Path) -> Path:
     if latest_checkpoint(run) is None:
         damaged = "; ".join(f"{n}: {why}" for n, why in damaged_checkpoints(run))
         raise StudioError("err.no_checkpoint", run=run.name,

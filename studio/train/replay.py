@@ -66,9 +66,20 @@ def read_answers(path: Path, model_hash: str) -> list[ReplayAnswer] | None:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
         made_by = json.loads(lines[0]).get("base_model_hash", "")
-        answers = [ReplayAnswer(**json.loads(line)) for line in lines[1:] if line.strip()]
     except (OSError, IndexError, ValueError, TypeError, AttributeError):
         return None
+    answers, bad = [], 0
+    for line in lines[1:]:
+        try:
+            row = json.loads(line)
+            if not (isinstance(row.get("question"), str) and isinstance(row.get("answer"), str)
+                    and isinstance(row.get("stopped"), bool)):
+                raise TypeError
+            answers.append(ReplayAnswer(row["question"], row["answer"], row["stopped"]))
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            bad += line.strip() != ""
+    if bad:
+        print(f"replay: skipped {bad} damaged line(s) of {path}", flush=True)
     if model_hash and made_by and made_by != model_hash:
         raise StudioError("err.replay.other_base", file=str(path))
     return answers
