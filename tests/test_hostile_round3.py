@@ -129,9 +129,10 @@ def test_hostile_adapter_configs_are_refused_before_peft_builds_them(tmp_path, c
 
 
 def test_adapter_targets_must_exist_in_the_model(tmp_path):
+    from transformers import AutoModelForCausalLM
+
     from studio.core.integrity import adapter_targets_problem
     from studio.tiny import save_tiny_model
-    from transformers import AutoModelForCausalLM
     model = AutoModelForCausalLM.from_pretrained(save_tiny_model(tmp_path / "m", "chatml"))
     good = adapter(tmp_path / "good", {"peft_type": "LORA", "r": 4, "target_modules": ["q_proj"]})
     bad = adapter(tmp_path / "bad", {"peft_type": "LORA", "r": 4, "target_modules": ["no_such_proj"]})
