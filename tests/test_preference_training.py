@@ -154,3 +154,30 @@ def test_cli_trains_dpo_from_a_run_and_prints_the_new_run(tmp_path):
     assert run.has_adapter() and json.loads(run.contract.read_text())["parent_run"] == parent.id
     metrics = [json.loads(line) for line in run.metrics.read_text().splitlines()]
     assert any("reward_margin" in m for m in metrics)
+
+
+def test_with_a_4bit_base_the_reference_is_still_the_parent_exactly(tmp_path):
+    """QLoRA on the CPU (bitsandbytes NF4): trl casts the trainable copy to bf16 (the QLoRA convention), the frozen
+    reference keeps the parent adapter's exact weights; the policy starts within bf16 rounding of it."""
+    import torch
+    import yaml
+    from safetensors.torch import load_file
+
+    from studio.train import preference_launch
+    from studio.train.worker import prepare
+    parent = finished_run(tmp_path)
+    cfg = yaml.safe_load(parent.config.read_text())
+    parent.config.write_text(yaml.safe_dump({**cfg, "load_in_4bit": True}))
+    run_cfg = TrainConfig(method="dpo", parent_run=parent.id, preferences=str(pairs_file(tmp_path / "p.jsonl")),
+                          max_steps=1, batch_size=4, save_steps=1000)
+    run_cfg, rendered, _ = preference_launch.check(run_cfg, tmp_path / "runs")
+    assert run_cfg.load_in_4bit
+    run = preference_launch.make_run_folder(run_cfg, rendered, tmp_path / "runs")
+    model = prepare(run.path, TrainConfig.load(run.config)).trainer.model
+    saved = load_file(str(parent.adapter / "adapter_model.safetensors"))
+    ref, policy = lora_state(model, "ref"), lora_state(model)
+    for key, value in ref.items():
+        name = key.replace(".ref.", ".").removeprefix("base_model.model.")
+        original = next(v for k, v in saved.items() if k.removeprefix("base_model.model.") == name)
+        assert torch.equal(value.float().cpu(), original.float())
+        assert torch.allclose(policy[key.replace(".ref.", ".default.")].float(), original.float(), atol=2e-3)
