@@ -58,6 +58,7 @@ def settings(args) -> TrainConfig:  # noqa: F821
     cfg.template = "llama3" if "llama3" in args.model else "model"
     if args.random_order:
         cfg.group_by_length = False
+    cfg.gradient_checkpointing = bool(getattr(args, "grad_ckpt", False))
     mode = args.mode or "padfree"
     cfg.padding_free = mode != "padded"
     cfg.packing = mode.startswith("packed")
@@ -160,6 +161,7 @@ def main() -> None:
     p.add_argument("--model-path", dest="model_path")
     p.add_argument("--repeat", type=int, default=2, help="alternate the modes this many times; best of each")
     p.add_argument("--random-order", action="store_true", help="our runner without length grouping (as plain)")
+    p.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing on (both runners)")
     args = p.parse_args()
     if args.mode:
         print(json.dumps((run_plain if args.mode == "plain" else run_studio)(args)))

@@ -70,7 +70,7 @@ BELOW = {
     "serve": {"core", "data", "format", "jobs", "locale"},
     "eval": {"core", "data", "format", "jobs", "locale", "serve"},
     "export": {"core", "data", "eval", "format", "jobs", "locale", "serve"},
-    "train": {"core", "data", "eval", "format", "jobs", "locale", "serve"},
+    "train": {"core", "data", "eval", "export", "format", "jobs", "locale", "serve"},  # export: model cards
     "tiny": {"core"},
     "__init__": set(),
     "cli": {"core", "data", "eval", "export", "format", "jobs", "locale", "serve", "train"},

@@ -28,9 +28,10 @@ def cmd_combine(args: argparse.Namespace) -> int:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from studio.core.workspace import runs_dir
+    from studio.export.model_card import card_for_merged
     from studio.serve.merge import merge_adapter
-
     report = merge_adapter(args.adapter, args.out, runs_dir(args.runs_dir), use_checkpoint=args.use_checkpoint)
+    card_for_merged(report.out)
     print(report.summary())
     return 0
 

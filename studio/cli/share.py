@@ -34,6 +34,13 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from studio.core.workspace import runs_dir
+    from studio.export.push import push_run
+    print(push_run(args.run, runs_dir(args.runs_dir), args.repo, args.what, args.private))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from studio.core.errors import StudioError
     from studio.core.workspace import runs_dir
@@ -54,6 +61,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def add_parsers(sub, commands: dict) -> None:
     from studio.export.gguf_file import QUANTS
+    from studio.export.push import WHAT
+    p = sub.add_parser("push", help="upload a run's adapter, merged model or export to the Hugging Face Hub")
+    p.add_argument("--run", required=True, help="run id or run directory")
+    p.add_argument("--repo", required=True, help="the Hub repository, e.g. you/ayano-lora (created when missing)")
+    p.add_argument("--what", choices=WHAT, default="adapter")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--runs-dir")
+    commands["push"] = cmd_push
 
     p = sub.add_parser("export", help="a run as GGUF (+ Ollama Modelfile), verified by reading it back")
     p.add_argument("--run", required=True, help="run id or run directory (merged first if needed)")

@@ -8,9 +8,11 @@ from studio.locale import T, Text
 
 
 def _merge(p: dict, runs_dir: Path, say) -> Text:
+    from studio.export.model_card import card_for_merged
     from studio.serve.merge import merge_adapter
     report = merge_adapter(p["ref"], p.get("out") or None, runs_dir, use_checkpoint=bool(p.get("use_checkpoint")),
                            progress=say)
+    card_for_merged(report.out)
     return report.summary_text()
 
 

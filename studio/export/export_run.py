@@ -133,6 +133,8 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
         raise StudioError("err.export.verify", check=bad.name, detail=bad.detail)
     partial.replace(target)
     contract.save(out_dir)
+    from studio.export.model_card import write_model_card
+    write_model_card(run, out_dir, "export", contract)
     family = _model_family(contract, tok)
     modelfile = None
     if family:

@@ -45,6 +45,7 @@ class Run(JobFolder):
     results_parent = property(lambda self: self.path / "eval" / "results-parent.json")  # against its parent run
     export = property(lambda self: self.path / "export")          # GGUF + Modelfile
     ranks = property(lambda self: self.path / "ranks")            # several processes: each rank's error file
+    tensorboard = property(lambda self: self.path / "tensorboard")  # TensorBoard event files (report_to)
 
     def has_adapter(self) -> bool:
         return (self.adapter / "adapter_config.json").exists()

@@ -14,6 +14,8 @@ from studio.locale import T
 STRATEGIES = ("ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3")
 OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "adamw_torch")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+TRACKERS = ("auto", "none", "tensorboard", "wandb", "mlflow", "trackio")
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio"}
 LOSSES_OF = {"dpo": ("sigmoid", "ipo", "hinge", "robust"), "kto": ("kto", "apo_zero_unpaired")}  # first: default
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -119,6 +121,10 @@ class TrainConfig:
                                         help="launch despite Template Doctor errors")
     trust_remote_code: bool = setting(False, group="data", ui=_shown("checkbox", "adv.tokens", "format.remote_code"),
                                       help="run the model's own Python code (only for sources you trust)")
+    report_to: str = setting("auto", group="saving", choices=TRACKERS, ui=_shown("dropdown", "adv.optim2",
+                             "train.report_to", "train.report_to_hint"),
+                             help="experiment tracker: auto (TensorBoard when installed; events in the run folder), "
+                                  "none, tensorboard, wandb, mlflow or trackio (the last three only when chosen)")
     # how the run learns: from the persona table (sft), or from preferences on top of a finished run (dpo, kto)
     method: str = setting("sft", group="method", choices=lambda: _methods(), ui=_shown("radio", "method",
                           "train.method", "train.method_"),
@@ -202,6 +208,7 @@ class TrainConfig:
             (self.method == "sft" or bool(self.parent_run), T("cfg.parent_run")),
             (self.method == "sft" or bool(self.preferences), T("cfg.preferences")),
             (self.beta > 0, T("cfg.beta")),
+            (self.report_to in TRACKERS, T("cfg.report_to", choices=", ".join(TRACKERS))),
             (not self.loss_type or self.loss_type in LOSSES_OF.get(self.method, ()),
              T("cfg.loss_type", method=self.method, choices=", ".join(LOSSES_OF.get(self.method, ("-",))))),
             (self.train_on in TRAIN_ON, T("cfg.train_on")),
@@ -222,3 +229,16 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise StudioError("err.config.invalid", message=message)
+
+
+def trackers(cfg: TrainConfig) -> list[str]:
+    """The trackers a run reports to: 'auto' is TensorBoard when it is installed (local files, no network), else
+    none; a chosen one must be installed (refused before launch otherwise)."""
+    import importlib.util
+    if cfg.report_to == "none":
+        return []
+    if cfg.report_to == "auto":
+        return ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+    if importlib.util.find_spec(TRACKER_PACKAGES[cfg.report_to]) is None:
+        raise StudioError("err.train.tracker_missing", tracker=cfg.report_to, package=TRACKER_PACKAGES[cfg.report_to])
+    return [cfg.report_to]

@@ -17,6 +17,8 @@ def preflight(cfg: TrainConfig, check_doctor: bool = True) -> list[Text]:
     persona = load_persona(cfg.data)
     n = len(conversations_from_persona(persona))
     cfg.validate(n)
+    from studio.train.config import trackers
+    trackers(cfg)   # a chosen tracker that is not installed is refused here, before anything starts
     check_fused_kernels(cfg)
     check_processes(cfg)
     findings: list[Finding] = list(validate_persona(persona))

@@ -14,7 +14,7 @@ from studio.format.formatting import FormatSettings
 from studio.format.render import stop_token_ids
 from studio.jobs.folders import Run
 from studio.train import distributed
-from studio.train.config import TrainConfig
+from studio.train.config import TrainConfig, trackers
 from studio.train.distributed import Rank
 
 
@@ -117,8 +117,11 @@ def lora_config(cfg: TrainConfig, model, added: list[str]):
 
 
 def common_args(setup: Setup, has_eval: bool) -> dict:
-    """The trainer arguments every method shares (steps, optimizer, saving, device, processes)."""
+    """The trainer arguments every method shares (steps, optimizer, saving, device, processes, trackers)."""
+    import os
     cfg, device, dtype_name = setup.cfg, setup.device, setup.dtype_name
+    # TensorBoard's events go into the run folder (this is the worker's own process): tensorboard --logdir runs/
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(Run(setup.run).tensorboard)
     return dict(
         output_dir=str(Run(setup.run).checkpoints), max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
         num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,
@@ -128,7 +131,8 @@ def common_args(setup: Setup, has_eval: bool) -> dict:
         activation_checkpointing=cfg.gradient_checkpointing and not distributed.uses_fsdp(cfg),  # FSDP: its own
         logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         eval_strategy="steps" if has_eval else "no", eval_steps=cfg.save_steps,
-        report_to="none", disable_tqdm=True, use_cpu=device == "cpu", bf16=dtype_name == "bf16" and device == "cuda",
+        report_to=trackers(cfg) or "none", disable_tqdm=True, use_cpu=device == "cpu",
+        bf16=dtype_name == "bf16" and device == "cuda",
         fp16=dtype_name == "fp16" and device == "cuda", dataloader_num_workers=0,
         **distributed.trainer_kwargs(cfg, device))
 

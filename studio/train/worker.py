@@ -79,6 +79,8 @@ def run_worker(run: Path, resume: bool = False) -> int:
             return 0
         prepared.tokenizer.save_pretrained(adapter)
         prepared.contract.save(adapter)
+        from studio.export.model_card import write_model_card
+        write_model_card(Run(run), adapter, "adapter", prepared.contract)
         state = prepared.trainer.state
         stopped = state.global_step < state.max_steps  # only a stop request ends training early (on any machine)
         outcome = State.STOPPED if stopped else State.FINISHED
