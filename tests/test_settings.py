@@ -65,3 +65,15 @@ def test_an_older_config_without_newer_keys_still_loads(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(old), encoding="utf-8")
     assert TrainConfig.load(path) == TrainConfig()
+
+
+def test_every_shown_setting_has_a_label_in_each_language():
+    from studio.locale import CATALOGS
+    for f in settings_of(TrainConfig):
+        ui = meta_of(f).ui
+        if ui is None:
+            continue
+        key = ui.label or f"field.{f.name}"
+        for lang, table in CATALOGS.items():
+            assert key in table, (lang, f.name)
+        assert not CATALOGS["ja"][key].isascii(), f.name   # Japanese down to the last label

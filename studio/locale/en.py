@@ -1,5 +1,6 @@
 """English text of every label and message (keys shared with the other language)."""
 from studio.locale.en_errors import ERRORS
+from studio.locale.en_fields import FIELDS
 from studio.locale.en_prefs import PREFS
 from studio.locale.en_scale import SCALE
 
@@ -7,6 +8,7 @@ MESSAGES: dict[str, str] = {
     **ERRORS,
     **SCALE,
     **PREFS,
+    **FIELDS,
     # --- labels ---
     'app.title': 'Persona Studio',
     'app.intro': 'Make a character chatbot: write the persona, check the formatting, train, compare, evaluate.',

@@ -1,5 +1,6 @@
 """Japanese text of every label and message (keys shared with the other language)."""
 from studio.locale.ja_errors import ERRORS
+from studio.locale.ja_fields import FIELDS
 from studio.locale.ja_prefs import PREFS
 from studio.locale.ja_scale import SCALE
 
@@ -7,6 +8,7 @@ MESSAGES: dict[str, str] = {
     **ERRORS,
     **SCALE,
     **PREFS,
+    **FIELDS,
     # --- labels ---
     'app.title': 'Persona Studio',
     'app.intro': 'キャラクターのチャットボットを作る: ペルソナを書き、整形を確かめ、学習し、比べ、評価します。',

@@ -36,7 +36,7 @@ PREFS: dict[str, str] = {
     'train.parent_run': '開始元の実行',
     'train.parent_hint': '完了した実行。そのアダプターをさらに学習し、固定したコピーを参照モデルにします',
     'train.preferences': '選好ファイル',
-    'train.beta': 'beta',
+    'train.beta': '親からの距離 (beta)',
     'train.beta_hint': '親からどれだけ離れてよいか(大きいほど離れない)',
     'train.loss_type': '損失の種類',
     'err.eval.no_parent': '実行 {run} は別の実行から始めていません。ベースと比べて評価してください。',

@@ -13,7 +13,7 @@ from studio.core.settings import Meta, meta_of, settings_of
 
 def _widget(name: str, meta: Meta, default: Any, i18n: gr.I18n) -> gr.components.Component:
     ui = meta.ui
-    label = i18n(ui.label) if ui.label else name
+    label = i18n(ui.label or f"field.{name}")   # every shown setting has a label in each language
     info = {"info": i18n(ui.hint)} if ui.hint and ui.kind != "radio" else {}
     limits = {k: v for k, v in (("minimum", ui.minimum), ("maximum", ui.maximum)) if v is not None}
     if ui.kind == "int":
