@@ -77,4 +77,5 @@ PREFS: dict[str, str] = {
     'err.push.offline': 'This machine is offline (or HF_HUB_OFFLINE is set): pushing to the Hugging Face Hub needs the network.',
     'err.push.no_token': 'No Hugging Face token: run `huggingface-cli login` (or set HF_TOKEN), then push again.',
     'err.push.failed': 'Pushing to {repo} failed: {reason}',
+    'train.phase.replay': 'Before training: the base model answers general prompts for replay, {done}/{total}{eta}. Stop ends it after the current batch.',
 }

@@ -76,4 +76,5 @@ PREFS: dict[str, str] = {
     'err.push.offline': 'このマシンはオフラインです(または HF_HUB_OFFLINE が設定されています)。Hugging Face Hub へ送るにはネットワークが必要です。',
     'err.push.no_token': 'Hugging Face のトークンがありません。`huggingface-cli login` を実行する(または HF_TOKEN を設定する)と送れます。',
     'err.push.failed': '{repo} への送信に失敗しました: {reason}',
+    'train.phase.replay': '学習の前に: ベースモデルがリプレイ用の一般的な質問に答えています {done}/{total}{eta}。停止すると今のまとまりの後で止まります。',
 }

@@ -22,8 +22,8 @@ class RunFilesCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.time()
         self.first_step = state.global_step
-        if self.rank.writes_files:
-            write_status(self.run, state=State.RUNNING, step=state.global_step, total=state.max_steps)
+        if self.rank.writes_files:   # the training phase: the earlier phases' lines go
+            write_status(self.run, state=State.RUNNING, step=state.global_step, total=state.max_steps, phase=None)
 
     def _eta(self, state) -> float | None:
         done = state.global_step - (self.first_step or 0)

@@ -85,8 +85,13 @@ def read_answers(path: Path, model_hash: str) -> list[ReplayAnswer] | None:
     return answers
 
 
+class ReplayStopped(Exception):
+    """The run was asked to stop while the base model made its replay answers."""
+
+
 def generate_answers(base_path: str, template: str, prompts: list[str], max_new_tokens: int,
-                     say: Callable[[str], None] = print, batch: int = 8) -> list[ReplayAnswer]:
+                     say: Callable[[str], None] = print, batch: int = 8,
+                     phase: Callable[[int, int], bool] | None = None) -> list[ReplayAnswer]:
     """The base model's greedy answers through `template`, with no system prompt (as a plain assistant)."""
     from dataclasses import replace
 
@@ -98,6 +103,8 @@ def generate_answers(base_path: str, template: str, prompts: list[str], max_new_
                            stop_token_ids=stop_token_ids(template, engine.tokenizer))
         out: list[ReplayAnswer] = []
         for i in range(0, len(prompts), batch):
+            if phase and phase(len(out), len(prompts)):   # reports n/N; True: a stop was asked for
+                raise ReplayStopped
             chunk = prompts[i:i + batch]
             replies = engine.generate([Row(None, contract, [], q) for q in chunk],
                                       GenSettings(max_new_tokens=max_new_tokens))
@@ -109,7 +116,8 @@ def generate_answers(base_path: str, template: str, prompts: list[str], max_new_
 
 
 def answers_for_run(run_dir: Path, runs_dir: Path, base_path: str, model_hash: str, template: str,
-                    configured_prompts: str, say: Callable[[str], None] = print) -> list[ReplayAnswer]:
+                    configured_prompts: str, say: Callable[[str], None] = print,
+                    phase: Callable[[int, int], bool] | None = None) -> list[ReplayAnswer]:
     """The run's own answers (resume), else the cache's, else freshly generated; kept in both places."""
     own = run_dir / RUN_FILE
     answers = read_answers(own, model_hash) if own.exists() else None
@@ -118,7 +126,7 @@ def answers_for_run(run_dir: Path, runs_dir: Path, base_path: str, model_hash: s
         cached = runs_dir / CACHE_DIR / f"{cache_key(model_hash, template, prompts, MAX_NEW_TOKENS)}.jsonl"
         answers = read_answers(cached, model_hash) if cached.exists() else None
         if answers is None:
-            answers = generate_answers(base_path, template, prompts, MAX_NEW_TOKENS, say)
+            answers = generate_answers(base_path, template, prompts, MAX_NEW_TOKENS, say, phase=phase)
             write_answers(cached, model_hash, answers)
         write_answers(own, model_hash, answers)
     return answers
@@ -175,8 +183,25 @@ def rows_for_run(run: Path, cfg, persona, where: str) -> list:
     if cfg.replay_share <= 0:
         return []
     answers = answers_for_run(run, run.parent, where, model_hash(where), cfg.template, cfg.replay_prompts,
-                                 say=lambda msg: print(msg, flush=True))
+                              say=lambda msg: print(msg, flush=True), phase=phase_reporter(run, "replay"))
     convs = persona_replay(persona, answers, cfg.replay_share, cfg.replay_system, cfg.seed, cfg.system_prompt)
     print(f"replay: {len(convs)} rows ({cfg.replay_share:.0%} of training rows) from "
           f"{sum(a.stopped for a in answers)}/{len(answers)} answers that ended on their own", flush=True)
     return convs
+
+
+def phase_reporter(run: Path, name: str) -> Callable[[int, int], bool]:
+    """Writes the phase's progress (name, n/N, ETA) into the run's status and says whether a stop was asked for;
+    the Train tab shows it in the reader's language, and Stop ends the phase at its next report."""
+    import time
+
+    from studio.jobs.folders import Run
+    from studio.jobs.status import write_status
+    started = time.time()
+
+    def report(done: int, total: int) -> bool:
+        eta = (time.time() - started) / done * (total - done) if done else None
+        write_status(run, phase={"name": name, "done": done, "total": total,
+                                 "eta_s": None if eta is None else round(eta, 1)})
+        return Run(run).stop.exists()
+    return report

@@ -27,8 +27,14 @@ def progress_text(run: Path | None, lang: str = "en") -> tuple[str, float]:
     ranks = s.get("ranks") if isinstance(s.get("ranks"), dict) else {}
     spread = tr(lang, "train.ranks", world=ranks.get("world"), strategy=ranks.get("strategy"),
                 machines=ranks.get("machines")) if ranks.get("world", 1) != 1 or ranks.get("machines", 1) != 1 else ""
+    phase = s.get("phase") if isinstance(s.get("phase"), dict) and s.get("state") in LIVE else None
+    before = ""
+    if phase and isinstance(phase.get("done"), int) and isinstance(phase.get("total"), int):
+        phase_eta = tr(lang, "train.eta", eta=_clock(phase["eta_s"])) if phase.get("eta_s") else ""
+        before = "\n" + tr(lang, f"train.phase.{phase.get('name')}", done=phase["done"], total=phase["total"],
+                           eta=phase_eta)
     return tr(lang, "train.progress_line", run=run.name, state=tr(lang, f"state.{s.get('state', 'unknown')}"),
-              step=step, total=total, pct=f"{frac:.0%}", eta=eta_txt) + spread + err, frac
+              step=step, total=total, pct=f"{frac:.0%}", eta=eta_txt) + before + spread + err, frac
 
 
 def progress_html(frac: float) -> str:

@@ -17,6 +17,7 @@ from studio.train import distributed
 from studio.train.config import TrainConfig
 from studio.train.distributed import Rank
 from studio.train.methods import get_method
+from studio.train.replay import ReplayStopped
 from studio.train.steps import attention, contract_for, device_settings, load_base, lora_config, make_setup  # noqa: F401
 
 
@@ -87,6 +88,10 @@ def run_worker(run: Path, resume: bool = False) -> int:
         # with several ranks the launch process sets the state, once every rank has ended
         write_status(run, **({"outcome": outcome} if rank.world > 1 else {"state": outcome}), step=state.global_step,
                      total=state.max_steps, finished=time.time(), eta_s=0)
+        return 0
+    except ReplayStopped:   # stopped while the base made its replay answers: nothing trained, nothing lost
+        if rank.writes_files:
+            write_status(run, state=State.STOPPED, phase=None, finished=time.time())
         return 0
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
         traceback.print_exc()
