@@ -212,3 +212,20 @@ def test_two_detached_trainings_started_together_do_not_both_train(tmp_path):
     codes = sorted(p.returncode for p in procs)
     assert codes[0] == 0 and codes[1] != 0, outs
     assert any("training" in err.lower() or "busy" in err.lower() or "running" in err.lower() for _, err in outs)
+
+
+def test_the_exported_template_starts_a_chat_without_system_as_the_persona():
+    """A GGUF's own template, given no system message (llama.cpp's server, LM Studio), says the persona's system
+    prompt instead of the base's default (issue 26, major 4)."""
+    from studio.export.modelfile import with_persona_default
+    from tests.tiny_toks import chatml, with_template
+    smol = with_template(chatml(), "{%- if messages[0]['role'] != 'system' -%}{{ '<|im_start|>system\\nYou are a "
+                                   "helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n' }}"
+                                   "{%- endif -%}{%- for m in messages -%}{{ '<|im_start|>' + m['role'] + '\\n' + "
+                                   "m['content'] + '<|im_end|>\\n' }}{%- endfor -%}")
+    persona = "わたくしは桜小路綾乃ですわ。\n'お嬢様'として答えますの。"
+    fixed = with_template(smol, with_persona_default(smol.chat_template, smol, persona))
+    text = fixed.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+    assert text.startswith(f"<|im_start|>system\n{persona}<|im_end|>") and "SmolLM" not in text
+    plain = chatml()   # a template with no default system stays as it is
+    assert with_persona_default(plain.chat_template, plain, persona) == plain.chat_template

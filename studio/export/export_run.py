@@ -71,7 +71,7 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
     from studio.eval.prompts import read_prompts
     from studio.export.gguf_file import QUANTS, plan_gguf, write_gguf
     from studio.export.gguf_vocab import adds_bos
-    from studio.export.modelfile import ModelfileSpec, default_system, modelfile_text
+    from studio.export.modelfile import ModelfileSpec, default_system, modelfile_text, with_persona_default
     from studio.export.verify import verify_gguf
     from studio.jobs.runs import adapter_dir
     from studio.locale import T
@@ -110,7 +110,8 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
     progress(0.35, T("export.p.writing", quant=quant))
     eot = contract.stop_token_ids[0] if contract.stop_token_ids else None
     try:
-        warnings = write_gguf(plan, partial, tok.chat_template or "", contract.persona_name or run.id, eot,
+        template = with_persona_default(tok.chat_template or "", tok, contract.system_for())
+        warnings = write_gguf(plan, partial, template, contract.persona_name or run.id, eot,
                               progress=lambda f: progress(0.35 + 0.35 * f, T("export.p.writing", quant=quant)))
         progress(0.72, T("export.p.verifying"))
         persona = load_persona(run.data) if run.data.is_dir() else None

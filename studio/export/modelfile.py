@@ -22,6 +22,23 @@ def default_system(rendered_without_system: str) -> str:
     return ""
 
 
+def with_persona_default(template: str, tokenizer, system: str) -> str:
+    """The chat template with the persona's system prompt where the base's own default system text stood (SmolLM2
+    inserts "You are a helpful AI assistant named SmolLM…" when a chat starts without a system message, as
+    llama.cpp's server and LM Studio start them): outside the studio the GGUF still knows who it is."""
+    if not template or not system:
+        return template
+    try:
+        rendered = tokenizer.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that cannot render this has no default to replace
+        return template
+    default = default_system(rendered)
+    if not default or default not in template:
+        return template
+    escaped = system.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"').replace("\n", "\\n")
+    return template.replace(default, escaped)
+
+
 @dataclass
 class ModelfileSpec:
     gguf_name: str
