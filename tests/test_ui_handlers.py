@@ -34,7 +34,7 @@ def test_train_handlers_without_a_server(tmp_path, monkeypatch):
     assert train_tab.to_config(None, *values).max_steps == 7
     assert train_tab.on_stop(None, "ja") == tr("ja", "train.no_run")
     message, run = train_tab.on_start(ChatRegistry(), None, *values, "en")   # no persona open: refused, nothing starts
-    assert run == gr.skip() and not list((tmp_path / "runs").glob("2*"))
+    assert run == gr.skip() and not (tmp_path / "runs").exists()
     assert "persona" in message
     assert train_tab.on_preset("default", "default") == [gr.skip()] * len(train_tab.NAMES)
     assert train_tab.attach(None) is None

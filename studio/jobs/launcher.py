@@ -83,15 +83,18 @@ def busy_with(runs_dir: Path) -> str | None:
 @contextmanager
 def one_at_a_time(runs_dir: Path):
     """Held from 'is the GPU free?' until the new job's process is recorded: two starts at once cannot both pass
-    the check (a lock file beside the jobs, released when the holder ends, even killed)."""
+    the check. The lock is on the folder that holds the runs folder (flock on a directory: nothing is created, and
+    it is released when the holder ends, even killed)."""
     import fcntl
-    jobs_dir(runs_dir).mkdir(parents=True, exist_ok=True)
-    with open(jobs_dir(runs_dir) / ".start.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    target = Path(runs_dir).resolve().parent
+    while not target.exists():
+        target = target.parent
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)   # closing releases the lock
 
 
 def start_job(kind: str, params: dict, runs_dir: Path, label: str = "") -> Path:
