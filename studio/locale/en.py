@@ -3,12 +3,14 @@ from studio.locale.en_errors import ERRORS
 from studio.locale.en_fields import FIELDS
 from studio.locale.en_prefs import PREFS
 from studio.locale.en_scale import SCALE
+from studio.locale.en_surfaces import SURFACES
 
 MESSAGES: dict[str, str] = {
     **ERRORS,
     **SCALE,
     **PREFS,
     **FIELDS,
+    **SURFACES,
     # --- labels ---
     'app.title': 'Persona Studio',
     'app.intro': 'Make a character chatbot: write the persona, check the formatting, train, compare, evaluate.',

@@ -3,12 +3,14 @@ from studio.locale.ja_errors import ERRORS
 from studio.locale.ja_fields import FIELDS
 from studio.locale.ja_prefs import PREFS
 from studio.locale.ja_scale import SCALE
+from studio.locale.ja_surfaces import SURFACES
 
 MESSAGES: dict[str, str] = {
     **ERRORS,
     **SCALE,
     **PREFS,
     **FIELDS,
+    **SURFACES,
     # --- labels ---
     'app.title': 'Persona Studio',
     'app.intro': 'キャラクターのチャットボットを作る: ペルソナを書き、整形を確かめ、学習し、比べ、評価します。',
