@@ -11,6 +11,14 @@ def warn(warnings: list) -> None:
         print(f"warning: {w.render('en') if hasattr(w, 'render') else w}", file=sys.stderr)
 
 
+def print_findings(findings: list, none_text: str) -> None:
+    """Findings as the CLI shows them (English): severity, code, message and the fix under it."""
+    for f in findings:
+        print(f"{f.severity.upper():7} {f.code}: {f.message}\n        fix: {f.fix}")
+    if not findings:
+        print(none_text)
+
+
 def refuse_existing(out: str, force: bool) -> None:
     from pathlib import Path
     if Path(out).exists() and not force:

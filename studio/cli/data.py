@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from studio.cli.common import refuse_existing, warn
+from studio.cli.common import print_findings, refuse_existing, warn
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -22,10 +22,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                          ensure_ascii=False, indent=1))
     else:
         print(f"{len(persona.pairs)} rows")
-        for f in findings:
-            print(f"{f.severity.upper():7} {f.code}: {f.message}\n        fix: {f.fix}")
-        if not findings:
-            print("no findings")
+        print_findings(findings, "no findings")
     return 1 if has_errors(findings) else 0
 
 
@@ -73,10 +70,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"findings": [f.to_dict() for f in findings]}, ensure_ascii=False, indent=1))
     else:
-        for f in findings:
-            print(f"{f.severity.upper():7} {f.code}: {f.message}\n        fix: {f.fix}")
-        if not findings:
-            print("no findings: the template, tokenizer and data agree")
+        print_findings(findings, "no findings: the template, tokenizer and data agree")
     return 1 if has_errors(findings) else 0
 
 

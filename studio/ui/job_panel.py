@@ -62,11 +62,12 @@ def show(cur: str | None, lg: str):
     return text, progress_html(frac)
 
 
-def stop(cur: str | None, lg: str) -> str:
+def stop(cur: str | None, lg: str, none_key: str = "job.none", done_key: str = "job.stop_requested") -> str:
+    """Ask the followed run or job to stop (training runs and jobs alike); says so, or why not."""
     if not cur:
-        return tr(lg, "job.none")
+        return tr(lg, none_key)
     try:
         request_stop(Path(cur))
-        return tr(lg, "job.stop_requested")
+        return tr(lg, done_key)
     except StudioError as e:
         return e.render(lg)

@@ -15,7 +15,7 @@ from studio.core.workspace import runs_dir
 from studio.data import persona_session as ps
 from studio.jobs.checkpoints import damaged_checkpoints, latest_checkpoint
 from studio.jobs.folders import Run, find_run
-from studio.jobs.launcher import request_stop, tail_log, to_follow
+from studio.jobs.launcher import tail_log, to_follow
 from studio.jobs.runs import list_runs
 from studio.locale import T, render, tr
 from studio.serve.chat_session import ChatRegistry
@@ -35,6 +35,7 @@ from studio.train.views import (
     progress_text,
 )
 from studio.ui.common import template_choices
+from studio.ui.job_panel import stop as job_stop
 from studio.ui.persona_tab import PersonaTab
 from studio.ui.settings_form import build_row, form_values, from_form, shown_names
 
@@ -97,13 +98,7 @@ def on_start(chats: ChatRegistry, session, *values):
 
 
 def on_stop(cur, lg):
-    if not cur:
-        return tr(lg, "train.no_run")
-    try:
-        request_stop(Path(cur))
-        return tr(lg, "train.stop_requested")
-    except StudioError as e:
-        return e.render(lg)
+    return job_stop(cur, lg, "train.no_run", "train.stop_requested")
 
 
 def on_resume(chats: ChatRegistry, cur, lg):
