@@ -50,6 +50,12 @@ def app(tmp_path, monkeypatch):
                 os.killpg(job.status["pid"], signal.SIGTERM)
 
 
+def row_of(question: str) -> int:
+    from studio.data.persona_store import load_persona
+    from tests.conftest import SAMPLE
+    return next(i for i, p in enumerate(load_persona(SAMPLE).pairs, 1) if p.question == question)
+
+
 def expected_hits(query: str) -> int:
     from studio.data.persona_store import load_persona
     from studio.data.table_view import view_rows
@@ -136,7 +142,15 @@ def test_whole_loop_in_a_browser(app):
             wait_text(t("table.showing", shown=expected_hits("紅茶"), total=143))
             search.fill("")
             wait_text(t("table.total", total=143))
-            page.get_by_role("gridcell", name="こんにちは！").first.click()
+            # the selection is in before Duplicate is pressed (a busy machine may still be drawing the table, and a
+            # click on a row being redrawn selects its neighbour): click until the row shows as selected
+            selected = page.get_by_label(t("table.selected"))
+            for _ in range(10):
+                page.get_by_role("gridcell", name="こんにちは！").first.click()
+                page.wait_for_timeout(700)
+                if selected.input_value() == str(row_of("こんにちは！")):
+                    break
+            expect(selected).to_have_value(str(row_of("こんにちは！")))
             page.get_by_role("button", name=t("table.duplicate")).click()
             wait_text("DUPLICATE")
             assert csv.read_text(encoding="utf-8").count("こんにちは！,") == 2
