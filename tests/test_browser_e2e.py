@@ -259,6 +259,7 @@ def test_whole_loop_in_a_browser(app):
             lang = "ja"
             page.get_by_label("日本語").check()
             expect(page.get_by_role("tab", name="1. ペルソナ")).to_be_visible()
+            tab("tab.persona")
             page.get_by_role("button", name=t("persona.reload")).click()
             wait_text(t("persona.opened", name="zz-second", rows=0, notes=""))
             shot("1-persona")
