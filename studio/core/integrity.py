@@ -62,9 +62,9 @@ def adapter_config_problem(config) -> str | None:
     alpha = config.get("lora_alpha", r)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1e6:
         return f"lora_alpha={alpha!r} is not a positive number"
-    targets = config.get("target_modules")
-    if not targets or not (isinstance(targets, str) or isinstance(targets, list)
-                           and all(isinstance(x, str) and x for x in targets)):
+    targets = config.get("target_modules")   # absent: peft's default layers for the architecture
+    if targets is not None and (not targets or not (isinstance(targets, str) or isinstance(targets, list)
+                                                    and all(isinstance(x, str) and x for x in targets))):
         return f"target_modules={targets!r} names no layers"
     return None
 

@@ -140,6 +140,8 @@ def model_template_pieces(conv: Conversation, tokenizer, add_generation_prompt: 
     token that closes it). A template that rewrites content (no placeholder survives) is rendered as before."""
     if not getattr(tokenizer, "chat_template", None):
         raise StudioError("err.render.no_chat_template")
+    if add_generation_prompt and conv.turns:   # the last answer is not rendered: it holds no placeholder either
+        conv = Conversation(conv.system, [*conv.turns[:-1], (conv.turns[-1][0], "")], list(conv.rows))
     stand_in, contents = _placeholders(conv)
     pieces = _template_pieces(stand_in, tokenizer, add_generation_prompt)
     out = _fill(pieces, contents)
