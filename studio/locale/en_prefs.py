@@ -50,7 +50,7 @@ PREFS: dict[str, str] = {
     'prefs.deleted': 'Deleted {n} vote(s).',
     'prefs.edited': 'Vote {id}: the chosen reply is now your edit.',
     'prefs.added_row': 'Added as row {row} of {name}.',
-    'prefs.up_a': '👍 A', 'prefs.down_a': '👎 A', 'prefs.up_b': '👍 B', 'prefs.down_b': '👎 B',
+    'prefs.up_a': 'Rate A good', 'prefs.down_a': 'Rate A bad', 'prefs.up_b': 'Rate B good', 'prefs.down_b': 'Rate B bad',
     'prefs.train': 'Train on these votes',
     'prefs.title': 'Preferences (votes and ratings)',
     'prefs.show': 'Show',

@@ -49,7 +49,7 @@ PREFS: dict[str, str] = {
     'prefs.deleted': '{n} 件の投票を削除しました。',
     'prefs.edited': '投票 {id}: 選ばれた返答を編集内容に置き換えました。',
     'prefs.added_row': '{name} の {row} 行目に追加しました。',
-    'prefs.up_a': '👍 A', 'prefs.down_a': '👎 A', 'prefs.up_b': '👍 B', 'prefs.down_b': '👎 B',
+    'prefs.up_a': 'Aを高評価', 'prefs.down_a': 'Aを低評価', 'prefs.up_b': 'Bを高評価', 'prefs.down_b': 'Bを低評価',
     'prefs.train': 'この投票で学習',
     'prefs.title': '選好(投票と評価)',
     'prefs.show': '表示',
