@@ -26,19 +26,20 @@ def test_stop_during_replay_generation_ends_the_run_within_seconds(tmp_path):
     while (read_status(run).get("phase") or {}).get("done") is None:   # the phase has begun (the base is loaded)
         assert read_status(run)["state"] in ("queued", "running"), read_status(run)
         time.sleep(0.1)
-    began = time.time()
     while (read_status(run).get("phase") or {}).get("done", 0) < 8:     # one batch answered
         assert read_status(run)["state"] in ("queued", "running"), read_status(run)
         time.sleep(0.1)
-    batch_s = time.time() - began   # what one batch takes on this machine now (a busy one is slower)
     line_en, _ = progress_text(run, "en")
     line_ja, _ = progress_text(run, "ja")
     assert "general prompts for replay" in line_en and "/400" in line_en and "リプレイ" in line_ja
     request_stop(run)
+    asked_at = read_status(run)["phase"]["done"]
     t0 = time.time()
     while read_status(run)["state"] not in ("stopped", "failed", "finished"):
-        assert time.time() - t0 < 45 * batch_s + 60, "stop was not honoured"   # all 50 batches would be later
+        assert time.time() - t0 < 600, "stop was not honoured"   # all 50 batches would take far longer
         time.sleep(0.2)
-    took = time.time() - t0
-    assert read_status(run)["state"] == "stopped", read_status(run)
-    assert took < 2 * batch_s + 10, (took, batch_s)   # within the current batch (the other 49 never ran)
+    status = read_status(run)
+    assert status["state"] == "stopped", status
+    # it ended after the batch in flight: at most 8 more prompts were answered (the other ~48 batches never ran)
+    assert status["phase"]["done"] <= asked_at + 8, (asked_at, status["phase"])
+    assert not (run / "replay.jsonl").exists()   # nothing half-made is kept as the run's replay answers

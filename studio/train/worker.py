@@ -91,7 +91,7 @@ def run_worker(run: Path, resume: bool = False) -> int:
         return 0
     except ReplayStopped:   # stopped while the base made its replay answers: nothing trained, nothing lost
         if rank.writes_files:
-            write_status(run, state=State.STOPPED, phase=None, finished=time.time())
+            write_status(run, state=State.STOPPED, finished=time.time())   # the phase says how far it got
         return 0
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
         traceback.print_exc()
