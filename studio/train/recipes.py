@@ -61,8 +61,9 @@ class PreferenceDefaults:
 
 
 # Preference runs start from a tuned adapter and only nudge it: a learning rate well below the SFT recipe's, few
-# steps, batches of 4 (KTO's KL estimate needs two rows or more in a batch). Chosen by bench/bench_prefs.py (README,
-# "Learning from the votes"): see the numbers there.
+# steps, batches of 4 (KTO's KL estimate needs two rows or more in a batch). Derived, not yet tuned: measured once
+# with bench/bench_prefs.py (README, "Learning from the votes"), DPO with these kept style/stop/knowledge but moved
+# the replies only a little toward the simulated voter's preference.
 PREFERENCE_DEFAULTS = {"dpo": PreferenceDefaults(5e-5, 30, 4, "sigmoid"), "kto": PreferenceDefaults(5e-5, 30, 4, "kto")}
 
 
