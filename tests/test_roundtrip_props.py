@@ -53,3 +53,11 @@ def test_formula_cells_are_neutralised_in_the_file_and_restored_on_import(tmp_pa
     text = out.read_text(encoding="utf-8-sig")
     assert "'=HYPERLINK" in text and "'@SUM" in text and "''=kept" in text and "'-5" in text
     assert [p.as_row()[:2] for p in import_file(out).pairs] == [["=HYPERLINK(\"x\")", "@SUM(A1)"], ["'=kept", "-5"]]
+
+
+def test_yaml_line_breaks_python_does_not_know_read_back_exactly(tmp_path):
+    """NEL and the Unicode line/paragraph separators are characters in a name or prompt, not line breaks."""
+    odd = "綾乃\x85お嬢様\u2028です\u2029わ"
+    save_persona(Persona(name=odd, system_prompt=odd, notes=odd), tmp_path / "p")
+    back = load_persona(tmp_path / "p")
+    assert (back.name, back.system_prompt, back.notes) == (odd, odd, odd)

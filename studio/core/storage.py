@@ -189,3 +189,21 @@ def publish_partial(partial: Path, target: Path) -> Path:
     (partial / PARTIAL_MARK).unlink(missing_ok=True) if partial.is_dir() else None
     partial.replace(target)
     return target
+
+
+YAML_BREAKS = ("\x85", "\u2028", "\u2029")   # line breaks to YAML that are ordinary characters to Python
+
+
+def dump_yaml(data) -> str:
+    """YAML that reads back exactly: strings holding NEL or a Unicode line/paragraph separator are written
+    double-quoted (escaped as \\N, \\L, \\P); PyYAML would otherwise write them raw and read them back as breaks."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper, value: str):
+        style = '"' if any(b in value for b in YAML_BREAKS) else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    Dumper.add_representer(str, text)
+    return yaml.dump(data, Dumper=Dumper, allow_unicode=True, sort_keys=False, width=120)

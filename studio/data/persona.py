@@ -8,8 +8,6 @@ import hashlib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import yaml
-
 from studio.core.errors import StudioError
 
 PERSONA_FILE = "persona.yaml"
@@ -93,7 +91,8 @@ class Persona:
 
 def header_yaml(persona: Persona) -> str:
     data = {"version": 1, **persona.header_dict()}
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
+    from studio.core.storage import dump_yaml
+    return dump_yaml(data)
 
 
 def revision_of(folder: Path) -> str:

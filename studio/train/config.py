@@ -160,7 +160,8 @@ class TrainConfig:
                                     help="checkpoints kept")
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(asdict(self), allow_unicode=True, sort_keys=False)
+        from studio.core.storage import dump_yaml
+        return dump_yaml(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "config") -> TrainConfig:
