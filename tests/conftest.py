@@ -98,3 +98,32 @@ def finished_run(root, kind: str = "chatml", seed: int = 1, name: str = "2026010
                                       max_length=64, warmup_steps=0, template=template).to_yaml(), encoding="utf-8")
     write_status(run.path, state="finished", step=5, total=5)
     return run
+
+
+def serving(app):
+    """Serve an ASGI app on a free loopback port in a thread: yields its base URL, stops it afterwards."""
+    import contextlib
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    @contextlib.contextmanager
+    def run():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=srv.run, daemon=True)
+        thread.start()
+        deadline = time.time() + 30
+        while not srv.started:
+            assert time.time() < deadline, "server did not start"
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            srv.should_exit = True
+            thread.join(10)
+    return run()

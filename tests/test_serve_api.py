@@ -1,9 +1,6 @@
 """The OpenAI-compatible server, driven by the official `openai` client: models, streaming and not, two models
 answering differently, no end-of-turn text in replies, 401/404/400 errors, 8 concurrent clients, a client that
 disconnects mid-stream."""
-import socket
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,7 +8,7 @@ import pytest
 from studio.serve.chat import GenSettings
 from studio.serve.models_served import ServedModels
 from studio.serve.openai_api import create_app
-from tests.conftest import finished_run
+from tests.conftest import finished_run, serving
 
 KEY = "sk-test-ojousama"
 END_TEXT = ("</s>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>")
@@ -19,24 +16,12 @@ END_TEXT = ("</s>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
     root = tmp_path_factory.mktemp("serve")
     run = finished_run(root, "chatml")
     models = ServedModels(str(root / "base-chatml"), [run.path])
     models.load_all()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(models, KEY), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        assert time.time() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1", run.id, models
-    srv.should_exit = True
-    thread.join(10)
+    with serving(create_app(models, KEY)) as url:
+        yield f"{url}/v1", run.id, models
 
 
 def client(url, key=KEY):

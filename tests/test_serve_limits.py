@@ -15,28 +15,17 @@ import pytest
 from studio.core.errors import StudioError
 from studio.serve.models_served import ServedModels
 from studio.serve.openai_api import MAX_BODY_BYTES, MAX_MESSAGES, check_bind, create_app
-from tests.conftest import finished_run
+from tests.conftest import finished_run, serving
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
     root = tmp_path_factory.mktemp("limits")
     run = finished_run(root, "chatml")
     models = ServedModels(str(root / "base-chatml"), [run.path])
     models.load_all()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(models, None, "127.0.0.1"), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", run.id, models
-    srv.should_exit = True
-    thread.join(10)
+    with serving(create_app(models, None, "127.0.0.1")) as url:
+        yield url, run.id, models
 
 
 def post(url, body: bytes, headers: dict | None = None, timeout: float = 60) -> tuple[int, dict]:
@@ -132,13 +121,16 @@ def test_the_prompt_cut_is_linear_in_the_input(server):
     served = models.resolve(run_id)
     engine = models.engine_for(served)
     times = []
-    for n in (200, 400, 800):
+    for n in (300, 1200):   # best of three each: a busy machine adds noise, not a trend
         row = models.row(served, [("ごきげんよう。" * 10, "ええ。" * 10)] * n, "元気？", None)
-        t0 = time.perf_counter()
-        ids, cut = engine.prompt_ids(row, 16)
-        times.append(time.perf_counter() - t0)
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            ids, cut = engine.prompt_ids(row, 16)
+            best = min(best, time.perf_counter() - t0)
+        times.append(best)
         assert cut and len(ids) <= engine.context_length() - 16
-    assert times[2] < times[0] * 8, times     # quadratic would be 16x
+    assert times[1] < times[0] * 10, times     # 4x the turns: quadratic would be 16x
 
 
 def test_no_keyless_bind_beyond_loopback():
