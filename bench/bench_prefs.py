@@ -95,6 +95,10 @@ def simulated_votes(parent: Path, out: Path, seed: int = 0) -> dict:
 
 
 def measure(run: Path, runs: Path) -> dict:
+    """The table row for one run; kept in the run folder (bench.json) so a sweep measures its parent once."""
+    kept = run / "bench.json"
+    if kept.exists():
+        return json.loads(kept.read_text(encoding="utf-8"))
     from studio.eval.prompts import read_prompts
     from studio.jobs.status import read_status
     from studio.serve.chat import GenSettings
@@ -102,11 +106,13 @@ def measure(run: Path, runs: Path) -> dict:
     replies = answers(run, probes, GenSettings(max_new_tokens=64))
     res = json.loads(studio("eval", "--run", str(run), "--runs-dir", str(runs), "--json"))
     status = read_status(run)
-    return {"rule": sum(satisfies(r.text) for r in replies if r.stopped) / len(replies),
+    row = {"rule": sum(satisfies(r.text) for r in replies if r.stopped) / len(replies),
             "style": res["tuned"]["style_rate"], "stop": res["tuned"]["stop_rate"],
             "freeform": res["tuned"]["freeform_score"], "median_chars": sorted(len(r.text) for r in replies)[
                 len(replies) // 2],
             "train_s": round((status.get("finished") or 0) - (status.get("started") or 0), 1)}
+    kept.write_text(json.dumps(row), encoding="utf-8")
+    return row
 
 
 def main() -> None:
@@ -132,8 +138,10 @@ def main() -> None:
                  *(["--learning-rate", str(args.lr)] if args.lr else [])]
         child = Path(studio("train", "--method", method, "--from", str(parent), "--preferences", str(votes),
                             "--runs-dir", str(runs), *extra).strip().splitlines()[-1])
-        table[method] = measure(child, runs)
-        print(method, table[method], flush=True)
+        label = " ".join([method, *([f"lr {args.lr:g}"] if args.lr else []),
+                          *([f"{args.steps} steps"] if args.steps else [])])
+        table[label] = measure(child, runs)
+        print(label, table[label], flush=True)
     print("| run | voter's rule | style | stop | free-form | median chars | training s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, r in table.items():

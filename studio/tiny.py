@@ -3,7 +3,10 @@
 - sentencepiece_style(): BPE with byte fallback, Metaspace prefix space, <unk>/<s>/</s> = 0/1/2 (Llama-2-like).
 - llama3_style(): byte-level BPE with Llama-3 control tokens; eos <|eot_id|> or <|end_of_text|>.
 - chatml_style(): byte-level BPE with <|im_start|>/<|im_end|> and a ChatML chat_template (SmolLM2-like).
+- gemma_style(): a Gemma-like tokenizer: <pad>/<eos>/<bos>/<unk> = 0/1/2/3, BOS added, turn markers, unused rows.
 - tiny_llama(tokenizer): a random LlamaForCausalLM sized for the CPU (imports torch lazily).
+- tiny_gemma3(tokenizer): a random Gemma3ForCausalLM (tied embeddings, sliding and full attention layers); with
+  untrained_eot=True its <end_of_turn> row sits among near-identical unused rows, as in Gemma 3 270M base.
 """
 from __future__ import annotations
 
@@ -99,6 +102,61 @@ def chatml_style(vocab_size: int = 700, chat_template: str | None = CHATML_TEMPL
     return out
 
 
+GEMMA_TURNS = ["<start_of_turn>", "<end_of_turn>"]
+GEMMA_UNUSED = 40
+
+
+def gemma_style(vocab_size: int = 600, chat_template: str | None = None):
+    """A Gemma-like tokenizer (BPE with byte fallback, no prefix space): <pad>=0, <eos>=1, <bos>=2, <unk>=3, the turn
+    markers as special tokens, <unused0..39>; BOS added when encoding with special tokens, as Gemma's own does."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    split = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never")
+    learned, merges = _trained_bpe(split, vocab_size)
+    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3}
+    for t in GEMMA_TURNS + [f"<unused{i}>" for i in range(GEMMA_UNUSED)]:
+        vocab[t] = len(vocab)
+    for b in range(256):
+        vocab[f"<0x{b:02X}>"] = len(vocab)
+    for piece in sorted(learned, key=learned.get):
+        vocab.setdefault(piece, len(vocab))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True))
+    tok.pre_tokenizer = split
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A <bos> $B",
+                                                       special_tokens=[("<bos>", 2)])
+    out = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>",
+                                  pad_token="<pad>", additional_special_tokens=GEMMA_TURNS)
+    if chat_template:
+        out.chat_template = chat_template
+    return out
+
+
+def tiny_gemma3(tokenizer, hidden_size: int = 64, layers: int = 2, seed: int = 0, untrained_eot: bool = False):
+    """A random Gemma3ForCausalLM whose vocabulary fits `tokenizer` (tied embeddings, as Gemma 3 ships)."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
+                              num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+                              query_pre_attn_scalar=16, sliding_window=16, max_position_embeddings=512,
+                              layer_types=["sliding_attention", "full_attention"] * (layers // 2)
+                              + ["sliding_attention"] * (layers % 2),
+                              bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                              pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    model = Gemma3ForCausalLM(config)
+    if untrained_eot:
+        emb = model.get_input_embeddings().weight
+        rows = [tokenizer.convert_tokens_to_ids(t) for t in ["<end_of_turn>"]
+                + [f"<unused{i}>" for i in range(GEMMA_UNUSED)]]
+        with torch.no_grad():
+            shared = emb[rows].mean(0)
+            emb[rows] = shared + 1e-4 * torch.randn(len(rows), emb.shape[1])
+    return model
+
+
 def tiny_llama(tokenizer, hidden_size: int = 64, layers: int = 2, seed: int = 0):
     """A random LlamaForCausalLM whose vocabulary fits `tokenizer`."""
     import torch
@@ -115,8 +173,10 @@ def tiny_llama(tokenizer, hidden_size: int = 64, layers: int = 2, seed: int = 0)
 
 def save_tiny_model(folder: str | Path, kind: str = "chatml", hidden_size: int = 64, layers: int = 2) -> Path:
     """Write a tokenizer + random tiny Llama into `folder` (a stand-in for a downloaded model)."""
-    tok = {"chatml": chatml_style, "llama3": llama3_style, "sentencepiece": sentencepiece_style}[kind]()
+    tok = {"chatml": chatml_style, "llama3": llama3_style, "sentencepiece": sentencepiece_style,
+           "gemma": gemma_style}[kind]()
     folder = Path(folder)
-    tiny_llama(tok, hidden_size, layers).save_pretrained(folder)
+    model = tiny_gemma3(tok, hidden_size, layers) if kind == "gemma" else tiny_llama(tok, hidden_size, layers)
+    model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

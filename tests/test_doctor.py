@@ -116,10 +116,13 @@ def test_template_mismatch_against_the_models_own_template():
 
 @pytest.mark.parametrize("eos,gen_ids,fires", [("<|end_of_text|>", None, True), ("<|eot_id|>", None, False),
                                                  ("<|end_of_text|>", "eot", False)])
-def test_stop_token(eos, gen_ids, fires):
+def test_stop_token(eos, gen_ids, fires, tmp_path):
+    import json
     tok = l3(eos=eos)
-    ids = [tok.eos_token_id, tok.convert_tokens_to_ids("<|eot_id|>")] if gen_ids else None
-    _, f = run(tok, "llama3", generation_eos_ids=ids)
+    if gen_ids:   # the model folder's generation_config.json stops on both
+        ids = [tok.eos_token_id, tok.convert_tokens_to_ids("<|eot_id|>")]
+        (tmp_path / "generation_config.json").write_text(json.dumps({"eos_token_id": ids}))
+    _, f = run(tok, "llama3", model=str(tmp_path))
     assert ("STOP_TOKEN" in f) is fires
     if fires:
         assert "'<|eot_id|>'" in f["STOP_TOKEN"].message and "'<|end_of_text|>'" in f["STOP_TOKEN"].message

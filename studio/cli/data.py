@@ -39,7 +39,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _format_inputs(args: argparse.Namespace):
-    from studio.core.models import generation_eos_ids, load_tokenizer
+    from studio.core.models import load_tokenizer
     from studio.data.persona_store import load_persona_checked
     from studio.format.formatting import FormatSettings, render_persona
 
@@ -47,7 +47,7 @@ def _format_inputs(args: argparse.Namespace):
     warn(warnings)
     tok = load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)
     settings = FormatSettings(template=args.template, max_length=args.max_length, system_override=args.system)
-    return render_persona(persona, tok, settings, generation_eos_ids(args.tokenizer))
+    return render_persona(persona, tok, settings, args.tokenizer)
 
 
 def cmd_format(args: argparse.Namespace) -> int:

@@ -109,11 +109,19 @@ def load_tokenizer(source: str, trust_remote_code: bool = False):
     return tok
 
 
-def generation_eos_ids(source: str) -> list[int] | None:
-    """eos_token_id from a local model's generation_config.json (or config.json), when present."""
+def local_folder(source: str) -> Path | None:
+    """The folder a model source names on this machine, or None (a hub id, or nothing prepared)."""
     try:
         where = Path(resolve(source))
     except StudioError:
+        return None
+    return where if where.is_dir() else None
+
+
+def generation_eos_ids(source: str) -> list[int] | None:
+    """eos_token_id from a local model's generation_config.json (or config.json), when present."""
+    where = local_folder(source)
+    if where is None:
         return None
     for name in ("generation_config.json", "config.json"):
         f = where / name

@@ -25,6 +25,7 @@ class DoctorInput:
     tokenizer: object
     max_length: int
     generation_eos_ids: list[int] | None = None  # from the model's generation_config.json, when known
+    untrained_ids: tuple[int, ...] = ()          # stop ids whose embedding rows look untrained (core.embeddings)
 
 
 def rows_of(items: list[Rendered]) -> list[int]:
@@ -35,7 +36,7 @@ def diagnose(d: DoctorInput) -> list[Finding]:
     if not d.renders:
         return [Finding.of("NO_TRAINED_TOKENS", "error", T("d.nothing"), T("d.nothing.fix"))]
     checks = (_token_split, _double_bos, _eos_missing, _eos_split, _eos_masked, _boundary_drift, _no_trained,
-              _truncated, _template_mismatch, _stop_token)
+              _truncated, _template_mismatch, _stop_token, _untrained_stop)
     return sort_findings([f for check in checks for f in check(d)])
 
 
@@ -226,3 +227,13 @@ def _stop_token(d: DoctorInput) -> list[Finding]:
     return [Finding.of("STOP_TOKEN", "warning", T("d.stop", eot=repr(_eot_name(d, eot)), id=eot, names=names),
                        T("d.stop.fix", ids=stop_token_ids(d.template, d.tokenizer)))]
 
+
+
+def _untrained_stop(d: DoctorInput) -> list[Finding]:
+    eot = end_of_turn_id(d.template, d.tokenizer)
+    if eot is None or eot not in d.untrained_ids:
+        return []
+    fix = T("d.untrained_stop.fix_gemma") if d.template in ("gemma", "model") and \
+        d.tokenizer.convert_ids_to_tokens(eot) == "<end_of_turn>" else T("d.untrained_stop.fix")
+    return [Finding.of("UNTRAINED_STOP", "error", T("d.untrained_stop", eot=repr(_eot_name(d, eot)), id=eot,
+                                                     template=d.template), fix, rows_of(d.renders))]

@@ -16,7 +16,9 @@ from studio.format.doctor import DoctorInput, diagnose
 from studio.format.render import Rendered, render
 
 AUTOFIXES = {"EOS_SPLIT": "strip_literals", "TEMPLATE_TOKEN_SPLIT": "add_control_tokens",
-             "TRUNCATED": "raise_max_length", "TEMPLATE_MISMATCH": "use_model_template"}
+             "TRUNCATED": "raise_max_length", "TEMPLATE_MISMATCH": "use_model_template",
+             "UNTRAINED_STOP": "use_eos_ending"}
+EOS_ENDING = {"gemma": "gemma-eos", "model": "gemma-eos"}   # the same turns, replies ending with the model's EOS
 
 
 @dataclass
@@ -38,16 +40,29 @@ class FormatResult:
         return 0 < self.first_replay_row <= row
 
 
-def render_persona(persona: Persona, tokenizer, settings: FormatSettings,
-                   generation_eos_ids: list[int] | None = None, replay: list[Conversation] = ()) -> FormatResult:
+def autofix_applies(code: str, template: str) -> bool:
+    """Whether the Doctor's auto-fix for `code` can do anything under `template`."""
+    return code in AUTOFIXES and (code != "UNTRAINED_STOP" or template in EOS_ENDING)
+
+
+def render_persona(persona: Persona, tokenizer, settings: FormatSettings, model: str | None = None,
+                   replay: list[Conversation] = ()) -> FormatResult:
     """Every example as trained; `replay` conversations (numbered after the table's rows) go through the same
-    renderer and Doctor, and are marked as replay rows."""
+    renderer and Doctor, and are marked as replay rows. `model` (a source `core.models.resolve` accepts) lets the
+    Doctor read the model's generation config and stop-token embedding too."""
     if settings.system_override is not None:
         persona = replace(persona, system_prompt=settings.system_override)
     convs = conversations_from_persona(persona) + list(replay)
     renders = [render(c, settings.template, tokenizer, settings.max_length, settings.train_on) for c in convs]
+    eos_ids, untrained = None, ()
+    if model:
+        from studio.core.embeddings import untrained_token_ids
+        from studio.core.models import generation_eos_ids, local_folder
+        from studio.format.render import end_of_turn_id
+        eos_ids = generation_eos_ids(model)
+        untrained = tuple(untrained_token_ids(local_folder(model), [end_of_turn_id(settings.template, tokenizer)]))
     findings = diagnose(DoctorInput(convs, renders, settings.template, tokenizer, settings.max_length,
-                                    generation_eos_ids))
+                                    eos_ids, untrained))
     return FormatResult(convs, renders, findings, replay[0].rows[0] if replay else 0)
 
 
@@ -122,5 +137,7 @@ def apply_autofix(code: str, result: FormatResult, persona: Persona, template: s
         return Autofixed(None, template, max_length, tok, sorted(set(added) | set(new)))
     if code == "TRUNCATED":
         return Autofixed(None, template, suggested_max_length(result), tokenizer, added)
+    if code == "UNTRAINED_STOP":
+        return Autofixed(None, EOS_ENDING.get(template, template), max_length, tokenizer, added)
     return Autofixed(None, "model", max_length, tokenizer, added)  # TEMPLATE_MISMATCH
 

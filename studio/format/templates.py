@@ -164,6 +164,62 @@ class ChatML(Family):
         return [self.end_of_turn, EOS]
 
 
+class Gemma(Family):
+    """Gemma (2 and 3) instruct. Source: the chat_template of google/gemma-3-*-it — <bos>, then per message
+    <start_of_turn>{user|model}\n{content}<end_of_turn>\n, the system prompt folded into the first user turn
+    followed by a blank line; generation ends on <end_of_turn> (and <eos>)."""
+    name = "gemma"
+    end_of_turn = "<end_of_turn>"
+    answer_end = "<end_of_turn>"   # what closes an assistant turn, as the Jinja and Ollama templates spell it
+    ollama_bos = "<bos>"
+
+    @property
+    def jinja(self) -> str:  # type: ignore[override]
+        close = "eos_token" if self.end_of_turn == EOS else f"'{self.answer_end}'"
+        return ("{{ bos_token }}{%- set system = messages[0]['content'] if messages[0]['role'] == 'system' else '' -%}"
+                "{%- set msgs = messages[1:] if messages[0]['role'] == 'system' else messages -%}"
+                "{%- for m in msgs -%}{%- if m['role'] == 'user' -%}{{ '<start_of_turn>user\n' }}"
+                "{%- if loop.first and system -%}{{ system + '\n\n' }}{%- endif -%}"
+                "{{ m['content'] + '<end_of_turn>\n' }}"
+                "{%- else -%}{{ '<start_of_turn>model\n' + m['content'] + " + close + " + '\n' }}{%- endif -%}"
+                "{%- endfor -%}{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}")
+
+    @property
+    def ollama(self) -> str:  # type: ignore[override]
+        return ("{{- $first := true }}\n"
+                "{{- range .Messages }}\n"
+                "{{- if eq .Role \"user\" }}<start_of_turn>user\n"
+                "{{ if and $first $.System }}{{ $.System }}\n\n{{ end }}{{ .Content }}<end_of_turn>\n"
+                "{{ $first = false }}\n"
+                "{{- else if eq .Role \"assistant\" }}<start_of_turn>model\n"
+                "{{ .Content }}" + self.answer_end + "\n"
+                "{{ end }}\n"
+                "{{- end }}<start_of_turn>model\n")
+
+    def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
+        out = [Piece("special", BOS, turn=0)]
+        for i, (user, answer) in enumerate(conv.turns):
+            prefix = f"{conv.system}\n\n" if i == 0 and conv.system else ""
+            out += [Piece("special", "<start_of_turn>", turn=i), Piece("text", f"user\n{prefix}{user}", turn=i),
+                    Piece("special", "<end_of_turn>", turn=i), Piece("text", "\n", turn=i),
+                    Piece("special", "<start_of_turn>", turn=i), Piece("text", "model\n", turn=i)]
+            if add_generation_prompt and i == len(conv.turns) - 1:
+                break
+            out += [Piece("text", answer, True, i), Piece("special", self.end_of_turn, True, i),
+                    Piece("text", "\n", turn=i)]
+        return out
+
+
+class GemmaEos(Gemma):
+    """Gemma turns whose assistant replies end with <eos> instead of <end_of_turn>: for checkpoints (Gemma 3 270M
+    base) whose <end_of_turn> was never trained — its embedding is one of thousands of near-identical unused rows,
+    so a tuned model with a tied, frozen head cannot learn to emit it (measured: junk where the turn should end,
+    5 of 12 replies stopped; with <eos>, 12 of 12). User turns keep <end_of_turn> as ordinary input."""
+    name = "gemma-eos"
+    end_of_turn = EOS
+    answer_end = "<eos>"
+
+
 class ModelTemplate(Family):
     """The tokenizer's own chat_template (e.g. ChatML for SmolLM2). Pieces come from rendering it with
     apply_chat_template, so this one needs the tokenizer: see studio.format.render.model_template_pieces."""
@@ -190,7 +246,7 @@ def register(family: Family) -> Family:
     return family
 
 
-for _family in (Llama2(), Llama3(), ModelTemplate(), ChatML()):
+for _family in (Llama2(), Llama3(), ModelTemplate(), ChatML(), Gemma(), GemmaEos()):
     register(_family)
 
 

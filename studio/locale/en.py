@@ -213,6 +213,7 @@ MESSAGES: dict[str, str] = {
     "format.added": " · added tokens: {tokens}",
     "fix.EOS_SPLIT": "remove literal special strings from the rows",
     "fix.TEMPLATE_TOKEN_SPLIT": "add the template's control tokens to the vocabulary",
+    "fix.UNTRAINED_STOP": "end replies with EOS (gemma-eos)",
     "fix.TRUNCATED": "raise max length", "fix.TEMPLATE_MISMATCH": "use the model's own template",
     # --- merge tab ---
     "merge.why": "Merging reloads the base model unquantized (bf16 on GPU, fp32 on CPU), applies the adapter and "

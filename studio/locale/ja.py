@@ -208,6 +208,7 @@ MESSAGES: dict[str, str] = {
     "format.added": " · 追加したトークン: {tokens}",
     "fix.EOS_SPLIT": "行から特殊トークンの文字列を削除",
     "fix.TEMPLATE_TOKEN_SPLIT": "テンプレートの制御トークンを語彙に追加",
+    "fix.UNTRAINED_STOP": "返答を EOS で終える(gemma-eos)",
     "fix.TRUNCATED": "最大長を上げる", "fix.TEMPLATE_MISMATCH": "モデル自身のテンプレートを使う",
     # --- merge tab ---
     "merge.why": "マージではベースモデルを量子化せずに(GPUではbf16、CPUではfp32)読み込み直し、アダプターを適用して"

@@ -27,7 +27,7 @@ def preflight(cfg: TrainConfig, check_doctor: bool = True) -> list[Text]:
         from studio.format.formatting import FormatSettings, render_persona
         tok = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
         res = render_persona(persona, tok, FormatSettings(cfg.template, cfg.max_length, cfg.train_on,
-                                                          cfg.system_prompt))
+                                                          cfg.system_prompt), cfg.model)
         findings += [f for f in res.findings if not (f.code == "TEMPLATE_TOKEN_SPLIT" and cfg.add_control_tokens)]
     errors = [_short(f) for f in findings if f.severity == "error"]
     if errors and not cfg.allow_doctor_errors:

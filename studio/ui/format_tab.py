@@ -9,11 +9,18 @@ import gradio as gr
 import pandas as pd
 
 from studio.core.errors import StudioError
-from studio.core.models import PRESETS, generation_eos_ids, load_tokenizer
+from studio.core.models import PRESETS, load_tokenizer
 from studio.core.workspace import runs_dir
 from studio.data import persona_session as ps
 from studio.data.stats import length_histogram
-from studio.format.formatting import AUTOFIXES, FormatSettings, apply_autofix, export_rendered, render_persona
+from studio.format.formatting import (
+    AUTOFIXES,
+    FormatSettings,
+    apply_autofix,
+    autofix_applies,
+    export_rendered,
+    render_persona,
+)
 from studio.format.render import IGNORE, TRAIN_ON
 from studio.format.token_view import token_view_html
 from studio.locale import T, tr
@@ -57,7 +64,8 @@ def summarize(st: dict, row_no: float, lg: str) -> list:
         last = max(r for c in res.convs for r in c.rows)
         msg += " " + tr(lg, "format.replay_summary", n=last - res.first_replay_row + 1,
                         first=res.first_replay_row, last=last)
-    fixes = [(f"{f.code}: {tr(lg, 'fix.' + f.code)}", f.code) for f in res.findings if f.code in AUTOFIXES]
+    fixes = [(f"{f.code}: {tr(lg, 'fix.' + f.code)}", f.code) for f in res.findings
+             if autofix_applies(f.code, st["settings"].template)]
     return [msg, *show(st, row_no, lg), findings_frame(res.findings, lg),
             gr.BarPlot(value=hist_df, sort=list(hist_df["tokens"])),  # bins in numeric order
             gr.Dropdown(choices=fixes, value=fixes[0][1] if fixes else None), st]
@@ -75,7 +83,7 @@ def run(session: ps.EditSession | None, src: str, tmpl: str, mx: float, on: str,
         settings = FormatSettings(template=tmpl, max_length=int(mx or 512), train_on=on)
         replay_rows = preview_conversations(src, tmpl, float(share or 0), TrainConfig().replay_system,
                                             session.persona, runs_dir(), tr(lg, "format.replay_placeholder"))
-        result = render_persona(session.persona, tok, settings, generation_eos_ids(src), replay=replay_rows)
+        result = render_persona(session.persona, tok, settings, src, replay=replay_rows)
     except StudioError as e:
         return [*_empty_outputs(e.render(lg), lg), gr.skip()]
     st = {**st, "tok": tok, "result": result, "settings": settings, "source": (src, trust)}
