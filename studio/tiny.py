@@ -134,16 +134,16 @@ def gemma_style(vocab_size: int = 600, chat_template: str | None = None):
 
 
 def tiny_gemma3(tokenizer, hidden_size: int = 64, layers: int = 2, seed: int = 0, untrained_eot: bool = False):
-    """A random Gemma3ForCausalLM whose vocabulary fits `tokenizer` (tied embeddings, as Gemma 3 ships)."""
+    """A random Gemma3ForCausalLM whose vocabulary fits `tokenizer` (tied embeddings, as Gemma 3 ships; Gemma's own
+    layer pattern, every 6th layer global; heads of 256 as in every Gemma 3 below 27B; a 16-token sliding window so
+    that short prompts already use it)."""
     import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     torch.manual_seed(seed)
     config = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
-                              num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=1, head_dim=16,
-                              query_pre_attn_scalar=16, sliding_window=16, max_position_embeddings=512,
-                              layer_types=["sliding_attention", "full_attention"] * (layers // 2)
-                              + ["sliding_attention"] * (layers % 2),
+                              num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=1, head_dim=256,
+                              query_pre_attn_scalar=256, sliding_window=16, max_position_embeddings=512,
                               bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                               pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
     model = Gemma3ForCausalLM(config)

@@ -83,3 +83,65 @@ def test_untrained_stop_token_is_found_by_its_embedding_and_fixed(tok, gemma_dir
     # (a hub id) the check is skipped, never a refusal
     assert "UNTRAINED_STOP" not in codes(render_persona(PERSONA, tok, FormatSettings("gemma"), gemma_dirs["trained"]))
     assert "UNTRAINED_STOP" not in codes(render_persona(PERSONA, tok, FormatSettings("gemma"), "google/gemma-3-1b-it"))
+
+
+@pytest.fixture(scope="module")
+def gemma_run(tmp_path_factory):
+    from tests.conftest import finished_run
+    return finished_run(tmp_path_factory.mktemp("gemma"), "gemma", template="gemma-eos")
+
+
+def test_a_gemma3_run_merges_and_exports_to_gguf_read_back_by_transformers(gemma_run, tmp_path):
+    """Gemma 3's tensor names and norms (+1), tied head, key/value lengths and sliding window written the way
+    llama.cpp's converter writes them; transformers reads the file back to the same logits and stops, and the
+    Modelfile speaks Gemma turns with replies ending in <eos>."""
+    from studio.export.export_run import export_run
+    from studio.export.verify import gguf_fields
+    report = export_run(gemma_run.path, "f16", out=tmp_path / "f16")
+    checks = [c.render("en") for c in report.checks]
+    assert all(c.startswith("ok") for c in checks), checks
+    fields = gguf_fields(report.gguf)
+    assert fields["general.architecture"] == "gemma3" and fields["tokenizer.ggml.model"] == "llama"
+    assert fields["gemma3.attention.sliding_window"] == 16 and fields["gemma3.attention.key_length"] == 256
+    assert fields["tokenizer.ggml.add_bos_token"] is True and fields["tokenizer.ggml.eot_token_id"] == 1
+    import gguf
+    names = {t.name for t in gguf.GGUFReader(str(report.gguf)).tensors}
+    assert {"blk.0.attn_q_norm.weight", "blk.0.post_ffw_norm.weight", "token_embd.weight"} <= names
+    assert "output.weight" not in names   # tied: llama.cpp reuses token_embd
+    text = report.modelfile.read_text(encoding="utf-8")
+    assert "{{ .Content }}<eos>\n" in text and 'PARAMETER stop "<eos>"' in text
+
+
+def test_an_export_llama_cpp_would_compute_differently_is_refused_before_the_merge(tmp_path):
+    import json
+
+    from studio.core.errors import StudioError
+    from studio.export.gguf_file import plan_gguf
+    tok = tiny.gemma_style()
+    tiny.tiny_gemma3(tok).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["layer_types"] = ["full_attention", "sliding_attention"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(StudioError) as e:
+        plan_gguf(tmp_path, "f16")
+    assert "layer_types" in str(e.value) and "llama.cpp" in str(e.value)
+
+
+def test_gemma_notice_and_terms_travel_with_every_copy(tmp_path):
+    """A run on the embedded Gemma base: its card names Gemma's licence and the notice, and the folder it is written
+    into gets the notice and the terms (adapter, merged model and export all write their card this way)."""
+    from studio.core.embedded_models import GEMMA_NOTICE, embedded
+    from studio.export.model_card import write_model_card
+    from studio.format.contract import Contract
+    from studio.jobs.folders import Run
+    base = tmp_path / embedded("default").folder
+    base.mkdir()
+    (base / "NOTICE").write_text(GEMMA_NOTICE + "\n")
+    (base / "GEMMA_TERMS.html").write_text("<html>terms</html>")
+    out = tmp_path / "adapter"
+    out.mkdir()
+    contract = Contract("default", str(base), "h", "model", "お嬢様", "", False, "<bos>", "<eos>", "<eos>", [1], 512,
+                        "responses", "d")
+    card = write_model_card(Run(tmp_path / "run"), out, "adapter", contract).read_text()
+    assert "license: gemma" in card and "base_model: google/gemma-3-270m" in card and GEMMA_NOTICE in card
+    assert (out / "NOTICE").read_text().strip() == GEMMA_NOTICE and (out / "GEMMA_TERMS.html").exists()

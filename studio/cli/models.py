@@ -9,11 +9,12 @@ from studio.core.errors import StudioError
 
 
 def cmd_prepare_model(args: argparse.Namespace) -> int:
-    from studio.core.embedded import prepare_default_model
-
-    if args.name not in ("default", "SmolLM2-135M-Instruct"):
+    from studio.core.embedded_models import embedded
+    from studio.export.embedded import prepare_default_model
+    if embedded(args.name) is None:
         raise StudioError("err.model.unknown_embedded", name=args.name)
-    path = prepare_default_model(progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
+    path = prepare_default_model(progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True),
+                                 name=args.name)
     print(path)
     return 0
 
@@ -46,8 +47,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub, commands: dict) -> None:
-    p = sub.add_parser("prepare-model", help="fetch and convert the embedded default model; print its path")
-    p.add_argument("--name", default="default")
+    p = sub.add_parser("prepare-model", help="fetch and convert an embedded model; print its path")
+    p.add_argument("--name", default="default",
+                   help="default (= gemma3-270m: Gemma 3 270M, Japanese, Gemma Terms of Use) or smollm2 "
+                        "(SmolLM2-135M-Instruct, English, Apache-2.0)")
     p = sub.add_parser("generate", help="answer prompts with a model (and an adapter), as chat would")
     p.add_argument("--model", required=True, help="base or merged model: local folder, hub id, or 'default'")
     p.add_argument("--adapter", help="run id, run directory or adapter folder")

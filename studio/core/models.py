@@ -1,4 +1,5 @@
-"""Model sources: a local folder, a hub id (online only), or `default` (the embedded SmolLM2-135M-Instruct).
+"""Model sources: a local folder, a hub id (online only), or an embedded model by name (`default`: Gemma 3 270M;
+`smollm2`: SmolLM2-135M-Instruct; see studio.core.embedded_models).
 
 Loading never runs remote code unless the caller passes trust_remote_code=True (an explicit, warned option).
 """
@@ -11,7 +12,6 @@ from pathlib import Path
 
 from studio.core.errors import StudioError
 
-DEFAULT_NAME = "SmolLM2-135M-Instruct"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PRESETS = {  # GPU presets from the source notes, with the template each was trained with
     "elyza/ELYZA-japanese-Llama-2-7b-instruct": "llama2",
@@ -23,12 +23,23 @@ PRESETS = {  # GPU presets from the source notes, with the template each was tra
 }
 
 
+def model_choices() -> list[str]:
+    """What the model pickers offer first: the embedded models by name, then the GPU presets."""
+    from studio.core.embedded_models import EMBEDDED
+    return ["default", *[n for n in EMBEDDED if n != "gemma3-270m"], *PRESETS]
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("STUDIO_CACHE", Path.home() / ".cache" / "persona-studio")).expanduser()
 
 
-def default_model_dir() -> Path:
-    return cache_dir() / "models" / DEFAULT_NAME
+def default_model_dir(name: str = "default") -> Path:
+    """Where the embedded model `name` is (or will be) prepared."""
+    from studio.core.embedded_models import embedded
+    spec = embedded(name)
+    if spec is None:
+        raise StudioError("err.model.unknown_embedded", name=name)
+    return cache_dir() / "models" / spec.folder
 
 
 def resolve(source: str) -> str:
@@ -36,10 +47,11 @@ def resolve(source: str) -> str:
     source = (source or "").strip()
     if not source:
         raise StudioError("err.model.none_given")
-    if source == "default":
-        d = default_model_dir()
+    from studio.core.embedded_models import NAMES
+    if source in NAMES:
+        d = default_model_dir(source)
         if not (d / "config.json").exists():
-            raise StudioError("err.model.not_prepared")
+            raise StudioError("err.model.not_prepared", name=source)
         return str(d)
     path = Path(source).expanduser()
     if path.exists():

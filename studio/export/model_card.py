@@ -14,15 +14,16 @@ from studio.core.storage import atomic_write_text
 from studio.format.contract import Contract
 from studio.jobs.folders import Run
 
-EMBEDDED = {"default": ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0")}
 LIBRARY = {"adapter": "peft", "merged": "transformers", "export": "gguf"}
 CARD_FILE = "README.md"
 
 
 def _base(contract: Contract) -> tuple[str | None, str]:
     """(the base's hub id, when known; its licence, from the base's own card when it has one)."""
-    if contract.base_model in EMBEDDED:
-        return EMBEDDED[contract.base_model]
+    from studio.core.embedded_models import by_folder
+    spec = by_folder(Path(contract.base_model_path or "").name) if contract.base_model_path else None
+    if spec is not None:
+        return spec.upstream, spec.licence
     hub = contract.base_model if re.fullmatch(r"[\w.-]+/[\w.-]+", contract.base_model or "") else None
     card = Path(contract.base_model_path or "") / CARD_FILE
     licence = "other"
@@ -84,6 +85,10 @@ def model_card(run: Run, contract: Contract, kind: str) -> str:
                   *[f"| {k} | {v} |" for k, v in settings.items()]]
     base = contract.base_model if not hub else hub
     lines += ["", f"Base model: `{base}` (licence: {licence}). Data hash `{contract.data_hash}`."]
+    from studio.core.embedded_models import licence_files
+    notice = next((f for f in licence_files(contract.base_model_path) if f.name == "NOTICE"), None)
+    if notice:
+        lines += ["", notice.read_text(encoding="utf-8").strip()]
     head = yaml.safe_dump(header, allow_unicode=True, sort_keys=False)
     return f"---\n{head}---\n\n" + "\n".join(lines) + "\n" + _eval_table(run)
 
@@ -95,8 +100,11 @@ def card_for_merged(out: Path) -> Path | None:
 
 
 def write_model_card(run: Run, folder: Path, kind: str, contract: Contract | None = None) -> Path:
-    """README.md beside the weights (the contract read from the folder when not given)."""
+    """README.md beside the weights (the contract read from the folder when not given), and the notice and terms
+    the base's licence asks every copy to carry (Gemma's)."""
+    from studio.core.embedded_models import copy_licence_files
     contract = contract or Contract.load(folder)
     path = Path(folder) / CARD_FILE
     atomic_write_text(path, model_card(run, contract, kind), keep_backups=0)
+    copy_licence_files(contract.base_model_path, folder)
     return path

