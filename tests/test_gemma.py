@@ -145,3 +145,31 @@ def test_gemma_notice_and_terms_travel_with_every_copy(tmp_path):
     card = write_model_card(Run(tmp_path / "run"), out, "adapter", contract).read_text()
     assert "license: gemma" in card and "base_model: google/gemma-3-270m" in card and GEMMA_NOTICE in card
     assert (out / "NOTICE").read_text().strip() == GEMMA_NOTICE and (out / "GEMMA_TERMS.html").exists()
+
+
+def test_a_base_checkpoint_is_asked_as_text_and_its_answer_ends_with_the_line(tmp_path):
+    """Replay and the free-form probe ask a base checkpoint "Q: …\\nA:" and take its answer up to the line's end (a
+    base model never emits a chat stop token); other models are asked in chat as before."""
+    import torch
+
+    from studio.core.embedded_models import embedded, is_base_checkpoint
+    from studio.format.contract import Contract
+    from studio.serve.chat import COMPLETION, ChatEngine, GenSettings, Row
+    assert is_base_checkpoint(tmp_path / embedded("default").folder)
+    assert not is_base_checkpoint(tmp_path / embedded("smollm2").folder) and not is_base_checkpoint(tmp_path)
+    folder = tiny.save_tiny_model(tmp_path / "m", "chatml")
+    engine = ChatEngine(str(folder))
+    newline = engine.tokenizer.convert_tokens_to_ids("Ċ")
+    with torch.no_grad():   # this model always says a line break next
+        engine.model.lm_head.weight.zero_()
+        engine.model.lm_head.weight[newline] = 1.0
+        engine.model.model.norm.weight.fill_(1.0)
+    contract = engine.own_contract
+    assert isinstance(contract, Contract)
+    ids, cut = engine.prompt_ids(Row(None, contract, [], "日本の首都は？", completion=True), 16)
+    assert ids == engine.tokenizer(COMPLETION.format(question="日本の首都は？"))["input_ids"] and not cut
+    as_text, in_chat = engine.generate([Row(None, contract, [], "日本の首都は？", completion=True),
+                                        Row(None, contract, [], "日本の首都は？")], GenSettings(max_new_tokens=6))
+    assert (as_text.text, as_text.stopped, as_text.new_tokens) == ("", True, 1)
+    assert not in_chat.stopped and in_chat.new_tokens == 6   # a line break ends no chat reply
+    engine.release()

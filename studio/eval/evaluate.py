@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from studio.core.embedded_models import is_base_checkpoint
 from studio.core.errors import StudioError
 from studio.core.jsonl import append_jsonl, read_jsonl
 from studio.core.storage import atomic_write_text
@@ -41,7 +42,10 @@ def default_prompts(run: Path) -> Path:
 
 def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], settings: GenSettings, cache: Path,
              progress: Callable[[float, str], None], span: tuple[float, float] = (0.0, 0.55),
-             adapters: dict[str, str | None] | None = None) -> dict[str, list[dict]]:
+             adapters: dict[str, str | None] | None = None, as_text: frozenset[str] = frozenset()
+             ) -> dict[str, list[dict]]:
+    """Each model's answers (kept in `cache`, so an interrupted evaluation resumes); models in `as_text` are asked
+    as text to continue (a base checkpoint that cannot chat)."""
     adapters = adapters or {"base": None, "tuned": "tuned"}
     done: dict[tuple[str, str], dict] = {}
     for a in read_jsonl(cache):  # a torn line from an interrupted run is skipped
@@ -55,7 +59,8 @@ def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], sett
             at = span[0] + len(done) / total * (span[1] - span[0])
             progress(at, T("eval.p.answering", model=T(f"eval.model.{model}"), first=len(done) + 1,
                            last=len(done) + len(chunk), total=total))
-            replies = engine.generate([Row(adapters[model], contract, [], p.question) for p in chunk], settings)
+            replies = engine.generate([Row(adapters[model], contract, [], p.question, completion=model in as_text)
+                                       for p in chunk], settings)
             new = [{"model": model, "question": p.question, "answer": r.text, "stopped": r.stopped,
                     "new_tokens": r.new_tokens} for p, r in zip(chunk, replies)]
             done.update({(a["model"], a["question"]): a for a in new})
@@ -146,11 +151,16 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
                        adapters=adapters)
     items = ff.read_freeform(EVAL_DATA / ff.FREEFORM_FILE)
     free_settings = GenSettings(max_new_tokens=min(max_new_tokens, FREEFORM_TOKENS))
+    # a base checkpoint cannot chat: its knowledge is asked as text to continue, so the free-form column compares
+    # what the base knows with what the character still says (the Evaluate tab says so)
+    base_as_text = against == "base" and is_base_checkpoint(contract.base_model_path)
     free = _answers(engine, contract, [Prompt(it.question) for it in items], free_settings,
-                    out_dir / f"freeform-{tag}{free_settings.max_new_tokens}.jsonl", say, span=(0.55, 0.7),
-                    adapters=adapters)
+                    out_dir / f"freeform-{tag}{'text-' if base_as_text else ''}{free_settings.max_new_tokens}.jsonl",
+                    say, span=(0.55, 0.7), adapters=adapters,
+                    as_text=frozenset({"base"}) if base_as_text else frozenset())
     results: dict = {"prompts": str(prompts_path or default_prompts(run)), "max_new_tokens": max_new_tokens,
-                     "against": against, "parent_run": contract.parent_run if against == "parent" else ""}
+                     "against": against, "parent_run": contract.parent_run if against == "parent" else "",
+                     "freeform_base_as": "text" if base_as_text else "chat"}
     for i, model in enumerate(MODELS):
         say(0.7 + 0.15 * i, T("eval.p.scoring", model=T(f"eval.model.{model}")))
         texts = [a["answer"] for a in answers[model]]

@@ -33,6 +33,8 @@ def warnings(results: dict, lang: str = "en") -> list[str]:
         base, tuned = results["base"]["freeform_score"], results["tuned"]["freeform_score"]
         out.append(tr(lang, "eval.forgetting", base=f"{base:.2f}", tuned=f"{tuned:.2f}",
                       points=f"{(base - tuned) * 100:.0f}"))
+    if results.get("freeform_base_as") == "text":
+        out.append(tr(lang, "eval.base_as_text"))
     if results.get("collapse"):
         t = results["tuned"]
         out.append(tr(lang, "eval.collapse", dup=fmt(t.get("duplicate_share")), copy=fmt(t.get("system_overlap"))))

@@ -145,7 +145,7 @@ def sanity_answer(folder: Path, spec: Embedded | None = None) -> str:
     tok = AutoTokenizer.from_pretrained(folder)
     model = load_model(folder, dtype="fp32", on="cpu")
     prompt = spec.sanity[0]
-    if spec.sanity_as_chat:
+    if spec.instruct:
         enc = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
                                       return_tensors="pt", return_dict=True)
     else:   # a base model: a completion it can finish

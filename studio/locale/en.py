@@ -313,6 +313,7 @@ MESSAGES: dict[str, str] = {
     'col.freeform': 'free-form knowledge (base → tuned)',
     'col.accepted': 'accepted answers',
     'eval.freeform': 'Free-form knowledge: general questions asked in chat (✓ = the reply contains an accepted answer)',
+    'eval.base_as_text': 'ℹ The base is a base checkpoint that cannot chat yet: its free-form answers were asked as text to continue ("Q: …\\nA:", cut at the line end), the character\'s in chat. The free-form column compares what the base knows with what the character still says.',
     'eval.forgetting': '⚠ Forgetting: free-form knowledge fell from {base} (base) to {tuned} (tuned), {points} points. The character answers general questions in character instead of correctly; see the free-form table.',
     'eval.forgot_short': 'forgot',
     'export.check_line': '{mark} {name}: {detail}',

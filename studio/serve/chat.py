@@ -35,6 +35,10 @@ class Row:
     contract: Contract
     history: list[tuple[str, str]] = field(default_factory=list)
     message: str = ""
+    completion: bool = False        # a base checkpoint asked as text to continue (COMPLETION), cut at the line end
+
+
+COMPLETION = "Q: {question}\nA:"   # how a base checkpoint (no chat) is asked: it answers, then starts a new line
 
 
 @dataclass
@@ -134,6 +138,9 @@ class ChatEngine:
     def prompt_ids(self, row: Row, max_new_tokens: int) -> tuple[list[int], bool]:
         """The contract's generation prompt; oldest turns dropped, then the message cut from the left, to fit."""
         budget = self.context_length() - max_new_tokens
+        if row.completion:
+            ids = self.tokenizer(COMPLETION.format(question=row.message))["input_ids"]
+            return ids[-budget:], len(ids) > budget
 
         def ids_of(history: list, message: str) -> list[int]:
             return generation_prompt_ids(row.contract.conversation(history, message), row.contract.template,
@@ -184,12 +191,17 @@ class ChatEngine:
                           top_k=settings.top_k or None)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if cancel is not None:
-            class _Cancelled(StoppingCriteria):
-                def __call__(self, input_ids, scores, **kw):
-                    return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool,
-                                      device=input_ids.device)
-            kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled()])
+        line_ends = [r.completion for r in rows]
+        tokenizer = self.tokenizer
+
+        class _Ends(StoppingCriteria):
+            """Cancelled (a client gone), or a completion row's line ended."""
+            def __call__(self, input_ids, scores, **kw):
+                last = input_ids[:, -1].tolist()
+                ended = [c and "\n" in tokenizer.decode([t]) for c, t in zip(line_ends, last)]
+                return torch.tensor(ended, device=input_ids.device) | bool(cancel is not None and cancel.is_set())
+        if cancel is not None or any(line_ends):
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_Ends()])
         if hasattr(self.model, "peft_config"):
             kwargs["adapter_names"] = [r.adapter or BASE for r in rows]
         q: queue.Queue = queue.Queue()
@@ -215,7 +227,7 @@ class ChatEngine:
         while (step := q.get()) is not None:
             for i, tid in enumerate(step):
                 if not done[i]:
-                    if tid in stops:
+                    if tid in stops or (line_ends[i] and "\n" in self.tokenizer.decode([tid])):
                         done[i] = True
                     else:
                         new[i].append(tid)

@@ -92,11 +92,14 @@ class ReplayStopped(Exception):
 def generate_answers(base_path: str, template: str, prompts: list[str], max_new_tokens: int,
                      say: Callable[[str], None] = print, batch: int = 8,
                      phase: Callable[[int, int], bool] | None = None) -> list[ReplayAnswer]:
-    """The base model's greedy answers through `template`, with no system prompt (as a plain assistant)."""
+    """The base model's greedy answers through `template`, with no system prompt (as a plain assistant); a base
+    checkpoint that cannot chat is asked as text to continue ("Q: …\nA:"), its answer ending with its line."""
     from dataclasses import replace
 
+    from studio.core.embedded_models import is_base_checkpoint
     from studio.format.render import stop_token_ids
     from studio.serve.chat import ChatEngine, GenSettings, Row
+    as_text = is_base_checkpoint(base_path)
     engine = ChatEngine(base_path)
     try:
         contract = replace(engine.own_contract, template=template, system_prompt="", notes="",
@@ -106,7 +109,7 @@ def generate_answers(base_path: str, template: str, prompts: list[str], max_new_
             if phase and phase(len(out), len(prompts)):   # reports n/N; True: a stop was asked for
                 raise ReplayStopped
             chunk = prompts[i:i + batch]
-            replies = engine.generate([Row(None, contract, [], q) for q in chunk],
+            replies = engine.generate([Row(None, contract, [], q, completion=as_text) for q in chunk],
                                       GenSettings(max_new_tokens=max_new_tokens))
             out += [ReplayAnswer(q, r.text.strip(), r.stopped) for q, r in zip(chunk, replies)]
             say(f"replay: the base model answered {len(out)}/{len(prompts)} general prompts")
