@@ -138,8 +138,9 @@ class ChatEngine:
     def prompt_ids(self, row: Row, max_new_tokens: int) -> tuple[list[int], bool]:
         """The contract's generation prompt; oldest turns dropped, then the message cut from the left, to fit."""
         budget = self.context_length() - max_new_tokens
-        if row.completion:
-            ids = self.tokenizer(COMPLETION.format(question=row.message))["input_ids"]
+        if row.completion:   # earlier turns become earlier Q/A lines (few-shot examples, when drafting)
+            text = "".join(f"{COMPLETION.format(question=q)} {a}\n" for q, a in row.history)
+            ids = self.tokenizer(text + COMPLETION.format(question=row.message))["input_ids"]
             return ids[-budget:], len(ids) > budget
 
         def ids_of(history: list, message: str) -> list[int]:

@@ -1,6 +1,7 @@
 """Draft answers with a model: the persona (system prompt, notes, style guide, a few existing pairs as earlier
 turns) and new questions (given, or proposed by the model from topics) go in; candidates go to the persona's
-drafts.jsonl for review. Any studio model drafts: a base, a run's adapter or a run's merged model. Runs as the
+drafts.jsonl for review. Any studio model drafts: a base, a run's adapter or a run's merged model; a base checkpoint
+that cannot chat (the embedded Gemma 3 270M) continues the example pairs written as Q/A lines instead. Runs as the
 'draft' job (or `studio draft`); a stop or a crash keeps every finished batch, and a rerun skips those questions."""
 from __future__ import annotations
 
@@ -97,6 +98,8 @@ def draft(req: DraftRequest, runs_dir: Path, say: Callable[[float, Text | str | 
         raise StudioError("err.draft.no_questions")
     say(0.02, T("draft.p.loading"))
     engine, adapter, contract, label = _open(req, runs_dir)
+    from studio.core.embedded_models import is_base_checkpoint
+    as_text = adapter is None and is_base_checkpoint(engine.base_path)   # a base model continues Q/A lines
     try:
         contract = replace(contract, system_prompt=drafting_system(persona), notes="", notes_in_prompt=False)
         settings = GenSettings(max_new_tokens=req.max_new_tokens)
@@ -116,7 +119,8 @@ def draft(req: DraftRequest, runs_dir: Path, say: Callable[[float, Text | str | 
         for i in range(0, len(todo), BATCH):
             say(0.2 + 0.8 * i / len(todo), T("draft.p.drafting", done=i, total=len(todo)))
             chunk = todo[i:i + BATCH]
-            replies = engine.generate([Row(adapter, contract, shots, q) for q in chunk], settings)
+            replies = engine.generate([Row(adapter, contract, shots, q, completion=as_text) for q in chunk],
+                                      settings)
             batch = [dr.Candidate(str(next_id + j), q, r.text.strip(), label, r.stopped)
                      for j, (q, r) in enumerate(zip(chunk, replies))]
             dr.add_candidates(folder, batch)
