@@ -20,6 +20,12 @@ PRESETS = {  # GPU presets from the source notes, with the template each was tra
     "unsloth/Llama-3.2-1B-Instruct": "llama3",
     "unsloth/Llama-3.2-3B-Instruct": "llama3",
     "elyza/Llama-3-ELYZA-JP-8B": "llama3",
+    # Gemma 3 instruction models speak Japanese well; their <end_of_turn> is trained (unlike the 270M base). Not run
+    # here (no hub, no GPU). 4B and 12B load as the image-text class: LoRA's q/k/v/o targets also reach the vision
+    # tower's attention, and GGUF export refuses that class (the merged folder serves with transformers and vLLM).
+    "google/gemma-3-1b-it": "gemma",
+    "google/gemma-3-4b-it": "gemma",
+    "google/gemma-3-12b-it": "gemma",
 }
 
 

@@ -58,6 +58,8 @@ MESSAGES: dict[str, str] = {
     'format.export_txt': 'Export text',
     'tab.train': '3. Train',
     'train.model': "Base model (local folder, hub id, preset, or 'default')",
+    'train.model_info': "default = Gemma 3 270M, Japanese-capable base model (Gemma Terms of Use) · smollm2 = "
+                        "SmolLM2-135M-Instruct, English (Apache-2.0) · the others are GPU presets from the hub",
     'train.prepare': 'Prepare default model',
     'train.4bit': 'Load in 4-bit (NF4)',
     'train.advanced': 'Advanced',

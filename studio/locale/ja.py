@@ -58,6 +58,8 @@ MESSAGES: dict[str, str] = {
     'format.export_txt': 'テキストで書き出す',
     'tab.train': '3. 学習',
     'train.model': "ベースモデル(ローカルフォルダ、Hub ID、プリセット、または 'default')",
+    'train.model_info': "default = Gemma 3 270M、日本語を話すベースモデル(Gemma 利用規約)· smollm2 = "
+                        "SmolLM2-135M-Instruct、英語(Apache-2.0)· ほかは Hub から取得する GPU 向けプリセット",
     'train.prepare': '既定モデルを準備',
     'train.4bit': '4bit(NF4)で読み込む',
     'train.advanced': '詳細設定',

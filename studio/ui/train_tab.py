@@ -205,7 +205,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     plotted = gr.State([])  # the loss series the plot was drawn with (see plot_update)
     persona_info = gr.Markdown()  # which persona Start trains, and which one the shown run trained
     custom = {"model": lambda: gr.Dropdown(model_choices(), value="default", allow_custom_value=True, scale=3,
-                                           label=i18n("train.model")),
+                                           label=i18n("train.model"), info=i18n("train.model_info")),
               "template": lambda: gr.Radio(template_choices(i18n), value="model", label=i18n("format.template"),
                                            scale=2),
               "parent_run": lambda: gr.Dropdown(parent_choices(), value="", allow_custom_value=True,
