@@ -20,7 +20,19 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]] | None
     return parser
 
 
+def quiet_library_noise() -> None:
+    """bitsandbytes logs that its optional CPU 4-bit kernels package is missing on every import, 4-bit or not: it
+    opened every run's log. Its 4-bit path works without it (and the CPU recipe does not use 4-bit)."""
+    import logging
+
+    class _NoKernelsHint(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "gemm_4bit_forward" not in record.getMessage()
+    logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_NoKernelsHint())
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_library_noise()
     commands: dict = {}
     args = build_parser(commands).parse_args(argv)
     try:
