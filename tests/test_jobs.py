@@ -46,8 +46,11 @@ def test_a_killed_evaluation_is_failed_with_its_reason_and_blocks_nothing(runs):
     deadline = time.time() + 120
     while "answering" not in json.dumps(refresh(job).get("message", {})) and time.time() < deadline:
         time.sleep(0.2)  # mid-way: it has started answering
-    with pytest.raises(StudioError, match="only one training or job runs at a time"):
-        start_job("merge", {"ref": "20260101-000000-one"}, runs)  # one GPU job at a time, said plainly
+    from studio.core.models import device
+    here = "GPU" if device() == "cuda" else "CPU"   # the device this machine has, not always "GPU"
+    with pytest.raises(StudioError, match=f"is using the {here}; only one training or job runs at a time") as e:
+        start_job("merge", {"ref": "20260101-000000-one"}, runs)  # one job at a time, said plainly
+    assert f"が{here}を使っています" in e.value.render("ja")
     assert busy_with(runs) == job.name
     os.kill(refresh(job)["pid"], signal.SIGKILL)
     status = wait_state(job, {"failed"})

@@ -108,7 +108,8 @@ def start_job(kind: str, params: dict, runs_dir: Path, label: str = "") -> Path:
 def _start_job(kind: str, params: dict, runs_dir: Path, label: str) -> Path:
     busy = busy_with(runs_dir)
     if busy:
-        raise StudioError("job.busy", name=busy)
+        from studio.core.models import device
+        raise StudioError("job.busy", name=busy, device=T("device.gpu") if device() == "cuda" else T("device.cpu"))
     folder = new_job_folder(runs_dir, kind, label).path
     atomic_write_text(folder / PARAMS, json.dumps({"kind": kind, "runs_dir": str(runs_dir), **params},
                                                  ensure_ascii=False, indent=1), keep_backups=0)
