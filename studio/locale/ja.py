@@ -275,7 +275,7 @@ MESSAGES: dict[str, str] = {
     "dm.ready_answer": "既定モデルの準備ができました: {out}(答え: {answer})",
     "job.progress": "進捗", "job.died": "ジョブのプロセスが終わらないまま止まりました(強制終了またはクラッシュ)。そのフォルダの log.txt を見てください。",
     "job.unknown_kind": "不明なジョブの種類 {kind} です。使えるのは: {kinds}。",
-    "device.gpu": "GPU", "device.cpu": "CPU",
+    "device.gpu": "GPU", "device.cpu": "CPU(GPUなし)",
     "job.busy": "{name} が{device}を使っています。学習とジョブは一度に一つだけです。終わるのを待つか、先にそちらで「停止」を押してください。",
     "job.not_running": "{name} は動いていません(状態: {state})。",
     "job.line": "{name}: {state} · {pct} · {detail}", "job.damaged": "状態ファイルが壊れているか、ありません: {file}",
