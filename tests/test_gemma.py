@@ -176,3 +176,11 @@ def test_a_base_checkpoint_is_asked_as_text_and_its_answer_ends_with_the_line(tm
     assert (as_text.text, as_text.stopped, as_text.new_tokens) == ("", True, 1)
     assert not in_chat.stopped and in_chat.new_tokens == 6   # a line break ends no chat reply
     engine.release()
+
+
+def test_the_evaluate_summary_says_when_the_base_was_asked_as_text():
+    from studio.eval.report import warnings
+    results = {"base": {"freeform_score": 0.4}, "tuned": {"freeform_score": 0.38}, "freeform_base_as": "text"}
+    assert any("asked as text to continue" in w for w in warnings(results, "en"))
+    assert any("テキストの続き" in w for w in warnings(results, "ja"))
+    assert not warnings({**results, "freeform_base_as": "chat"}, "en")

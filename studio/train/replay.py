@@ -20,6 +20,7 @@ from studio.eval.prompts import read_prompts
 SHIPPED_PROMPTS = PACKAGE_ROOT / "data" / "replay" / "general_prompts.txt"
 REPLAY_SYSTEMS = ("none", "persona")   # replay rows rendered without a system prompt, or with the persona's
 MAX_NEW_TOKENS = 160                   # a general answer; answers cut at this length are never trained
+TEXT_MAX_NEW_TOKENS = 64               # a base checkpoint's answer ends with its line, well within this
 CACHE_DIR = ".replay-cache"            # under the runs folder
 RUN_FILE = "replay.jsonl"              # in the run folder: the answers this run trained on
 
@@ -110,7 +111,8 @@ def generate_answers(base_path: str, template: str, prompts: list[str], max_new_
                 raise ReplayStopped
             chunk = prompts[i:i + batch]
             replies = engine.generate([Row(None, contract, [], q, completion=as_text) for q in chunk],
-                                      GenSettings(max_new_tokens=max_new_tokens))
+                                      GenSettings(max_new_tokens=min(max_new_tokens, TEXT_MAX_NEW_TOKENS)
+                                                  if as_text else max_new_tokens))
             out += [ReplayAnswer(q, r.text.strip(), r.stopped) for q, r in zip(chunk, replies)]
             say(f"replay: the base model answered {len(out)}/{len(prompts)} general prompts")
         return out
