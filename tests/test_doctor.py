@@ -167,3 +167,12 @@ def test_a_template_that_ignores_add_generation_prompt_is_not_a_mismatch():
     assert f["TEMPLATE_GEN_HEADER"].severity == "info" and "keep the llama3 template" in f["TEMPLATE_GEN_HEADER"].fix
     _, f = run(with_template(chatml(), META_LLAMA3_FIRST), "llama2")  # a real difference is still reported
     assert "TEMPLATE_MISMATCH" in f
+
+
+def test_an_empty_answer_is_an_error_naming_its_row():
+    """An empty answer renders as a trained empty reply (end-of-turn right after the prompt); the Format tab said
+    'errors 0' for it before."""
+    pairs = [*PAIRS, QAPair("趣味は？", "  ")]
+    _, f = run(sp(), "llama2", pairs=pairs)
+    assert f["EMPTY_ANSWER"].severity == "error" and f["EMPTY_ANSWER"].rows == [3]
+    assert "row 3" in f["EMPTY_ANSWER"].message and "EMPTY_ANSWER" not in run(sp(), "llama2")[1]

@@ -36,7 +36,7 @@ def diagnose(d: DoctorInput) -> list[Finding]:
     if not d.renders:
         return [Finding.of("NO_TRAINED_TOKENS", "error", T("d.nothing"), T("d.nothing.fix"))]
     checks = (_token_split, _double_bos, _eos_missing, _eos_split, _eos_masked, _boundary_drift, _no_trained,
-              _truncated, _template_mismatch, _stop_token, _untrained_stop)
+              _truncated, _template_mismatch, _stop_token, _untrained_stop, _empty_answer)
     return sort_findings([f for check in checks for f in check(d)])
 
 
@@ -237,3 +237,13 @@ def _untrained_stop(d: DoctorInput) -> list[Finding]:
         d.tokenizer.convert_ids_to_tokens(eot) == "<end_of_turn>" else T("d.untrained_stop.fix")
     return [Finding.of("UNTRAINED_STOP", "error", T("d.untrained_stop", eot=repr(_eot_name(d, eot)), id=eot,
                                                      template=d.template), fix, rows_of(d.renders))]
+
+
+def _empty_answer(d: DoctorInput) -> list[Finding]:
+    """A turn whose answer is empty trains the end-of-turn token right after the prompt: the model learns to say
+    nothing (the Persona tab flags the row; training would not)."""
+    rows = sorted({row for c in d.convs for (_, answer), row in zip(c.turns, c.rows) if not answer.strip()})
+    if not rows:
+        return []
+    return [Finding.of("EMPTY_ANSWER", "error", T("d.empty_answer", where=Rows(rows)), T("d.empty_answer.fix"),
+                       rows)]

@@ -106,6 +106,8 @@ ERRORS: dict[str, str] = {
     'w.orphan_answer': '{name} line {line}: an assistant message with no question before it was skipped.',
     'w.last_question': '{name} line {line}: a last question without an answer was skipped.',
     'w.card_no_examples': '{name}: the card has no example dialogue; only the name, system prompt and notes were filled.',
+    'd.empty_answer': '{where}: the answer is empty, so the row would teach the model to end its reply at once.',
+    'd.empty_answer.fix': 'Write the answer in the Persona tab, or delete the row.',
     'd.nothing': 'There is nothing to render: the persona has no rows.',
     'd.nothing.fix': 'Add Q&A rows in the Persona tab.',
     'd.token_split': "The {template} template's control tokens {tokens} are not single tokens in this vocabulary, so each is cut into ordinary pieces and the model cannot learn them as markers.",
