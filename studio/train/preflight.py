@@ -28,7 +28,9 @@ def preflight(cfg: TrainConfig, check_doctor: bool = True) -> list[Text]:
         tok = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
         res = render_persona(persona, tok, FormatSettings(cfg.template, cfg.max_length, cfg.train_on,
                                                           cfg.system_prompt), cfg.model)
-        findings += [f for f in res.findings if not (f.code == "TEMPLATE_TOKEN_SPLIT" and cfg.add_control_tokens)]
+        seen = {(f.code, tuple(f.rows)) for f in findings}   # an empty answer is both invalid and a Doctor finding
+        findings += [f for f in res.findings if not (f.code == "TEMPLATE_TOKEN_SPLIT" and cfg.add_control_tokens)
+                     and (f.code, tuple(f.rows)) not in seen]
     errors = [_short(f) for f in findings if f.severity == "error"]
     if errors and not cfg.allow_doctor_errors:
         raise StudioError("err.preflight_errors", count=len(errors), findings=tuple(errors[:3]))
