@@ -5,7 +5,7 @@ and its votes (the studio's votes file, with each side's contract) train DPO and
 run then answers the 35 held-out probe questions greedily: the voter's rule satisfied, style and stop rates, and
 `studio eval`'s free-form knowledge score; plus training time (the run's own, from its status file).
 
-    python -m bench.bench_prefs [--parent RUN] [--runs-dir DIR] [--methods dpo kto] [--steps N] [--lr LR]
+    python -m bench.bench_prefs [--parent RUN] [--runs-dir DIR] [--methods dpo kto] [--steps N] [--lr LR] [--loss L]
 """
 from __future__ import annotations
 
@@ -122,6 +122,7 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["dpo", "kto"])
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--loss", default=None, help="a loss type (--loss-type), e.g. sigmoid+sft")
     args = ap.parse_args()
     runs = Path(args.runs_dir or tempfile.mkdtemp(prefix="bench-prefs-runs-"))
     studio("prepare-model")
@@ -135,11 +136,12 @@ def main() -> None:
     print("sft", table["sft"], flush=True)
     for method in args.methods:
         extra = [*(["--max-steps", str(args.steps)] if args.steps else []),
-                 *(["--learning-rate", str(args.lr)] if args.lr else [])]
+                 *(["--learning-rate", str(args.lr)] if args.lr else []),
+                 *(["--loss-type", args.loss] if args.loss else [])]
         child = Path(studio("train", "--method", method, "--from", str(parent), "--preferences", str(votes),
                             "--runs-dir", str(runs), *extra).strip().splitlines()[-1])
         label = " ".join([method, *([f"lr {args.lr:g}"] if args.lr else []),
-                          *([f"{args.steps} steps"] if args.steps else [])])
+                          *([f"{args.steps} steps"] if args.steps else []), *([args.loss] if args.loss else [])])
         table[label] = measure(child, runs)
         print(label, table[label], flush=True)
     print("| run | voter's rule | style | stop | free-form | median chars | training s |")

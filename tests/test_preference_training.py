@@ -181,3 +181,13 @@ def test_with_a_4bit_base_the_reference_is_still_the_parent_exactly(tmp_path):
         original = next(v for k, v in saved.items() if k.removeprefix("base_model.model.") == name)
         assert torch.equal(value.float().cpu(), original.float())
         assert torch.allclose(policy[key.replace(".ref.", ".default.")].float(), original.float(), atol=2e-3)
+
+
+def test_dpo_with_the_chosen_replies_likelihood_added(tmp_path):
+    """loss_type sigmoid+sft: trl sums DPO's loss and the chosen replies' own negative log-likelihood (RPO), which
+    keeps a chosen reply's end-of-turn likely (plain DPO at a high learning rate stopped ending replies: README)."""
+    _, _, prepared = prepared_run(tmp_path, "dpo", loss_type="sigmoid+sft")
+    assert list(prepared.trainer.args.loss_type) == ["sigmoid", "sft"]
+    prepared.trainer.train()
+    logged = [h for h in prepared.trainer.state.log_history if "loss" in h]
+    assert logged and all(h["loss"] == h["loss"] for h in logged)   # finite, not NaN

@@ -16,7 +16,9 @@ OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "adamw_torch")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 TRACKERS = ("auto", "none", "tensorboard", "wandb", "mlflow", "trackio")
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio"}
-LOSSES_OF = {"dpo": ("sigmoid", "ipo", "hinge", "robust"), "kto": ("kto", "apo_zero_unpaired")}  # first: default
+# first: default. "sigmoid+sft": DPO plus the chosen replies' own likelihood (RPO; trl sums the listed losses), which
+# keeps the chosen replies' end-of-turn likely while the margin grows
+LOSSES_OF = {"dpo": ("sigmoid", "sigmoid+sft", "ipo", "hinge", "robust"), "kto": ("kto", "apo_zero_unpaired")}
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 

@@ -28,6 +28,6 @@ def trainer(setup: Setup, data: TrainData, model, lora):
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
             return dataset  # already ids, made by our renderer (trl would re-tokenize text)
 
-    args = DPOConfig(**shared_args(setup), loss_type=[setup.cfg.loss_type or DEFAULT_LOSS])
+    args = DPOConfig(**shared_args(setup), loss_type=(setup.cfg.loss_type or DEFAULT_LOSS).split("+"))
     return StudioDPOTrainer(model=starting_model(setup, model), ref_model=None, args=args, train_dataset=data.train,
                             processing_class=setup.tokenizer, callbacks=[RunFilesCallback(setup.run)])
