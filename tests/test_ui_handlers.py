@@ -114,3 +114,11 @@ def test_a_run_card_uses_the_run_s_own_persona_and_contract(tmp_path, persona):
     with pytest.raises(StudioError):
         write_run_card("no-such-run", runs)
     assert Run(run.path).export == run.path / "export"
+
+
+def test_win_rates_show_as_percentages_under_the_readers_column_names():
+    from studio.ui.chat_tab import win_rate_frame
+    votes = [{"model_a": "base", "model_b": "run:x", "vote": v, "prompt": "q", "answer_a": "a", "answer_b": "b"}
+             for v in ("A", "B", "B")]
+    frame = win_rate_frame(votes, "en")
+    assert "0.333" not in frame.to_string() and "33%" in frame.to_string() and "67%" in frame.to_string()

@@ -94,8 +94,17 @@ def on_vote(which: str):
         la, lb = s.labels()
         return (gr.Chatbot(label=la), gr.Chatbot(label=lb),
                 tr(lg, "chat.vote_saved", which=tr(lg, f"vote.{which}"), a=a, b=b),
-                localized_columns(pd.DataFrame(win_rates(read_votes(votes_path()))), lg), s, *pickers(False))
+                win_rate_frame(read_votes(votes_path()), lg), s, *pickers(False))
     return vote
+
+
+def win_rate_frame(votes: list[dict], lg: str) -> pd.DataFrame:
+    """Win rates as whole percentages under the reader's column names (not 0.3333333333333333)."""
+    frame = pd.DataFrame(win_rates(votes))
+    for col in ("x_win_rate", "y_win_rate"):
+        if col in frame:
+            frame[col] = [f"{v:.0%}" for v in frame[col]]
+    return localized_columns(frame, lg)
 
 
 def on_export(lg):
