@@ -231,6 +231,8 @@ MESSAGES: dict[str, str] = {
                      "(tolerance {tol}).",
     # --- chat tab ---
     "chat.hidden": "**Blind comparison:** the two models are hidden until you vote.",
+    "gen.temperature": "temperature", "gen.top_p": "top_p", "gen.top_k": "top_k",
+    "gen.repetition_penalty": "repetition_penalty", "gen.max_new_tokens": "max_new_tokens", "gen.seed": "seed",
     "chat.temperature_hint": "0 = greedy", "chat.top_k_hint": "0 = off",
     "chat.type_first": "Type a message first.",
     "chat.cut": "  [cut: max new tokens]", "chat.shortened": "  [prompt shortened from the left to fit]",

@@ -227,6 +227,9 @@ MESSAGES: dict[str, str] = {
                      "{diff}(許容 {tol})。",
     # --- chat tab ---
     "chat.hidden": "**ブラインド比較:** 投票するまで二つのモデルは伏せてあります。",
+    "gen.temperature": "温度 (temperature)", "gen.top_p": "累積確率の上限 (top_p)", "gen.top_k": "候補数 (top_k)",
+    "gen.repetition_penalty": "繰り返しペナルティ (repetition_penalty)",
+    "gen.max_new_tokens": "最大生成トークン数 (max_new_tokens)", "gen.seed": "乱数シード (seed)",
     "chat.temperature_hint": "0 = 貪欲法(毎回同じ答え)", "chat.top_k_hint": "0 = 使わない",
     "chat.type_first": "先にメッセージを入力してください。",
     "chat.cut": " [最大トークン数で打ち切り]", "chat.shortened": " [入りきらないため先頭側を短縮]",

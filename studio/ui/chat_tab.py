@@ -141,12 +141,13 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State, train: Tr
     status = gr.Textbox(label=i18n("format.status"), interactive=False)
     with gr.Accordion(i18n("chat.settings"), open=False):
         with gr.Row():
-            temperature = gr.Slider(0, 2, value=0, step=0.05, label="temperature", info=i18n("chat.temperature_hint"))
-            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top_p")
-            top_k = gr.Number(0, precision=0, label="top_k", info=i18n("chat.top_k_hint"))
-            rep = gr.Slider(1.0, 2.0, value=1.0, step=0.05, label="repetition_penalty")
-            max_new = gr.Number(64, precision=0, minimum=1, label="max_new_tokens")
-            seed = gr.Number(0, precision=0, label="seed")
+            temperature = gr.Slider(0, 2, value=0, step=0.05, label=i18n("gen.temperature"),
+                                    info=i18n("chat.temperature_hint"))
+            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label=i18n("gen.top_p"))
+            top_k = gr.Number(0, precision=0, label=i18n("gen.top_k"), info=i18n("chat.top_k_hint"))
+            rep = gr.Slider(1.0, 2.0, value=1.0, step=0.05, label=i18n("gen.repetition_penalty"))
+            max_new = gr.Number(64, precision=0, minimum=1, label=i18n("gen.max_new_tokens"))
+            seed = gr.Number(0, precision=0, label=i18n("gen.seed"))
     with gr.Row():
         summary = gr.Dataframe(headers=["model_x", "model_y", "votes", "x_win_rate", "y_win_rate", "ties", "both_bad"],
                                interactive=False, label=i18n("chat.win_rates"))

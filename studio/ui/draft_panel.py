@@ -133,7 +133,7 @@ def build_draft_panel(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, l
             model = gr.Dropdown(model_choices(), value="default", allow_custom_value=True, label=i18n("draft.model"),
                                 scale=3)
             examples = gr.Number(4, precision=0, minimum=0, maximum=16, label=i18n("draft.examples"))
-            max_new = gr.Number(96, precision=0, minimum=8, label="max_new_tokens")
+            max_new = gr.Number(96, precision=0, minimum=8, label=i18n("gen.max_new_tokens"))
         with gr.Row():
             questions = gr.Textbox(lines=5, label=i18n("draft.questions"), scale=3)
             with gr.Column(scale=2):

@@ -100,7 +100,7 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
     with gr.Row():
         run = gr.Dropdown(finished_runs(), allow_custom_value=True, label=i18n("eval.run"), scale=3)
         prompts = gr.File(label=i18n("eval.prompts"), file_types=list(QUESTION_SUFFIXES), scale=2)
-        max_new = gr.Number(64, precision=0, minimum=1, label="max_new_tokens")
+        max_new = gr.Number(64, precision=0, minimum=1, label=i18n("gen.max_new_tokens"))
         against = gr.Radio([(i18n("eval.against_base"), "base"), (i18n("eval.against_parent"), "parent")],
                            value="base", label=i18n("eval.against"))
         go = gr.Button(i18n("eval.go"), variant="primary")
