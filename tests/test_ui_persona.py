@@ -64,6 +64,7 @@ def test_bad_import_keeps_data_and_card_import_fills_persona(app, tmp_path):
 
     created = c.predict("テスト", "", "row", api_name="/create_persona")
     assert created[0]["value"] == "テスト" and created[9] == "Created テスト."
+    assert created[-1] == ""   # the new-persona name box empties after a create
     card = tmp_path / "card.json"
     card.write_text('{"spec": "chara_card_v2", "data": {"name": "麗華", "description": "令嬢", '
                     '"mes_example": "<START>\\n{{user}}: やあ\\n{{char}}: ごきげんよう。"}}', encoding="utf-8")

@@ -85,11 +85,12 @@ def on_load(memory: dict | None):
 
 
 def on_create(new: str, q: str, srt: str, lg: str):
+    """Create and open a persona; the name box empties (kept when refused, to be corrected)."""
     try:
         s = ps.create_session(persona_path(new))
     except StudioError as e:
-        return [gr.skip(), *said(e, lg)]
-    return [gr.Dropdown(choices=list_personas(), value=Path(s.folder).name), *show(s, q, srt, lg)]
+        return [gr.skip(), *said(e, lg), gr.skip()]
+    return [gr.Dropdown(choices=list_personas(), value=Path(s.folder).name), *show(s, q, srt, lg), ""]
 
 
 def on_edit(df: pd.DataFrame, s: ps.EditSession | None, lg: str):
@@ -253,7 +254,7 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
     assert len(fields) == N_FIELDS and len(everything) == N_EVERYTHING
 
     picker.input(on_open, [picker, query, sort, lang], everything, api_name="open_persona")
-    create.click(on_create, [new_name, query, sort, lang], [picker, *everything], api_name="create_persona")
+    create.click(on_create, [new_name, query, sort, lang], [picker, *everything, new_name], api_name="create_persona")
     # one save at a time, in the order the browser sent them: two edits of one session never race (a save that
     # overtook another would be refused as a conflict with itself)
     saving = dict(concurrency_id="persona_save", concurrency_limit=1)
