@@ -122,3 +122,23 @@ def test_win_rates_show_as_percentages_under_the_readers_column_names():
              for v in ("A", "B", "B")]
     frame = win_rate_frame(votes, "en")
     assert "0.333" not in frame.to_string() and "33%" in frame.to_string() and "67%" in frame.to_string()
+
+
+def test_the_preview_command_rebuilds_the_settings_shown():
+    """Train tab → 'Show the command': parsed by the CLI the way `studio train` builds its settings (the model's
+    recipe, then the flags), the line gives back exactly the settings in the form."""
+    import shlex
+    from dataclasses import asdict
+
+    from studio.cli.main import build_parser
+    from studio.core.settings import given_flags
+    from studio.train.config import TrainConfig
+    from studio.train.recipes import recipe
+    cfg = recipe("smollm2")
+    cfg.learning_rate, cfg.lora_r, cfg.packing, cfg.target_modules = 3e-4, 8, True, ["q_proj", "v_proj"]
+    cfg.preferences = "my votes/それ's.jsonl"   # quoted for the shell
+    line = train_tab.on_preview(None, *train_tab.recipe_values(cfg), "en")
+    assert line.startswith("python -m studio train --model smollm2 ") and "--learning-rate 0.0003" in line
+    args = build_parser().parse_args(shlex.split(line)[3:])
+    rebuilt = TrainConfig.from_dict({**asdict(recipe(args.model)), **given_flags(args, TrainConfig)}, "test")
+    assert rebuilt == cfg

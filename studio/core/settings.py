@@ -120,6 +120,24 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = 
         parser.add_argument(flag_name(f.name), *meta.aliases, **kwargs)
 
 
+def command_flags(values: Any, base: Any) -> list[str]:
+    """The flags that turn `base` (what the command starts from) into `values`: one per declared setting that
+    differs, in declaration order — `add_flags`' inverse, so a shown command line rebuilds the same settings."""
+    import shlex
+    out: list[str] = []
+    for f in settings_of(type(values)):
+        new, old = getattr(values, f.name), getattr(base, f.name)
+        if not meta_of(f).flag or new == old:
+            continue
+        if isinstance(new, bool):
+            out.append(flag_name(f.name) if new else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(new, list):
+            out += [flag_name(f.name), *(shlex.quote(str(v)) for v in new)]
+        else:
+            out += [flag_name(f.name), shlex.quote(str(new))]
+    return out
+
+
 def given_flags(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     """The settings given on the command line, by field name."""
     return {f.name: getattr(args, f.name) for f in settings_of(cls) if getattr(args, f.name, None) is not None}

@@ -58,6 +58,8 @@ MESSAGES: dict[str, str] = {
     'format.export_txt': 'Export text',
     'tab.train': '3. Train',
     'train.model': "Base model (local folder, hub id, preset, or 'default')",
+    'train.preview': "Command line for these settings", 'train.preview_go': "Show the command",
+    'train.preview_hint': "The same run from a terminal (python -m studio train … --help lists every flag)",
     'train.model_info': "default = Gemma 3 270M, Japanese-capable base model (Gemma Terms of Use) · smollm2 = "
                         "SmolLM2-135M-Instruct, English (Apache-2.0) · the others are GPU presets from the hub",
     'train.prepare': 'Prepare default model',

@@ -58,6 +58,8 @@ MESSAGES: dict[str, str] = {
     'format.export_txt': 'テキストで書き出す',
     'tab.train': '3. 学習',
     'train.model': "ベースモデル(ローカルフォルダ、Hub ID、プリセット、または 'default')",
+    'train.preview': "この設定のコマンドライン", 'train.preview_go': "コマンドを表示",
+    'train.preview_hint': "端末から同じ学習を始めるコマンド(python -m studio train --help で全フラグを表示)",
     'train.model_info': "default = Gemma 3 270M、日本語を話すベースモデル(Gemma 利用規約)· smollm2 = "
                         "SmolLM2-135M-Instruct、英語(Apache-2.0)· ほかは Hub から取得する GPU 向けプリセット",
     'train.prepare': '既定モデルを準備',

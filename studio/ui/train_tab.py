@@ -72,6 +72,26 @@ def to_config(session: ps.EditSession | None, *values) -> TrainConfig:
     return TrainConfig.from_dict(data, "Train tab")  # names the source in a message; not shown alone
 
 
+def on_preview(session, *values):
+    """The exact command line for the settings shown: `studio train` from this model's recipe, plus what differs."""
+    *values, lg = values
+    from studio.core.settings import command_flags
+    try:
+        cfg = to_config(session, *values)
+    except StudioError as e:
+        return e.render(lg)
+    base = recipe(cfg.model)
+    if cfg.method != "sft":   # a preference run starts from its parent's settings and the method's defaults
+        from studio.train.preference_launch import parent_of
+        from studio.train.recipes import preference_recipe
+        try:
+            base = preference_recipe(parent_of(cfg, runs_dir())[1], cfg.method)
+        except StudioError as e:
+            return e.render(lg)
+    import shlex
+    return " ".join(["python -m studio train", "--model", shlex.quote(cfg.model), *command_flags(cfg, base)])
+
+
 def on_estimate(session, *values):
     *values, lg = values
     try:
@@ -229,6 +249,9 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
         with gr.Row():
             shown |= build_row(TrainConfig, ROWS[10], i18n, custom, D)
     memory = gr.Textbox(label=i18n("train.memory"), interactive=False)
+    with gr.Accordion(i18n("train.preview"), open=False):
+        preview_go = gr.Button(i18n("train.preview_go"), size="sm")
+        preview = gr.Code(language="shell", label=i18n("train.preview_hint"), interactive=False)
     with gr.Row():
         start = gr.Button(i18n("train.start"), variant="primary")
         stop = gr.Button(i18n("train.stop"), variant="stop")
@@ -261,6 +284,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     start.click(partial(on_start, chats), [persona.session, *widgets, lang], [message, current],
                 api_name="start_training")
     stop.click(on_stop, [current, lang], [message], api_name="stop_training")
+    preview_go.click(on_preview, [persona.session, *widgets, lang], [preview], api_name="preview_command")
     resume.click(partial(on_resume, chats), [current, lang], [message], api_name="resume_training")
     outputs = [progress, bar, plot, log, history, compare, persona_info, plotted]
     timer = gr.Timer(1.5)
