@@ -41,21 +41,28 @@ def _trained_bpe(pre_tokenizer, vocab_size: int, initial_alphabet: list[str] | N
     return model["vocab"], [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
 
 
-def sentencepiece_style(vocab_size: int = 600, add_bos: bool = False):
-    """A Llama-2-like tokenizer: <unk>=0, <s>=1, </s>=2, byte tokens <0x00>..<0xFF>, then learned pieces.
-    add_bos=True adds <s> whenever text is encoded with special tokens, as Llama-2's own tokenizer does."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    meta = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-    learned, merges = _trained_bpe(meta, vocab_size)
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+def _byte_fallback_bpe(split, vocab_size: int, first: list[str], unk: str):
+    """BPE with byte fallback: the `first` tokens (ids 0..), byte tokens <0x00>..<0xFF>, then learned pieces."""
+    from tokenizers import Tokenizer, models
+    learned, merges = _trained_bpe(split, vocab_size)
+    vocab = {t: i for i, t in enumerate(first)}
     for b in range(256):
         vocab[f"<0x{b:02X}>"] = len(vocab)
     for piece in sorted(learned, key=learned.get):
         vocab.setdefault(piece, len(vocab))
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True))
-    tok.pre_tokenizer = meta
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token=unk, byte_fallback=True))
+    tok.pre_tokenizer = split
+    return tok
+
+
+def sentencepiece_style(vocab_size: int = 600, add_bos: bool = False):
+    """A Llama-2-like tokenizer: <unk>=0, <s>=1, </s>=2, byte tokens <0x00>..<0xFF>, then learned pieces.
+    add_bos=True adds <s> whenever text is encoded with special tokens, as Llama-2's own tokenizer does."""
+    from tokenizers import decoders, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    meta = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tok = _byte_fallback_bpe(meta, vocab_size, ["<unk>", "<s>", "</s>"], "<unk>")
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
                                      decoders.Strip(" ", 1, 0)])
     if add_bos:
@@ -109,20 +116,12 @@ GEMMA_UNUSED = 40
 def gemma_style(vocab_size: int = 600, chat_template: str | None = None):
     """A Gemma-like tokenizer (BPE with byte fallback, no prefix space): <pad>=0, <eos>=1, <bos>=2, <unk>=3, the turn
     markers as special tokens, <unused0..39>; BOS added when encoding with special tokens, as Gemma's own does."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import decoders, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     split = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never")
-    learned, merges = _trained_bpe(split, vocab_size)
-    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3}
-    for t in GEMMA_TURNS + [f"<unused{i}>" for i in range(GEMMA_UNUSED)]:
-        vocab[t] = len(vocab)
-    for b in range(256):
-        vocab[f"<0x{b:02X}>"] = len(vocab)
-    for piece in sorted(learned, key=learned.get):
-        vocab.setdefault(piece, len(vocab))
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True))
-    tok.pre_tokenizer = split
+    tok = _byte_fallback_bpe(split, vocab_size, ["<pad>", "<eos>", "<bos>", "<unk>", *GEMMA_TURNS,
+                                                 *(f"<unused{i}>" for i in range(GEMMA_UNUSED))], "<unk>")
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
     tok.post_processor = processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A <bos> $B",
                                                        special_tokens=[("<bos>", 2)])
