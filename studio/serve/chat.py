@@ -139,8 +139,10 @@ class ChatEngine:
         """The contract's generation prompt; oldest turns dropped, then the message cut from the left, to fit."""
         budget = self.context_length() - max_new_tokens
         if row.completion:   # earlier turns become earlier Q/A lines (few-shot examples, when drafting)
-            text = "".join(f"{COMPLETION.format(question=q)} {a}\n" for q, a in row.history)
-            ids = self.tokenizer(text + COMPLETION.format(question=row.message))["input_ids"]
+            def line(text: str) -> str:   # a line break inside would end the line (or start a fake one)
+                return " ".join(text.split())
+            text = "".join(f"{COMPLETION.format(question=line(q))} {line(a)}\n" for q, a in row.history)
+            ids = self.tokenizer(text + COMPLETION.format(question=line(row.message)))["input_ids"]
             return ids[-budget:], len(ids) > budget
 
         def ids_of(history: list, message: str) -> list[int]:
