@@ -12,8 +12,8 @@ PREFS: dict[str, str] = {
                             'adapter on the same base. Leave --model out.',
     'err.prefs.too_few': 'Only {n} usable preference(s); at least {need} are needed for a preference run. '
                          'Left out: {skipped}. Vote more in the Chat tab (blind A/B), or give a bigger file.',
-    'err.prefs.one_label': 'KTO needs both good and bad replies; these preferences have only one kind. Add 👎 '
-                           '(or 👍) ratings, or use A/B votes.',
+    'err.prefs.one_label': 'KTO needs both good and bad replies; these preferences have only one kind. Add bad '
+                           '(or good) ratings, or use A/B votes.',
     'cfg.parent_run': 'a preference run (dpo, kto) needs the run it starts from (--from RUN)',
     'cfg.preferences': 'a preference run (dpo, kto) needs a preference file (--preferences F.jsonl)',
     'cfg.beta': 'beta must be above 0',
@@ -32,7 +32,7 @@ PREFS: dict[str, str] = {
     'train.method': 'Method',
     'train.method_sft': 'SFT (the persona table)',
     'train.method_dpo': 'DPO (A/B votes)',
-    'train.method_kto': 'KTO (👍/👎 and votes)',
+    'train.method_kto': 'KTO (good/bad and votes)',
     'train.parent_run': 'Start from run',
     'train.parent_hint': 'a finished run; its adapter is trained further and, frozen, is the reference',
     'train.preferences': 'Preference file',
@@ -42,9 +42,10 @@ PREFS: dict[str, str] = {
     'err.votes.empty_edit': 'Type the edited reply first.',
     'err.votes.not_a_pair': 'Vote {id} is a tie or "both bad": it has no chosen reply to edit.',
     'err.votes.no_such_vote': 'No vote or rating with id {id!r}. Show the Preferences view and copy its id.',
-    'prefs.counter': '**Votes to learn from:** {pairs} A/B pair(s), {ratings} 👍/👎 rating(s).',
+    'prefs.counter': '**Votes to learn from:** {pairs} A/B pair(s), {ratings} good/bad rating(s).',
+    'prefs.good': 'Good', 'prefs.bad': 'Bad',
     'prefs.rated': '{mark} saved for {model}.',
-    'prefs.train_needs': 'Chat with a trained run (run:…) in a pane and vote (A/B, or 👍/👎) first.',
+    'prefs.train_needs': 'Chat with a trained run (run:…) in a pane and vote (A/B, or good/bad) first.',
     'prefs.train_filled': 'The Train tab is filled: {method} starting from {run} on these votes. Check it and press '
                           'Start.',
     'prefs.deleted': 'Deleted {n} vote(s).',

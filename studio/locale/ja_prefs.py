@@ -12,7 +12,7 @@ PREFS: dict[str, str] = {
                             'アダプターを学習します。--model は省いてください。',
     'err.prefs.too_few': '使える選好が {n} 件しかありません。選好学習には {need} 件以上必要です。除外: {skipped}。'
                          'チャットタブで投票(ブラインド A/B)を増やすか、大きいファイルを指定してください。',
-    'err.prefs.one_label': 'KTO には良い返答と悪い返答の両方が必要ですが、片方しかありません。👎(または 👍)の評価か、'
+    'err.prefs.one_label': 'KTO には良い返答と悪い返答の両方が必要ですが、片方しかありません。低評価(または 高評価)の評価か、'
                            'A/B 投票を加えてください。',
     'cfg.parent_run': '選好学習(dpo・kto)には、開始元の実行が必要です(--from RUN)',
     'cfg.preferences': '選好学習(dpo・kto)には選好ファイルが必要です(--preferences F.jsonl)',
@@ -32,7 +32,7 @@ PREFS: dict[str, str] = {
     'train.method': '学習方法',
     'train.method_sft': 'SFT(ペルソナの表)',
     'train.method_dpo': 'DPO(A/B 投票)',
-    'train.method_kto': 'KTO(👍/👎 と投票)',
+    'train.method_kto': 'KTO(高評価/低評価 と投票)',
     'train.parent_run': '開始元の実行',
     'train.parent_hint': '完了した実行。そのアダプターをさらに学習し、固定したコピーを参照モデルにします',
     'train.preferences': '選好ファイル',
@@ -42,9 +42,10 @@ PREFS: dict[str, str] = {
     'err.votes.empty_edit': '先に編集した返答を入力してください。',
     'err.votes.not_a_pair': '投票 {id} は引き分けか「どちらも悪い」なので、編集する選ばれた返答がありません。',
     'err.votes.no_such_vote': 'id {id!r} の投票・評価はありません。選好ビューを表示して id をコピーしてください。',
-    'prefs.counter': '**学習に使える投票:** A/B ペア {pairs} 件、👍/👎 評価 {ratings} 件。',
+    'prefs.counter': '**学習に使える投票:** A/B ペア {pairs} 件、高評価/低評価 {ratings} 件。',
+    'prefs.good': '高評価', 'prefs.bad': '低評価',
     'prefs.rated': '{model} に {mark} を保存しました。',
-    'prefs.train_needs': '先にどちらかのペインで学習済みの実行(run:…)とチャットし、投票(A/B か 👍/👎)してください。',
+    'prefs.train_needs': '先にどちらかのペインで学習済みの実行(run:…)とチャットし、投票(A/B か 高評価/低評価)してください。',
     'prefs.train_filled': '学習タブに入力しました: {run} から始める {method}(この投票で)。確認して「開始」を押してください。',
     'prefs.deleted': '{n} 件の投票を削除しました。',
     'prefs.edited': '投票 {id}: 選ばれた返答を編集内容に置き換えました。',

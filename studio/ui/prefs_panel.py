@@ -49,8 +49,8 @@ def on_rate(pane: int, good: bool):
             model = s.rate(pane, good, settings)
         except StudioError as e:
             return e.render(lg), gr.skip()
-        return tr(lg, "prefs.rated", model=model if s.revealed else "AB"[pane], mark="👍" if good else "👎"), \
-            votes_line(lg)
+        mark = tr(lg, "prefs.good" if good else "prefs.bad")
+        return tr(lg, "prefs.rated", model=model if s.revealed else "AB"[pane], mark=mark), votes_line(lg)
     return rate
 
 
