@@ -60,10 +60,11 @@ class PreferenceDefaults:
     loss_type: str
 
 
-# Preference runs start from a tuned adapter and only nudge it: a learning rate well below the SFT recipe's, few
-# steps, batches of 4 (KTO's KL estimate needs two rows or more in a batch). Derived, not yet tuned: measured once
-# with bench/bench_prefs.py (README, "Learning from the votes"), DPO with these kept style/stop/knowledge but moved
-# the replies only a little toward the simulated voter's preference.
+# Preference runs start from a tuned adapter and only nudge it: few steps, batches of 4 (KTO's KL estimate needs two
+# rows or more in a batch), a learning rate that cannot break the character. Measured with bench/bench_prefs.py
+# (README, "Learning from the votes"; SmolLM2, CPU): at 5e-5 DPO and KTO kept style/stop/knowledge but barely moved
+# toward the simulated voter; DPO at 1.5e-4 followed the voter partly but a third of replies stopped ending; at 5e-4
+# it collapsed. So 5e-5 stays, conservative and not yet tuned (next: sigmoid+sft, KTO above 5e-5).
 PREFERENCE_DEFAULTS = {"dpo": PreferenceDefaults(5e-5, 30, 4, "sigmoid"), "kto": PreferenceDefaults(5e-5, 30, 4, "kto")}
 
 
