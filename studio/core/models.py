@@ -31,8 +31,8 @@ PRESETS = {  # GPU presets from the source notes, with the template each was tra
 
 def model_choices() -> list[str]:
     """What the model pickers offer first: the embedded models by name, then the GPU presets."""
-    from studio.core.embedded_models import EMBEDDED
-    return ["default", *[n for n in EMBEDDED if n != "gemma3-270m"], *PRESETS]
+    from studio.core.embedded_models import DEFAULT, EMBEDDED
+    return ["default", *[n for n in EMBEDDED if n != DEFAULT], *PRESETS]
 
 
 def cache_dir() -> Path:
