@@ -59,7 +59,7 @@ torch = pytest.importorskip("torch")
 
 
 def test_draft_job_writes_candidates_stops_and_resumes(folder, tmp_path):
-    from studio.jobs.worker import Stopped
+    from studio.core.errors import Stopped
     from studio.serve.drafting import DraftRequest, draft, parse_questions
     from studio.tiny import save_tiny_model
     model = save_tiny_model(tmp_path / "tiny", "chatml")

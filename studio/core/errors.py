@@ -21,3 +21,11 @@ class StudioError(Exception):
 
 class ConflictError(StudioError):
     """The file on disk changed since this editor loaded it (another tab or program saved in between)."""
+
+
+class Stopped(Exception):
+    """The user asked the job to stop. `note` (a Text) says what was kept, shown as the stopped job's last line."""
+
+    def __init__(self, note: Any = None) -> None:
+        self.note = note
+        super().__init__("stopped")

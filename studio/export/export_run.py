@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.core.errors import StudioError
+from studio.core.errors import Stopped, StudioError
 from studio.core.storage import fresh_partial
 from studio.format.contract import Contract
 from studio.jobs.folders import resolve_run
@@ -109,17 +109,27 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
         legacy.unlink()
     progress(0.35, T("export.p.writing", quant=quant))
     eot = contract.stop_token_ids[0] if contract.stop_token_ids else None
+    written = False
     try:
         template = with_persona_default(tok.chat_template or "", tok, contract.system_for())
         warnings = write_gguf(plan, partial, template, contract.persona_name or run.id, eot,
                               progress=lambda f: progress(0.35 + 0.35 * f, T("export.p.writing", quant=quant)))
+        written = True
         progress(0.72, T("export.p.verifying"))
         persona = load_persona(run.data) if run.data.is_dir() else None
         convs = conversations_from_persona(persona) if persona else []
         probe = run.data / "probe.txt"
         questions = [p.question for p in read_prompts(probe)][:8] if probe.is_file() else list(VERIFY_QUESTIONS)
         trained = run.adapter if (run.adapter / "tokenizer_config.json").exists() else None
-        result = verify_gguf(partial, run.merged, quant, contract, convs, questions, trained)
+        result = verify_gguf(partial, run.merged, quant, contract, convs, questions, trained,
+                             progress=lambda f, m: progress(0.72 + 0.27 * f, m))
+    except Stopped:
+        if not written:
+            partial.unlink(missing_ok=True)
+            raise
+        kept = target.with_name(f"{target.stem}.unverified.gguf")
+        partial.replace(kept)
+        raise Stopped(T("export.p.kept_unverified", path=str(kept))) from None
     except OSError as e:
         partial.unlink(missing_ok=True)
         if e.errno == 28:
@@ -131,8 +141,9 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
     if not result.ok:
         partial.unlink(missing_ok=True)
         bad = result.failed()[0]
-        raise StudioError("err.export.verify", check=bad.name, detail=bad.detail)
+        raise StudioError("err.export.verify", check=T(f"export.n.{bad.name}"), detail=bad.detail)
     partial.replace(target)
+    target.with_name(f"{target.stem}.unverified.gguf").unlink(missing_ok=True)   # a stopped export's, now superseded
     contract.save(out_dir)
     from studio.export.model_card import write_model_card
     write_model_card(run, out_dir, "export", contract)

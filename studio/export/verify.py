@@ -15,7 +15,15 @@ from studio.locale import T, Text
 # q8_0 0.035, q4_0 0.66 (top-1 agreement 0.62: too coarse for a 135M model, so that export is refused); tiny test
 # models: q4_0 0.03-0.16. A wrong tensor layout or vocabulary scrambles the logits (near 1.0).
 RELATIVE_TOLERANCE = {"f16": 0.01, "bf16": 0.05, "q8_0": 0.15, "q4_0": 0.35}
+# The stop check generates greedily with both models, so it is bounded three ways: a character that rarely stops
+# makes every reply run to the token limit (an under-trained one held a busy laptop for 28 minutes at 8 prompts).
 STOP_CHECK_TOKENS = 48
+STOP_CHECK_PROMPTS = 4
+STOP_CHECK_SECONDS = 120.0
+
+
+def _no_progress(fraction: float, message) -> None:
+    """The default progress report: none."""
 
 
 @dataclass
@@ -23,6 +31,7 @@ class Check:
     name: str          # metadata | template | tokenization | logits | stops
     ok: bool
     detail: Text       # in both languages (shown in the UI's language, the CLI's English)
+    checked: bool = True   # False: not run (e.g. out of time); ok stays True and the detail says so
 
 
 @dataclass
@@ -37,7 +46,7 @@ class Verification:
         return [c for c in self.checks if not c.ok]
 
     def lines(self) -> list[str]:
-        return [T("export.check_line", mark="ok " if c.ok else "FAIL", name=c.name, detail=c.detail)
+        return [T("export.check_line", mark=("ok " if c.checked else "-- ") if c.ok else "FAIL", name=T(f"export.n.{c.name}"), detail=c.detail)
                 for c in self.checks]
 
 
@@ -102,47 +111,101 @@ def _tokenization_check(texts: list[str], merged_tok, gguf_tok) -> Check:
 
 
 def verify_gguf(path: Path, merged_dir: Path, quant: str, contract: Contract, convs: list[Conversation],
-                questions: list[str], trained_tokenizer_dir: Path | None = None) -> Verification:
+                questions: list[str], trained_tokenizer_dir: Path | None = None, progress=_no_progress,
+                stop_seconds: float | None = None) -> Verification:
     """trained_tokenizer_dir: the tokenizer training rendered with (the run's adapter folder), so that a template
-    changed after training is caught rather than compared with itself."""
-    import torch
+    changed after training is caught rather than compared with itself. progress(fraction, Text | None) is called
+    at each step and each generated token (None: only a chance to stop)."""
     from transformers import AutoTokenizer
 
     from studio.core.models import load_model
-    from studio.format.render import generation_prompt_ids, pieces_for
     from studio.format.templates import text_of
 
     result = Verification()
+    progress(0.0, T("export.v.reading"))
     merged_tok = AutoTokenizer.from_pretrained(merged_dir)
     trained_tok = AutoTokenizer.from_pretrained(trained_tokenizer_dir) if trained_tokenizer_dir else merged_tok
     gguf_tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     result.checks.append(_metadata_check(gguf_fields(path), contract, merged_tok))
+    progress(0.05, T("export.v.template", n=len(convs)))
     result.checks.append(_template_check(convs, contract, trained_tok, gguf_tok))
+    from studio.format.render import pieces_for
     bos, eos = merged_tok.bos_token or "", merged_tok.eos_token or ""
     texts = [text_of(pieces_for(c, contract.template, merged_tok), bos, eos) for c in convs] + questions
     result.checks.append(_tokenization_check(texts, merged_tok, gguf_tok))
 
     # both in fp32 on the CPU: the check compares the file's numbers with the merged model's, not two devices
+    progress(0.1, T("export.v.loading"))
     merged = load_model(merged_dir, dtype="fp32", on="cpu")
     model = load_model(path.parent, dtype="fp32", on="cpu", gguf_file=path.name)
+    result.checks.append(_logits_check(merged, model, merged_tok, contract, quant, questions,
+                                       lambda f, m: progress(0.3 + 0.1 * f, m)))
+    result.checks.append(_stops_check(merged, model, merged_tok, contract, questions[:STOP_CHECK_PROMPTS],
+                                      STOP_CHECK_SECONDS if stop_seconds is None else stop_seconds,
+                                      lambda f, m: progress(0.4 + 0.6 * f, m)))
+    return result
+
+
+def _prompt_ids(contract: Contract, question: str, tok):
+    import torch
+
+    from studio.format.render import generation_prompt_ids
+    return torch.tensor([generation_prompt_ids(contract.conversation([], question), contract.template, tok)])
+
+
+def _logits_check(merged, model, tok, contract: Contract, quant: str, questions: list[str], progress) -> Check:
+    import torch
     worst = 0.0
-    stops_ref = stops_got = 0
-    for q in questions:
-        ids = torch.tensor([generation_prompt_ids(contract.conversation([], q), contract.template, merged_tok)])
+    for n, q in enumerate(questions, start=1):
+        progress((n - 1) / max(len(questions), 1), T("export.v.logits", n=n, total=len(questions)))
+        ids = _prompt_ids(contract, q, tok)
         with torch.no_grad():
             a, b = merged(ids).logits, model(ids).logits
         worst = max(worst, float((a - b).abs().max() / a.abs().max().clamp_min(1e-6)))
-        stop = list(contract.stop_token_ids) or [merged_tok.eos_token_id]
-        kw = dict(max_new_tokens=STOP_CHECK_TOKENS, do_sample=False, eos_token_id=stop,
-                  pad_token_id=merged_tok.pad_token_id if merged_tok.pad_token_id is not None else stop[0])
+    tol = RELATIVE_TOLERANCE[quant]
+    return Check("logits", worst <= tol, T("export.c.logits", worst=f"{worst:.4f}", tol=tol, quant=quant,
+                                           n=len(questions)))
+
+
+def _stops_check(merged, model, tok, contract: Contract, questions: list[str], seconds: float, progress) -> Check:
+    """Greedy replies of both models to the same prompts: the file must end its turn at least as often. Only
+    prompts both models answered within the time budget count; with none, the check says it was not run."""
+    import time
+
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    stop = list(contract.stop_token_ids) or [tok.eos_token_id]
+    deadline = time.monotonic() + seconds
+    state = {"frac": 0.0}
+
+    class _Watch(StoppingCriteria):
+        """Each token: a chance to honour Stop, and the budget's end."""
+        def __call__(self, input_ids, scores, **kwargs) -> bool:
+            progress(state["frac"], None)
+            return torch.full((input_ids.shape[0],), time.monotonic() > deadline, dtype=torch.bool,
+                              device=input_ids.device)
+
+    kw = dict(max_new_tokens=STOP_CHECK_TOKENS, do_sample=False, eos_token_id=stop,
+              pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else stop[0],
+              stopping_criteria=StoppingCriteriaList([_Watch()]))
+    done = stops_ref = stops_got = 0
+    for n, q in enumerate(questions, start=1):
+        state["frac"] = (n - 1) / len(questions)
+        progress(state["frac"], T("export.v.stops", n=n, total=len(questions), tokens=STOP_CHECK_TOKENS,
+                                  left=max(0, round(deadline - time.monotonic()))))
+        ids = _prompt_ids(contract, q, tok)
         with torch.no_grad():
             ref = merged.generate(ids, **kw)[0, ids.shape[1]:].tolist()
             got = model.generate(ids, **kw)[0, ids.shape[1]:].tolist()
+        if time.monotonic() > deadline:
+            break                      # this pair may have been cut by the budget: it does not count
+        done += 1
         stops_ref += any(t in stop for t in ref)
         stops_got += any(t in stop for t in got)
-    tol = RELATIVE_TOLERANCE[quant]
-    result.checks.append(Check("logits", worst <= tol, T("export.c.logits", worst=f"{worst:.4f}", tol=tol, quant=quant,
-                                                         n=len(questions))))
-    result.checks.append(Check("stops", stops_got >= stops_ref, T("export.c.stops", got=stops_got, ref=stops_ref,
-                                                                 n=len(questions))))
-    return result
+    if not done:
+        return Check("stops", True, T("export.c.stops_unchecked", seconds=round(seconds)), checked=False)
+    detail = T("export.c.stops", got=stops_got, ref=stops_ref, n=done)
+    if done < len(questions):
+        detail = T("export.c.stops_partial", detail=detail, n=done, total=len(questions), seconds=round(seconds))
+    return Check("stops", stops_got >= stops_ref, detail)

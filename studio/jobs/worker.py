@@ -12,16 +12,13 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from studio.core.errors import Stopped
 from studio.core.storage import atomic_write_text
 from studio.jobs.launcher import report_progress, stop_requested
-from studio.jobs.status import PARAMS, RESULT, State, error_fields, explain, pid_fields, write_status
+from studio.jobs.status import PARAMS, RESULT, State, error_fields, explain, pid_fields, read_status, write_status
 from studio.locale import LANGS, Text, render
 
 Task = Callable[[dict, Path, Callable], Text]  # (params, runs_dir, say) -> the summary
-
-
-class Stopped(Exception):
-    """The user asked the job to stop."""
 
 
 def run_job(folder: Path, tasks: dict[str, Task]) -> int:
@@ -43,7 +40,9 @@ def run_job(folder: Path, tasks: dict[str, Task]) -> int:
                                                       ensure_ascii=False, indent=1), keep_backups=0)
         write_status(folder, state=State.FINISHED.value, fraction=1.0, finished=time.time())
         return 0
-    except Stopped:
+    except Stopped as stopped:
+        if stopped.note is not None:
+            report_progress(folder, read_status(folder).get("fraction") or 0.0, stopped.note)
         write_status(folder, state=State.STOPPED.value, finished=time.time())
         return 0
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json
