@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# The suite never writes into the user's own workspace (personas, runs, logs/errors.log): every test and every
+# process a test starts gets a throwaway home unless the test names its own.
+_HOME = Path(tempfile.mkdtemp(prefix="studio-tests-home-"))
+os.environ["STUDIO_HOME"] = str(_HOME)
+os.environ["STUDIO_RUNS_DIR"] = str(_HOME / "runs")
 SAMPLE = ROOT / "data" / "personas" / "ayano"
 
 

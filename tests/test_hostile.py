@@ -179,3 +179,16 @@ def test_a_read_only_persona_opens_for_reading_and_a_save_says_why_not(tmp_path)
         assert "Traceback" not in str(save(session).status)
     finally:
         folder.chmod(stat.S_IRWXU)
+
+
+def test_the_suite_leaves_the_users_workspace_alone(tmp_path):
+    """Issue 26: a failing CLI call in a test appended its traceback to the checkout's workspace/logs/errors.log."""
+    from studio.core.crash import log_path
+    from studio.core.workspace import home, runs_dir
+    for folder in (home(), runs_dir(), log_path()):
+        assert not folder.is_relative_to(ROOT), folder
+    (tmp_path / "file").write_text("x")
+    res = cli("convert", "--data", str(ROOT / "data" / "personas" / "ayano"), "--out", str(tmp_path / "file" / "y.csv"))
+    assert res.returncode != 0 and "errors.log" in res.stderr and str(home()) in res.stderr
+    assert not (ROOT / "workspace" / "logs" / "errors.log").exists() or \
+        str(tmp_path) not in (ROOT / "workspace" / "logs" / "errors.log").read_text(encoding="utf-8")
