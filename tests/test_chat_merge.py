@@ -212,3 +212,53 @@ def test_a_reply_cut_inside_a_character_ends_on_a_whole_character():
     assert tok.decode(ids).endswith("\ufffd")          # the trap, reproduced
     assert decode_whole_chars(tok, ids) == "猫が"        # cut back to the last whole character
     assert decode_whole_chars(tok, whole) == "猫が"
+
+
+def test_a_vote_while_the_panes_still_answer_is_refused_not_filed_under_the_previous_message(setup, tmp_path):
+    """Issue 26: a vote pressed while streaming was refused as 'chat first' (or, with an earlier exchange not yet
+    voted on, would have been recorded against that earlier exchange)."""
+    import json
+    import shutil
+
+    from studio.core.errors import StudioError
+    from studio.serve.chat_session import ChatSession
+    _, a1, _ = setup
+    shutil.copytree(a1, tmp_path / "runs" / "r1" / "adapter")
+    session = ChatSession(runs_dir=str(tmp_path / "runs"))
+    session.start("base", "run:r1", blind=False)
+    log = tmp_path / "votes.jsonl"
+    *_, first = session.respond("一つ目", GenSettings(max_new_tokens=3))
+    stream = session.respond("二つ目", GenSettings(max_new_tokens=3))
+    next(stream)                                               # the panes are streaming the second answer
+    with pytest.raises(StudioError) as e:
+        session.vote("A", [0, 1, 0, 1, 3, 0], log)
+    assert e.value.key == "chat.wait_for_answers" and "回答が終わってから" in e.value.render("ja")
+    with pytest.raises(StudioError):
+        session.rate(0, True, [0, 1, 0, 1, 3, 0], log)
+    assert not log.exists()
+    for _ in stream:
+        pass
+    session.vote("A", [0, 1, 0, 1, 3, 0], log)
+    assert json.loads(log.read_text(encoding="utf-8").splitlines()[0])["prompt"] == "二つ目"
+
+
+def test_a_message_typed_while_the_panes_stream_is_kept_and_queued(setup, tmp_path, monkeypatch):
+    """Issue 26: every streamed update cleared the message box, so a next message typed meanwhile vanished; now the
+    box is cleared once and Send/Enter queue the latest message (trigger_mode always_last)."""
+    import shutil
+
+    import gradio as gr
+
+    from studio.serve.chat_session import ChatRegistry
+    from studio.ui.app import build_app
+    from studio.ui.chat_tab import on_send
+    _, a1, _ = setup
+    shutil.copytree(a1, tmp_path / "runs" / "r1" / "adapter")
+    monkeypatch.setenv("STUDIO_RUNS_DIR", str(tmp_path / "runs"))
+    updates = list(on_send(ChatRegistry(), "ごきげんよう", "base", "run:r1", False, None, 0.0, 1.0, 0, 1.0, 4, 0,
+                           "ja"))
+    boxes = [u[2] for u in updates]
+    assert len(boxes) >= 3 and boxes[0] == "" and all(isinstance(b, type(gr.skip())) for b in boxes[1:])
+    demo, _ = build_app()
+    sends = [d for d in demo.config["dependencies"] if d.get("api_name") == "chat_send"]
+    assert sends and sends[0]["trigger_mode"] == "always_last"

@@ -239,6 +239,7 @@ MESSAGES: dict[str, str] = {
     "chat.type_first": "Type a message first.",
     "chat.cut": "  [cut: max new tokens]", "chat.shortened": "  [prompt shortened from the left to fit]",
     "chat.vote_to_reveal": "Vote to reveal the models.", "chat.nothing_to_regen": "Nothing to regenerate yet.",
+    "chat.wait_for_answers": "Both models are still answering: vote when the answers are complete (the vote is about this message).",
     "chat.chat_first": "Chat first, then vote.",
     "chat.vote_saved": "Vote saved: {which}. A was {a}, B was {b}.",
     "vote.A": "A", "vote.B": "B", "vote.tie": "tie", "vote.both_bad": "both bad",

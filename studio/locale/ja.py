@@ -236,6 +236,7 @@ MESSAGES: dict[str, str] = {
     "chat.type_first": "先にメッセージを入力してください。",
     "chat.cut": " [最大トークン数で打ち切り]", "chat.shortened": " [入りきらないため先頭側を短縮]",
     "chat.vote_to_reveal": "投票するとモデル名が表示されます。", "chat.nothing_to_regen": "再生成するものがまだありません。",
+    "chat.wait_for_answers": "両方のモデルがまだ回答中です。回答が終わってから投票してください(投票はこのメッセージへの回答が対象です)。",
     "chat.chat_first": "先にチャットしてから投票してください。",
     "chat.vote_saved": "投票を保存しました: {which}。Aは {a}、Bは {b} でした。",
     "vote.A": "A", "vote.B": "B", "vote.tie": "引き分け", "vote.both_bad": "どちらも悪い",

@@ -55,6 +55,7 @@ class ChatSession:
     blind: bool = False
     revealed: bool = True
     last: dict = field(default_factory=dict)   # the last exchange, for a vote
+    answering: bool = False                    # both panes still stream: a vote now would judge half answers
 
     def release(self) -> None:
         for e in self.engines.values():
@@ -105,6 +106,13 @@ class ChatSession:
         pane still answers."""
         if not message.strip():
             raise StudioError("chat.type_first")
+        self.answering, self.last = True, {}   # the exchange on screen is this one now, not the previous
+        try:
+            yield from self._respond(message, settings, lang)
+        finally:
+            self.answering = False
+
+    def _respond(self, message: str, settings: GenSettings, lang: str) -> Iterator[list[str]]:
         texts = ["", ""]
         used: list[Contract | None] = [None, None]   # each pane's contract: what a vote needs to re-render it
         groups: dict[str, list[tuple[int, Row]]] = {}
@@ -147,7 +155,9 @@ class ChatSession:
 
     def vote(self, which: str, settings: list, log: Path | None = None) -> tuple[str, str]:
         """Record a vote on the last exchange (with the generation settings it was made with) and reveal the sides;
-        returns the models on the left and on the right. Refused before a first exchange."""
+        returns the models on the left and on the right. Refused before a first exchange and while answering."""
+        if self.answering:
+            raise StudioError("chat.wait_for_answers")
         if not self.last:
             raise StudioError("chat.chat_first")
         a, b = self.panes[0].choice, self.panes[1].choice
@@ -160,6 +170,8 @@ class ChatSession:
     def rate(self, pane: int, good: bool, settings: list, log: Path | None = None) -> str:
         """👍/👎 on one pane's last reply (what KTO learns from); returns the model rated."""
         p = self.panes[pane]
+        if self.answering:
+            raise StudioError("chat.wait_for_answers")
         if not p.history:
             raise StudioError("chat.chat_first")
         sides = self.last.get("sides") or [{}, {}]

@@ -57,13 +57,18 @@ def on_send(chats: ChatRegistry, msg, first, second, is_blind, s, *sv):
     hide = pickers(not s.revealed)
     settings = GenSettings(temperature=float(sv[0]), top_p=float(sv[1]), top_k=int(sv[2] or 0),
                            repetition_penalty=float(sv[3]), max_new_tokens=int(sv[4] or 64), seed=int(sv[5] or 0))
+    # The box is cleared once, at the start; while the panes stream it is left alone, so a next message typed
+    # meanwhile is kept and (trigger_mode="always_last") sent when these answers are complete.
+    cleared = False
     try:
         for texts in s.respond(msg, settings, lg):
-            yield (*panes_out(s, (msg, texts[0], texts[1])), "", "", s, *hide)
+            yield (*panes_out(s, (msg, texts[0], texts[1])), gr.skip() if cleared else "", "", s, *hide)
+            cleared = True
     except StudioError as e:
-        yield (*panes_out(s), msg, e.render(lg), s, *hide)
+        yield (*panes_out(s), gr.skip() if cleared else msg, e.render(lg), s, *hide)
         return
-    yield (*panes_out(s), "", tr(lg, "chat.vote_to_reveal") if not s.revealed else "", s, *hide)
+    yield (*panes_out(s), gr.skip() if cleared else "", tr(lg, "chat.vote_to_reveal") if not s.revealed else "",
+           s, *hide)
 
 
 def on_regen(chats: ChatRegistry, first, second, is_blind, s, *sv):
@@ -164,8 +169,9 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State, train: Tr
     common = [left, right, blind, chat_state, *settings_inputs, lang]
     shown = [left, right, hidden_note]
     send_out = [pane_a, pane_b, message, status, chat_state, *shown]
-    send.click(partial(on_send, chats), [message, *common], send_out, api_name="chat_send")
-    message.submit(partial(on_send, chats), [message, *common], send_out, api_visibility="private")
+    send.click(partial(on_send, chats), [message, *common], send_out, api_name="chat_send", trigger_mode="always_last")
+    message.submit(partial(on_send, chats), [message, *common], send_out, api_visibility="private",
+                   trigger_mode="always_last")
     regen.click(partial(on_regen, chats), common, send_out, api_name="chat_regenerate")
     clear.click(partial(on_clear, chats), [left, right, blind, chat_state],
                 [pane_a, pane_b, status, chat_state, *shown], api_name="chat_clear")
