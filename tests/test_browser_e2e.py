@@ -63,6 +63,20 @@ def expected_hits(query: str) -> int:
     return len(view_rows(load_persona(SAMPLE).pairs, query))
 
 
+# What may stay ASCII in the Japanese UI: the language choice, pane letters, config values shown as themselves
+ALLOWED_ASCII = {"English", "A", "B", "llama2", "llama3", "gemma", "gemma-eos", "chatml", "model", "default"}
+
+
+def ascii_labels(page) -> set[str]:
+    """Visible labels, buttons, table headers and chart texts with letters but no Japanese (issue 26)."""
+    import re
+    texts = page.evaluate("""() => [...document.querySelectorAll(
+        'label, [data-testid=block-info], th, button, svg text')]
+        .filter(e => e.offsetParent !== null || e.tagName === 'text')
+        .map(e => (e.innerText || e.textContent || '').trim()).filter(t => t)""")
+    return {t for t in texts if re.fullmatch(r"[\x00-\x7f]+", t) and re.search(r"[A-Za-z]", t)}
+
+
 def wait_until_ended(folder_of, what: str) -> None:
     """Wait for a run or job to end, by its status file: as long as it is alive and its state says it is working,
     however busy the machine (a fixed budget fails on a loaded laptop); fail at once if it failed."""
@@ -270,6 +284,7 @@ def test_whole_loop_in_a_browser(app):
             page.get_by_role("gridcell", name=list_runs(runs)[-1].id).first.click()  # the finished run, in Japanese
             wait_text(t("state.finished"))
             expect(page.get_by_label(t("train.4bit"))).to_be_visible()
+            assert ascii_labels(page) <= ALLOWED_ASCII, ascii_labels(page) - ALLOWED_ASCII
             shot("3-train")
             tab("tab.chat")
             expect(page.get_by_role("button", name=t("chat.send"))).to_be_visible()
@@ -279,6 +294,7 @@ def test_whole_loop_in_a_browser(app):
             shot("5-merge")
             tab("tab.eval")
             wait_text(t("metric.style_rate"))
+            assert ascii_labels(page) <= ALLOWED_ASCII, ascii_labels(page) - ALLOWED_ASCII
             shot("6-evaluate")
         except Exception:
             shot("failure")

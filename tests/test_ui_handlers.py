@@ -142,3 +142,29 @@ def test_the_preview_command_rebuilds_the_settings_shown():
     args = build_parser().parse_args(shlex.split(line)[3:])
     rebuilt = TrainConfig.from_dict({**asdict(recipe(args.model)), **given_flags(args, TrainConfig)}, "test")
     assert rebuilt == cfg
+
+
+def test_every_table_and_chart_is_labelled_in_the_readers_language_before_its_first_fill():
+    """Issue 26: headers and axis titles were fixed at build time in English (win rates, Evaluate, Format findings,
+    'tokens'/'examples', 'step'/'loss'/'series') until a first fill."""
+    import re
+
+    import gradio as gr
+
+    from studio.ui.app import build_app
+    from studio.ui.blank import marked, relabel
+    demo, _ = build_app()
+    tables, charts = marked(demo)
+    everything = [b for b in demo.blocks.values() if isinstance(b, (gr.Dataframe, gr.BarPlot, gr.LinePlot))]
+    assert len(tables) + len(charts) == len(everything) >= 14
+    ascii_only = re.compile(r"^[\x00-\x7f]*$")
+    out = relabel(tables, charts)("ja", *[None] * len(tables))
+    for frame in out[:len(tables)]:
+        assert [c for c in frame.columns if ascii_only.match(c) and c != "#"] == [], list(frame.columns)
+    for update in out[len(tables):]:
+        titles = [update.x_title, update.y_title] + ([update.color_title] if update.color_title else [])
+        assert [t for t in titles if t.strip() and ascii_only.match(t)] == [], titles
+    # a table holding data is left as it is
+    import pandas as pd
+    kept = relabel(tables, charts)("ja", pd.DataFrame({"a": ["x"]}), *[None] * (len(tables) - 1))
+    assert isinstance(kept[0], type(gr.skip()))

@@ -136,7 +136,7 @@ def test_messages_follow_the_session_language(app):
     opened = c.predict("ayano", "", "row", api_name="/open_persona")
     assert opened[8] == "ayano を開きました: 143行。" and "返答の長さの中央値" in opened[10]
     assert opened[9]["headers"] == ["重要度", "コード", "行", "内容", "直し方"]
-    assert opened[7]["headers"] == ["#", "質問", "回答", "参考情報", "dialog_id", "下書きしたモデル"]
+    assert opened[7]["headers"] == ["#", "質問", "回答", "参考情報", "会話ID (dialog_id)", "下書きしたモデル"]
     table = opened[7]
     table["data"][0][2] = "日本語の見出しでも保存されますわ。"  # edits are read back by position, not header
     assert c.predict(table, api_name="/edit_table")[0].endswith("に保存しました: 143行。")

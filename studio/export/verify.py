@@ -46,8 +46,8 @@ class Verification:
         return [c for c in self.checks if not c.ok]
 
     def lines(self) -> list[str]:
-        return [T("export.check_line", mark=("ok " if c.checked else "-- ") if c.ok else "FAIL", name=T(f"export.n.{c.name}"), detail=c.detail)
-                for c in self.checks]
+        return [T("export.check_line", mark=("ok " if c.checked else "-- ") if c.ok else "FAIL",
+                  name=T(f"export.n.{c.name}"), detail=c.detail) for c in self.checks]
 
 
 def gguf_fields(path: Path) -> dict:

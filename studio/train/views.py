@@ -49,12 +49,12 @@ def _clock(seconds: float) -> str:
         else f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def loss_frame(runs: list[Path], label_by_run: bool = False) -> pd.DataFrame:
-    """Long format for gr.LinePlot: step, loss, series ('train'/'eval', or the run id when comparing)."""
+def loss_frame(runs: list[Path], label_by_run: bool = False, lang: str = "en") -> pd.DataFrame:
+    """Long format for gr.LinePlot: step, loss, series ('train'/'eval' in `lang`, after the run id when comparing)."""
     rows = []
     for run in runs:
         for m in read_metrics(run):
-            for key, name in (("loss", "train"), ("eval_loss", "eval")):
+            for key, name in (("loss", tr(lang, "series.train")), ("eval_loss", tr(lang, "series.eval"))):
                 if key in m:
                     series = f"{run.name} {name}" if label_by_run else name
                     rows.append({"step": m["step"], "loss": m[key], "series": series})

@@ -7,6 +7,7 @@ import gradio as gr
 
 from studio.locale import lang_of, tr
 from studio.serve.chat_session import ChatRegistry
+from studio.ui.blank import marked, relabel
 from studio.ui.chat_tab import build_chat_tab
 from studio.ui.draft_panel import build_draft_panel
 from studio.ui.eval_tab import build_eval_tab
@@ -80,7 +81,11 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             remember_lang, [lang_pick, memory], [memory], api_visibility="private").then(
             tab_titles, [lang], list(tabs.values()), api_visibility="private")
         persona.picker.change(remember_persona, [persona.picker, memory], [memory], api_visibility="private")
-        loaded = demo.load(initial_lang, [memory], [lang, lang_pick], api_visibility="private")
+        # first, tables and charts not yet filled get headers and axis titles in the reader's language
+        # (studio.ui.blank); everything that fills them runs after, so a blank never lands on filled data
+        tables, charts = marked(demo)
+        loaded = demo.load(initial_lang, [memory], [lang, lang_pick], api_visibility="private").then(
+            relabel(tables, charts), [lang, *tables], [*tables, *charts], api_visibility="private")
         loaded.then(persona.on_load, [memory], [persona.picker], api_visibility="private").then(
             persona.on_open, persona.open_inputs, persona.open_outputs, api_visibility="private")
         loaded.then(train.attach, [train.current], [train.current], api_visibility="private").then(
@@ -92,6 +97,9 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
         loaded.then(eval_select, eval_inputs, eval_outputs, api_visibility="private")
         loaded.then(serve_select, serve_inputs, serve_outputs, api_visibility="private")
         loaded.then(draft_select, draft_inputs, draft_outputs, api_visibility="private")
+        # a switch by the reader (not the load's own setting of the radio, which would race the fills above)
+        lang_pick.input(lang_of, [lang_pick], None, api_visibility="private").then(
+            relabel(tables, charts), [lang_pick, *tables], [*tables, *charts], api_visibility="private")
     guard_all(demo)  # every handler: a sentence for the user, the traceback to the log file
     return demo, i18n
 

@@ -14,6 +14,7 @@ from studio.locale import tr
 from studio.serve.chat import GenSettings
 from studio.serve.chat_session import ChatRegistry, ChatSession, model_choices
 from studio.serve.votes import export_preferences, read_votes, votes_path, win_rates
+from studio.ui.blank import blank
 from studio.ui.common import localized_columns
 from studio.ui.prefs_panel import build_prefs_panel
 from studio.ui.train_tab import TrainTab
@@ -103,9 +104,12 @@ def on_vote(which: str):
     return vote
 
 
+WIN_COLUMNS = ("model_x", "model_y", "votes", "x_win_rate", "y_win_rate", "ties", "both_bad")
+
+
 def win_rate_frame(votes: list[dict], lg: str) -> pd.DataFrame:
     """Win rates as whole percentages under the reader's column names (not 0.3333333333333333)."""
-    frame = pd.DataFrame(win_rates(votes))
+    frame = pd.DataFrame(win_rates(votes), columns=list(WIN_COLUMNS))
     for col in ("x_win_rate", "y_win_rate"):
         if col in frame:
             frame[col] = [f"{v:.0%}" for v in frame[col]]
@@ -154,8 +158,8 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State, train: Tr
             max_new = gr.Number(64, precision=0, minimum=1, label=i18n("gen.max_new_tokens"))
             seed = gr.Number(0, precision=0, label=i18n("gen.seed"))
     with gr.Row():
-        summary = gr.Dataframe(headers=["model_x", "model_y", "votes", "x_win_rate", "y_win_rate", "ties", "both_bad"],
-                               interactive=False, label=i18n("chat.win_rates"))
+        summary = blank(gr.Dataframe(headers=list(WIN_COLUMNS), interactive=False, label=i18n("chat.win_rates")),
+                        lambda lg: win_rate_frame([], lg))
         with gr.Column():
             export = gr.Button(i18n("chat.export"))
             download = gr.File(label=i18n("io.download"), interactive=False)

@@ -22,6 +22,7 @@ from studio.jobs.status import PARAMS, State, read_status
 from studio.locale import render, tr
 from studio.serve.chat_session import ChatRegistry
 from studio.ui import job_panel as jp
+from studio.ui.blank import blank
 from studio.ui.common import headers
 from studio.ui.persona_tab import PersonaTab, persona_table
 
@@ -142,9 +143,10 @@ def build_draft_panel(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, l
                 per_topic = gr.Number(5, precision=0, minimum=1, maximum=20, label=i18n("draft.per_topic"))
         go = gr.Button(i18n("draft.go"), variant="primary")
         panel = jp.job_panel(i18n)
-        review = gr.Dataframe(headers=list(REVIEW_KEYS), datatype=["str", "bool", "str", "str", "str"],
-                              interactive=True, wrap=True, label=i18n("draft.review"),
-                              column_widths=["6%", "8%", "28%", "38%", "20%"], static_columns=[0, 2, 4])
+        review = blank(gr.Dataframe(headers=list(REVIEW_KEYS), datatype=["str", "bool", "str", "str", "str"],
+                                    interactive=True, wrap=True, label=i18n("draft.review"),
+                                    column_widths=["6%", "8%", "28%", "38%", "20%"], static_columns=[0, 2, 4]),
+                       lambda lg: pd.DataFrame(columns=headers(REVIEW_KEYS, lg)))
         with gr.Row():
             accept = gr.Button(i18n("draft.accept"), variant="primary")
             reject = gr.Button(i18n("draft.reject"), variant="stop")

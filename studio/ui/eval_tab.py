@@ -22,6 +22,7 @@ from studio.jobs.status import read_status
 from studio.locale import LANGS, tr
 from studio.serve.chat_session import ChatRegistry
 from studio.ui import job_panel as jp
+from studio.ui.blank import blank
 from studio.ui.common import headers
 
 
@@ -29,17 +30,28 @@ def finished_runs() -> list[str]:
     return [r.id for r in list_runs(runs_dir()) if Run(r.path).has_adapter()]
 
 
+METRIC_KEYS = ("col.metric", "eval.model.base", "eval.model.tuned")
+ANSWER_KEYS = ("col.question", "eval.model.base", "eval.model.tuned")
+FREEFORM_KEYS = ("col.question", "col.accepted", "eval.model.base", "eval.model.tuned")
+
+
+def empty_outputs(lang: str) -> tuple:
+    """The tables and chart with nothing evaluated yet: headers and axis titles in `lang`."""
+    return (pd.DataFrame(columns=headers(METRIC_KEYS, lang)),
+            gr.BarPlot(value=None, x_title=" ", y_title=tr(lang, "axis.rate"), color_title=tr(lang, "axis.model")),
+            pd.DataFrame(columns=headers(ANSWER_KEYS, lang)), pd.DataFrame(columns=headers(FREEFORM_KEYS, lang)))
+
+
 def _outputs(res: dict, lang: str):
-    table = pd.DataFrame(metric_rows(res, lang), columns=headers(("col.metric", "eval.model.base", "eval.model.tuned"),
-                                                                 lang))
+    table = pd.DataFrame(metric_rows(res, lang), columns=headers(METRIC_KEYS, lang))
     bars = pd.DataFrame(rate_bars(res, rate_names(), lang), columns=["bar", "model", "value"])
     bars = gr.BarPlot(value=bars, sort=list(bars["bar"]))  # metric by metric, base before tuned
     answers = pd.DataFrame([[a["question"], a["base"], a["tuned"]] for a in res["answers"]],
-                           columns=headers(("col.question", "eval.model.base", "eval.model.tuned"), lang))
+                           columns=headers(ANSWER_KEYS, lang))
     mark = {True: "✓ ", False: "✗ "}
     free = pd.DataFrame([[f["question"], f["accepted"], mark[f["base_ok"]] + f["base"],
                           mark[f["tuned_ok"]] + f["tuned"]] for f in res.get("freeform", [])],
-                        columns=headers(("col.question", "col.accepted", "eval.model.base", "eval.model.tuned"), lang))
+                        columns=headers(FREEFORM_KEYS, lang))
     return table, bars, answers, free
 
 
@@ -75,7 +87,7 @@ def tick(cur, seen, lg):
 def on_show(ref, against, lg):
     res = saved(ref, against)
     if res is None:
-        return tr(lg, "eval.not_yet"), None, None, None, None
+        return tr(lg, "eval.not_yet"), *empty_outputs(lg)
     return tr(lg, "eval.showing") + summary_flag(res, lg), *_outputs(res, lg)
 
 
@@ -108,15 +120,18 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
     status = gr.Textbox(label=i18n("format.status"), interactive=False)
     shown = gr.State(None)  # the job whose results the tables show
     with gr.Row():
-        table = gr.Dataframe(headers=["metric", "base", "tuned"], interactive=False, label=i18n("eval.metrics"))
+        table = blank(gr.Dataframe(headers=["metric", "base", "tuned"], interactive=False, label=i18n("eval.metrics")),
+                      lambda lg: empty_outputs(lg)[0])
         bars = gr.BarPlot(x="bar", y="value", color="model", x_label_angle=-30, y_lim=[0, 1], sort=None,
                           color_map={tr(lg, f"eval.model.{m}"): c for lg in LANGS
                                      for m, c in (("base", "#9ca3af"), ("tuned", "#f97316"))},
                           label=i18n("eval.chart"), x_title=" ", elem_id="eval-bars")
-    answers = gr.Dataframe(headers=["question", "base", "tuned"], interactive=False, wrap=True,
-                           label=i18n("eval.answers"))
-    freeform = gr.Dataframe(headers=["question", "accepted", "base", "tuned"], interactive=False, wrap=True,
-                            label=i18n("eval.freeform"))
+        blank(bars, lambda lg: gr.BarPlot(x_title=" ", y_title=tr(lg, "axis.rate"), color_title=tr(lg, "axis.model")))
+    answers = blank(gr.Dataframe(headers=["question", "base", "tuned"], interactive=False, wrap=True,
+                                 label=i18n("eval.answers")), lambda lg: empty_outputs(lg)[2])
+    freeform = blank(gr.Dataframe(headers=["question", "accepted", "base", "tuned"], interactive=False, wrap=True,
+                                  label=i18n("eval.freeform")),
+                     lambda lg: empty_outputs(lg)[3])
     with gr.Row():
         exp_csv = gr.Button(i18n("io.export_csv"))
         exp_html = gr.Button(i18n("eval.export_html"))

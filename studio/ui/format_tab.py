@@ -27,6 +27,7 @@ from studio.locale import T, tr
 from studio.train.config import TrainConfig
 from studio.train.recipes import DEFAULT_REPLAY_SHARE
 from studio.train.replay import preview_conversations
+from studio.ui.blank import axis_titles, blank
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, template_choices
 from studio.ui.persona_tab import PersonaTab, persona_table
 
@@ -137,12 +138,14 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
             text = gr.Textbox(label=i18n("format.text"), lines=6, interactive=False)
             view = gr.HTML(label=i18n("format.tokens"))
         with gr.Column(scale=2):
-            findings = gr.Dataframe(headers=headers(FINDING_KEYS, "en"), interactive=False, wrap=True,
-                                    label=i18n("findings"), column_widths=FINDING_WIDTHS)
+            findings = blank(gr.Dataframe(headers=headers(FINDING_KEYS, "en"), interactive=False, wrap=True,
+                                          label=i18n("findings"), column_widths=FINDING_WIDTHS),
+                             lambda lg: findings_frame([], lg))
             with gr.Row():
                 fix_pick = gr.Dropdown(choices=[], label=i18n("format.fix"), scale=3)
                 fix_go = gr.Button(i18n("format.apply_fix"), scale=1)
-            hist = gr.BarPlot(x="tokens", y="examples", label=i18n("format.lengths"), sort=None, y_lim=[0, None])
+            hist = blank(gr.BarPlot(x="tokens", y="examples", label=i18n("format.lengths"), sort=None, y_lim=[0, None]),
+                         axis_titles(gr.BarPlot, "axis.tokens", "axis.examples"))
             with gr.Row():
                 exp_jsonl = gr.Button(i18n("format.export_jsonl"))
                 exp_txt = gr.Button(i18n("format.export_txt"))

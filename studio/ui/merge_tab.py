@@ -90,8 +90,9 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
         picks = gr.Dropdown(adapter_runs(), multiselect=True, allow_custom_value=True, scale=3,
                             label=i18n("merge.combine_runs"))
         weights = gr.Textbox(label=i18n("merge.weights"), placeholder="0.5, 0.5")
-        method = gr.Dropdown(list(COMBINE_METHODS), value="linear", label=i18n("merge.method"))
-        density = gr.Number(0.5, label="density", info=i18n("merge.density_hint"))
+        method = gr.Dropdown([(i18n(f"merge.m.{m}"), m) for m in COMBINE_METHODS], value="linear",
+                             label=i18n("merge.method"))
+        density = gr.Number(0.5, label=i18n("merge.density"), info=i18n("merge.density_hint"))
         combine = gr.Button(i18n("merge.combine_go"))
     gr.Markdown(i18n("export.title"))
     with gr.Row():

@@ -17,6 +17,7 @@ from studio.data.library import list_personas, persona_path
 from studio.data.stats import length_histogram, persona_stats
 from studio.data.table_view import SORTS, VIEW_COLUMNS, apply_view, delete_row, duplicate_row, insert_row, view_rows
 from studio.locale import T, render, tr
+from studio.ui.blank import axis_titles, blank
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, localized_columns
 
 
@@ -225,9 +226,10 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                                    label=i18n("table.sort"), scale=1)
                 selected = gr.Number(label=i18n("table.selected"), precision=0, interactive=False, scale=1)
             showing = gr.Markdown()
-            table = gr.Dataframe(headers=VIEW_COLUMNS, datatype=["number", "str", "str", "str", "str", "str"],
-                                 static_columns=[0], interactive=True, wrap=True, max_height=600,
-                                 label=i18n("table.rows"), column_widths=["6%", "32%", "38%", "14%", "10%"])
+            table = blank(gr.Dataframe(headers=VIEW_COLUMNS, datatype=["number", "str", "str", "str", "str", "str"],
+                                       static_columns=[0], interactive=True, wrap=True, max_height=600,
+                                       label=i18n("table.rows"), column_widths=["6%", "32%", "38%", "14%", "10%"]),
+                          lambda lg: localized_columns(pd.DataFrame(columns=VIEW_COLUMNS), lg))
             with gr.Row():
                 add = gr.Button(i18n("table.add"))
                 dup = gr.Button(i18n("table.duplicate"))
@@ -244,9 +246,11 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
         with gr.Column(scale=2):
             status = gr.Textbox(label=i18n("persona.status"), interactive=False, lines=2)
             stats = gr.Textbox(label=i18n("stats"), interactive=False)
-            findings = gr.Dataframe(headers=headers(FINDING_KEYS, "en"), interactive=False, wrap=True,
-                                    label=i18n("findings"), max_height=400, column_widths=FINDING_WIDTHS)
-            hist = gr.BarPlot(x="length", y="replies", label=i18n("hist"), sort=None, y_lim=[0, None])
+            findings = blank(gr.Dataframe(headers=headers(FINDING_KEYS, "en"), interactive=False, wrap=True,
+                                          label=i18n("findings"), max_height=400, column_widths=FINDING_WIDTHS),
+                             lambda lg: findings_frame([], lg))
+            hist = blank(gr.BarPlot(x="length", y="replies", label=i18n("hist"), sort=None, y_lim=[0, None]),
+                         axis_titles(gr.BarPlot, "axis.length", "axis.replies"))
 
     fields = [name, system, notes, notes_in, target, rules, markers]
     derived = [status, findings, stats, hist]

@@ -24,6 +24,7 @@ from studio.serve.votes import (
     vote_rows,
     votes_path,
 )
+from studio.ui.blank import blank
 from studio.ui.common import localized_columns
 from studio.ui.train_tab import on_method
 
@@ -114,8 +115,9 @@ def build_prefs_panel(i18n: gr.I18n, chat_state: gr.State, settings_inputs: list
         with gr.Row():
             query = gr.Textbox(label=i18n("table.search"), scale=3)
             show = gr.Button(i18n("prefs.show"), scale=1)
-        table = gr.Dataframe(headers=VIEW_COLUMNS, interactive=False, wrap=True, max_height=400,
-                             label=i18n("prefs.view"))
+        table = blank(gr.Dataframe(headers=VIEW_COLUMNS, interactive=False, wrap=True, max_height=400,
+                                   label=i18n("prefs.view")),
+                      lambda lg: localized_columns(pd.DataFrame(columns=VIEW_COLUMNS), lg))
         with gr.Row():
             ids = gr.Textbox(label=i18n("prefs.ids"), scale=2)
             delete = gr.Button(i18n("table.delete"), variant="stop", scale=1)

@@ -34,6 +34,7 @@ from studio.train.views import (
     progress_html,
     progress_text,
 )
+from studio.ui.blank import axis_titles, blank
 from studio.ui.common import template_choices
 from studio.ui.job_panel import stop as job_stop
 from studio.ui.persona_tab import PersonaTab
@@ -177,7 +178,7 @@ def tick(cur, lg, session=None, shown=None):
     run = Path(cur) if cur else None
     text, frac = progress_text(run, lg)
     hist = history_frame(runs_dir(), lg)
-    value, shown = plot_update(loss_frame([run]) if run else loss_frame([]), shown or [])
+    value, shown = plot_update(loss_frame([run] if run else [], lang=lg), shown or [])
     return (text, progress_html(frac), value, log_html(tail_log(run) if run else ""), hist,
             gr.Dropdown(choices=list(hist.iloc[:, 0]) if len(hist) else []), persona_line(session, run, lg), shown)
 
@@ -189,9 +190,9 @@ def pick_history(evt: gr.SelectData, df):
         return gr.skip()
 
 
-def on_compare(ids):
+def on_compare(ids, lg: str = "en"):
     yield None  # drawn anew for every comparison (see plot_update): each run gets its own colored line
-    frame = loss_frame([runs_dir() / i for i in ids or []], label_by_run=True)
+    frame = loss_frame([runs_dir() / i for i in ids or []], label_by_run=True, lang=lg)
     yield plot_update(frame, [])[0]
 
 
@@ -262,14 +263,17 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
         refresh_btn = gr.Button(i18n("train.refresh"), scale=1)
     bar = gr.HTML(progress_html(0))
     with gr.Row():
-        plot = gr.LinePlot(x="step", y="loss", color="series", label=i18n("train.loss"), height=300,
-                           elem_id="loss-plot")
+        plot = blank(gr.LinePlot(x="step", y="loss", color="series", label=i18n("train.loss"), height=300,
+                                 elem_id="loss-plot"),
+                     axis_titles(gr.LinePlot, "axis.step", "axis.loss", "axis.series"))
         log = gr.HTML(log_html(""), label=i18n("train.log"), elem_id="train-log")  # anchored at its tail
-    history = gr.Dataframe(headers=HISTORY_COLUMNS, interactive=False, label=i18n("train.history"))
+    history = blank(gr.Dataframe(headers=HISTORY_COLUMNS, interactive=False, label=i18n("train.history")),
+                    lambda lg: history_frame(runs_dir(), lg))   # what the table holds, in any case
     with gr.Row():
         compare = gr.Dropdown([], multiselect=True, label=i18n("train.compare"), scale=3)
         compare_go = gr.Button(i18n("train.compare_go"), scale=1)
-    compare_plot = gr.LinePlot(x="step", y="loss", color="series", height=300)
+    compare_plot = blank(gr.LinePlot(x="step", y="loss", color="series", height=300),
+                         axis_titles(gr.LinePlot, "axis.step", "axis.loss", "axis.series"))
 
     widgets = [shown[n] for n in NAMES]
     model = shown["model"]
@@ -292,7 +296,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     refresh_btn.click(tick, [current, lang, persona.session, plotted], outputs, api_name="train_progress")
     history.select(pick_history, [history], [current], api_visibility="private").then(
         show_settings, [current], [*widgets, applied_model], api_visibility="private")
-    compare_go.click(on_compare, [compare], [compare_plot], api_name="compare_runs")
+    compare_go.click(on_compare, [compare, lang], [compare_plot], api_name="compare_runs")
     method_outputs = [shown[n] for n in (*PREFERENCE_FIELDS, "learning_rate", "max_steps", "batch_size",
                                          "replay_share")]
     shown["method"].input(on_method, [shown["method"], shown["parent_run"]], method_outputs,
