@@ -191,3 +191,14 @@ def test_dpo_with_the_chosen_replies_likelihood_added(tmp_path):
     prepared.trainer.train()
     logged = [h for h in prepared.trainer.state.log_history if "loss" in h]
     assert logged and all(h["loss"] == h["loss"] for h in logged)   # finite, not NaN
+
+
+def test_the_dpo_default_is_the_measured_one_and_validates():
+    """README, 'Learning from the votes': DPO sigmoid+sft at 5e-4 followed the voter (rule 0.23) and kept the
+    character; plain sigmoid at 5e-4 collapsed. KTO stays at 5e-5."""
+    from studio.train.config import TrainConfig
+    from studio.train.recipes import preference_recipe
+    dpo = preference_recipe(TrainConfig(), "dpo")
+    assert (dpo.loss_type, dpo.learning_rate, dpo.max_steps, dpo.replay_share) == ("sigmoid+sft", 5e-4, 30, 0.0)
+    kto = preference_recipe(TrainConfig(), "kto")
+    assert (kto.loss_type, kto.learning_rate) == ("kto", 5e-5)
