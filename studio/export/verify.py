@@ -181,7 +181,7 @@ def _stops_check(merged, model, tok, contract: Contract, questions: list[str], s
 
     class _Watch(StoppingCriteria):
         """Each token: a chance to honour Stop, and the budget's end."""
-        def __call__(self, input_ids, scores, **kwargs) -> bool:
+        def __call__(self, input_ids, scores, **kwargs):   # one flag per row (a BoolTensor)
             progress(state["frac"], None)
             return torch.full((input_ids.shape[0],), time.monotonic() > deadline, dtype=torch.bool,
                               device=input_ids.device)
