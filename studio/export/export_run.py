@@ -110,6 +110,7 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
     progress(0.35, T("export.p.writing", quant=quant))
     eot = contract.stop_token_ids[0] if contract.stop_token_ids else None
     written = False
+    unverified = target.with_name(f"{target.stem}.unverified.gguf")   # what a Stop during verification keeps
     try:
         template = with_persona_default(tok.chat_template or "", tok, contract.system_for())
         warnings = write_gguf(plan, partial, template, contract.persona_name or run.id, eot,
@@ -127,9 +128,8 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
         if not written:
             partial.unlink(missing_ok=True)
             raise
-        kept = target.with_name(f"{target.stem}.unverified.gguf")
-        partial.replace(kept)
-        raise Stopped(T("export.p.kept_unverified", path=str(kept))) from None
+        partial.replace(unverified)
+        raise Stopped(T("export.p.kept_unverified", path=str(unverified))) from None
     except OSError as e:
         partial.unlink(missing_ok=True)
         if e.errno == 28:
@@ -143,7 +143,7 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
         bad = result.failed()[0]
         raise StudioError("err.export.verify", check=T(f"export.n.{bad.name}"), detail=bad.detail)
     partial.replace(target)
-    target.with_name(f"{target.stem}.unverified.gguf").unlink(missing_ok=True)   # a stopped export's, now superseded
+    unverified.unlink(missing_ok=True)   # a stopped export's, now superseded
     contract.save(out_dir)
     from studio.export.model_card import write_model_card
     write_model_card(run, out_dir, "export", contract)
