@@ -19,7 +19,7 @@ SURFACES: dict[str, str] = {
     'axis.replies': 'replies', 'axis.step': 'step', 'axis.loss': 'loss', 'axis.series': 'series', 'axis.rate': 'rate',
     'axis.model': 'model', 'series.train': 'train', 'series.eval': 'eval',
     'col.dialog_id': 'dialog_id',
-    'merge.density': 'Density (density)',
+    'merge.density': 'Density',
     'merge.m.linear': 'linear: weighted sum', 'merge.m.ties': 'ties: keep agreeing signs',
     'merge.m.dare_ties': 'dare_ties: random drop, then ties', 'merge.m.svd': 'svd: low-rank fit of the sum',
     'export.c.stops_unchecked': 'not checked: no prompt finished within the {seconds} s budget (the file is published; try it in the Chat tab or Ollama)',
