@@ -294,8 +294,10 @@ def test_whole_loop_in_a_browser(app):
             shot("5-merge")
             tab("tab.eval")
             wait_text(t("metric.style_rate"))
-            # not asserted here yet: the chart drawn in English keeps its English bar names and legend after the
-            # switch (gradio fixes a plot's scales at its first draw; the tables are relabelled)
+            # the chart drawn in English is redrawn with Japanese bar names and legend, not only new axis titles
+            page.wait_for_function("n => [...document.querySelectorAll('#eval-bars svg text')]"
+                                   ".some(e => e.textContent === n)", arg=t("eval.model.tuned"))
+            assert ascii_labels(page) <= ALLOWED_ASCII, ascii_labels(page) - ALLOWED_ASCII
             shot("6-evaluate")
         except Exception:
             shot("failure")

@@ -49,7 +49,7 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             chat_refresh, chat_outputs = build_chat_tab(i18n, chats, lang, train, persona.session)
             serve_select, serve_inputs, serve_outputs = build_serve_panel(i18n, lang, chats)
         with gr.Tab(i18n("tab.eval")) as eval_tab:
-            eval_select, eval_inputs, eval_outputs = build_eval_tab(i18n, lang, chats)
+            eval_select, eval_inputs, eval_outputs, eval_redraw = build_eval_tab(i18n, lang, chats)
         persona_tab.select(draft_select, draft_inputs, draft_outputs, api_visibility="private")
         eval_tab.select(eval_select, eval_inputs, eval_outputs, api_visibility="private")
         merge_tab.select(merge_select, merge_inputs, merge_outputs, api_visibility="private")
@@ -99,7 +99,8 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
         loaded.then(draft_select, draft_inputs, draft_outputs, api_visibility="private")
         # a switch by the reader (not the load's own setting of the radio, which would race the fills above)
         lang_pick.input(lang_of, [lang_pick], None, api_visibility="private").then(
-            relabel(tables, charts), [lang_pick, *tables], [*tables, *charts], api_visibility="private")
+            relabel(tables, charts), [lang_pick, *tables], [*tables, *charts], api_visibility="private").then(
+            eval_redraw[0], [*eval_redraw[1], lang_pick], eval_redraw[2], api_visibility="private")
     guard_all(demo)  # every handler: a sentence for the user, the traceback to the log file
     return demo, i18n
 

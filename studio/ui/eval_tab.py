@@ -85,10 +85,14 @@ def tick(cur, seen, lg):
 
 
 def on_show(ref, against, lg):
+    """The saved results of `ref` in `lg`. The chart is emptied first: gradio keeps the bar names and legend of a
+    chart's first draw when only its data changes, so results redrawn in another language kept the old names."""
     res = saved(ref, against)
     if res is None:
-        return tr(lg, "eval.not_yet"), *empty_outputs(lg)
-    return tr(lg, "eval.showing") + summary_flag(res, lg), *_outputs(res, lg)
+        yield tr(lg, "eval.not_yet"), *empty_outputs(lg)
+        return
+    yield (gr.skip(), gr.skip(), gr.BarPlot(value=None), gr.skip(), gr.skip())
+    yield tr(lg, "eval.showing") + summary_flag(res, lg), *_outputs(res, lg)
 
 
 def export(kind: str):
@@ -149,4 +153,5 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
     exp_csv.click(export("csv"), [run], [download], api_name="export_eval_csv")
     exp_html.click(export("html"), [run], [download], api_name="export_eval_html")
 
-    return on_select, [panel.job], [run, panel.job]
+    redraw = (on_show, [run, against], [status, table, bars, answers, freeform])  # + the new language, on a switch
+    return on_select, [panel.job], [run, panel.job], redraw
