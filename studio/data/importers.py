@@ -1,4 +1,5 @@
-"""Read Q&A pairs from CSV/TSV, JSONL (several shapes) and SillyTavern character cards. No torch, no gradio.
+"""Read Q&A pairs from CSV/TSV, Excel (.xlsx), JSONL (several shapes) and SillyTavern character cards. No torch,
+no gradio.
 
 Every failure is a StudioError that names the file (and line or column) and says what to do.
 """
@@ -14,16 +15,19 @@ from studio.core.errors import StudioError
 from studio.data.cards import card_from_json, card_from_png
 from studio.data.csv_cells import MAX_CELL_CHARS, allow_long_cells, restore
 from studio.data.persona import QAPair
+from studio.data.xlsx import OLD_EXCEL_SUFFIXES, XLSX_SUFFIXES, read_xlsx
 from studio.locale import T, Text
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 TEXT_SUFFIXES = (".txt", ".md", "")  # one item per line (probe questions), not a table
-# What each reader takes, by suffix (the upload boxes offer exactly these; anything else is read as CSV)
+# What each reader takes, by suffix (a .txt, .md or a name without one is read as CSV; anything else is refused
+# with a message naming the kinds that are read: the upload boxes take any file, so no English toast of gradio's)
 CARD_SUFFIXES = (".png",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 JSON_SUFFIXES = (".json",)
 TSV_SUFFIXES = (".tsv", ".tab")
-TABLE_SUFFIXES = (".csv", *TSV_SUFFIXES, *JSONL_SUFFIXES, *JSON_SUFFIXES)
+TABLE_SUFFIXES = (".csv", *TSV_SUFFIXES, *JSONL_SUFFIXES, *JSON_SUFFIXES, *XLSX_SUFFIXES)
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"   # an old .xls (or .doc) however it is named
 PERSONA_SUFFIXES = (*TABLE_SUFFIXES, *CARD_SUFFIXES)      # rows for the Persona tab
 QUESTION_SUFFIXES = (".txt", *TABLE_SUFFIXES)             # questions (drafting, evaluation prompts)
 
@@ -66,6 +70,14 @@ def import_file(path: str | Path, need_answer: bool = True) -> ImportResult:
     raw = path.read_bytes()
     if suffix in CARD_SUFFIXES:
         return _card_result(card_from_png(raw, path.name))
+    if suffix in XLSX_SUFFIXES:
+        return import_xlsx(raw, path.name, need_answer)
+    if suffix in OLD_EXCEL_SUFFIXES or raw.startswith(OLE_MAGIC):
+        raise StudioError("err.xlsx.old_excel", name=path.name)
+    if suffix not in (*TABLE_SUFFIXES, *TEXT_SUFFIXES):
+        raise StudioError("err.import.unknown_kind", name=path.name, suffix=suffix)
+    if raw.startswith(b"PK\x03\x04"):
+        raise StudioError("err.import.zip_named", name=path.name)
     text, encoding = decode_bytes(raw, path.name)
     if suffix in JSONL_SUFFIXES:
         result = import_jsonl(text, path.name, need_answer)
@@ -101,8 +113,9 @@ def decode_bytes(raw: bytes, name: str) -> tuple[str, str]:
     try:
         return _normalise_newlines(raw.decode("cp932")), "cp932"
     except UnicodeDecodeError as e:
-        raise StudioError("err.import.undecodable", name=name, join=f"UTF-8 fails at byte {first.start} "
-                          f"(0x{raw[first.start]:02x}); CP932 fails at byte {e.start} (0x{raw[e.start]:02x})") from None
+        raise StudioError("err.import.undecodable", name=name, utf8_at=first.start,
+                          utf8_value=f"0x{raw[first.start]:02x}", cp932_at=e.start,
+                          cp932_value=f"0x{raw[e.start]:02x}") from None
 
 
 def _normalise_newlines(text: str) -> str:
@@ -123,12 +136,27 @@ def import_table(text: str, name: str, delimiter: str | None = None, allow_empty
         rows = [[restore(c) for c in r] for r in reader]
     except csv.Error as e:
         raise StudioError("err.import.bad_quotes", name=name, line_num=reader.line_num, reason=e) from None
+    return _rows_result(rows, name, "tsv" if delimiter == "\t" else "csv", allow_empty, need_answer)
+
+
+def _rows_result(rows: list[list[str]], name: str, fmt: str, allow_empty: bool = False,
+                 need_answer: bool = True) -> ImportResult:
+    """A table's rows (the first is the header) as pairs."""
     header, body = rows[0], [r for r in rows[1:] if any(cell.strip() for cell in r)]
     mapping = map_columns(header, name, need_answer)
     if not body and not allow_empty:
         raise StudioError("err.import.header_only", name=name)
     pairs = [_pair_from_record(dict(zip(header, r)), mapping) for r in body]
-    return ImportResult(pairs=check_cell_sizes(pairs, name), source_format="tsv" if delimiter == "\t" else "csv")
+    return ImportResult(pairs=check_cell_sizes(pairs, name), source_format=fmt)
+
+
+def import_xlsx(raw: bytes, name: str, need_answer: bool = True) -> ImportResult:
+    """The first sheet of an Excel workbook, its first non-blank row the header (as in a CSV)."""
+    rows, sheets = read_xlsx(raw, name)
+    result = _rows_result(rows, name, "xlsx", need_answer=need_answer)
+    if sheets > 1:
+        result.warnings.append(T("w.xlsx_first_sheet", name=name, sheets=sheets))
+    return result
 
 
 def check_cell_sizes(pairs: list[QAPair], name: str) -> list[QAPair]:

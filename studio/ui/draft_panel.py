@@ -14,7 +14,6 @@ from studio.core.models import model_choices as base_choices
 from studio.core.workspace import runs_dir
 from studio.data import drafts as dr
 from studio.data import persona_session as ps
-from studio.data.importers import QUESTION_SUFFIXES
 from studio.jobs.folders import Run
 from studio.jobs.launcher import result
 from studio.jobs.runs import list_runs
@@ -138,7 +137,7 @@ def build_draft_panel(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, l
         with gr.Row():
             questions = gr.Textbox(lines=5, label=i18n("draft.questions"), scale=3)
             with gr.Column(scale=2):
-                qfile = gr.File(label=i18n("draft.file"), file_types=list(QUESTION_SUFFIXES))
+                qfile = gr.File(label=i18n("draft.file"))
                 topics = gr.Textbox(label=i18n("draft.topics"))
                 per_topic = gr.Number(5, precision=0, minimum=1, maximum=20, label=i18n("draft.per_topic"))
         go = gr.Button(i18n("draft.go"), variant="primary")

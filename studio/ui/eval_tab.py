@@ -11,7 +11,6 @@ import pandas as pd
 from studio.core.errors import StudioError
 from studio.core.storage import atomic_write_text
 from studio.core.workspace import runs_dir
-from studio.data.importers import QUESTION_SUFFIXES
 from studio.data.library import safe_folder_name
 from studio.eval.registry import rate_names
 from studio.eval.report import answers_csv, html_report, metric_rows, rate_bars, warnings
@@ -115,7 +114,7 @@ def on_select(cur):
 def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
     with gr.Row():
         run = gr.Dropdown(finished_runs(), allow_custom_value=True, label=i18n("eval.run"), scale=3)
-        prompts = gr.File(label=i18n("eval.prompts"), file_types=list(QUESTION_SUFFIXES), scale=2)
+        prompts = gr.File(label=i18n("eval.prompts"), scale=2)
         max_new = gr.Number(64, precision=0, minimum=1, label=i18n("gen.max_new_tokens"))
         against = gr.Radio([(i18n("eval.against_base"), "base"), (i18n("eval.against_parent"), "parent")],
                            value="base", label=i18n("eval.against"))

@@ -12,7 +12,6 @@ import pandas as pd
 from studio.core.errors import StudioError
 from studio.data import persona_session as ps
 from studio.data.exporters import export_pairs
-from studio.data.importers import PERSONA_SUFFIXES
 from studio.data.library import list_personas, persona_path
 from studio.data.stats import length_histogram, persona_stats
 from studio.data.table_view import SORTS, VIEW_COLUMNS, apply_view, delete_row, duplicate_row, insert_row, view_rows
@@ -235,7 +234,7 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                 dup = gr.Button(i18n("table.duplicate"))
                 delete = gr.Button(i18n("table.delete"))
             with gr.Row():
-                upload = gr.File(label=i18n("io.file"), file_types=list(PERSONA_SUFFIXES))
+                upload = gr.File(label=i18n("io.file"))
                 with gr.Column():
                     mode = gr.Radio([(i18n("io.append"), "append"), (i18n("io.replace"), "replace")],
                                     value="append", label=i18n("io.mode"))
