@@ -78,6 +78,12 @@ def _trained_once(kind: str, seed: int, template: str) -> Path:
     return _TRAINED[key]
 
 
+def passed(check_line: str) -> bool:
+    """An export check's line (English) that passed; llama.cpp's cross-check is "not checked" where it is not
+    installed (CI), and must pass where it is."""
+    return check_line.startswith("ok") or check_line.startswith("--  llama.cpp: not checked: llama-cpp-python is not")
+
+
 def finished_run(root, kind: str = "chatml", seed: int = 1, name: str = "20260101-000000-ayano",
                  template: str = "model"):
     """A finished run folder (adapter + the persona snapshot it trained on) over a tiny base of `kind` in

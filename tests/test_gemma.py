@@ -98,9 +98,10 @@ def test_a_gemma3_run_merges_and_exports_to_gguf_read_back_by_transformers(gemma
     Modelfile speaks Gemma turns with replies ending in <eos>."""
     from studio.export.export_run import export_run
     from studio.export.verify import gguf_fields
+    from tests.conftest import passed
     report = export_run(gemma_run.path, "f16", out=tmp_path / "f16")
     checks = [c.render("en") for c in report.checks]
-    assert all(c.startswith("ok") for c in checks), checks
+    assert all(passed(c) for c in checks), checks
     fields = gguf_fields(report.gguf)
     assert fields["general.architecture"] == "gemma3" and fields["tokenizer.ggml.model"] == "llama"
     assert fields["gemma3.attention.sliding_window"] == 16 and fields["gemma3.attention.key_length"] == 256

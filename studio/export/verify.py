@@ -28,7 +28,7 @@ def _no_progress(fraction: float, message) -> None:
 
 @dataclass
 class Check:
-    name: str          # metadata | template | tokenization | logits | stops
+    name: str          # metadata | template | tokenization | logits | stops | llamacpp
     ok: bool
     detail: Text       # in both languages (shown in the UI's language, the CLI's English)
     checked: bool = True   # False: not run (e.g. out of time); ok stays True and the detail says so
@@ -140,9 +140,14 @@ def verify_gguf(path: Path, merged_dir: Path, quant: str, contract: Contract, co
     model = load_model(path.parent, dtype="fp32", on="cpu", gguf_file=path.name)
     result.checks.append(_logits_check(merged, model, merged_tok, contract, quant, questions,
                                        lambda f, m: progress(0.3 + 0.1 * f, m)))
+    replies: dict[str, tuple[str, bool]] = {}
     result.checks.append(_stops_check(merged, model, merged_tok, contract, questions[:STOP_CHECK_PROMPTS],
                                       STOP_CHECK_SECONDS if stop_seconds is None else stop_seconds,
-                                      lambda f, m: progress(0.4 + 0.6 * f, m)))
+                                      lambda f, m: progress(0.4 + 0.45 * f, m), replies))
+    del merged, model
+    from studio.export.llamacpp_check import llamacpp_check
+    result.checks.append(llamacpp_check(path, replies, quant, STOP_CHECK_TOKENS,
+                                        progress=lambda f, m: progress(0.85 + 0.15 * f, m)))
     return result
 
 
@@ -167,9 +172,11 @@ def _logits_check(merged, model, tok, contract: Contract, quant: str, questions:
                                            n=len(questions)))
 
 
-def _stops_check(merged, model, tok, contract: Contract, questions: list[str], seconds: float, progress) -> Check:
+def _stops_check(merged, model, tok, contract: Contract, questions: list[str], seconds: float, progress,
+                 replies: dict[str, tuple[str, bool]] | None = None) -> Check:
     """Greedy replies of both models to the same prompts: the file must end its turn at least as often. Only
-    prompts both models answered within the time budget count; with none, the check says it was not run."""
+    prompts both models answered within the time budget count; with none, the check says it was not run.
+    replies, when given, receives the merged model's (text, ended its turn) per counted prompt."""
     import time
 
     import torch
@@ -201,6 +208,9 @@ def _stops_check(merged, model, tok, contract: Contract, questions: list[str], s
         if time.monotonic() > deadline:
             break                      # this pair may have been cut by the budget: it does not count
         done += 1
+        if replies is not None:
+            cut = next((i for i, t in enumerate(ref) if t in stop), len(ref))
+            replies[q] = (tok.decode(ref[:cut], skip_special_tokens=True), cut < len(ref))
         stops_ref += any(t in stop for t in ref)
         stops_got += any(t in stop for t in got)
     if not done:

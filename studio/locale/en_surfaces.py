@@ -35,4 +35,12 @@ SURFACES: dict[str, str] = {
     'export.n.tokenization': 'tokenization',
     'export.n.logits': 'logits',
     'export.n.stops': 'stops',
+    'export.v.llamacpp': "verifying in llama.cpp (installed here): prompt {n}/{total}, the file's own template, no system message ({left} s left)",
+    'export.n.llamacpp': 'llama.cpp',
+    'export.c.llamacpp_absent': 'not checked: llama-cpp-python is not installed (pip install llama-cpp-python to also run the file in llama.cpp)',
+    'export.c.llamacpp_nothing': 'not checked: the stop check gave no reply of the studio to compare with',
+    'export.c.llamacpp_unchecked': 'not checked: no reply finished within the {seconds} s budget',
+    'export.c.llamacpp_unreadable': 'llama.cpp cannot read the file: {reason}',
+    'export.c.llamacpp_failed': 'llama.cpp read the file but could not run it: {reason}',
+    'export.c.llamacpp': "with the file's own template and no system message, {same}/{n} greedy replies are the same as the studio's and {stops}/{n} ended their turn (the studio: {ref_stops}/{n}); reported, not judged: llama.cpp computes {quant} differently (8-bit activations for q8_0), so an under-trained character may diverge",
 }

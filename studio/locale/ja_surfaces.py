@@ -35,4 +35,12 @@ SURFACES: dict[str, str] = {
     'export.n.tokenization': 'トークン化',
     'export.n.logits': 'ロジット',
     'export.n.stops': '停止',
+    'export.v.llamacpp': 'llama.cpp で検証中(この環境にインストール済み): プロンプト {n}/{total}、ファイル自身のテンプレート、システムメッセージなし(残り {left} 秒)',
+    'export.n.llamacpp': 'llama.cpp',
+    'export.c.llamacpp_absent': '未確認: llama-cpp-python がインストールされていません(pip install llama-cpp-python で llama.cpp でも動かして確かめます)',
+    'export.c.llamacpp_nothing': '未確認: 比べるスタジオ側の応答が停止確認で得られませんでした',
+    'export.c.llamacpp_unchecked': '未確認: {seconds} 秒の制限内に終わった応答がありません',
+    'export.c.llamacpp_unreadable': 'llama.cpp がファイルを読めません: {reason}',
+    'export.c.llamacpp_failed': 'llama.cpp はファイルを読めましたが実行できません: {reason}',
+    'export.c.llamacpp': 'ファイル自身のテンプレートでシステムメッセージなしに尋ねると、貪欲生成の応答 {n} 件中 {same} 件がスタジオと同じで、{stops} 件がターンを終えました(スタジオ: {ref_stops} 件)。判定ではなく報告です: llama.cpp は {quant} を別の方法で計算する(q8_0 では 8 ビットの活性化)ため、学習が浅いキャラクターでは応答が分かれることがあります',
 }
