@@ -42,7 +42,8 @@ class TrainConfig:
     Train tab's widgets all come from these declarations."""
     # Shown in the Train tab, in this order: the order of its widgets, and so of the start_training API's inputs
     model: str = setting("default", group="data", ui=_shown("custom", "top", "train.model"),
-                         help="local folder, hub id, or 'default' (the embedded SmolLM2-135M-Instruct)")
+                         help="local folder, hub id, 'default' (the embedded Gemma 3 270M) or 'smollm2' "
+                              "(SmolLM2-135M-Instruct)")
     template: str = setting("model", group="data", choices=_templates, ui=_shown("custom", "top", "format.template"),
                             help="llama2 | llama3 | model (the tokenizer's own chat template)")
     max_steps: int = setting(60, group="optimisation", ui=_shown("int", "main", minimum=0),
