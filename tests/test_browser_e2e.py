@@ -276,6 +276,12 @@ def test_whole_loop_in_a_browser(app):
             tab("tab.persona")
             page.get_by_role("button", name=t("persona.reload")).click()
             wait_text(t("persona.opened", name="zz-second", rows=0, notes=""))
+            # a CSV dropped on the table itself (gradio's own import) says, in Japanese, where files go
+            from studio.locale.gradio_own import GRADIO_OWN
+            dropped = page.evaluate_handle("""() => { const d = new DataTransfer();
+                d.items.add(new File(['question,answer\\nq,a\\n'], 'x.csv', {type: 'text/csv'})); return d; }""")
+            page.locator("table").first.dispatch_event("drop", {"dataTransfer": dropped})
+            expect(page.get_by_text(GRADIO_OWN["ja"]["dataframe.import_static_columns"])).to_be_visible()
             shot("1-persona")
             tab("tab.format")
             expect(page.get_by_role("button", name=t("format.render"))).to_be_visible()

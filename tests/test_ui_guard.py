@@ -5,7 +5,7 @@ import pytest
 from gradio_client import Client
 
 from studio.core.errors import StudioError
-from studio.ui.guard import guard_all
+from studio.ui.guard import guard_all, guarded
 
 
 def test_unexpected_errors_become_sentences_with_the_traceback_in_the_log(tmp_path, monkeypatch):
@@ -42,3 +42,12 @@ def test_unexpected_errors_become_sentences_with_the_traceback_in_the_log(tmp_pa
         assert "The system refused: File name too long" in str(e.value)
     finally:
         demo.close()
+
+
+def test_the_error_toast_is_titled_in_the_session_language():
+    def crash(text: str, lang: str) -> str:
+        raise ValueError(text)
+    for lang, title in (("ja", "エラー"), ("en", "Error")):
+        with pytest.raises(gr.Error) as e:
+            guarded(crash)("x", lang)
+        assert e.value.title == title

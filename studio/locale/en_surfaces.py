@@ -43,4 +43,5 @@ SURFACES: dict[str, str] = {
     'export.c.llamacpp_unreadable': 'llama.cpp cannot read the file: {reason}',
     'export.c.llamacpp_failed': 'llama.cpp read the file but could not run it: {reason}',
     'export.c.llamacpp': "with the file's own template and no system message, {same}/{n} greedy replies are the same as the studio's and {stops}/{n} ended their turn (the studio: {ref_stops}/{n}); reported, not judged: llama.cpp computes {quant} differently (8-bit activations for q8_0), so an under-trained character may diverge",
+    'toast.error': 'Error',
 }

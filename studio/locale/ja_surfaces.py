@@ -43,4 +43,5 @@ SURFACES: dict[str, str] = {
     'export.c.llamacpp_unreadable': 'llama.cpp がファイルを読めません: {reason}',
     'export.c.llamacpp_failed': 'llama.cpp はファイルを読めましたが実行できません: {reason}',
     'export.c.llamacpp': 'ファイル自身のテンプレートでシステムメッセージなしに尋ねると、貪欲生成の応答 {n} 件中 {same} 件がスタジオと同じで、{stops} 件がターンを終えました(スタジオ: {ref_stops} 件)。判定ではなく報告です: llama.cpp は {quant} を別の方法で計算する(q8_0 では 8 ビットの活性化)ため、学習が浅いキャラクターでは応答が分かれることがあります',
+    'toast.error': 'エラー',
 }

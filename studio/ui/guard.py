@@ -8,7 +8,7 @@ import inspect
 import gradio as gr
 
 from studio.core.crash import explain_unexpected
-from studio.locale import LANGS, render
+from studio.locale import LANGS, render, tr
 
 
 def _lang(args: tuple) -> str:
@@ -20,7 +20,9 @@ def guarded(fn):
     name = getattr(fn, "__qualname__", "handler")
 
     def fail(e: BaseException, args: tuple):
-        return gr.Error(render(explain_unexpected(e, f"ui {name}"), _lang(args)), print_exception=False)
+        lang = _lang(args)
+        return gr.Error(render(explain_unexpected(e, f"ui {name}"), lang), title=tr(lang, "toast.error"),
+                        print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.locale import CATALOGS, lang_of
+from studio.locale.gradio_own import GRADIO_OWN
 
 # Switches gradio's own label language in the browser (labels are translated client-side); the module that
 # exports changeLocale has a hashed name, so it is found among the page's loaded scripts.
@@ -19,7 +20,7 @@ async (lang) => {
 
 
 def make_i18n() -> gr.I18n:
-    return gr.I18n(**CATALOGS)
+    return gr.I18n(**{lang: {**GRADIO_OWN.get(lang, {}), **texts} for lang, texts in CATALOGS.items()})
 
 
 def request_lang(request: gr.Request | None) -> str:
