@@ -255,10 +255,64 @@ def test_a_message_typed_while_the_panes_stream_is_kept_and_queued(setup, tmp_pa
     _, a1, _ = setup
     shutil.copytree(a1, tmp_path / "runs" / "r1" / "adapter")
     monkeypatch.setenv("STUDIO_RUNS_DIR", str(tmp_path / "runs"))
-    updates = list(on_send(ChatRegistry(), "ごきげんよう", "base", "run:r1", False, None, 0.0, 1.0, 0, 1.0, 4, 0,
+    updates = list(on_send(ChatRegistry(), "ごきげんよう", "base", "run:r1", False, None, 0.0, 1.0, 0, 1.0, 4, 0, "",
                            "ja"))
     boxes = [u[2] for u in updates]
     assert len(boxes) >= 3 and boxes[0] == "" and all(isinstance(b, type(gr.skip())) for b in boxes[1:])
     demo, _ = build_app()
     sends = [d for d in demo.config["dependencies"] if d.get("api_name") == "chat_send"]
     assert sends and sends[0]["trigger_mode"] == "always_last"
+
+
+def test_a_system_prompt_tried_in_chat_reaches_both_panes_and_the_vote(setup, tmp_path, monkeypatch):
+    """Issue 26: a system-prompt box in the Chat tab tries a prompt without retraining; what each pane was asked
+    with (the prompt's ids) and what a vote records are the tried prompt, not the run's."""
+    import json
+    import shutil
+
+    from studio.serve.chat import ChatEngine
+    from studio.serve.chat_session import MAX_SYSTEM_CHARS, ChatSession
+    _, a1, _ = setup
+    shutil.copytree(a1, tmp_path / "runs" / "r1" / "adapter")
+    asked = []
+    real = ChatEngine.prompt_ids
+    monkeypatch.setattr(ChatEngine, "prompt_ids", lambda self, row, n: asked.append(
+        self.tokenizer.decode(real(self, row, n)[0])) or real(self, row, n))
+    session = ChatSession(runs_dir=str(tmp_path / "runs"))
+    session.start("base", "run:r1", blind=False)
+    *_, last = session.respond("ごきげんよう", GenSettings(max_new_tokens=3), system="あなたは海賊の船長だ。")
+    assert len(asked) == 2 and all("あなたは海賊の船長だ。" in p and "お嬢様" not in p for p in asked), asked
+    log = tmp_path / "votes.jsonl"
+    session.vote("A", [0, 1, 0, 1, 3, 0], log)
+    sides = json.loads(log.read_text(encoding="utf-8"))["sides"]
+    assert [s["system_prompt"] for s in sides] == ["あなたは海賊の船長だ。"] * 2
+    asked.clear()
+    *_, last = session.respond("もう一度", GenSettings(max_new_tokens=3))          # empty box: the run's own again
+    assert "あなたは海賊の船長だ。" not in asked[1] and "お嬢様" in asked[1]
+    with pytest.raises(StudioError) as e:
+        next(session.respond("x", GenSettings(max_new_tokens=3), system="あ" * (MAX_SYSTEM_CHARS + 1)))
+    assert e.value.key == "chat.system_too_long" and "短くして" in e.value.render("ja")
+
+
+def test_regenerating_one_side_keeps_the_other_answer(setup, tmp_path):
+    import json
+    import shutil
+
+    from studio.serve.chat_session import ChatRegistry, ChatSession
+    from studio.ui.chat_tab import on_regen
+    _, a1, _ = setup
+    shutil.copytree(a1, tmp_path / "runs" / "r1" / "adapter")
+    session = ChatSession(runs_dir=str(tmp_path / "runs"))
+    session.start("base", "run:r1", blind=False)
+    *_, first = session.respond("ごきげんよう", GenSettings(max_new_tokens=4))
+    kept = list(session.panes[0].history)
+    sampled = [1.5, 1.0, 0, 1.0, 4, 7]   # temperature 1.5, seed 7: B answers anew
+    updates = list(on_regen(ChatRegistry(), "base", "run:r1", False, session, *sampled, "", "en", only=1))
+    pane_a, pane_b = updates[-1][0], updates[-1][1]
+    assert session.panes[0].history == kept and len(session.panes[1].history) == 1   # A untouched, B replaced
+    assert [m["content"][0]["text"] for m in pane_a.value] == ["ごきげんよう", first[0]] and len(pane_b.value) == 2
+    log = tmp_path / "votes.jsonl"
+    session.vote("B", sampled, log)
+    vote = json.loads(log.read_text(encoding="utf-8"))
+    assert vote["prompt"] == "ごきげんよう" and vote["answer_b"] == session.panes[1].history[-1][1]
+    assert vote["answer_a"] == kept[-1][1]

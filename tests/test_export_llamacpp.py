@@ -29,7 +29,7 @@ def test_a_file_llamacpp_cannot_read_fails_the_check(tmp_path):
     pytest.importorskip("llama_cpp")
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 64)   # a header and nothing after it
-    check = lc.llamacpp_check(bad, {"こんにちは": ("ごきげんよう", True)}, "f16", 8)
+    check = lc.llamacpp_check(bad, {"こんにちは": ("ごきげんよう", True)}, 8)
     assert not check.ok and check.checked
     assert check.detail.render("en").startswith("llama.cpp cannot read the file")
 

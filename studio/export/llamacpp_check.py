@@ -21,7 +21,7 @@ def llamacpp_installed() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def llamacpp_check(path: Path, studio_replies: dict[str, tuple[str, bool]], quant: str, max_tokens: int,
+def llamacpp_check(path: Path, studio_replies: dict[str, tuple[str, bool]], max_tokens: int,
                    seconds: float = LLAMACPP_SECONDS, progress=lambda f, m: None) -> Check:
     """studio_replies: question -> (the merged model's greedy reply, whether it ended its turn), as the studio's
     chat asks (with the persona's system prompt). progress(fraction, Text | None) as in verify_gguf."""
@@ -64,5 +64,4 @@ def llamacpp_check(path: Path, studio_replies: dict[str, tuple[str, bool]], quan
         llm.close()
     if not done:
         return Check("llamacpp", True, T("export.c.llamacpp_unchecked", seconds=round(seconds)), checked=False)
-    return Check("llamacpp", True, T("export.c.llamacpp", same=same, stops=stops, ref_stops=ref_stops, n=done,
-                                     quant=quant))
+    return Check("llamacpp", True, T("export.c.llamacpp", same=same, stops=stops, ref_stops=ref_stops, n=done))

@@ -146,7 +146,7 @@ def verify_gguf(path: Path, merged_dir: Path, quant: str, contract: Contract, co
                                       lambda f, m: progress(0.4 + 0.45 * f, m), replies))
     del merged, model
     from studio.export.llamacpp_check import llamacpp_check
-    result.checks.append(llamacpp_check(path, replies, quant, STOP_CHECK_TOKENS,
+    result.checks.append(llamacpp_check(path, replies, STOP_CHECK_TOKENS,
                                         progress=lambda f, m: progress(0.85 + 0.15 * f, m)))
     return result
 

@@ -42,6 +42,11 @@ SURFACES: dict[str, str] = {
     'export.c.llamacpp_unchecked': 'not checked: no reply finished within the {seconds} s budget',
     'export.c.llamacpp_unreadable': 'llama.cpp cannot read the file: {reason}',
     'export.c.llamacpp_failed': 'llama.cpp read the file but could not run it: {reason}',
-    'export.c.llamacpp': "with the file's own template and no system message, {same}/{n} greedy replies are the same as the studio's and {stops}/{n} ended their turn (the studio: {ref_stops}/{n}); reported, not judged: llama.cpp computes {quant} differently (8-bit activations for q8_0), so an under-trained character may diverge",
+    'export.c.llamacpp': "with the file's own template and no system message, {same}/{n} greedy replies are the same as the studio's and {stops}/{n} ended their turn (the studio: {ref_stops}/{n}); reported, not judged: llama.cpp computes differently from transformers (8-bit activations at q8_0), so an under-trained character's replies may diverge",
     'toast.error': 'Error',
+    'chat.regenerate_a': 'Regenerate A only',
+    'chat.regenerate_b': 'Regenerate B only',
+    'chat.system': "System prompt to try (empty: each model's own)",
+    'chat.system_hint': "Replaces both panes' system prompt for the next messages, without retraining; a vote records the prompt used",
+    'chat.system_too_long': 'The system prompt to try has {n} characters; at most {max} are used. Shorten it.',
 }

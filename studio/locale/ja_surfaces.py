@@ -42,6 +42,11 @@ SURFACES: dict[str, str] = {
     'export.c.llamacpp_unchecked': '未確認: {seconds} 秒の制限内に終わった応答がありません',
     'export.c.llamacpp_unreadable': 'llama.cpp がファイルを読めません: {reason}',
     'export.c.llamacpp_failed': 'llama.cpp はファイルを読めましたが実行できません: {reason}',
-    'export.c.llamacpp': 'ファイル自身のテンプレートでシステムメッセージなしに尋ねると、貪欲生成の応答 {n} 件中 {same} 件がスタジオと同じで、{stops} 件がターンを終えました(スタジオ: {ref_stops} 件)。判定ではなく報告です: llama.cpp は {quant} を別の方法で計算する(q8_0 では 8 ビットの活性化)ため、学習が浅いキャラクターでは応答が分かれることがあります',
+    'export.c.llamacpp': 'ファイル自身のテンプレートでシステムメッセージなしに尋ねると、貪欲生成の応答 {n} 件中 {same} 件がスタジオと同じで、{stops} 件がターンを終えました(スタジオ: {ref_stops} 件)。判定ではなく報告です: llama.cpp は transformers と計算が異なる(q8_0 では 8 ビットの活性化)ため、学習が浅いキャラクターでは応答が分かれることがあります',
     'toast.error': 'エラー',
+    'chat.regenerate_a': 'A だけ再生成',
+    'chat.regenerate_b': 'B だけ再生成',
+    'chat.system': '試すシステムプロンプト(空欄: 各モデル自身のもの)',
+    'chat.system_hint': '再学習せずに、次のメッセージから両方のシステムプロンプトを置き換えます。投票には使ったプロンプトが記録されます',
+    'chat.system_too_long': '試すシステムプロンプトが {n} 文字あります。使えるのは {max} 文字までです。短くしてください。',
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from studio.core.errors import StudioError
@@ -17,8 +17,10 @@ from studio.format.contract import Contract
 from studio.jobs.folders import Run, resolve_run
 from studio.jobs.runs import list_runs
 from studio.locale import T, Text, tr
-from studio.serve.chat import ChatEngine, GenSettings, Row
+from studio.serve.chat import ChatEngine, GenSettings, Reply, Row
 from studio.serve.votes import SETTINGS, assign_sides, record_rating, record_vote, votes_path
+
+MAX_SYSTEM_CHARS = 4000   # a system prompt tried in the Chat tab (a persona's is a few hundred characters)
 
 
 def side(choice: str, contract: Contract | None) -> dict:
@@ -101,19 +103,26 @@ class ChatSession:
             self.engines[base] = ChatEngine(base)
         return self.engines[base]
 
-    def respond(self, message: str, settings: GenSettings, lang: str = "en") -> Iterator[list[str]]:
-        """Stream both panes; panes on the same base decode together. A pane that fails shows why; the other
-        pane still answers."""
+    def respond(self, message: str, settings: GenSettings, lang: str = "en", system: str | None = None,
+                only: int | None = None) -> Iterator[list[str]]:
+        """Stream both panes (or pane `only`, whose last exchange regenerate_one() took back); panes on the same
+        base decode together. A pane that fails shows why; the other pane still answers. `system`, when given,
+        replaces every model's system prompt for this exchange (trying a prompt without retraining); a vote
+        records the prompt that was used."""
         if not message.strip():
             raise StudioError("chat.type_first")
+        if system is not None and len(system) > MAX_SYSTEM_CHARS:
+            raise StudioError("chat.system_too_long", n=len(system), max=MAX_SYSTEM_CHARS)
         self.answering, self.last = True, {}   # the exchange on screen is this one now, not the previous
         try:
-            yield from self._respond(message, settings, lang)
+            yield from self._respond(message, settings, lang, system, only)
         finally:
             self.answering = False
 
-    def _respond(self, message: str, settings: GenSettings, lang: str) -> Iterator[list[str]]:
-        texts = ["", ""]
+    def _respond(self, message: str, settings: GenSettings, lang: str, system: str | None,
+                 only: int | None) -> Iterator[list[str]]:
+        asked = [i for i in (0, 1) if only is None or i == only]
+        texts = [p.shown[-1] if i not in asked and p.shown else "" for i, p in enumerate(self.panes)]
         used: list[Contract | None] = [None, None]   # each pane's contract: what a vote needs to re-render it
         groups: dict[str, list[tuple[int, Row]]] = {}
         for i, pane in enumerate(self.panes):
@@ -125,8 +134,11 @@ class ChatSession:
                     name = pane.choice
                     contract = engine.add_adapter(name, adapter)
                 contract = contract or engine.own_contract
+                if system is not None:
+                    contract = replace(contract, system_prompt=system, notes="", notes_in_prompt=False)
                 used[i] = contract
-                groups.setdefault(base, []).append((i, Row(name, contract, list(pane.history), message)))
+                if i in asked:
+                    groups.setdefault(base, []).append((i, Row(name, contract, list(pane.history), message)))
             except StudioError as e:
                 texts[i] = f"⚠ {e.render(lang)}"
         replies = [None, None]
@@ -148,6 +160,8 @@ class ChatSession:
             if replies[i] is not None:
                 pane.history.append((message, replies[i].text))
                 pane.shown.append(texts[i])
+            elif i not in asked and pane.history:
+                replies[i] = Reply(pane.history[-1][1], True, 0)   # the kept side's answer, for a vote
         self.last = {"prompt": message, "answers": [r.text if r else "" for r in replies],
                      "history": [[list(t) for t in p.history[:-1]] for p in self.panes],
                      "sides": [side(p.choice, c) for p, c in zip(self.panes, used)]}
@@ -180,11 +194,14 @@ class ChatSession:
                       dict(zip(SETTINGS, settings)), sides[pane] if len(sides) > pane else {})
         return p.choice
 
-    def undo_last(self) -> str | None:
-        """Drop the last exchange from both panes (for regenerate); returns its message."""
+    def undo_last(self, only: int | None = None) -> str | None:
+        """Drop the last exchange from both panes, or from pane `only` when both have it (for regenerate);
+        returns its message."""
+        if only is not None and len(self.panes[only].history) != len(self.panes[1 - only].history):
+            return None   # that pane failed last time: regenerate both
         msg = None
-        for p in self.panes:
-            if p.history:
+        for i, p in enumerate(self.panes):
+            if p.history and (only is None or i == only):
                 msg = p.history.pop()[0]
                 p.shown.pop()
         return msg

@@ -38,10 +38,12 @@ def on_models():
     return gr.Dropdown(choices=choices, value="base"), gr.Dropdown(choices=choices, value=tuned)
 
 
-def panes_out(s: ChatSession, pending=("", "")):
+def panes_out(s: ChatSession, pending=("", ""), only: int | None = None):
+    """Both panes; `pending` (message, text A, text B) is the exchange still streaming, shown on the panes that
+    answer it (`only` one of them when regenerating one side)."""
     la, lb = s.labels()
-    a = _messages(s.panes[0], (pending[0], pending[1]) if pending[0] else None)
-    b = _messages(s.panes[1], (pending[0], pending[2]) if pending[0] else None)
+    a = _messages(s.panes[0], (pending[0], pending[1]) if pending[0] and only in (None, 0) else None)
+    b = _messages(s.panes[1], (pending[0], pending[2]) if pending[0] and only in (None, 1) else None)
     return gr.Chatbot(value=a, label=la), gr.Chatbot(value=b, label=lb)
 
 
@@ -50,20 +52,21 @@ def pickers(hide: bool) -> tuple:
     return gr.Dropdown(visible=not hide), gr.Dropdown(visible=not hide), gr.Markdown(visible=hide)
 
 
-def on_send(chats: ChatRegistry, msg, first, second, is_blind, s, *sv):
-    *sv, lg = sv
+def on_send(chats: ChatRegistry, msg, first, second, is_blind, s, *sv, only: int | None = None):
+    """sv: the generation settings, the system prompt to try ('' = each model's own), the session's language."""
+    *sv, system, lg = sv
     s = session_for(chats, s)
-    if s.needs_new_comparison(first, second, bool(is_blind)):
+    if only is None and s.needs_new_comparison(first, second, bool(is_blind)):
         s.start(first, second, bool(is_blind))  # blind: sides freshly shuffled for every comparison
     hide = pickers(not s.revealed)
     settings = GenSettings(temperature=float(sv[0]), top_p=float(sv[1]), top_k=int(sv[2] or 0),
                            repetition_penalty=float(sv[3]), max_new_tokens=int(sv[4] or 64), seed=int(sv[5] or 0))
     # The box is cleared once, at the start; while the panes stream it is left alone, so a next message typed
     # meanwhile is kept and (trigger_mode="always_last") sent when these answers are complete.
-    cleared = False
+    cleared = only is not None   # regenerating leaves the box alone
     try:
-        for texts in s.respond(msg, settings, lg):
-            yield (*panes_out(s, (msg, texts[0], texts[1])), gr.skip() if cleared else "", "", s, *hide)
+        for texts in s.respond(msg, settings, lg, (system or "") if (system or "").strip() else None, only):
+            yield (*panes_out(s, (msg, texts[0], texts[1]), only), gr.skip() if cleared else "", "", s, *hide)
             cleared = True
     except StudioError as e:
         yield (*panes_out(s), gr.skip() if cleared else msg, e.render(lg), s, *hide)
@@ -72,12 +75,13 @@ def on_send(chats: ChatRegistry, msg, first, second, is_blind, s, *sv):
            s, *hide)
 
 
-def on_regen(chats: ChatRegistry, first, second, is_blind, s, *sv):
-    msg = s.undo_last() if s is not None else None
+def on_regen(chats: ChatRegistry, first, second, is_blind, s, *sv, only: int | None = None):
+    """Ask again: both panes, or pane `only` (the other keeps its answer)."""
+    msg = s.undo_last(only) if s is not None and not s.answering else None
     if not msg:
         yield gr.skip(), gr.skip(), gr.skip(), tr(sv[-1], "chat.nothing_to_regen"), s, *[gr.skip()] * 3
         return
-    yield from on_send(chats, msg, first, second, is_blind, s, *sv)
+    yield from on_send(chats, msg, first, second, is_blind, s, *sv, only=only)
 
 
 def on_clear(chats: ChatRegistry, first, second, is_blind, s):
@@ -142,6 +146,8 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State, train: Tr
         send = gr.Button(i18n("chat.send"), variant="primary", scale=1)
     with gr.Row():
         regen = gr.Button(i18n("chat.regenerate"))
+        regen_a = gr.Button(i18n("chat.regenerate_a"))
+        regen_b = gr.Button(i18n("chat.regenerate_b"))
         clear = gr.Button(i18n("chat.clear"))
         vote_a = gr.Button(i18n("chat.vote_a"))
         vote_b = gr.Button(i18n("chat.vote_b"))
@@ -157,6 +163,7 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State, train: Tr
             rep = gr.Slider(1.0, 2.0, value=1.0, step=0.05, label=i18n("gen.repetition_penalty"))
             max_new = gr.Number(64, precision=0, minimum=1, label=i18n("gen.max_new_tokens"))
             seed = gr.Number(0, precision=0, label=i18n("gen.seed"))
+        system = gr.Textbox("", label=i18n("chat.system"), info=i18n("chat.system_hint"), lines=2)
     with gr.Row():
         summary = blank(gr.Dataframe(headers=list(WIN_COLUMNS), interactive=False, label=i18n("chat.win_rates")),
                         lambda lg: win_rate_frame([], lg))
@@ -170,13 +177,15 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State, train: Tr
                           persona_session)
 
     reload_models.click(on_models, None, [left, right], api_name="chat_models")
-    common = [left, right, blind, chat_state, *settings_inputs, lang]
+    common = [left, right, blind, chat_state, *settings_inputs, system, lang]
     shown = [left, right, hidden_note]
     send_out = [pane_a, pane_b, message, status, chat_state, *shown]
     send.click(partial(on_send, chats), [message, *common], send_out, api_name="chat_send", trigger_mode="always_last")
     message.submit(partial(on_send, chats), [message, *common], send_out, api_visibility="private",
                    trigger_mode="always_last")
     regen.click(partial(on_regen, chats), common, send_out, api_name="chat_regenerate")
+    regen_a.click(partial(on_regen, chats, only=0), common, send_out, api_name="chat_regenerate_a")
+    regen_b.click(partial(on_regen, chats, only=1), common, send_out, api_name="chat_regenerate_b")
     clear.click(partial(on_clear, chats), [left, right, blind, chat_state],
                 [pane_a, pane_b, status, chat_state, *shown], api_name="chat_clear")
     blind.change(on_blind, [blind], shown, api_name="chat_blind")
