@@ -67,7 +67,7 @@ MESSAGES: dict[str, str] = {
     'train.advanced': 'Advanced',
     'train.add_tokens': 'Add missing template tokens (resize embeddings)',
     'train.override': 'Launch despite errors (validation or Template Doctor)',
-    'train.memory': 'Memory estimate',
+    'train.memory': 'Estimate: memory, steps and time',
     'train.start': 'Start training',
     'train.stop': 'Stop',
     'train.resume': 'Resume',

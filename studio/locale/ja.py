@@ -67,7 +67,7 @@ MESSAGES: dict[str, str] = {
     'train.advanced': '詳細設定',
     'train.add_tokens': '足りないテンプレートのトークンを追加(埋め込みを拡張)',
     'train.override': 'エラーを無視して開始(検証・テンプレート診断)',
-    'train.memory': 'メモリ見積もり',
+    'train.memory': '見積もり: メモリ・ステップ数・時間',
     'train.start': '学習を開始',
     'train.stop': '停止',
     'train.resume': '再開',

@@ -23,6 +23,7 @@ from studio.train import launch
 from studio.train.config import TrainConfig
 from studio.train.distributed import visible_gpus
 from studio.train.memory import approx_lengths, available_memory, estimate
+from studio.train.plan import plan_run
 from studio.train.recipes import recipe
 from studio.train.views import (
     HISTORY_COLUMNS,
@@ -103,7 +104,8 @@ def on_estimate(session, *values):
     device, free = available_memory()
     lengths = approx_lengths(session.persona, where) if session else None
     est = estimate(cfg, where, device, free, lengths)
-    return est.summary(lg) if est else tr(lg, "train.no_estimate")
+    plan = plan_run(cfg, len(session.persona.pairs) if session else 0, runs_dir())
+    return (est.summary(lg) if est else tr(lg, "train.no_estimate")) + ("\n" + plan.summary(lg) if plan else "")
 
 
 def on_start(chats: ChatRegistry, session, *values):
@@ -249,7 +251,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
         gr.Markdown(i18n("train.scale_note"))
         with gr.Row():
             shown |= build_row(TrainConfig, ROWS[10], i18n, custom, D)
-    memory = gr.Textbox(label=i18n("train.memory"), interactive=False)
+    memory = gr.Textbox(label=i18n("train.memory"), interactive=False, lines=2)
     with gr.Accordion(i18n("train.preview"), open=False):
         preview_go = gr.Button(i18n("train.preview_go"), size="sm")
         preview = gr.Code(language="shell", label=i18n("train.preview_hint"), interactive=False)
