@@ -23,7 +23,8 @@ def test_steps_and_epochs_for_the_personas_rows_without_a_time_guess(tmp_path):
     assert (plan.rows, plan.per_step, plan.steps, round(plan.epochs, 2)) == (143, 8, 60, 3.36)
     assert plan.summary("en") == ("143 examples → 18 steps per epoch at 8 a step; 60 steps ≈ 3.4 epochs. Time: shown "
                                   "once training has begun (no earlier run of this model and batch shape here).")
-    assert plan.summary("ja").startswith("143 件 → 1 エポック 18 ステップ(1 ステップ 8 件)。60 ステップ ≈ 3.4 エポック。")
+    assert plan.summary("ja").startswith("143 件 → 1 エポック 18 ステップ(1 ステップ 8 件)。"
+                                         "60 ステップ ≈ 3.4 エポック。")
     by_epochs = plan_run(TrainConfig(model="smollm2", batch_size=4, grad_accum=2, max_steps=0, epochs=2.0), 143,
                          tmp_path / "runs")
     assert by_epochs.steps == 36

@@ -114,3 +114,13 @@ def test_settings_for_several_processes_are_checked_in_the_tab(app):
     from studio.core.workspace import runs_dir
     from studio.jobs.runs import list_runs
     assert list_runs(runs_dir()) == []  # nothing was started
+
+
+def test_a_setup_saved_in_the_tab_loads_back_into_every_field(app):
+    """Issue 26: save the whole training setup under a name and load it back (LlamaBoard's save/load arguments)."""
+    url, model = app
+    c = Client(url, verbose=False)
+    saved, pick = c.predict("速め", *settings(model, max_steps=77, lr=5e-4, rank=16), api_name="/save_setup")
+    assert saved.startswith("Saved setup 速め") and "--config" in saved and pick["value"] == "速め"
+    *fields, message = c.predict("速め", api_name="/load_setup")
+    assert fields[:5] == [str(model), "model", 77, 5e-4, 16] and message.startswith("Loaded setup 速め")

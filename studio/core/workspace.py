@@ -18,3 +18,8 @@ def personas_dir() -> Path:
 
 def runs_dir(override: str | None = None) -> Path:
     return Path(override or os.environ.get("STUDIO_RUNS_DIR", "runs")).resolve()
+
+
+def setups_dir() -> Path:
+    """Saved training setups (studio.train.setups)."""
+    return home() / "setups"

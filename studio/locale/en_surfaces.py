@@ -52,4 +52,13 @@ SURFACES: dict[str, str] = {
     'plan.steps': '{rows} examples → {per_epoch} steps per epoch at {per_step} a step; {steps} steps ≈ {epochs} epochs.',
     'plan.no_time': ' Time: shown once training has begun (no earlier run of this model and batch shape here).',
     'plan.time': ' Time: about {minutes} min ({per_step} s a step, measured in run {run} with the same model and batch shape).',
+    'setup.title': 'Saved setups (every setting under a name)',
+    'setup.name': 'Name for these settings',
+    'setup.save': 'Save setup',
+    'setup.pick': 'Saved setup',
+    'setup.load': 'Load setup',
+    'setup.saved': 'Saved setup {name} ({path}); on the command line: python -m studio train --config {path}',
+    'setup.loaded': "Loaded setup {name}: every setting above is the setup's.",
+    'setup.no_name': 'Type a name for the setup first.',
+    'setup.unknown': 'There is no saved setup {name!r}. Saved setups: {names}.',
 }

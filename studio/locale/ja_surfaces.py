@@ -52,4 +52,13 @@ SURFACES: dict[str, str] = {
     'plan.steps': '{rows} 件 → 1 エポック {per_epoch} ステップ(1 ステップ {per_step} 件)。{steps} ステップ ≈ {epochs} エポック。',
     'plan.no_time': ' 所要時間: 学習が始まると表示します(同じモデル・バッチ構成の過去の実行がここにありません)。',
     'plan.time': ' 所要時間: 約 {minutes} 分(1 ステップ {per_step} 秒。同じモデル・バッチ構成の実行 {run} での実測)。',
+    'setup.title': '保存した設定(すべての設定に名前を付けて保存)',
+    'setup.name': 'この設定の名前',
+    'setup.save': '設定を保存',
+    'setup.pick': '保存した設定',
+    'setup.load': '設定を読み込む',
+    'setup.saved': '設定 {name} を保存しました({path})。コマンドラインでは python -m studio train --config {path}',
+    'setup.loaded': '設定 {name} を読み込みました。上の設定はすべてこの設定のものです。',
+    'setup.no_name': '先に設定の名前を入力してください。',
+    'setup.unknown': '保存した設定 {name!r} はありません。保存済み: {names}。',
 }

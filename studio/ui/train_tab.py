@@ -25,6 +25,7 @@ from studio.train.distributed import visible_gpus
 from studio.train.memory import approx_lengths, available_memory, estimate
 from studio.train.plan import plan_run
 from studio.train.recipes import recipe
+from studio.train.setups import list_setups, load_setup, save_setup
 from studio.train.views import (
     HISTORY_COLUMNS,
     history_frame,
@@ -149,6 +150,25 @@ def on_preset(choice, applied):
     return [*recipe_values(recipe(choice))[1:], choice]
 
 
+def on_save_setup(session, name, *values):
+    """Every setting shown, under a name (the CLI's --config reads the file)."""
+    *values, lg = values
+    try:
+        path = save_setup(name, to_config(session, *values))
+    except StudioError as e:
+        return e.render(lg), gr.skip()
+    return tr(lg, "setup.saved", name=path.stem, path=str(path)), gr.Dropdown(choices=list_setups(), value=path.stem)
+
+
+def on_load_setup(name, lg):
+    """A saved setup fills every setting (the model's recipe is not applied over it)."""
+    try:
+        cfg = load_setup(name)
+    except StudioError as e:
+        return [gr.skip()] * (len(NAMES) + 1) + [e.render(lg)]
+    return [*recipe_values(cfg), cfg.model, tr(lg, "setup.loaded", name=name)]
+
+
 def show_settings(cur):
     """After a page load: the attached run's own settings (what it trains with), else the recipe."""
     cfg = None
@@ -252,6 +272,12 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
         with gr.Row():
             shown |= build_row(TrainConfig, ROWS[10], i18n, custom, D)
     memory = gr.Textbox(label=i18n("train.memory"), interactive=False, lines=2)
+    with gr.Accordion(i18n("setup.title"), open=False):
+        with gr.Row():
+            setup_name = gr.Textbox(label=i18n("setup.name"), scale=2)
+            save_setup_btn = gr.Button(i18n("setup.save"), scale=1)
+            setup_pick = gr.Dropdown(list_setups(), value=None, label=i18n("setup.pick"), scale=2)
+            load_setup_btn = gr.Button(i18n("setup.load"), scale=1)
     with gr.Accordion(i18n("train.preview"), open=False):
         preview_go = gr.Button(i18n("train.preview_go"), size="sm")
         preview = gr.Code(language="shell", label=i18n("train.preview_hint"), interactive=False)
@@ -292,6 +318,9 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     stop.click(on_stop, [current, lang], [message], api_name="stop_training")
     preview_go.click(on_preview, [persona.session, *widgets, lang], [preview], api_name="preview_command")
     resume.click(partial(on_resume, chats), [current, lang], [message], api_name="resume_training")
+    save_setup_btn.click(on_save_setup, [persona.session, setup_name, *widgets, lang], [message, setup_pick],
+                         api_name="save_setup")
+    load_setup_btn.click(on_load_setup, [setup_pick, lang], [*widgets, applied_model, message], api_name="load_setup")
     outputs = [progress, bar, plot, log, history, compare, persona_info, plotted]
     timer = gr.Timer(1.5)
     timer.tick(tick, [current, lang, persona.session, plotted], outputs, api_visibility="private")
