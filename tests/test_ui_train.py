@@ -124,3 +124,11 @@ def test_a_setup_saved_in_the_tab_loads_back_into_every_field(app):
     assert saved.startswith("Saved setup 速め") and "--config" in saved and pick["value"] == "速め"
     *fields, message = c.predict("速め", api_name="/load_setup")
     assert fields[:5] == [str(model), "model", 77, 5e-4, 16] and message.startswith("Loaded setup 速め")
+
+
+def test_quick_test_sets_a_few_steps_without_replay(app):
+    url, _ = app
+    c = Client(url, verbose=False)
+    c.predict("ja", api_name="/set_language")
+    *values, message = c.predict(api_name="/quick_test")
+    assert values == [5, 5, 0.0, 0.0] and message.startswith("お試し: 5 ステップ")

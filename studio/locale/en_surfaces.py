@@ -61,4 +61,6 @@ SURFACES: dict[str, str] = {
     'setup.loaded': "Loaded setup {name}: every setting above is the setup's.",
     'setup.no_name': 'Type a name for the setup first.',
     'setup.unknown': 'There is no saved setup {name!r}. Saved setups: {names}.',
+    'train.quick': 'Quick test settings',
+    'train.quick_set': 'Quick test: {steps} steps, no replay, no held-out rows, to try the loop (chat, merge, export) in minutes. Set max_steps back for a real run.',
 }

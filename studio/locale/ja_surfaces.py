@@ -61,4 +61,6 @@ SURFACES: dict[str, str] = {
     'setup.loaded': '設定 {name} を読み込みました。上の設定はすべてこの設定のものです。',
     'setup.no_name': '先に設定の名前を入力してください。',
     'setup.unknown': '保存した設定 {name!r} はありません。保存済み: {names}。',
+    'train.quick': 'お試し設定',
+    'train.quick_set': 'お試し: {steps} ステップ、リプレイなし、検証用の行なし。数分で一連の流れ(チャット・マージ・書き出し)を試せます。本番の学習では最大ステップ数を戻してください。',
 }

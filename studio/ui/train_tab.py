@@ -169,6 +169,14 @@ def on_load_setup(name, lg):
     return [*recipe_values(cfg), cfg.model, tr(lg, "setup.loaded", name=name)]
 
 
+QUICK_TEST = {"max_steps": 5, "save_steps": 5, "replay_share": 0.0, "eval_fraction": 0.0}
+
+
+def on_quick_test(lg):
+    """A few steps to try the whole loop (train, chat, merge, export) before a real run."""
+    return [*QUICK_TEST.values(), tr(lg, "train.quick_set", steps=QUICK_TEST["max_steps"])]
+
+
 def show_settings(cur):
     """After a page load: the attached run's own settings (what it trains with), else the recipe."""
     cfg = None
@@ -257,6 +265,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     with gr.Row():
         shown |= build_row(TrainConfig, "top", i18n, custom, D)
         prepare = gr.Button(i18n("train.prepare"), scale=1)
+        quick = gr.Button(i18n("train.quick"), scale=1)
     for row in ROWS[1:4]:
         with gr.Row():
             shown |= build_row(TrainConfig, row, i18n, custom, D)
@@ -318,6 +327,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     stop.click(on_stop, [current, lang], [message], api_name="stop_training")
     preview_go.click(on_preview, [persona.session, *widgets, lang], [preview], api_name="preview_command")
     resume.click(partial(on_resume, chats), [current, lang], [message], api_name="resume_training")
+    quick.click(on_quick_test, [lang], [*(shown[n] for n in QUICK_TEST), message], api_name="quick_test")
     save_setup_btn.click(on_save_setup, [persona.session, setup_name, *widgets, lang], [message, setup_pick],
                          api_name="save_setup")
     load_setup_btn.click(on_load_setup, [setup_pick, lang], [*widgets, applied_model, message], api_name="load_setup")
