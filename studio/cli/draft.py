@@ -14,6 +14,8 @@ def cmd_draft(args: argparse.Namespace) -> int:
     from studio.locale import render
     from studio.serve.drafting import DraftRequest, draft
 
+    from studio.jobs.launcher import ensure_free
+    ensure_free(runs_dir(args.runs_dir))
     questions = list(args.question or []) + ([p.question for p in read_prompts(args.questions)]
                                              if args.questions else [])
     topics = [t.strip() for t in (args.topics or "").split(",") if t.strip()]

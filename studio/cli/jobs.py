@@ -29,7 +29,9 @@ def cmd_combine(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from studio.core.workspace import runs_dir
     from studio.export.model_card import card_for_merged
+    from studio.jobs.launcher import ensure_free
     from studio.serve.merge import merge_adapter
+    ensure_free(runs_dir(args.runs_dir))
     report = merge_adapter(args.adapter, args.out, runs_dir(args.runs_dir), use_checkpoint=args.use_checkpoint)
     card_for_merged(report.out)
     print(report.summary())
@@ -40,7 +42,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from studio.core.workspace import runs_dir
     from studio.eval.evaluate import evaluate
     from studio.eval.report import metric_rows, warnings
+    from studio.jobs.launcher import ensure_free
 
+    ensure_free(runs_dir(args.runs_dir))
     res = evaluate(args.run, args.prompts, runs_dir(args.runs_dir), max_new_tokens=args.max_new_tokens,
                    progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr, flush=True),
                    against=args.against)

@@ -9,7 +9,9 @@ from pathlib import Path
 def cmd_export(args: argparse.Namespace) -> int:
     from studio.core.workspace import runs_dir
     from studio.export.export_run import export_run
+    from studio.jobs.launcher import ensure_free
 
+    ensure_free(runs_dir(args.runs_dir))   # one job on the device at a time, as in the app
     report = export_run(args.run, args.quant, args.out, runs_dir(args.runs_dir),
                         progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
     for line in [c.render("en") for c in report.checks] + [f"warning: {w}" for w in report.warnings]:
@@ -48,6 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from studio.serve.openai_api import check_bind, create_app
 
     check_bind(args.host, args.api_key)
+    from studio.jobs.launcher import ensure_free
+    ensure_free(runs_dir(args.runs_dir))
     models = ServedModels.open(args.model, args.run or [], runs_dir(args.runs_dir))
     import uvicorn
     print(f"serving {', '.join(models.names)} on http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)

@@ -105,11 +105,17 @@ def start_job(kind: str, params: dict, runs_dir: Path, label: str = "") -> Path:
         return _start_job(kind, params, runs_dir, label)
 
 
-def _start_job(kind: str, params: dict, runs_dir: Path, label: str) -> Path:
+def ensure_free(runs_dir: Path) -> None:
+    """Refuse, naming it, when a run or job holds the device: the app's starts and the CLI's foreground commands
+    (serve, draft, merge, eval, export) alike."""
     busy = busy_with(runs_dir)
     if busy:
         from studio.core.models import device
         raise StudioError("job.busy", name=busy, device=T("device.gpu") if device() == "cuda" else T("device.cpu"))
+
+
+def _start_job(kind: str, params: dict, runs_dir: Path, label: str) -> Path:
+    ensure_free(runs_dir)
     folder = new_job_folder(runs_dir, kind, label).path
     atomic_write_text(folder / PARAMS, json.dumps({"kind": kind, "runs_dir": str(runs_dir), **params},
                                                  ensure_ascii=False, indent=1), keep_backups=0)
