@@ -104,3 +104,22 @@ def test_damaged_and_stale_job_folders_are_shown_not_raised(tmp_path):
     write_status(stale, state="running", pid=os.getpid(), pid_start=(process_start(os.getpid()) or 0) + 1)
     assert refresh(stale)["state"] == "failed"
     assert busy_with(tmp_path) is None
+
+
+def test_a_worker_killed_from_outside_is_reaped_not_left_a_zombie(tmp_path):
+    """Issue 26: the app never waited for its workers, so one killed with `kill` stayed <defunct> under it."""
+    import os
+    import signal
+    import time
+
+    from studio.jobs.launcher import spawn
+    from studio.jobs.status import read_status
+    folder = tmp_path / "job"
+    folder.mkdir()
+    pid = spawn(folder, ["_job", str(tmp_path / "no-such-job")])   # a real worker of the app's kind
+    assert read_status(folder)["pid"] == pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{pid}"), open(f"/proc/{pid}/status").read()[:200]

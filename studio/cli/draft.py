@@ -11,10 +11,9 @@ from pathlib import Path
 def cmd_draft(args: argparse.Namespace) -> int:
     from studio.core.workspace import runs_dir
     from studio.eval.prompts import read_prompts
+    from studio.jobs.launcher import ensure_free
     from studio.locale import render
     from studio.serve.drafting import DraftRequest, draft
-
-    from studio.jobs.launcher import ensure_free
     ensure_free(runs_dir(args.runs_dir))
     questions = list(args.question or []) + ([p.question for p in read_prompts(args.questions)]
                                              if args.questions else [])

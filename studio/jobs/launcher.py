@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -135,6 +136,8 @@ def spawn(folder: Path, args: list[str]) -> int:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 cwd=str(PACKAGE_ROOT), env=env, start_new_session=True)
     write_status(folder, **pid_fields(proc.pid))
+    # reaped when it ends, however it ends: a worker killed from outside stayed a zombie under the app
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc.pid
 
 
