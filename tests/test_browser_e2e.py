@@ -190,6 +190,12 @@ def test_whole_loop_in_a_browser(app):
             wait_text("TEMPLATE_MISMATCH")
             wait_text(t("col.fix"))
             expect(page.locator(".tv span.t").first).to_be_visible()
+            # a second render with other bins draws them at once (it showed the previous render's until pressed twice)
+            bins = "n => [...document.querySelectorAll('#format-lengths svg text')].some(e => e.textContent === n)"
+            page.wait_for_function(bins, arg="0-63")                   # max length 512: eight bins of 64
+            page.get_by_label(t("format.max_length")).fill("256")
+            page.get_by_role("button", name=t("format.render")).click()
+            page.wait_for_function(bins, arg="0-31")                   # 256: bins of 32, after one press
             shot("2-format")
             # 3. Train, with the tab open before the run's first step: the live line must be drawn (defect 3)
             tab("tab.train")

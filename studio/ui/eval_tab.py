@@ -44,7 +44,7 @@ def empty_outputs(lang: str) -> tuple:
 def _outputs(res: dict, lang: str):
     table = pd.DataFrame(metric_rows(res, lang), columns=headers(METRIC_KEYS, lang))
     bars = pd.DataFrame(rate_bars(res, rate_names(), lang), columns=["bar", "model", "value"])
-    bars = gr.BarPlot(value=bars, sort=list(bars["bar"]))  # metric by metric, base before tuned
+    bars = gr.BarPlot(value=bars)  # in the rows' order (the chart keeps sort=None): metric by metric, base first
     answers = pd.DataFrame([[a["question"], a["base"], a["tuned"]] for a in res["answers"]],
                            columns=headers(ANSWER_KEYS, lang))
     mark = {True: "✓ ", False: "✗ "}

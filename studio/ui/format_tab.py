@@ -68,7 +68,7 @@ def summarize(st: dict, row_no: float, lg: str) -> list:
     fixes = [(f"{f.code}: {tr(lg, 'fix.' + f.code)}", f.code) for f in res.findings
              if autofix_applies(f.code, st["settings"].template)]
     return [msg, *show(st, row_no, lg), findings_frame(res.findings, lg),
-            gr.BarPlot(value=hist_df, sort=list(hist_df["tokens"])),  # bins in numeric order
+            gr.BarPlot(value=hist_df),  # bins in the rows' numeric order (sort=None; see persona_tab)
             gr.Dropdown(choices=fixes, value=fixes[0][1] if fixes else None), st]
 
 
@@ -144,7 +144,8 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
             with gr.Row():
                 fix_pick = gr.Dropdown(choices=[], label=i18n("format.fix"), scale=3)
                 fix_go = gr.Button(i18n("format.apply_fix"), scale=1)
-            hist = blank(gr.BarPlot(x="tokens", y="examples", label=i18n("format.lengths"), sort=None, y_lim=[0, None]),
+            hist = blank(gr.BarPlot(x="tokens", y="examples", label=i18n("format.lengths"), sort=None, y_lim=[0, None],
+                                    elem_id="format-lengths"),
                          axis_titles(gr.BarPlot, "axis.tokens", "axis.examples"))
             with gr.Row():
                 exp_jsonl = gr.Button(i18n("format.export_jsonl"))

@@ -43,7 +43,9 @@ def _derived(s: ps.EditSession, lang: str) -> list:
     stats = tr(lang, "stats.summary", rows=st.rows, dialogs=st.dialogs, median=f"{st.median_answer_chars:g}",
                share=share)
     hist = pd.DataFrame(length_histogram(st.lengths), columns=["length", "replies"])
-    hist = gr.BarPlot(value=hist, sort=list(hist["length"]))  # bins in numeric order, not as text
+    # bins in the rows' numeric order, not as text: the chart is built with sort=None. An update that passed
+    # sort= too was drawn one update late (a template switch in the Format tab showed the previous render's bins)
+    hist = gr.BarPlot(value=hist)
     return [render(s.status, lang), findings_frame(s.findings, lang), stats, hist]
 
 
