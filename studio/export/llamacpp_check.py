@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from studio.core.errors import Stopped
-from studio.export.verify import Check
+from studio.export.checks import Check
 from studio.locale import T
 
 LLAMACPP_SECONDS = 60.0   # a bound like the stop check's: a reply that never stops must not hold the export

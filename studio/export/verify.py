@@ -3,12 +3,12 @@ published: metadata (special ids, add_bos), the embedded chat template, tokeniza
 Heavy imports stay inside."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.data.conversations import Conversation
+from studio.export.checks import Check, Verification
 from studio.format.contract import Contract
-from studio.locale import T, Text
+from studio.locale import T
 
 # Largest |logit difference| allowed, relative to the largest |logit| of the merged model on the same prompt.
 # Measured (python -m bench.bench_export, embedded default model SmolLM2-135M, CPU): f16 0.0011, bf16 0.0073,
@@ -24,30 +24,6 @@ STOP_CHECK_SECONDS = 120.0
 
 def _no_progress(fraction: float, message) -> None:
     """The default progress report: none."""
-
-
-@dataclass
-class Check:
-    name: str          # metadata | template | tokenization | logits | stops | llamacpp
-    ok: bool
-    detail: Text       # in both languages (shown in the UI's language, the CLI's English)
-    checked: bool = True   # False: not run (e.g. out of time); ok stays True and the detail says so
-
-
-@dataclass
-class Verification:
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(c.ok for c in self.checks)
-
-    def failed(self) -> list[Check]:
-        return [c for c in self.checks if not c.ok]
-
-    def lines(self) -> list[str]:
-        return [T("export.check_line", mark=("ok " if c.checked else "-- ") if c.ok else "FAIL",
-                  name=T(f"export.n.{c.name}"), detail=c.detail) for c in self.checks]
 
 
 def gguf_fields(path: Path) -> dict:
