@@ -41,12 +41,17 @@ def test_draft_review_accept_and_reject(app):
         r[1] = r[2] == "好きな宝石は？"
         if r[1]:
             r[3] = "真珠が好きですわ。"
-    message, review, table = c.predict({"headers": review["headers"], "data": rows}, api_name="/draft_accept")
+    message, review, table, _, _, stats, _ = c.predict({"headers": review["headers"], "data": rows}, "",
+                                                       "answer length", api_name="/draft_accept")
     assert "Added 1 rows" in message and [r[2] for r in review["data"]] == ["雨の日は何をしますか？"]
-    assert table["data"][-1][1:] == ["好きな宝石は？", "真珠が好きですわ。", "", "", f"{run.id}, edited"]
+    accepted = next(r for r in table["data"] if r[1] == "好きな宝石は？")
+    assert accepted[1:] == ["好きな宝石は？", "真珠が好きですわ。", "", "", f"{run.id}, edited"]
+    # issue 26: the Persona tab keeps the reader's sort, and its statistics count the accepted row (they said 143)
+    assert [len(r[2]) for r in table["data"]] == sorted(len(r[2]) for r in table["data"])
+    assert stats.startswith("rows: 144 ·"), stats
     rows = review["data"]
     rows[0][1] = True
-    message, review, _ = c.predict({"headers": review["headers"], "data": rows}, api_name="/draft_reject")
+    message, review, *_ = c.predict({"headers": review["headers"], "data": rows}, api_name="/draft_reject")
     assert "Rejected 1" in message and review["data"] == []
     pairs = load_persona(ws / "personas" / "ayano").pairs
     assert pairs[-1].question == "好きな宝石は？" and pairs[-1].drafted == f"{run.id}, edited"

@@ -30,7 +30,7 @@ def test_render_token_view_and_fix(app):
     codes = [r[1] for r in findings["data"]]
     assert "TEMPLATE_MISMATCH" in codes
     fixed = c.predict("TEMPLATE_MISMATCH", str(tmp / "tok"), "llama2", 512, "responses", False,
-                      0, 1, api_name="/apply_fix")
+                      0, 1, "", "answer length", api_name="/apply_fix")
     assert fixed[7] == "model" and "TEMPLATE_MISMATCH" not in str(fixed[3]["data"])
     assert fixed[1].startswith("<|im_start|>system\n")
     exported = c.predict(api_name="/export_rendered_jsonl")
@@ -67,3 +67,29 @@ def test_replay_rows_are_previewed_and_marked(app):
     assert "Replay row 1" in view and "the base model's own answer" in text
     text, view = c.predict(1, api_name="/show_row")
     assert "Replay row" not in view
+
+
+def test_an_autofix_that_changes_rows_keeps_the_persona_tabs_search_and_sort(tmp_path):
+    """Issue 26: after an auto-fix the Persona tab got its rows back in row order while its sort box still said
+    'answer length', and its statistics were the old ones."""
+    import shutil
+
+    from studio.data import persona_session as ps
+    from studio.data.persona import QAPair
+    from studio.ui.format_tab import apply_fix, run
+    from tests.conftest import SAMPLE
+    from tests.tiny_toks import sp
+    folder = tmp_path / "ayano"
+    shutil.copytree(SAMPLE, folder)
+    session = ps.open_session(folder)
+    session.persona.pairs.append(QAPair("やあ", "ごきげんよう、とても長い返事をいたしますわ</s>"))
+    session = ps.save(session)
+    sp().save_pretrained(tmp_path / "tok")
+    args = [str(tmp_path / "tok"), "llama2", 512, "responses", False, 0, 1]
+    st = run(session, *args, None, "en")[6]
+    assert "EOS_SPLIT" in [f.code for f in st["result"].findings]
+    out = apply_fix("EOS_SPLIT: strip", session, *args, st, "", "answer length", "en")
+    table, _, _, stats, _ = out[-5:]
+    lengths = [len(r[2]) for r in table.values.tolist()]
+    assert lengths == sorted(lengths) and "</s>" not in str(table.values.tolist())
+    assert stats.startswith(f"rows: {len(session.persona.pairs)} ·")

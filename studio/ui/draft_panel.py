@@ -23,7 +23,7 @@ from studio.serve.chat_session import ChatRegistry
 from studio.ui import job_panel as jp
 from studio.ui.blank import blank
 from studio.ui.common import headers
-from studio.ui.persona_tab import PersonaTab, persona_table
+from studio.ui.persona_tab import PersonaTab, rows_view
 
 MERGED = ":merged"
 REVIEW_KEYS = ("col.id", "draft.col.accept", "col.question", "col.answer", "draft.col.problems")
@@ -91,12 +91,12 @@ def tick(cur, seen, session, lg):
 
 
 def decide(accepting: bool):
-    def handler(session, frame, lg):
+    def handler(session, frame, q, srt, lg):
         if session is None:
-            return tr(lg, "draft.open_first"), gr.skip(), gr.skip()
+            return tr(lg, "draft.open_first"), gr.skip(), *[gr.skip()] * 5
         checked, _, shown_answers = _decisions(frame)
         if not checked:
-            return tr(lg, "draft.none_checked"), gr.skip(), gr.skip()
+            return tr(lg, "draft.none_checked"), gr.skip(), *[gr.skip()] * 5
         folder = Path(session.folder)
         cands = dr.load_candidates(folder)
         if accepting:
@@ -105,14 +105,14 @@ def decide(accepting: bool):
             ps.save(session)   # the table first: a crash before the decision leaves it pending, not lost
             if not session.saved:   # a conflict or a full disk
                 del session.persona.pairs[len(session.persona.pairs) - len(pairs):]
-                return render(session.status, lg), gr.skip(), gr.skip()
+                return render(session.status, lg), gr.skip(), *[gr.skip()] * 5
             answers = {p.question: p.answer for p in pairs}
             dr.decide(folder, {c.id: (dr.ACCEPTED, answers.get(c.question)) for c in cands if c.id in checked})
             msg = tr(lg, "draft.accepted", n=len(pairs))
         else:
             dr.decide(folder, {cid: (dr.REJECTED, None) for cid in checked})
             msg = tr(lg, "draft.rejected", n=len(checked))
-        return msg, review_frame(session, lg), persona_table(session, lang=lg)
+        return msg, review_frame(session, lg), *rows_view(session, q, srt, lg)
     return handler
 
 
@@ -164,9 +164,9 @@ def build_draft_panel(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, l
 
     reload_btn.click(refresh, [panel.job, persona.session, lang], [panel.line, panel.bar, review],
                      api_name="draft_progress")
-    accept.click(decide(True), [persona.session, review, lang], [message, review, persona.table],
-                 api_name="draft_accept")
-    reject.click(decide(False), [persona.session, review, lang], [message, review, persona.table],
-                 api_name="draft_reject")
+    rows = [persona.table, *persona.derived]   # the Persona tab's table, statistics and chart follow a decision
+    decision_inputs = [persona.session, review, persona.query, persona.sort, lang]
+    accept.click(decide(True), decision_inputs, [message, review, *rows], api_name="draft_accept")
+    reject.click(decide(False), decision_inputs, [message, review, *rows], api_name="draft_reject")
 
     return on_select, [panel.job, persona.session, lang], [model, panel.job, review]

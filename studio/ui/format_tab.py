@@ -29,7 +29,7 @@ from studio.train.recipes import DEFAULT_REPLAY_SHARE
 from studio.train.replay import preview_conversations
 from studio.ui.blank import axis_titles, blank
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, template_choices
-from studio.ui.persona_tab import PersonaTab, persona_table
+from studio.ui.persona_tab import PersonaTab, rows_view
 
 N_OUTPUTS = 7  # status, text, token view, findings, histogram, fix choice, render state
 
@@ -93,19 +93,20 @@ def run(session: ps.EditSession | None, src: str, tmpl: str, mx: float, on: str,
 
 
 def apply_fix(choice: str | None, session: ps.EditSession | None, src, tmpl, mx, on, trust, share, row_no, st,
-              lg):
+              q="", srt="row", lg="en"):
+    """q, srt: the Persona tab's search and sort, kept when the fix changes its rows."""
     code = (choice or "").split(":")[0]
     if not st or code not in AUTOFIXES or session is None:
-        return [gr.skip()] * (N_OUTPUTS + 4)
+        return [gr.skip()] * (N_OUTPUTS + 8)
     fixed = apply_autofix(code, st["result"], session.persona, tmpl, int(mx or 512), st["tok"], st["added"])
-    shown_rows = gr.skip()
+    shown_rows = [gr.skip()] * 5
     if fixed.persona is not None:  # the rows changed: save them and show them in the Persona tab
         session.persona = fixed.persona
         session = ps.save(session)
-        shown_rows = persona_table(session, lang=lg)
+        shown_rows = rows_view(session, q, srt, lg)
     st = {**st, "tok": fixed.tokenizer, "added": fixed.added}
     out = run(session, src, fixed.template, fixed.max_length, on, trust, share, row_no, st, lg)
-    return [*out, fixed.template, fixed.max_length, shown_rows]
+    return [*out, fixed.template, fixed.max_length, *shown_rows]
 
 
 def export(suffix: str):
@@ -160,8 +161,8 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
     row.change(lambda st, r, lg: list(show(st, r, lg)) if st and st["result"].renders else [gr.skip()] * 2,
                [fstate, row, lang], [text, view], api_name="show_row")
 
-    fix_go.click(apply_fix, [fix_pick, *inputs], [*outputs, row, template, max_len, persona.table],
-                 api_name="apply_fix")
+    fix_go.click(apply_fix, [fix_pick, *inputs[:-1], persona.query, persona.sort, lang],
+                 [*outputs, row, template, max_len, persona.table, *persona.derived], api_name="apply_fix")
 
     exp_jsonl.click(export(".jsonl"), [fstate], [download], api_name="export_rendered_jsonl")
     exp_txt.click(export(".txt"), [fstate], [download], api_name="export_rendered_txt")

@@ -25,6 +25,9 @@ class PersonaTab:
     session: gr.State   # EditSession, read by later tabs (Format, Train)
     picker: gr.Dropdown
     table: gr.Dataframe
+    query: gr.Textbox   # the table's search and sort: rows changed elsewhere are shown as the reader has them
+    sort: gr.Dropdown
+    derived: list       # status, findings, statistics, chart: what rows_view fills after the table
     on_load: object     # fills the persona list when a page opens (the remembered persona first)
     open_outputs: list  # what on_open fills
     on_open: object
@@ -61,8 +64,14 @@ def _fields(s: ps.EditSession) -> list:
             ps.field_text(p, "markers")]
 
 
+def rows_view(s: ps.EditSession, q: str, srt: str, lg: str) -> list:
+    """The table under the reader's search and sort, then its status, findings, statistics and chart: for rows
+    changed outside this tab (an auto-fix, accepted drafts)."""
+    return [persona_table(s, q, srt, lg), *_derived(s, lg)]
+
+
 def show(s: ps.EditSession, q: str, srt: str, lg: str) -> list:
-    return [*_fields(s), persona_table(s, q, srt, lg), *_derived(s, lg), s, ps.read_probe(s)]
+    return [*_fields(s), *rows_view(s, q, srt, lg), s, ps.read_probe(s)]
 
 
 def said(message, lg: str) -> list:
@@ -222,7 +231,7 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                 probes = gr.Textbox(label=i18n("persona.probe"), info=i18n("persona.probe_hint"), lines=4,
                                     max_lines=12)
             with gr.Row():
-                query = gr.Textbox(label=i18n("table.search"), scale=3)
+                query = gr.Textbox("", label=i18n("table.search"), scale=3)
                 sort = gr.Dropdown(choices=[(i18n(f"sort.{k}"), k) for k in SORTS], value="row",
                                    label=i18n("table.sort"), scale=1)
                 selected = gr.Number(label=i18n("table.selected"), precision=0, interactive=False, scale=1)
@@ -291,5 +300,6 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
     exp_jsonl.click(on_export(".jsonl"), [session], [download], api_name="export_jsonl")
     reload_btn.click(on_reload, [session, query, sort, lang], everything, api_name="reload", **saving)
     overwrite.click(on_overwrite, [session, lang], [*derived, session], api_name="overwrite", **saving)
-    return PersonaTab(session=session, picker=picker, table=table, on_load=on_load, open_outputs=everything,
-                      on_open=on_open, open_inputs=[picker, query, sort, lang])
+    return PersonaTab(session=session, picker=picker, table=table, query=query, sort=sort, derived=derived,
+                      on_load=on_load, open_outputs=everything, on_open=on_open,
+                      open_inputs=[picker, query, sort, lang])
