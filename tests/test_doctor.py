@@ -13,7 +13,7 @@ from studio.format.formatting import (
     suggested_max_length,
 )
 from studio.format.render import IGNORE, render
-from tests.tiny_toks import chatml, l3, sp, sp_bos, with_template
+from tests.tiny_toks import chatml, l3, l3_joined_newlines, sp, sp_bos, with_template
 
 PAIRS = [QAPair("ごきげんよう", "ごきげんよう、ですわ。"), QAPair("好きなものは？", "紅茶ですの。")]
 
@@ -92,6 +92,17 @@ def test_boundary_drift_from_a_trailing_space_in_the_generation_prompt():
             "{% if add_generation_prompt %}{{ 'Assistant: ' }}{% endif %}")
     _, f = run(with_template(sp(), tmpl), "model", pairs=[QAPair("hi", "question time")], system="")
     assert f["BOUNDARY_DRIFT"].rows == [1] and "prompt alone" in f["BOUNDARY_DRIFT"].message
+    assert f["BOUNDARY_DRIFT"].fix.endswith("keep the boundary stable: llama2.")  # llama3's tokens are missing
+
+
+def test_boundary_drift_under_llama3_recommends_only_templates_that_are_stable_for_this_tokenizer():
+    # SmolLM2's vocabulary has '\n\n' as one token and its byte-level split cuts it in two before a reply: the
+    # llama3 header's blank line drifts (issue 26: the fix used to tell this llama3 user to use llama3).
+    _, f = run(l3_joined_newlines(), "llama3")
+    drift = f["BOUNDARY_DRIFT"]
+    assert drift.rows == [1, 2] and "['\\n\\n'] but the training text has ['\\n', '\\n']" in drift.message
+    assert drift.fix.endswith("keep the boundary stable: llama2.")  # 'model' is llama3 itself here: not offered
+    assert "BOUNDARY_DRIFT" not in run(l3_joined_newlines(), "llama2")[1]
 
 
 def test_no_trained_tokens_when_replies_cannot_be_located():

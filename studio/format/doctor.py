@@ -12,6 +12,7 @@ from studio.core.findings import Finding, sort_findings
 from studio.data.conversations import Conversation
 from studio.data.validate import SPECIAL_TOKEN_RE
 from studio.format.render import IGNORE, Rendered, end_of_turn_id, render, special_strings, stop_token_ids
+from studio.format.templates import template_names
 from studio.locale import Rows, T
 
 MISMATCH_SAMPLE = 20  # conversations compared against the model's own template
@@ -126,28 +127,62 @@ def _eos_masked(d: DoctorInput) -> list[Finding]:
     return out
 
 
+def _drift_at(conv: Conversation, rendered: Rendered, template: str, tokenizer) -> tuple[int, int] | None:
+    """(turn index, first differing token) where the inference prompt is not a prefix of the training text."""
+    for i in range(len(conv.turns)):
+        prompt = render(Conversation(conv.system, conv.turns[:i + 1], conv.rows), template, tokenizer,
+                        add_generation_prompt=True).input_ids
+        if rendered.input_ids[:len(prompt)] != prompt:
+            k = next((j for j, (a, b) in enumerate(zip(prompt, rendered.input_ids)) if a != b),
+                     min(len(prompt), len(rendered.input_ids)))
+            return i, k
+    return None
+
+
+def _stable_templates(conv: Conversation, d: DoctorInput) -> list[str]:
+    """The other templates whose control tokens are whole in this vocabulary and whose prompt stays a prefix of
+    the training text for `conv`: what the fix can honestly recommend (the model's own first)."""
+    names = [n for n in template_names() if n != d.template]
+    names.sort(key=lambda n: n != "model")
+    out = []
+    for name in names:
+        if name == "model" and not getattr(d.tokenizer, "chat_template", None):
+            continue
+        try:
+            r = render(conv, name, d.tokenizer)
+            if r.split_controls or end_of_turn_id(name, d.tokenizer) is None:
+                continue
+            if _drift_at(conv, r, name, d.tokenizer) is None:
+                out.append(name)
+        except Exception:  # a family this tokenizer cannot render is simply not recommended
+            continue
+    return out
+
+
 def _boundary_drift(d: DoctorInput) -> list[Finding]:
     drifted: list[int] = []
-    example = ""
+    example, first = "", None
     for conv, r in zip(d.convs, d.renders):
         if r.truncated:
             continue  # reported as TRUNCATED; its tail cannot be compared
-        for i in range(len(conv.turns)):
+        at = _drift_at(conv, r, d.template, d.tokenizer)
+        if at is None:
+            continue
+        i, k = at
+        drifted.append(conv.rows[i])
+        if first is None:
+            first = conv
             prompt = render(Conversation(conv.system, conv.turns[:i + 1], conv.rows), d.template, d.tokenizer,
                             add_generation_prompt=True)
-            n = len(prompt.input_ids)
-            if r.input_ids[:n] != prompt.input_ids:
-                drifted.append(conv.rows[i])
-                if not example:
-                    k = next(j for j, (a, b) in enumerate(zip(prompt.input_ids, r.input_ids)) if a != b) \
-                        if any(a != b for a, b in zip(prompt.input_ids, r.input_ids)) else min(n, len(r.input_ids))
-                    example = T("d.drift_example", row=conv.rows[i], k=k, prompt=repr(prompt.token_text[k:k + 2]),
-                                train=repr(r.token_text[k:k + 2]))
-                break
-    if not drifted:
+            example = T("d.drift_example", row=conv.rows[i], k=k, prompt=repr(prompt.token_text[k:k + 2]),
+                        train=repr(r.token_text[k:k + 2]))
+    if first is None:
         return []
+    stable = _stable_templates(first, d)
+    fix = T("d.drift.fix_use", template=d.template, templates=", ".join(stable)) if stable else \
+        T("d.drift.fix", template=d.template)
     return [Finding.of("BOUNDARY_DRIFT", "warning", T("d.drift", where=Rows(drifted), example=example),
-                       T("d.drift.fix"), drifted)]
+                       fix, drifted)]
 
 
 def _no_trained(d: DoctorInput) -> list[Finding]:
