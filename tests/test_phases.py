@@ -43,3 +43,70 @@ def test_stop_during_replay_generation_ends_the_run_within_seconds(tmp_path):
     # it ended after the batch in flight: at most 8 more prompts were answered (the other ~48 batches never ran)
     assert status["phase"]["done"] <= asked_at + 8, (asked_at, status["phase"])
     assert not (run / "replay.jsonl").exists()   # nothing half-made is kept as the run's replay answers
+
+
+def _tiny_run(tmp_path, monkeypatch, **kw):
+    """A run folder made as the Train tab makes it, its worker not started (the test runs it in-process)."""
+    from studio.data.persona import Persona, QAPair
+    from studio.data.persona_store import save_persona
+    from studio.tiny import save_tiny_model
+    from studio.train import launch
+    monkeypatch.setattr(launch, "_spawn", lambda run, resume: None)
+    save_persona(Persona(system_prompt="お嬢様", pairs=[QAPair(f"q{i}", "ですわ。") for i in range(4)]), tmp_path / "p")
+    cfg = TrainConfig(model=str(save_tiny_model(tmp_path / "m", "chatml")), data=str(tmp_path / "p"), max_steps=2,
+                      batch_size=2, load_in_4bit=False, max_length=64, replay_share=0.0, **kw)
+    return launch.start_run(cfg, tmp_path / "runs")
+
+
+def test_stop_while_the_base_model_loads_ends_the_worker_within_a_poll(tmp_path, monkeypatch):
+    import threading
+
+    from studio.jobs.folders import Run
+    from studio.jobs.status import read_status
+    from studio.train import phases, worker
+    run = _tiny_run(tmp_path, monkeypatch)
+    ended = threading.Event()
+    seen: dict = {}
+
+    def slow_load(setup, added):   # a load that takes minutes on a busy laptop: one call, no place to check
+        seen["phase"] = read_status(run)["phase"]
+        Run(run).stop.write_text("stop requested\n")
+        seen["asked"] = time.time()
+        ended.wait(30)
+        return None   # (the real process is gone by now; here the next phase sees the stop)
+
+    monkeypatch.setattr(worker, "load_base", slow_load)
+    monkeypatch.setattr(phases, "end_process", lambda: (seen.setdefault("ended", time.time()), ended.set()))
+    assert worker.run_worker(run) == 0
+    assert "ended" in seen, "the watcher never ended the process"
+    assert seen["phase"]["name"] == "load" and seen["phase"]["model"].endswith("m")
+    assert seen["ended"] - seen["asked"] < 3 * phases.POLL_S + 1
+    assert read_status(run)["state"] == "stopped" and not Run(run).adapter.exists()
+
+
+def test_a_stop_between_phases_ends_the_run_before_anything_is_trained(tmp_path, monkeypatch):
+    from studio.jobs.folders import Run
+    from studio.jobs.launcher import request_stop
+    from studio.jobs.status import read_status
+    from studio.train import worker
+    run = _tiny_run(tmp_path, monkeypatch)
+    request_stop(run)
+    assert worker.run_worker(run) == 0
+    status = read_status(run)
+    assert status["state"] == "stopped" and status.get("step", 0) == 0 and not Run(run).adapter.exists()
+
+
+@pytest.mark.parametrize("name,detail,en,ja", [
+    ("start", {}, "loading the training libraries", "ライブラリを読み込んで"),
+    ("data", {}, "reading the persona", "ペルソナを読み込み"),
+    ("load", {"model": "google/gemma-3-270m"}, "loading the base model google/gemma-3-270m",
+     "ベースモデル google/gemma-3-270m を読み込んで"),
+    ("trainer", {}, "setting up the trainer", "トレーナーを準備"),
+    ("save", {}, "Saving the adapter", "アダプターを保存"),
+])
+def test_each_phase_is_a_line_in_both_languages_with_its_elapsed_time(name, detail, en, ja):
+    from studio.train.views import phase_text
+    phase = {"name": name, "since": time.time() - 75, **detail}
+    assert en in phase_text(phase, "en") and "1:15 so far" in phase_text(phase, "en")
+    assert ja in phase_text(phase, "ja") and "経過 1:15" in phase_text(phase, "ja")
+    assert phase_text({"name": "../x"}, "en") == ""   # a name the tables do not have shows nothing, not a key

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from studio.core.errors import StudioError
+from studio.core.errors import Stopped, StudioError
 from studio.core.storage import atomic_write_text
 from studio.core.workspace import PACKAGE_ROOT
 from studio.data.conversations import Conversation
 from studio.eval.prompts import read_prompts
+from studio.train.phases import counted
 
 SHIPPED_PROMPTS = PACKAGE_ROOT / "data" / "replay" / "general_prompts.txt"
 REPLAY_SYSTEMS = ("none", "persona")   # replay rows rendered without a system prompt, or with the persona's
@@ -86,10 +87,6 @@ def read_answers(path: Path, model_hash: str) -> list[ReplayAnswer] | None:
     return answers
 
 
-class ReplayStopped(Exception):
-    """The run was asked to stop while the base model made its replay answers."""
-
-
 def generate_answers(base_path: str, template: str, prompts: list[str], max_new_tokens: int,
                      say: Callable[[str], None] = print, batch: int = 8,
                      phase: Callable[[int, int], bool] | None = None) -> list[ReplayAnswer]:
@@ -108,7 +105,7 @@ def generate_answers(base_path: str, template: str, prompts: list[str], max_new_
         out: list[ReplayAnswer] = []
         for i in range(0, len(prompts), batch):
             if phase and phase(len(out), len(prompts)):   # reports n/N; True: a stop was asked for
-                raise ReplayStopped
+                raise Stopped
             chunk = prompts[i:i + batch]
             replies = engine.generate([Row(None, contract, [], q, completion=as_text) for q in chunk],
                                       GenSettings(max_new_tokens=min(max_new_tokens, TEXT_MAX_NEW_TOKENS)
@@ -188,25 +185,8 @@ def rows_for_run(run: Path, cfg, persona, where: str) -> list:
     if cfg.replay_share <= 0:
         return []
     answers = answers_for_run(run, run.parent, where, model_hash(where), cfg.template, cfg.replay_prompts,
-                              say=lambda msg: print(msg, flush=True), phase=phase_reporter(run, "replay"))
+                              say=lambda msg: print(msg, flush=True), phase=counted(run, "replay"))
     convs = persona_replay(persona, answers, cfg.replay_share, cfg.replay_system, cfg.seed, cfg.system_prompt)
     print(f"replay: {len(convs)} rows ({cfg.replay_share:.0%} of training rows) from "
           f"{sum(a.stopped for a in answers)}/{len(answers)} answers that ended on their own", flush=True)
     return convs
-
-
-def phase_reporter(run: Path, name: str) -> Callable[[int, int], bool]:
-    """Writes the phase's progress (name, n/N, ETA) into the run's status and says whether a stop was asked for;
-    the Train tab shows it in the reader's language, and Stop ends the phase at its next report."""
-    import time
-
-    from studio.jobs.folders import Run
-    from studio.jobs.status import write_status
-    started = time.time()
-
-    def report(done: int, total: int) -> bool:
-        eta = (time.time() - started) / done * (total - done) if done else None
-        write_status(run, phase={"name": name, "done": done, "total": total,
-                                 "eta_s": None if eta is None else round(eta, 1)})
-        return Run(run).stop.exists()
-    return report

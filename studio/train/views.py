@@ -12,6 +12,8 @@ from studio.jobs.runs import list_runs, read_metrics
 from studio.jobs.status import LIVE
 from studio.locale import tr
 
+PHASES = ("start", "data", "replay", "load", "trainer", "save")   # train.phase.<name> in the locale tables
+
 
 def progress_text(run: Path | None, lang: str = "en") -> tuple[str, float]:
     if run is None:
@@ -28,13 +30,22 @@ def progress_text(run: Path | None, lang: str = "en") -> tuple[str, float]:
     spread = tr(lang, "train.ranks", world=ranks.get("world"), strategy=ranks.get("strategy"),
                 machines=ranks.get("machines")) if ranks.get("world", 1) != 1 or ranks.get("machines", 1) != 1 else ""
     phase = s.get("phase") if isinstance(s.get("phase"), dict) and s.get("state") in LIVE else None
-    before = ""
-    if phase and isinstance(phase.get("done"), int) and isinstance(phase.get("total"), int):
-        phase_eta = tr(lang, "train.eta", eta=_clock(phase["eta_s"])) if phase.get("eta_s") else ""
-        before = "\n" + tr(lang, f"train.phase.{phase.get('name')}", done=phase["done"], total=phase["total"],
-                           eta=phase_eta)
+    before = "\n" + phase_text(phase, lang) if phase else ""
     return tr(lang, "train.progress_line", run=run.name, state=tr(lang, f"state.{s.get('state', 'unknown')}"),
               step=step, total=total, pct=f"{frac:.0%}", eta=eta_txt) + before + spread + err, frac
+
+
+def phase_text(phase: dict, lang: str) -> str:
+    """One line for a phase before or after the steps: n/N and ETA where it counts, else its elapsed time."""
+    name = phase.get("name")
+    if name not in PHASES:
+        return ""
+    since = phase.get("since")
+    elapsed = _clock(max(0.0, time.time() - since)) if isinstance(since, (int, float)) else "?"
+    if isinstance(phase.get("done"), int) and isinstance(phase.get("total"), int):
+        eta = tr(lang, "train.eta", eta=_clock(phase["eta_s"])) if phase.get("eta_s") else ""
+        return tr(lang, f"train.phase.{name}", done=phase["done"], total=phase["total"], eta=eta)
+    return tr(lang, f"train.phase.{name}", elapsed=elapsed, model=str(phase.get("model", "")))
 
 
 def progress_html(frac: float) -> str:

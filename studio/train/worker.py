@@ -9,15 +9,15 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.core.errors import Stopped
 from studio.format.contract import Contract
 from studio.jobs.checkpoints import damaged_checkpoints, latest_checkpoint
 from studio.jobs.folders import CONFIG, Run
 from studio.jobs.status import State, error_fields, explain, pid_fields, write_status  # noqa: F401 - explain is tested through here
-from studio.train import distributed
+from studio.train import distributed, phases
 from studio.train.config import TrainConfig
 from studio.train.distributed import Rank
 from studio.train.methods import get_method
-from studio.train.replay import ReplayStopped
 from studio.train.steps import attention, contract_for, device_settings, load_base, lora_config, make_setup  # noqa: F401
 
 
@@ -33,9 +33,14 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
     """The recipe: setup -> data -> model -> trainer, with the run's method (studio/train/methods) choosing how the
     data is made and which trainer learns from it."""
     method = get_method(cfg.method)
+    rank = Rank.current()
+    phases.enter(run, "data", rank.writes_files)
     setup = make_setup(run, cfg)
-    data = method.data(setup)
-    model = load_base(setup, data.added)
+    data = method.data(setup)   # a replay run's base answers first, as their own counted phase
+    phases.enter(run, "load", rank.writes_files, model=cfg.model)
+    with phases.ends_on_stop(run, enabled=rank.world == 1):
+        model = load_base(setup, data.added)
+    phases.enter(run, "trainer", rank.writes_files)
     trainer = method.trainer(setup, data, model, lora_config(cfg, model, data.added))
     return Prepared(trainer, setup.tokenizer, contract_for(setup, data), cfg)
 
@@ -59,7 +64,8 @@ def run_worker(run: Path, resume: bool = False) -> int:
         distributed.die_with_parent()  # status.json's pid is the launch process: its ranks must not outlive it
     if rank.writes_files:
         own = pid_fields(os.getpid()) if rank.world == 1 else {}
-        write_status(run, state=State.RUNNING, **own, error=None, versions=versions(), started=time.time())
+        write_status(run, state=State.RUNNING, **own, error=None, versions=versions(), started=time.time(),
+                     phase={"name": "start", "since": time.time()})
     try:
         cfg = TrainConfig.load(run / CONFIG)
         prepared = prepare(run, cfg)
@@ -72,6 +78,8 @@ def run_worker(run: Path, resume: bool = False) -> int:
             prepared.contract.save(run)
         prepared.trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         adapter = Run(run).adapter
+        if rank.writes_files:
+            write_status(run, phase={"name": "save", "since": time.time()})
         before_save = getattr(get_method(cfg.method), "before_save", None)
         if before_save:
             before_save(prepared.trainer)
@@ -87,9 +95,9 @@ def run_worker(run: Path, resume: bool = False) -> int:
         outcome = State.STOPPED if stopped else State.FINISHED
         # with several ranks the launch process sets the state, once every rank has ended
         write_status(run, **({"outcome": outcome} if rank.world > 1 else {"state": outcome}), step=state.global_step,
-                     total=state.max_steps, finished=time.time(), eta_s=0)
+                     total=state.max_steps, finished=time.time(), eta_s=0, phase=None)
         return 0
-    except ReplayStopped:   # stopped while the base made its replay answers: nothing trained, nothing lost
+    except Stopped:   # stopped before the first step (replay answers, between phases): nothing trained or lost
         if rank.writes_files:
             write_status(run, state=State.STOPPED, finished=time.time())   # the phase says how far it got
         return 0

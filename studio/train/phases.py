@@ -1,0 +1,67 @@
+"""The phases of a training run before and after its steps (data, replay, load, trainer, save), written into the
+run's status so the Train tab and `studio status` say what the worker is doing, and how Stop reaches each.
+
+Stop is honoured between phases, at each replay batch (studio.train.replay), at each step (the callback), and at
+once while the base model loads: loading writes nothing, so the worker may simply end there."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from studio.core.errors import Stopped
+from studio.jobs.folders import Run
+from studio.jobs.status import State, write_status
+
+POLL_S = 0.5   # how often a phase that cannot report (one library call) looks for a stop request
+
+
+def enter(run: Path, name: str, writes: bool = True, **detail) -> None:
+    """Start phase `name` (shown with its elapsed time); a stop asked for before it begins ends the run here."""
+    if Run(run).stop.exists():
+        raise Stopped
+    if writes:
+        write_status(run, phase={"name": name, "since": time.time(), **detail})
+
+
+def counted(run: Path, name: str) -> Callable[[int, int], bool]:
+    """A reporter for a phase with n/N (name, n/N, ETA into the status); returns whether a stop was asked for."""
+    started = time.time()
+
+    def report(done: int, total: int) -> bool:
+        eta = (time.time() - started) / done * (total - done) if done else None
+        write_status(run, phase={"name": name, "done": done, "total": total, "since": started,
+                                 "eta_s": None if eta is None else round(eta, 1)})
+        return Run(run).stop.exists()
+    return report
+
+
+def end_process() -> None:
+    os._exit(0)   # from the watching thread: the load in the main thread cannot be interrupted otherwise
+
+
+@contextmanager
+def ends_on_stop(run: Path, enabled: bool = True) -> Iterator[None]:
+    """Inside: a stop request ends this process within POLL_S, marking the run stopped. Only for work that writes
+    nothing (loading a model). With several ranks this is off (enabled=False): they stop at the next phase."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(POLL_S):
+            if Run(run).stop.exists():
+                write_status(run, state=State.STOPPED, finished=time.time())
+                print("stopped while loading the base model: nothing was trained", flush=True)
+                end_process()
+                return
+    watcher = threading.Thread(target=watch, name="stop-watch", daemon=True) if enabled else None
+    if watcher:
+        watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        if watcher:
+            watcher.join()
