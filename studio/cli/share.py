@@ -30,9 +30,9 @@ def cmd_card(args: argparse.Namespace) -> int:
     if args.run:
         from studio.core.workspace import runs_dir
         from studio.export.card import write_run_card
-        print(write_run_card(args.run, runs_dir(args.runs_dir), args.out, args.data, args.examples))
+        print(write_run_card(args.run, runs_dir(args.runs_dir), args.out, args.data, args.examples, args.image))
     else:
-        print(write_card(load_persona(args.data), args.out, args.examples))
+        print(write_card(load_persona(args.data), args.out, args.examples, avatar=args.image))
     return 0
 
 
@@ -85,6 +85,7 @@ def add_parsers(sub, commands: dict) -> None:
     p.add_argument("--out", required=True, help="F.json or F.png")
     p.add_argument("--examples", type=int, default=8, help="pairs shown in mes_example (0 = all)")
     p.add_argument("--run", help="a run whose contract goes into the card's extensions")
+    p.add_argument("--image", help="a picture for the PNG card (PNG/JPEG/WebP; default: the name drawn)")
     p.add_argument("--runs-dir")
     p = sub.add_parser("serve", help="an OpenAI-compatible API (base, run adapters, merged runs) on 127.0.0.1")
     p.add_argument("--model", help="base model: 'default', a folder or hub id (default: the first run's base)")

@@ -43,25 +43,30 @@ def persona_card(persona: Persona, examples: int = EXAMPLES, contract: dict | No
         "extensions": {"persona_studio": ext}}}
 
 
-def card_png(card: dict) -> bytes:
-    """A plain portrait-shaped PNG carrying the card in a `chara` tEXt chunk (base64 JSON), as SillyTavern writes."""
-    from PIL import Image, PngImagePlugin
+def card_png(card: dict, avatar: bytes | None = None, avatar_name: str = "avatar") -> bytes:
+    """A portrait PNG (the avatar fitted, else the character's name drawn) carrying the card in a `chara` tEXt
+    chunk (base64 JSON), as SillyTavern writes."""
+    from PIL import PngImagePlugin
 
+    from studio.data.card_image import portrait
     info = PngImagePlugin.PngInfo()
     info.add_text("chara", base64.b64encode(json.dumps(card, ensure_ascii=False).encode("utf-8")).decode("ascii"))
     buf = io.BytesIO()
-    Image.new("RGB", (400, 600), (236, 222, 240)).save(buf, format="PNG", pnginfo=info)
+    portrait(card["data"]["name"], avatar, avatar_name).save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
 
 
-def write_card(persona: Persona, out: str | Path, examples: int = EXAMPLES, contract: dict | None = None) -> Path:
+def write_card(persona: Persona, out: str | Path, examples: int = EXAMPLES, contract: dict | None = None,
+               avatar: str | Path | None = None) -> Path:
+    """The card as JSON or PNG by `out`'s suffix; a PNG shows `avatar` (an image file) when given."""
+    from studio.data.card_image import read_avatar
     out = Path(out)
     card = persona_card(persona, examples, contract)
     suffix = out.suffix.lower()
     if suffix == ".json":
         data = json.dumps(card, ensure_ascii=False, indent=1).encode("utf-8")
     elif suffix == ".png":
-        data = card_png(card)
+        data = card_png(card, read_avatar(avatar) if avatar else None, Path(avatar).name if avatar else "avatar")
     else:
         raise StudioError("err.card.out", out=out)
     atomic_write_bytes(out, data, keep_backups=0)

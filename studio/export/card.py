@@ -16,8 +16,10 @@ def run_contract(ref: str, runs_dir: Path) -> dict | None:
 
 
 def write_run_card(ref: str, runs_dir: Path, out: str | Path | None = None, data: str | Path | None = None,
-                   examples: int = 8) -> Path:
-    """Write the card (PNG or JSON by `out`'s suffix; default <run>/export/<run>-card.png); returns its path."""
+                   examples: int = 8, avatar: str | Path | None = None) -> Path:
+    """Write the card (PNG or JSON by `out`'s suffix; default <run>/export/<run>-card.png, showing `avatar` when
+    given, else the character's name); returns its path."""
     run = resolve_run(ref, runs_dir)
     target = Path(out) if out else run.export / f"{run.id}-card.png"
-    return Path(write_card(load_persona(data or run.data), target, examples, run_contract(ref, runs_dir)))
+    return Path(write_card(load_persona(data or run.data), target, examples, run_contract(ref, runs_dir),
+                           avatar))

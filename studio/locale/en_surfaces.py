@@ -68,4 +68,10 @@ SURFACES: dict[str, str] = {
     'setup.unknown': 'There is no saved setup {name!r}. Saved setups: {names}.',
     'train.quick': 'Quick test settings',
     'train.quick_set': 'Quick test: {steps} steps, no replay, no held-out rows, to try the loop (chat, merge, export) in minutes. Set max_steps back for a real run.',
+    'err.card.avatar_missing': 'The card image {name} is not a file. Choose a PNG or JPEG picture.',
+    'err.card.avatar_large': 'The card image {name} is larger than {mb} MB. Choose a smaller picture (a card shows it at 400×600).',
+    'err.card.avatar_pixels': 'The card image {name} has more than {limit} million pixels, too many to open safely. Choose a smaller picture (a card shows it at 400×600).',
+    'err.card.avatar_unreadable': 'The card image {name} could not be read as a picture. Choose a PNG, JPEG or WebP file.',
+    'export.card_image': 'Card image (optional)',
+    'export.card_image_hint': 'Shown on the PNG card; without one the card shows the character name.',
 }

@@ -68,4 +68,10 @@ SURFACES: dict[str, str] = {
     'setup.unknown': '保存した設定 {name!r} はありません。保存済み: {names}。',
     'train.quick': 'お試し設定',
     'train.quick_set': 'お試し: {steps} ステップ、リプレイなし、検証用の行なし。数分で一連の流れ(チャット・マージ・書き出し)を試せます。本番の学習では最大ステップ数を戻してください。',
+    'err.card.avatar_missing': 'カード画像 {name} はファイルではありません。PNG か JPEG の画像を選んでください。',
+    'err.card.avatar_large': 'カード画像 {name} は {mb} MB を超えています。もっと小さい画像を選んでください(カードでは 400×600 で表示されます)。',
+    'err.card.avatar_pixels': 'カード画像 {name} は {limit} 百万ピクセルを超え、安全に開ける大きさを超えています。もっと小さい画像を選んでください(カードでは 400×600 で表示されます)。',
+    'err.card.avatar_unreadable': 'カード画像 {name} を画像として読めませんでした。PNG、JPEG、WebP のいずれかを選んでください。',
+    'export.card_image': 'カード画像(任意)',
+    'export.card_image_hint': 'PNG のカードに表示されます。選ばなければキャラクター名を描きます。',
 }

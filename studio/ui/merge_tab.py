@@ -61,13 +61,13 @@ def export_params(ref, q, target):
     return {"ref": str(run.path), "quant": q, "out": _out(target, run)}, f"{run.id}-{q}"
 
 
-def write_card_file(ref, lg):
+def write_card_file(ref, image, lg):
     from studio.export.card import write_run_card
     from studio.locale import tr
     if not ref:
         return StudioError("merge.pick_run").render(lg), gr.File(visible=False)
     try:
-        path = write_run_card(resolve_run(ref, runs_dir(), inside=True).id, runs_dir())
+        path = write_run_card(resolve_run(ref, runs_dir(), inside=True).id, runs_dir(), avatar=image or None)
     except StudioError as e:
         return e.render(lg), gr.File(visible=False)
     return tr(lg, "card.written", path=str(path)), gr.File(str(path), visible=True)
@@ -101,12 +101,16 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
         export_out = gr.Textbox(label=i18n("merge.out"), placeholder="<run>/export", scale=2)
         export = gr.Button(i18n("export.go"), variant="primary")
         card = gr.Button(i18n("export.card_go"))
-    card_file = gr.File(label=i18n("export.card_file"), visible=False)
+    with gr.Row():
+        card_image = gr.Image(type="filepath", label=i18n("export.card_image"), height=180, scale=1,
+                              sources=["upload", "clipboard"])
+        card_file = gr.File(label=i18n("export.card_file"), visible=False, scale=2)
+    gr.Markdown(i18n("export.card_image_hint"))
     panel = jp.job_panel(i18n)
 
     export.click(jp.starter("export", chats, export_params), [export_run, quant, export_out, lang],
                  [panel.line, panel.job], api_name="export")
-    card.click(write_card_file, [export_run, lang], [panel.line, card_file], api_name="card")
+    card.click(write_card_file, [export_run, card_image, lang], [panel.line, card_file], api_name="card")
     go.click(jp.starter("merge", chats, merge_params), [run, use_ckpt, out, lang], [panel.line, panel.job],
              api_name="merge")
     combine.click(jp.starter("combine", chats, combine_params), [picks, weights, method, density, lang],
