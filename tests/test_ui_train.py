@@ -124,6 +124,11 @@ def test_a_setup_saved_in_the_tab_loads_back_into_every_field(app):
     assert saved.startswith("Saved setup 速め") and "--config" in saved and pick["value"] == "速め"
     *fields, message = c.predict("速め", api_name="/load_setup")
     assert fields[:5] == [str(model), "model", 77, 5e-4, 16] and message.startswith("Loaded setup 速め")
+    from studio.train.config import TrainConfig
+    from studio.train.setups import save_setup
+    save_setup("from another window", TrainConfig(model=str(model)))   # a second session, or another process
+    listed = c.predict("速め", api_name="/list_setups")
+    assert listed["value"] == "速め" and ["from another window"] * 2 in listed["choices"], listed
 
 
 def test_quick_test_sets_a_few_steps_without_replay(app):

@@ -160,6 +160,12 @@ def on_save_setup(session, name, *values):
     return tr(lg, "setup.saved", name=path.stem, path=str(path)), gr.Dropdown(choices=list_setups(), value=path.stem)
 
 
+def on_list_setups(current):
+    """The saved setups as they are now (saved in another window or by `studio` since this page was built)."""
+    names = list_setups()
+    return gr.Dropdown(choices=names, value=current if current in names else None)
+
+
 def on_load_setup(name, lg):
     """A saved setup fills every setting (the model's recipe is not applied over it)."""
     try:
@@ -330,6 +336,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     quick.click(on_quick_test, [lang], [*(shown[n] for n in QUICK_TEST), message], api_name="quick_test")
     save_setup_btn.click(on_save_setup, [persona.session, setup_name, *widgets, lang], [message, setup_pick],
                          api_name="save_setup")
+    setup_pick.focus(on_list_setups, [setup_pick], [setup_pick], api_name="list_setups")
     load_setup_btn.click(on_load_setup, [setup_pick, lang], [*widgets, applied_model, message], api_name="load_setup")
     outputs = [progress, bar, plot, log, history, compare, persona_info, plotted]
     timer = gr.Timer(1.5)
