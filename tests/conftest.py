@@ -33,9 +33,10 @@ def wait_for(pred, timeout: float = 120, poll: float = 0.2) -> bool:
 
 def launch_app():
     """Build and launch the studio exactly as app.py does (same queue settings); returns (demo, url)."""
-    from studio.ui.app import QUEUE, build_app
+    from studio.ui.app import CSS, QUEUE, build_app
     demo, i18n = build_app()
-    _, url, _ = demo.queue(**QUEUE).launch(prevent_thread_lock=True, server_name="127.0.0.1", i18n=i18n, quiet=True)
+    _, url, _ = demo.queue(**QUEUE).launch(prevent_thread_lock=True, server_name="127.0.0.1", i18n=i18n, quiet=True,
+                                           css=CSS)
     return demo, url
 
 

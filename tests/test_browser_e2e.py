@@ -168,6 +168,10 @@ def test_whole_loop_in_a_browser(app):
             page.get_by_role("button", name=t("table.duplicate")).click()
             wait_text("DUPLICATE")
             assert csv.read_text(encoding="utf-8").count("こんにちは！,") == 2
+            # layout (issue 26): every column of the table has its width, so no header is wrapped letter by letter
+            # (the 'drafted by' column had none: a 200 px header row); the upload box names itself on one line
+            header = page.locator("thead").first.evaluate("e => e.getBoundingClientRect().height")
+            assert header < 80, f"the table's header row is {header} px tall"
             shot("1-persona")
             # text typed into a field is on disk before the field is left (a crash loses nothing shown)
             rules = page.get_by_label(t("persona.rules"))
@@ -288,6 +292,10 @@ def test_whole_loop_in_a_browser(app):
                 d.items.add(new File(['question,answer\\nq,a\\n'], 'x.csv', {type: 'text/csv'})); return d; }""")
             page.locator("table").first.dispatch_event("drop", {"dataTransfer": dropped})
             expect(page.get_by_text(GRADIO_OWN["ja"]["dataframe.import_static_columns"])).to_be_visible()
+            # its title too: gradio draws the toast's type ('Error'); the page's rules put the reader's word there
+            title = page.locator("span.toast-title.error").first
+            assert title.evaluate("e => getComputedStyle(e, '::before').content") == '"エラー"'
+            assert title.evaluate("e => getComputedStyle(e).fontSize") == "0px"   # the English word is not shown
             shot("1-persona")
             tab("tab.format")
             expect(page.get_by_role("button", name=t("format.render"))).to_be_visible()
@@ -303,6 +311,8 @@ def test_whole_loop_in_a_browser(app):
             shot("4-chat")
             tab("tab.merge")
             expect(page.get_by_role("button", name=t("merge.go"))).to_be_visible()
+            method = page.get_by_label(t("merge.method"))   # the combine method's name is read whole
+            assert method.evaluate("e => e.scrollWidth <= e.clientWidth"), method.input_value()
             shot("5-merge")
             tab("tab.eval")
             wait_text(t("metric.style_rate"))

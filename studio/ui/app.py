@@ -17,6 +17,7 @@ from studio.ui.i18n import SWITCH_LABELS_JS, make_i18n, request_lang
 from studio.ui.merge_tab import build_merge_tab
 from studio.ui.persona_tab import build_persona_tab
 from studio.ui.serve_panel import build_serve_panel
+from studio.ui.style import CSS
 from studio.ui.train_tab import build_train_tab
 
 # Settings that the app and the tests share (the tests launch what users launch). Events that must not overlap
@@ -115,4 +116,4 @@ def main() -> None:
     demo, i18n = build_app()
     port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     print(f"Persona Studio: http://127.0.0.1:{port}  (your files: {os.environ.get('STUDIO_HOME', 'workspace')}/)")
-    demo.queue(**QUEUE).launch(server_name="127.0.0.1", server_port=port, i18n=i18n)
+    demo.queue(**QUEUE).launch(server_name="127.0.0.1", server_port=port, i18n=i18n, css=CSS)

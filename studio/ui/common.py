@@ -9,7 +9,7 @@ from studio.locale import tr
 
 FINDING_KEYS = ("col.severity", "col.code", "col.rows", "col.message", "col.fix")
 # the findings' message and fix columns get the room: nothing is cut, headers stay on one line
-FINDING_WIDTHS = ["9%", "15%", "9%", "42%", "25%"]
+FINDING_WIDTHS = ["11%", "21%", "9%", "34%", "25%"]
 
 
 def headers(keys: tuple[str, ...] | list[str], lang: str) -> list[str]:

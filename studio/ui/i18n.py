@@ -14,6 +14,7 @@ async (lang) => {
   const url = performance.getEntriesByType('resource').map(e => e.name)
       .find(n => /\\/assets\\/core-[^/]*\\.js/.test(n));
   if (url) { try { (await import(url)).changeLocale(lang); } catch (e) { console.warn('locale switch', e); } }
+  document.documentElement.setAttribute('lang', lang);   // for the rules in studio.ui.style (toast titles)
   return lang;
 }
 """

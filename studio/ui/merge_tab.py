@@ -91,7 +91,7 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
                             label=i18n("merge.combine_runs"))
         weights = gr.Textbox(label=i18n("merge.weights"), placeholder="0.5, 0.5")
         method = gr.Dropdown([(i18n(f"merge.m.{m}"), m) for m in COMBINE_METHODS], value="linear",
-                             label=i18n("merge.method"))
+                             label=i18n("merge.method"), scale=2, min_width=260)   # the names explain each method
         density = gr.Number(0.5, label=i18n("merge.density"), info=i18n("merge.density_hint"))
         combine = gr.Button(i18n("merge.combine_go"))
     gr.Markdown(i18n("export.title"))
@@ -102,10 +102,11 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
         export = gr.Button(i18n("export.go"), variant="primary")
         card = gr.Button(i18n("export.card_go"))
     with gr.Row():
-        card_image = gr.Image(type="filepath", label=i18n("export.card_image"), height=180, scale=1,
+        card_image = gr.Image(type="filepath", label=i18n("export.card_image"), height=200, scale=1, min_width=220,
                               sources=["upload", "clipboard"])
-        card_file = gr.File(label=i18n("export.card_file"), visible=False, scale=2)
-    gr.Markdown(i18n("export.card_image_hint"))
+        with gr.Column(scale=3):
+            gr.Markdown(i18n("export.card_image_hint"))
+            card_file = gr.File(label=i18n("export.card_file"), visible=False)
     panel = jp.job_panel(i18n)
 
     export.click(jp.starter("export", chats, export_params), [export_run, quant, export_out, lang],

@@ -55,6 +55,9 @@ def _derived(s: ps.EditSession, lang: str) -> list:
 # The handlers below return updates by position: the 7 character fields, the table, the 4 derived outputs (status,
 # findings, stats, histogram), the session and the probe questions ("everything" in build_persona_tab).
 N_FIELDS = 7
+# one width per column of VIEW_COLUMNS (#, question, answer, context, dialog_id, drafted by): a column left out was
+# squeezed to 32 px, its header wrapped letter by letter into a 200 px header row
+TABLE_WIDTHS = ["6%", "28%", "34%", "10%", "11%", "11%"]
 N_EVERYTHING = N_FIELDS + 1 + 4 + 2
 
 
@@ -238,14 +241,14 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
             showing = gr.Markdown()
             table = blank(gr.Dataframe(headers=VIEW_COLUMNS, datatype=["number", "str", "str", "str", "str", "str"],
                                        static_columns=[0], interactive=True, wrap=True, max_height=600,
-                                       label=i18n("table.rows"), column_widths=["6%", "32%", "38%", "14%", "10%"]),
+                                       label=i18n("table.rows"), column_widths=TABLE_WIDTHS),
                           lambda lg: localized_columns(pd.DataFrame(columns=VIEW_COLUMNS), lg))
             with gr.Row():
                 add = gr.Button(i18n("table.add"))
                 dup = gr.Button(i18n("table.duplicate"))
                 delete = gr.Button(i18n("table.delete"))
             with gr.Row():
-                upload = gr.File(label=i18n("io.file"))
+                upload = gr.File(label=i18n("io.file"), scale=1, min_width=200)
                 with gr.Column():
                     mode = gr.Radio([(i18n("io.append"), "append"), (i18n("io.replace"), "replace")],
                                     value="append", label=i18n("io.mode"))
@@ -253,6 +256,7 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                     exp_csv = gr.Button(i18n("io.export_csv"))
                     exp_jsonl = gr.Button(i18n("io.export_jsonl"))
                 download = gr.File(label=i18n("io.download"), interactive=False)
+            gr.Markdown(i18n("io.kinds"))
         with gr.Column(scale=2):
             status = gr.Textbox(label=i18n("persona.status"), interactive=False, lines=2)
             stats = gr.Textbox(label=i18n("stats"), interactive=False)
