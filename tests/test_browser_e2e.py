@@ -172,6 +172,16 @@ def test_whole_loop_in_a_browser(app):
             # (the 'drafted by' column had none: a 200 px header row); the upload box names itself on one line
             header = page.locator("thead").first.evaluate("e => e.getBoundingClientRect().height")
             assert header < 80, f"the table's header row is {header} px tall"
+            named = tmp / "tamakichi_pairs_cp932.csv"   # a chosen file is named whole (it showed as '.cs')
+            named.write_text("question,answer\n", encoding="utf-8")
+            with page.expect_file_chooser() as chooser:
+                page.get_by_text("Click to Upload").first.click()
+            chooser.value.set_files(str(named))
+            stem = page.locator(".file-preview .stem").first
+            expect(stem).to_have_text("tamakichi_pairs_cp932")
+            assert stem.evaluate("e => e.scrollWidth <= e.clientWidth && e.clientWidth > 0"), "the file name is cut"
+            page.locator("button[aria-label='Clear']").first.click()
+            expect(page.locator(".file-preview")).to_have_count(0)   # the box is empty again
             shot("1-persona")
             # text typed into a field is on disk before the field is left (a crash loses nothing shown)
             rules = page.get_by_label(t("persona.rules"))

@@ -1,7 +1,8 @@
 """The app's few style rules, given to launch(css=...).
 
 gradio 6 titles a toast with its type ('Error', 'Warning', 'Info') from the frontend, untranslated and ignoring the
-title a handler passes; the language switch marks <html lang>, and these rules put the reader's word in its place."""
+title a handler passes; the language switch marks <html lang>, and these rules put the reader's word in its place.
+A chosen file's name is shown whole (see FILE_NAME_RULES)."""
 
 TOAST_TITLES = {"ja": {"error": "エラー", "warning": "警告", "info": "お知らせ", "success": "完了"}}
 
@@ -17,4 +18,13 @@ def _toast_rules() -> str:
     return "\n".join(rules)
 
 
-CSS = _toast_rules()
+# A chosen file's name in a narrow upload box: gradio gives the size its own 128 px and cut the name to '.c';
+# the name takes the box's width and wraps, the size goes under it.
+FILE_NAME_RULES = """
+.file-preview tr.file { flex-wrap: wrap; }
+.file-preview td.filename { flex: 1 1 100%; }
+.file-preview td.filename .stem { white-space: normal; overflow-wrap: anywhere; }
+.file-preview td.download { min-width: 0; width: auto; }
+"""
+
+CSS = _toast_rules() + FILE_NAME_RULES
