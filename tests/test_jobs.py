@@ -123,3 +123,55 @@ def test_a_worker_killed_from_outside_is_reaped_not_left_a_zombie(tmp_path):
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{pid}"), open(f"/proc/{pid}/status").read()[:200]
+
+
+def test_stop_while_a_job_loads_its_model_ends_it_within_a_poll(tmp_path, monkeypatch):
+    """Issue 26: a merge, draft, evaluation or server loading a model is inside one long call with no report; a stop
+    then ended only when the load was done (minutes for a 7B). Now the job ends within a poll, saying so."""
+    import threading
+
+    from studio.jobs import stopwatch
+    from studio.jobs.folders import new_job_folder
+    from studio.jobs.status import PARAMS, PROGRESS, STOP, read_status
+    from studio.jobs.worker import run_job
+    from studio.locale import T
+    folder = new_job_folder(tmp_path / "runs", "merge", "x").path
+    (folder / PARAMS).write_text(json.dumps({"kind": "merge", "runs_dir": str(tmp_path / "runs")}), encoding="utf-8")
+    ended, seen = threading.Event(), {}
+
+    def loading_task(params, runs_dir, say):
+        say(0.02, T("merge.p.loading"))
+        (folder / STOP).write_text("stop requested\n")   # pressed while the base model loads
+        seen["asked"] = time.time()
+        ended.wait(30)                                    # the load: one call, no report
+        say(0.4, None)   # (the real process is gone by now; here the next report sees the stop)
+        return T("merge.p.loading")
+
+    monkeypatch.setattr(stopwatch, "end_process", lambda: (seen.setdefault("ended", time.time()), ended.set()))
+    run_job(folder, {"merge": loading_task})
+    assert "ended" in seen and seen["ended"] - seen["asked"] < 3 * stopwatch.POLL_S + 1
+    assert read_status(folder)["state"] == "stopped"
+    last = json.loads((folder / PROGRESS).read_text(encoding="utf-8").splitlines()[-1])["message"]
+    assert "nothing was written" in last["en"] and "何も書き込んでいません" in last["ja"]
+
+
+def test_after_its_next_report_a_job_is_stopped_at_reports_again_not_killed(tmp_path, monkeypatch):
+    from studio.jobs import stopwatch
+    from studio.jobs.folders import new_job_folder
+    from studio.jobs.status import PARAMS, STOP, read_status
+    from studio.jobs.worker import run_job
+    from studio.locale import T
+    folder = new_job_folder(tmp_path / "runs", "merge", "x").path
+    (folder / PARAMS).write_text(json.dumps({"kind": "merge", "runs_dir": str(tmp_path / "runs")}), encoding="utf-8")
+    monkeypatch.setattr(stopwatch, "end_process", lambda: pytest.fail("a job writing its files was killed"))
+
+    def writing_task(params, runs_dir, say):
+        say(0.02, T("merge.p.loading"))
+        say(0.75, T("merge.p.saving"))                   # writing now: a stop must wait for the next report
+        (folder / STOP).write_text("stop requested\n")
+        time.sleep(3 * stopwatch.POLL_S)
+        say(0.9, None)
+        return T("merge.p.saving")
+
+    run_job(folder, {"merge": writing_task})
+    assert read_status(folder)["state"] == "stopped"

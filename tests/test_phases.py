@@ -61,9 +61,10 @@ def _tiny_run(tmp_path, monkeypatch, **kw):
 def test_stop_while_the_base_model_loads_ends_the_worker_within_a_poll(tmp_path, monkeypatch):
     import threading
 
+    from studio.jobs import stopwatch
     from studio.jobs.folders import Run
     from studio.jobs.status import read_status
-    from studio.train import phases, worker
+    from studio.train import worker
     run = _tiny_run(tmp_path, monkeypatch)
     ended = threading.Event()
     seen: dict = {}
@@ -76,11 +77,11 @@ def test_stop_while_the_base_model_loads_ends_the_worker_within_a_poll(tmp_path,
         return None   # (the real process is gone by now; here the next phase sees the stop)
 
     monkeypatch.setattr(worker, "load_base", slow_load)
-    monkeypatch.setattr(phases, "end_process", lambda: (seen.setdefault("ended", time.time()), ended.set()))
+    monkeypatch.setattr(stopwatch, "end_process", lambda: (seen.setdefault("ended", time.time()), ended.set()))
     assert worker.run_worker(run) == 0
     assert "ended" in seen, "the watcher never ended the process"
     assert seen["phase"]["name"] == "load" and seen["phase"]["model"].endswith("m")
-    assert seen["ended"] - seen["asked"] < 3 * phases.POLL_S + 1
+    assert seen["ended"] - seen["asked"] < 3 * stopwatch.POLL_S + 1
     assert read_status(run)["state"] == "stopped" and not Run(run).adapter.exists()
 
 

@@ -16,8 +16,11 @@ from studio.core.errors import Stopped
 from studio.core.storage import atomic_write_text
 from studio.jobs.launcher import report_progress, stop_requested
 from studio.jobs.status import PARAMS, RESULT, State, error_fields, explain, pid_fields, read_status, write_status
-from studio.locale import LANGS, Text, render
+from studio.jobs.stopwatch import LoadWatch
+from studio.locale import LANGS, T, Text, render
 
+# the progress messages a task reports just before loading a model, which writes nothing
+LOADING = frozenset({"merge.p.loading", "draft.p.loading", "eval.p.loading", "serve.p.loading"})
 Task = Callable[[dict, Path, Callable], Text]  # (params, runs_dir, say) -> the summary
 
 
@@ -25,15 +28,26 @@ def run_job(folder: Path, tasks: dict[str, Task]) -> int:
     """Run the job in this process with the task its kind names. Exit code 0 finished or stopped, 1 failed."""
     folder = Path(folder)
     write_status(folder, state=State.RUNNING.value, **pid_fields(os.getpid()), started=time.time(), error=None)
+
+    def stopped_while_loading() -> None:
+        report_progress(folder, read_status(folder).get("fraction") or 0.0, T("job.stopped_loading"))
+        write_status(folder, state=State.STOPPED.value, finished=time.time())
+
+    watch = LoadWatch(folder, stopped_while_loading)
     try:
         params = json.loads((folder / PARAMS).read_text(encoding="utf-8"))
 
         def say(fraction: float, message: Text | str | None) -> None:
-            """Report progress (None: only check for a stop request, writing nothing)."""
+            """Report progress (None: only check for a stop request, writing nothing). After a loading message the
+            task is inside one long call until its next report: a stop then ends the process at once."""
             if stop_requested(folder):
                 raise Stopped
             if message is not None:
                 report_progress(folder, fraction, message)
+                if getattr(message, "key", None) in LOADING:
+                    watch.arm()
+                else:
+                    watch.disarm()
 
         summary = tasks[params["kind"]](params, Path(params["runs_dir"]), say)
         atomic_write_text(folder / RESULT, json.dumps({"summary": {lang: render(summary, lang) for lang in LANGS}},
@@ -49,3 +63,5 @@ def run_job(folder: Path, tasks: dict[str, Task]) -> int:
         traceback.print_exc()
         write_status(folder, state=State.FAILED.value, **error_fields(explain(e)), finished=time.time())
         return 1
+    finally:
+        watch.close()

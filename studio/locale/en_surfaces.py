@@ -74,4 +74,5 @@ SURFACES: dict[str, str] = {
     'err.card.avatar_unreadable': 'The card image {name} could not be read as a picture. Choose a PNG, JPEG or WebP file.',
     'export.card_image': 'Card image (optional)',
     'export.card_image_hint': 'Shown on the PNG card; without one the card shows the character name.',
+    'job.stopped_loading': 'Stopped while the model was loading: nothing was written.',
 }

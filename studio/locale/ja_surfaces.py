@@ -74,4 +74,5 @@ SURFACES: dict[str, str] = {
     'err.card.avatar_unreadable': 'カード画像 {name} を画像として読めませんでした。PNG、JPEG、WebP のいずれかを選んでください。',
     'export.card_image': 'カード画像(任意)',
     'export.card_image_hint': 'PNG のカードに表示されます。選ばなければキャラクター名を描きます。',
+    'job.stopped_loading': 'モデルの読み込み中に停止しました。何も書き込んでいません。',
 }

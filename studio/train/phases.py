@@ -5,8 +5,6 @@ Stop is honoured between phases, at each replay batch (studio.train.replay), at 
 once while the base model loads: loading writes nothing, so the worker may simply end there."""
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,8 +13,7 @@ from pathlib import Path
 from studio.core.errors import Stopped
 from studio.jobs.folders import Run
 from studio.jobs.status import State, write_status
-
-POLL_S = 0.5   # how often a phase that cannot report (one library call) looks for a stop request
+from studio.jobs.stopwatch import while_loading
 
 
 def enter(run: Path, name: str, writes: bool = True, **detail) -> None:
@@ -39,29 +36,12 @@ def counted(run: Path, name: str) -> Callable[[int, int], bool]:
     return report
 
 
-def end_process() -> None:
-    os._exit(0)   # from the watching thread: the load in the main thread cannot be interrupted otherwise
-
-
 @contextmanager
 def ends_on_stop(run: Path, enabled: bool = True) -> Iterator[None]:
-    """Inside: a stop request ends this process within POLL_S, marking the run stopped. Only for work that writes
+    """Inside: a stop request ends this process within a poll, marking the run stopped. Only for work that writes
     nothing (loading a model). With several ranks this is off (enabled=False): they stop at the next phase."""
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.wait(POLL_S):
-            if Run(run).stop.exists():
-                write_status(run, state=State.STOPPED, finished=time.time())
-                print("stopped while loading the base model: nothing was trained", flush=True)
-                end_process()
-                return
-    watcher = threading.Thread(target=watch, name="stop-watch", daemon=True) if enabled else None
-    if watcher:
-        watcher.start()
-    try:
+    def record() -> None:
+        write_status(run, state=State.STOPPED, finished=time.time())
+        print("stopped while loading the base model: nothing was trained", flush=True)
+    with while_loading(run, record, enabled):
         yield
-    finally:
-        done.set()
-        if watcher:
-            watcher.join()
