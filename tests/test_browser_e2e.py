@@ -296,6 +296,9 @@ def test_whole_loop_in_a_browser(app):
             tab("tab.persona")
             page.get_by_role("button", name=t("persona.reload")).click()
             wait_text(t("persona.opened", name="zz-second", rows=0, notes=""))
+            # the upload boxes drawn in English before the switch say their drop text in Japanese too
+            wait_text("ファイルをここにドロップ")
+            assert "Drop File Here" not in page.evaluate("document.body.innerText")
             # a CSV dropped on the table itself (gradio's own import) says, in Japanese, where files go
             from studio.locale.gradio_own import GRADIO_OWN
             dropped = page.evaluate_handle("""() => { const d = new DataTransfer();

@@ -13,7 +13,7 @@ from studio.ui.draft_panel import build_draft_panel
 from studio.ui.eval_tab import build_eval_tab
 from studio.ui.format_tab import build_format_tab
 from studio.ui.guard import guard_all
-from studio.ui.i18n import SWITCH_LABELS_JS, make_i18n, request_lang
+from studio.ui.i18n import SWITCH_LABELS_JS, make_i18n, request_lang, uploads, uploads_shown
 from studio.ui.merge_tab import build_merge_tab
 from studio.ui.persona_tab import build_persona_tab
 from studio.ui.serve_panel import build_serve_panel
@@ -84,7 +84,9 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
 
         lang_pick.change(set_lang, [lang_pick], [lang], js=SWITCH_LABELS_JS, api_name="set_language").then(
             remember_lang, [lang_pick, memory], [memory], api_visibility="private").then(
-            tab_titles, [lang], list(tabs.values()), api_visibility="private")
+            tab_titles, [lang], list(tabs.values()), api_visibility="private").then(
+            uploads_shown(uploads(demo), False), None, uploads(demo), api_visibility="private").then(
+            uploads_shown(uploads(demo), True), None, uploads(demo), api_visibility="private")
         persona.picker.change(remember_persona, [persona.picker, memory], [memory], api_visibility="private")
         # first, tables and charts not yet filled get headers and axis titles in the reader's language
         # (studio.ui.blank); everything that fills them runs after, so a blank never lands on filled data

@@ -23,6 +23,7 @@ from studio.serve.chat_session import ChatRegistry
 from studio.ui import job_panel as jp
 from studio.ui.blank import blank
 from studio.ui.common import headers
+from studio.ui.i18n import UPLOAD
 from studio.ui.persona_tab import PersonaTab, rows_view
 
 MERGED = ":merged"
@@ -137,7 +138,7 @@ def build_draft_panel(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, l
         with gr.Row():
             questions = gr.Textbox(lines=5, label=i18n("draft.questions"), scale=3)
             with gr.Column(scale=2):
-                qfile = gr.File(label=i18n("draft.file"))
+                qfile = gr.File(label=i18n("draft.file"), elem_classes=[UPLOAD])
                 topics = gr.Textbox(label=i18n("draft.topics"))
                 per_topic = gr.Number(5, precision=0, minimum=1, maximum=20, label=i18n("draft.per_topic"))
         go = gr.Button(i18n("draft.go"), variant="primary")

@@ -23,6 +23,7 @@ from studio.serve.chat_session import ChatRegistry
 from studio.ui import job_panel as jp
 from studio.ui.blank import blank
 from studio.ui.common import headers
+from studio.ui.i18n import UPLOAD
 
 
 def finished_runs() -> list[str]:
@@ -114,7 +115,7 @@ def on_select(cur):
 def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
     with gr.Row():
         run = gr.Dropdown(finished_runs(), allow_custom_value=True, label=i18n("eval.run"), scale=3)
-        prompts = gr.File(label=i18n("eval.prompts"), scale=2)
+        prompts = gr.File(label=i18n("eval.prompts"), scale=2, elem_classes=[UPLOAD])
         max_new = gr.Number(64, precision=0, minimum=1, label=i18n("gen.max_new_tokens"))
         against = gr.Radio([(i18n("eval.against_base"), "base"), (i18n("eval.against_parent"), "parent")],
                            value="base", label=i18n("eval.against"))

@@ -20,6 +20,22 @@ async (lang) => {
 """
 
 
+# Upload boxes carry this class: gradio draws their drop text ("Drop File Here") once, in the browser's language,
+# and only a remount redraws it, so the language switch hides and shows each one (a chosen file stays chosen)
+UPLOAD = "studio-upload"
+
+
+def uploads(demo: gr.Blocks) -> list:
+    return [b for b in demo.blocks.values() if UPLOAD in (getattr(b, "elem_classes", None) or [])]
+
+
+def uploads_shown(boxes: list, visible: bool):
+    """A handler that hides (or shows again) every upload box, changing nothing else."""
+    def update() -> list:
+        return [type(box)(visible=visible) for box in boxes]
+    return update
+
+
 def make_i18n() -> gr.I18n:
     return gr.I18n(**{lang: {**GRADIO_OWN.get(lang, {}), **texts} for lang, texts in CATALOGS.items()})
 

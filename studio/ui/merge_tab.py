@@ -12,6 +12,7 @@ from studio.jobs.runs import list_runs
 from studio.serve.chat_session import ChatRegistry
 from studio.serve.merge import COMBINE_METHODS
 from studio.ui import job_panel as jp
+from studio.ui.i18n import UPLOAD
 
 KINDS = ("merge", "combine", "export")
 
@@ -103,7 +104,7 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
         card = gr.Button(i18n("export.card_go"))
     with gr.Row():
         card_image = gr.Image(type="filepath", label=i18n("export.card_image"), height=200, scale=1, min_width=220,
-                              sources=["upload", "clipboard"])
+                              sources=["upload", "clipboard"], elem_classes=[UPLOAD])
         with gr.Column(scale=3):
             gr.Markdown(i18n("export.card_image_hint"))
             card_file = gr.File(label=i18n("export.card_file"), visible=False)

@@ -18,6 +18,7 @@ from studio.data.table_view import SORTS, VIEW_COLUMNS, apply_view, delete_row, 
 from studio.locale import T, render, tr
 from studio.ui.blank import axis_titles, blank
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, localized_columns
+from studio.ui.i18n import UPLOAD
 
 
 @dataclass
@@ -248,7 +249,7 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                 dup = gr.Button(i18n("table.duplicate"))
                 delete = gr.Button(i18n("table.delete"))
             with gr.Row():
-                upload = gr.File(label=i18n("io.file"), scale=1, min_width=200)
+                upload = gr.File(label=i18n("io.file"), scale=1, min_width=200, elem_classes=[UPLOAD])
                 with gr.Column():
                     mode = gr.Radio([(i18n("io.append"), "append"), (i18n("io.replace"), "replace")],
                                     value="append", label=i18n("io.mode"))
