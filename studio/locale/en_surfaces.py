@@ -49,6 +49,7 @@ SURFACES: dict[str, str] = {
     'export.c.llamacpp_failed': 'llama.cpp read the file but could not run it: {reason}',
     'export.c.llamacpp': "with the file's own template and no system message, {same}/{n} greedy replies are the same as the studio's and {stops}/{n} ended their turn (the studio: {ref_stops}/{n}); reported, not judged: llama.cpp computes differently from transformers (8-bit activations at q8_0), so an under-trained character's replies may diverge",
     'toast.error': 'Error',
+    'toast.warning': 'Warning', 'toast.info': 'Info', 'toast.success': 'Success',
     'chat.regenerate_a': 'Regenerate A only',
     'chat.regenerate_b': 'Regenerate B only',
     'chat.system': "System prompt to try (empty: each model's own)",

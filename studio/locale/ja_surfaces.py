@@ -49,6 +49,7 @@ SURFACES: dict[str, str] = {
     'export.c.llamacpp_failed': 'llama.cpp はファイルを読めましたが実行できません: {reason}',
     'export.c.llamacpp': 'ファイル自身のテンプレートでシステムメッセージなしに尋ねると、貪欲生成の応答 {n} 件中 {same} 件がスタジオと同じで、{stops} 件がターンを終えました(スタジオ: {ref_stops} 件)。判定ではなく報告です: llama.cpp は transformers と計算が異なる(q8_0 では 8 ビットの活性化)ため、学習が浅いキャラクターでは応答が分かれることがあります',
     'toast.error': 'エラー',
+    'toast.warning': '警告', 'toast.info': 'お知らせ', 'toast.success': '完了',
     'chat.regenerate_a': 'A だけ再生成',
     'chat.regenerate_b': 'B だけ再生成',
     'chat.system': '試すシステムプロンプト(空欄: 各モデル自身のもの)',

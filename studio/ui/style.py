@@ -4,13 +4,18 @@ gradio 6 titles a toast with its type ('Error', 'Warning', 'Info') from the fron
 title a handler passes; the language switch marks <html lang>, and these rules put the reader's word in its place.
 A chosen file's name is shown whole (see FILE_NAME_RULES)."""
 
-TOAST_TITLES = {"ja": {"error": "エラー", "warning": "警告", "info": "お知らせ", "success": "完了"}}
+from studio.locale import LANGS, tr
+
+TOAST_KINDS = ("error", "warning", "info", "success")
 
 
 def _toast_rules() -> str:
     rules = []
-    for lang, words in TOAST_TITLES.items():
-        for kind, word in words.items():
+    for lang in LANGS:
+        if lang == "en":
+            continue   # gradio's own word is the English one
+        for kind in TOAST_KINDS:
+            word = tr(lang, f"toast.{kind}")
             rules.append(f'html[lang="{lang}"] span.toast-title.{kind} {{ font-size: 0; }}\n'
                          f'html[lang="{lang}"] span.toast-title.{kind}::before {{ content: "{word}"; '
                          f'font-size: var(--text-md); }}\n'
