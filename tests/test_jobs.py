@@ -175,3 +175,15 @@ def test_after_its_next_report_a_job_is_stopped_at_reports_again_not_killed(tmp_
 
     run_job(folder, {"merge": writing_task})
     assert read_status(folder)["state"] == "stopped"
+
+
+def test_every_loading_message_the_job_worker_watches_is_one_a_task_says():
+    """The worker arms its stop watch on these keys: each must be a real message, said by a task's source."""
+    from pathlib import Path
+
+    from studio.jobs.worker import LOADING
+    from studio.locale import CATALOGS
+    sources = "".join(p.read_text(encoding="utf-8") for p in Path("studio").rglob("*.py") if "locale" not in p.parts)
+    for key in LOADING:
+        assert all(key in table for table in CATALOGS.values()), key
+        assert f'T("{key}")' in sources, key

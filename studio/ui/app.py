@@ -82,11 +82,12 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             """gradio re-translates only the selected tab's title on a locale change: set every title."""
             return [gr.Tab(label=tr(lg, key)) for key in tabs]
 
+        boxes = uploads(demo)   # redrawn on a switch (studio.ui.i18n.UPLOAD)
         lang_pick.change(set_lang, [lang_pick], [lang], js=SWITCH_LABELS_JS, api_name="set_language").then(
             remember_lang, [lang_pick, memory], [memory], api_visibility="private").then(
             tab_titles, [lang], list(tabs.values()), api_visibility="private").then(
-            uploads_shown(uploads(demo), False), None, uploads(demo), api_visibility="private").then(
-            uploads_shown(uploads(demo), True), None, uploads(demo), api_visibility="private")
+            uploads_shown(boxes, False), None, boxes, api_visibility="private").then(
+            uploads_shown(boxes, True), None, boxes, api_visibility="private")
         persona.picker.change(remember_persona, [persona.picker, memory], [memory], api_visibility="private")
         # first, tables and charts not yet filled get headers and axis titles in the reader's language
         # (studio.ui.blank); everything that fills them runs after, so a blank never lands on filled data
