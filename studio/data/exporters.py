@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 from studio.core.errors import StudioError
+from studio.core.jsonl import lines_text
 from studio.core.storage import atomic_write_text
 from studio.data.conversations import group_dialogs
 from studio.data.csv_cells import neutralize
@@ -30,8 +30,8 @@ def pairs_to_messages_jsonl(pairs: list[QAPair], system_prompt: str = "") -> str
             messages += [{"role": "user", "content": p.question}, {"role": "assistant", "content": p.answer}]
         record = {"dialog_id": group[0][1].dialog_id, "messages": messages,
                   "contexts": [p.context for _, p in group]}
-        lines.append(json.dumps(record, ensure_ascii=False))
-    return "\n".join(lines) + ("\n" if lines else "")
+        lines.append(record)
+    return lines_text(lines)
 
 
 def export_pairs(persona: Persona, out: str | Path) -> Path:

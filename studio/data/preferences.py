@@ -16,10 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from studio.core.errors import StudioError
-from studio.core.jsonl import read_jsonl
+from studio.core.jsonl import lines_text, read_jsonl, split_lines
+from studio.data.csv_cells import MAX_CELL_CHARS
 from studio.data.importers import decode_bytes
 
 MAX_FILE_BYTES = 20 * 2**20
+MAX_PREFERENCES = 10_000     # lines of a preference file: far more than a run trains on; checking each costs time
+MAX_TEXT_CHARS = MAX_CELL_CHARS   # one prompt, reply or system prompt: as long as a persona table's cell may be
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,14 @@ class Preference:
     def paired(self) -> bool:
         return self.label is None
 
+    def texts(self) -> list[str]:
+        """Every text the preference holds (what rendering tokenizes)."""
+        return [self.prompt, self.system or "", self.chosen, self.rejected, self.completion,
+                *(t for turn in self.history for t in turn)]
+
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v not in ("", None, ())}
+        # an empty system prompt is a choice ("none"), not "the parent's" (None): it is kept
+        return {k: v for k, v in asdict(self).items() if v is not None and (v not in ("", ()) or k == "system")}
 
 
 @dataclass
@@ -56,8 +65,10 @@ class Selection:
 
 
 def _turns(history) -> tuple[tuple[str, str], ...]:
+    if not isinstance(history, (list, tuple)):
+        return ()
     out = []
-    for turn in history or []:
+    for turn in history:
         if isinstance(turn, (list, tuple)) and len(turn) == 2 and all(isinstance(x, str) for x in turn):
             out.append((turn[0], turn[1]))
     return tuple(out)
@@ -68,31 +79,46 @@ def _side(v: dict, which: int) -> dict:
     return sides[which] if len(sides) > which and isinstance(sides[which], dict) else {}
 
 
+def _contract_fields(side: dict) -> tuple[str | None, str, str] | None:
+    """(system prompt or None, persona, template) of a vote's side; None when any of them is not text."""
+    system, persona, template = side.get("system_prompt"), side.get("persona"), side.get("template")
+    if system is not None and not isinstance(system, str):
+        return None
+    if any(x is not None and not isinstance(x, str) for x in (persona, template)):
+        return None
+    return system, persona or "", template or ""
+
+
+def vote_preference(v: dict) -> Preference | None:
+    """The preference one record of the votes file holds: a pair from an A/B vote (ties and 'both bad' say nothing
+    about which is better), a rating from 👍/👎 (its label a true boolean). None for anything else — a record of
+    another shape, or one whose prompt, replies, system prompt, persona or template is not text. The chosen side's
+    conversation is the context; the side's contract says persona, template and system prompt."""
+    if not isinstance(v, dict) or not isinstance(v.get("prompt"), str):
+        return None
+    source = v["id"] if isinstance(v.get("id"), str) else ""
+    if v.get("kind") == "rating":
+        fields = _contract_fields(v["side"] if isinstance(v.get("side"), dict) else {})
+        if fields is None or not isinstance(v.get("answer"), str) or not isinstance(v.get("label"), bool):
+            return None
+        return Preference(v["prompt"], _turns(v.get("history")), fields[0], completion=v["answer"],
+                          label=v["label"], persona=fields[1], template=fields[2], source=source)
+    if v.get("vote") not in ("A", "B") or not all(isinstance(v.get(k), str) for k in ("answer_a", "answer_b")):
+        return None
+    win = 0 if v["vote"] == "A" else 1
+    answers = (v["answer_a"], v["answer_b"])
+    fields = _contract_fields(_side(v, win))
+    if fields is None:
+        return None
+    histories = v.get("history") if isinstance(v.get("history"), list) else []
+    history = histories[win] if len(histories) > win and isinstance(histories[win], list) else []
+    return Preference(v["prompt"], _turns(history), fields[0], chosen=answers[win], rejected=answers[1 - win],
+                      persona=fields[1], template=fields[2], source=source)
+
+
 def from_votes(votes: list[dict]) -> list[Preference]:
-    """Pairs from A/B votes (ties and 'both bad' say nothing about which is better) and ratings from 👍/👎. The
-    chosen side's conversation is the context; the side's contract says persona, template and system prompt."""
-    out = []
-    for v in votes:
-        if v.get("kind") == "rating":
-            side = v.get("side") if isinstance(v.get("side"), dict) else {}
-            if isinstance(v.get("prompt"), str) and isinstance(v.get("answer"), str):
-                out.append(Preference(v["prompt"], _turns(v.get("history")), side.get("system_prompt"),
-                                      completion=v["answer"], label=bool(v.get("label")),
-                                      persona=str(side.get("persona") or ""), template=str(side.get("template") or ""),
-                                      source=str(v.get("id") or "")))
-            continue
-        if v.get("vote") not in ("A", "B") or not all(isinstance(v.get(k), str) for k in
-                                                      ("prompt", "answer_a", "answer_b")):
-            continue
-        win = 0 if v["vote"] == "A" else 1
-        answers = (v["answer_a"], v["answer_b"])
-        side = _side(v, win)
-        histories = v.get("history") if isinstance(v.get("history"), list) else []
-        history = histories[win] if len(histories) > win and isinstance(histories[win], list) else []
-        out.append(Preference(v["prompt"], _turns(history), side.get("system_prompt"), chosen=answers[win],
-                              rejected=answers[1 - win], persona=str(side.get("persona") or ""),
-                              template=str(side.get("template") or ""), source=str(v.get("id") or "")))
-    return out
+    """Every usable preference of the votes file, in order (see vote_preference)."""
+    return [p for p in map(vote_preference, votes) if p is not None]
 
 
 def _messages(value, name: str, line: int) -> list[dict]:
@@ -156,7 +182,7 @@ def read_preference_file(path: str | Path) -> list[Preference]:
                           max_import_bytes=MAX_FILE_BYTES // 2**20)
     text, _ = decode_bytes(path.read_bytes(), path.name)
     rows = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(split_lines(text), 1):
         if not line.strip():
             continue
         try:
@@ -166,9 +192,18 @@ def read_preference_file(path: str | Path) -> list[Preference]:
         if not isinstance(row, dict):
             raise StudioError("err.prefs.unknown_shape", name=path.name, line=n, found=type(row).__name__)
         rows.append((n, row))
+        if len(rows) > MAX_PREFERENCES:
+            raise StudioError("err.prefs.too_many", name=path.name, max=MAX_PREFERENCES)
     if rows and all("vote" in r or r.get("kind") == "rating" for _, r in rows):
-        return from_votes([r for _, r in rows])
-    return [from_row(r, path.name, n) for n, r in rows]
+        prefs = from_votes([r for _, r in rows])
+    else:
+        prefs = [from_row(r, path.name, n) for n, r in rows]
+    for p in prefs:
+        longest = max(len(t) for t in p.texts())
+        if longest > MAX_TEXT_CHARS:
+            raise StudioError("err.prefs.text_too_long", name=path.name, where=p.source or "?", n=longest,
+                              max=MAX_TEXT_CHARS)
+    return prefs
 
 
 def read_votes_file(path: Path) -> list[Preference]:
@@ -178,9 +213,8 @@ def read_votes_file(path: Path) -> list[Preference]:
 def write_rows(prefs: list[Preference], out: Path) -> int:
     """The studio's own normalised file (one Preference per line): what a preference run keeps in its folder."""
     from studio.core.storage import atomic_write_text
-    lines = [json.dumps(p.to_dict(), ensure_ascii=False) for p in prefs]
-    atomic_write_text(out, "\n".join(lines) + ("\n" if lines else ""), keep_backups=0)
-    return len(lines)
+    atomic_write_text(out, lines_text(p.to_dict() for p in prefs), keep_backups=0)
+    return len(prefs)
 
 
 def load_rows(path: Path) -> list[Preference]:

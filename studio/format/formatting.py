@@ -1,13 +1,13 @@
 """Render a whole persona, run the Doctor, apply its auto-fixes, export. Used by the CLI and the Format tab."""
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from studio.core.errors import StudioError
 from studio.core.findings import Finding
+from studio.core.jsonl import lines_text
 from studio.core.storage import atomic_write_text
 from studio.data.conversations import Conversation, conversations_from_persona
 from studio.data.persona import Persona
@@ -102,9 +102,8 @@ def export_rendered(result: FormatResult, out: str | Path) -> Path:
     if not result.renders:
         raise StudioError("err.format.no_rows")
     if out.suffix.lower() == ".jsonl":
-        lines = [json.dumps({"row": r.rows[0], "text": r.text, "input_ids": r.input_ids, "labels": r.labels},
-                            ensure_ascii=False) for r in result.renders]
-        atomic_write_text(out, "\n".join(lines) + "\n", keep_backups=0)
+        atomic_write_text(out, lines_text({"row": r.rows[0], "text": r.text, "input_ids": r.input_ids,
+                                           "labels": r.labels} for r in result.renders), keep_backups=0)
     elif out.suffix.lower() == ".txt":
         atomic_write_text(out, "\n\n".join(r.text for r in result.renders) + "\n", keep_backups=0)
     else:

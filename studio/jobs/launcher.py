@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.errors import StudioError
+from studio.core.jsonl import dumps_line
 from studio.core.storage import atomic_write_text
 from studio.core.workspace import PACKAGE_ROOT
 from studio.jobs.folders import jobs_dir, new_job_folder
@@ -156,7 +157,7 @@ def report_progress(folder: Path, fraction: float, message: Text | str) -> None:
     line = {"t": time.time(), "fraction": round(float(fraction), 4),
             "message": {lang: render(message, lang) for lang in LANGS}}
     with open(folder / PROGRESS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(line, ensure_ascii=False) + "\n")
+        f.write(dumps_line(line) + "\n")
     write_status(folder, fraction=line["fraction"], message=line["message"])
 
 

@@ -6,6 +6,15 @@ PREFS: dict[str, str] = {
                                "'prompt', 'completion' and a true/false 'label' (a rating); found: {found}.",
     'err.prefs.bad_messages': "{name} line {line}: messages must be objects with a role (system, user, assistant) "
                               "and a text content, the prompt ending on the user's turn.",
+    'err.prefs.too_many': '{name} holds more than {max:,} preferences, more than a run can use or the studio checks. '
+                          'Keep the ones you want (a few hundred are plenty) in a smaller file.',
+    'err.prefs.text_too_long': '{name}: {where} holds a text of {n:,} characters; a prompt or reply may hold at most '
+                               '{max:,}. Shorten or remove it.',
+    'err.prefs.parent_unusable': 'Run {run} cannot be the start of a preference run: its adapter is unusable '
+                                 '({problem}). Pick another run.',
+    'err.prefs.parent_snapshot': "Run {run}'s persona snapshot cannot be copied ({reason}). Pick another run.",
+    'err.prefs.outside': 'The preference file {path} is outside the studio\'s folders ({roots}). Use the votes file '
+                         '(Chat tab, Train on these votes), or copy the file into one of those folders.',
     'err.prefs.parent_unfinished': 'Run {run} is {state}: a preference run starts from a finished run with an '
                                    'adapter. Pick a finished run.',
     'err.prefs.other_base': 'Run {run} was trained on {base}, not on {model}: a preference run trains its parent\'s '
@@ -62,6 +71,7 @@ PREFS: dict[str, str] = {
     'prefs.save_edit': 'Save the edit',
     'prefs.export_pairs': 'Export pairs (trl, conversational)',
     'prefs.export_unpaired': 'Export unpaired (KTO)',
+    'prefs.exported_unpaired': 'Exported {n} unpaired rows (good or bad replies, for KTO).',
     'col.id': 'id', 'col.kind': 'kind', 'col.persona': 'persona', 'col.chosen': 'chosen', 'col.rejected': 'rejected',
     'col.lineage': 'lineage',
 }

@@ -6,6 +6,11 @@ PREFS: dict[str, str] = {
                                "'completion' と true/false の 'label'(評価)が必要です。見つかった項目: {found}。",
     'err.prefs.bad_messages': '{name} の {line} 行目: メッセージは role(system・user・assistant)と文字列の content '
                               'を持つオブジェクトで、prompt はユーザーの発話で終わる必要があります。',
+    'err.prefs.too_many': '{name} には {max:,} 件を超える選好があり、1回の学習で使える量やスタジオが確認できる量を超えています。使いたいもの(数百件で十分です)だけを小さいファイルにまとめてください。',
+    'err.prefs.text_too_long': '{name}: {where} に {n:,} 文字のテキストがあります。質問や返答は {max:,} 文字までです。短くするか削除してください。',
+    'err.prefs.parent_unusable': '実行 {run} は選好学習の出発点にできません。アダプターが使えない状態です({problem})。別の実行を選んでください。',
+    'err.prefs.parent_snapshot': '実行 {run} のペルソナのコピーを複製できません({reason})。別の実行を選んでください。',
+    'err.prefs.outside': '選好ファイル {path} はスタジオのフォルダ({roots})の外にあります。投票ファイル(チャットタブの「この投票で学習」)を使うか、ファイルをそれらのフォルダにコピーしてください。',
     'err.prefs.parent_unfinished': '実行 {run} は{state}です。選好学習は、アダプターのある完了した実行から始めます。'
                                    '完了した実行を選んでください。',
     'err.prefs.other_base': '実行 {run} は {model} ではなく {base} で学習されています。選好学習は同じベースで親の'
@@ -60,6 +65,7 @@ PREFS: dict[str, str] = {
     'prefs.edit': '編集した選ばれた返答',
     'prefs.save_edit': '編集を保存',
     'prefs.export_pairs': 'ペアを書き出す(trl・会話形式)',
+    'prefs.exported_unpaired': '対にしない {n} 行(良い/悪い返答、KTO 用)を書き出しました。',
     'prefs.export_unpaired': 'ペアなしで書き出す(KTO)',
     'col.id': 'id', 'col.kind': '種類', 'col.persona': 'ペルソナ', 'col.chosen': '選ばれた返答', 'col.rejected': '選ばれなかった返答',
     'col.lineage': '系譜',

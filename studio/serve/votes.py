@@ -1,7 +1,6 @@
 """Blind A/B votes: a JSONL log, win rates per model pair, and export as a DPO preference dataset. No torch."""
 from __future__ import annotations
 
-import json
 import random
 import time
 import uuid
@@ -10,9 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from studio.core.errors import StudioError
-from studio.core.jsonl import append_jsonl, read_jsonl
+from studio.core.jsonl import append_jsonl, dumps_line, read_jsonl, rewrite_jsonl
 from studio.core.storage import atomic_write_text
 from studio.core.workspace import home
+from studio.data.preferences import from_votes, vote_preference
 
 VOTES = ("A", "B", "tie", "both_bad")
 SETTINGS = ("temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens", "seed")  # kept with a vote
@@ -87,7 +87,7 @@ def export_preferences(votes: list[dict], out: Path) -> int:
         if v["vote"] not in ("A", "B"):
             continue
         chosen, rejected = (v["answer_a"], v["answer_b"]) if v["vote"] == "A" else (v["answer_b"], v["answer_a"])
-        lines.append(json.dumps({"prompt": v["prompt"], "chosen": chosen, "rejected": rejected}, ensure_ascii=False))
+        lines.append(dumps_line({"prompt": v["prompt"], "chosen": chosen, "rejected": rejected}))
     if not lines:
         raise StudioError("err.votes.none_yet")
     atomic_write_text(out, "\n".join(lines) + "\n", keep_backups=0)
@@ -107,69 +107,68 @@ def _locked(log: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _rewrite(log: Path, change) -> int:
-    """Apply `change(records) -> records` to the log under the lock; returns how many records changed."""
-    with _locked(log):
-        records = read_votes(log)
-        kept = change([dict(r) for r in records])
-        lines = [json.dumps(r, ensure_ascii=False) for r in kept]
-        atomic_write_text(log, "\n".join(lines) + ("\n" if lines else ""), keep_backups=1)
-    return sum(a != b for a, b in zip(records, kept)) + abs(len(records) - len(kept))
+def _id_of(record: dict) -> str | None:
+    """A record's id, or None when it has none (such a record is never matched by an id)."""
+    rid = record.get("id")
+    return rid.strip() or None if isinstance(rid, str) else None
 
 
 def delete_votes(log: Path, ids: list[str]) -> int:
-    """Remove the votes and ratings with these ids; returns how many went."""
-    wanted = {str(i).strip() for i in ids if str(i).strip()}
-    return _rewrite(log, lambda rs: [r for r in rs if str(r.get("id")) not in wanted])
+    """Remove the votes and ratings with these ids; returns how many went (other lines stay as they were)."""
+    wanted = {str(i).strip() for i in ids if i is not None and str(i).strip()}
+    if not wanted:
+        return 0
+    with _locked(log):
+        return rewrite_jsonl(log, lambda r: None if _id_of(r) in wanted else r)
 
 
 def edit_chosen(log: Path, vote_id: str, text: str) -> int:
     """Replace the chosen reply of a pair vote (or the reply of a rating) with an edited one, marked as edited."""
-    if not text.strip():
+    if not isinstance(text, str) or not text.strip():
         raise StudioError("err.votes.empty_edit")
-
-    def change(records: list[dict]) -> list[dict]:
-        for r in records:
-            if str(r.get("id")) != str(vote_id):
-                continue
-            if r.get("kind") == "rating":
-                r["answer"] = text
-            elif r.get("vote") in ("A", "B"):
-                r["answer_a" if r["vote"] == "A" else "answer_b"] = text
-            else:
-                raise StudioError("err.votes.not_a_pair", id=vote_id)
-            r["edited"] = True
-        return records
-    if not _rewrite(log, change):
+    wanted = str(vote_id or "").strip()
+    if not wanted:
         raise StudioError("err.votes.no_such_vote", id=vote_id)
+
+    def change(r: dict) -> dict:
+        if _id_of(r) != wanted:
+            return r
+        if r.get("kind") == "rating":
+            r["answer"] = text
+        elif r.get("vote") in ("A", "B"):
+            r["answer_a" if r["vote"] == "A" else "answer_b"] = text
+        else:
+            raise StudioError("err.votes.not_a_pair", id=vote_id)
+        r["edited"] = True
+        return r
+    with _locked(log):
+        if not rewrite_jsonl(log, change):
+            raise StudioError("err.votes.no_such_vote", id=vote_id)
     return 1
 
 
 def vote_rows(votes: list[dict], query: str = "") -> list[list]:
-    """The Preferences view: id, kind, persona, question, chosen (or the rated reply), rejected (or 👍/👎)."""
+    """The Preferences view: id, kind, persona, question, chosen (or the rated reply), rejected (or 👍/👎); only the
+    records preference training can use (every cell text)."""
     rows = []
     for v in votes:
-        if v.get("kind") == "rating":
-            persona = (v.get("side") or {}).get("persona", "") if isinstance(v.get("side"), dict) else ""
-            row = [v.get("id", ""), "rating", persona, v.get("prompt", ""), v.get("answer", ""),
-                   "👍" if v.get("label") else "👎"]
-        elif v.get("vote") in ("A", "B") and isinstance(v.get("answer_a"), str):
-            win = 0 if v["vote"] == "A" else 1
-            sides = v.get("sides") if isinstance(v.get("sides"), list) else []
-            persona = sides[win].get("persona", "") if len(sides) > win and isinstance(sides[win], dict) else ""
-            answers = (v["answer_a"], v.get("answer_b", ""))
-            row = [v.get("id", ""), "pair", persona, v.get("prompt", ""), answers[win], answers[1 - win]]
-        else:
+        p = vote_preference(v)
+        if p is None:
             continue
-        if not query or any(query in str(cell) for cell in row):
+        if p.paired:
+            row = [p.source, "pair", p.persona, p.prompt, p.chosen, p.rejected]
+        else:
+            row = [p.source, "rating", p.persona, p.prompt, p.completion, "👍" if p.label else "👎"]
+        if not query or any(query in cell for cell in row):
             rows.append(row)
     return rows
 
 
 def vote_counts(votes: list[dict]) -> tuple[int, int]:
     """(A/B pairs, 👍/👎 ratings) that preference training can use."""
-    pairs = sum(1 for v in pair_votes(votes) if v["vote"] in ("A", "B"))
-    return pairs, sum(1 for v in votes if v.get("kind") == "rating")
+    prefs = from_votes(votes)
+    pairs = sum(p.paired for p in prefs)
+    return pairs, len(prefs) - pairs
 
 
 def training_fields(choices: list[str], votes: list[dict]) -> dict | None:

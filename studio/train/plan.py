@@ -3,11 +3,11 @@ the run should take, from the step time an earlier run of the same model and bat
 (never a guess: without such a run the time is shown once training has begun). No torch."""
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.core.jsonl import read_jsonl
 from studio.train.config import TrainConfig
 
 SAME_SHAPE = ("model", "method", "batch_size", "grad_accum", "max_length", "packing", "load_in_4bit",
@@ -42,8 +42,7 @@ def step_seconds(cfg: TrainConfig, runs_dir: Path) -> tuple[float, str] | None:
         run = Run(info.path)
         try:
             other = TrainConfig.load(run.config)
-            records = [json.loads(line) for line in run.metrics.read_text(encoding="utf-8").splitlines()
-                       if line.strip()]
+            records = read_jsonl(run.metrics)
         except Exception:  # noqa: BLE001 - a run without readable settings or metrics tells nothing here
             continue
         if any(getattr(other, k) != getattr(cfg, k) for k in SAME_SHAPE):

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from studio.core.errors import Stopped, StudioError
+from studio.core.jsonl import lines_text, split_lines
 from studio.core.storage import atomic_write_text
 from studio.core.workspace import PACKAGE_ROOT
 from studio.data.conversations import Conversation
@@ -57,16 +58,15 @@ def cache_key(model_hash: str, template: str, prompts: list[str], max_new_tokens
 
 
 def write_answers(path: Path, model_hash: str, answers: list[ReplayAnswer]) -> None:
-    lines = [json.dumps({"base_model_hash": model_hash}), *(json.dumps(asdict(a), ensure_ascii=False)
-                                                             for a in answers)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, "\n".join(lines) + "\n", keep_backups=0)
+    atomic_write_text(path, lines_text([{"base_model_hash": model_hash}, *(asdict(a) for a in answers)]),
+                      keep_backups=0)
 
 
 def read_answers(path: Path, model_hash: str) -> list[ReplayAnswer] | None:
     """The answers in `path`, None when there is no usable file; refused when another base model made them."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = split_lines(path.read_text(encoding="utf-8"))
         made_by = json.loads(lines[0]).get("base_model_hash", "")
     except (OSError, IndexError, ValueError, TypeError, AttributeError):
         return None

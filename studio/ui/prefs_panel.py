@@ -10,6 +10,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.core.errors import StudioError
+from studio.core.jsonl import lines_text
 from studio.data import persona_session as ps
 from studio.data.persona import QAPair
 from studio.data.preferences import export_rows, from_votes
@@ -96,10 +97,9 @@ def on_export(unpaired: bool):
         rows = export_rows(from_votes(read_votes(votes_path())), "", unpaired=unpaired)
         if not rows:
             return None, StudioError("err.votes.none_yet").render(lg)
-        import json
         out = Path(tempfile.mkdtemp(prefix="prefs-")) / ("unpaired.jsonl" if unpaired else "preferences.jsonl")
-        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        return str(out), tr(lg, "chat.exported", n=len(rows))
+        out.write_text(lines_text(rows), encoding="utf-8")
+        return str(out), tr(lg, "prefs.exported_unpaired" if unpaired else "chat.exported", n=len(rows))
     return export
 
 
