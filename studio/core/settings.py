@@ -83,16 +83,49 @@ def coerce(cls: type, name: str, value: Any) -> Any:
         if optional or kind in (str, list) or typing.get_origin(kind) is list:
             return None
         raise BadValue(name)
+    # only scalars are ever turned into text here: str() of a list or mapping built from YAML aliases expands it
     if kind is bool:
-        return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
-    if kind is str or typing.get_origin(kind) is list or kind is list:
+        if isinstance(value, bool):
+            return value
+        if not isinstance(value, (str, int)) or len(str(value)) > 8:
+            raise BadValue(name)
+        return str(value).strip().lower() in ("1", "true", "yes", "on")
+    if kind is str:
+        if not isinstance(value, str):
+            raise BadValue(name)
         return value
+    if typing.get_origin(kind) is list or kind is list:
+        if isinstance(value, str):   # one name, or a pattern peft reads ("all-linear")
+            return value
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise BadValue(name)
+        return list(value)
+    if not isinstance(value, (str, int, float)):
+        raise BadValue(name)
     try:
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise BadValue(name)
         return kind(value)
     except (TypeError, ValueError):
         raise BadValue(name) from None
+
+
+def kind_of(cls: type, name: str) -> str:
+    """The kind of value a setting takes, as one word: text, texts (a list of text), int, float or bool."""
+    kind, _ = _base_type(_hints(cls)[name])
+    if typing.get_origin(kind) is list or kind is list:
+        return "texts"
+    return {str: "text", bool: "bool", int: "int", float: "float"}.get(kind, "text")
+
+
+def shown_value(value: Any) -> str:
+    """A value for a message, never longer than a line (a list or mapping is named, not written out)."""
+    if isinstance(value, (list, tuple)):
+        return f"[… {len(value)}]"
+    if isinstance(value, dict):
+        return f"{{… {len(value)}}}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
 
 
 def flag_name(name: str) -> str:

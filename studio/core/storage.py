@@ -207,3 +207,60 @@ def dump_yaml(data) -> str:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
     Dumper.add_representer(str, text)
     return yaml.dump(data, Dumper=Dumper, allow_unicode=True, sort_keys=False, width=120)
+
+
+MAX_YAML_BYTES = 2 * 2**20   # settings, setups, personas' headers, dialogues: far larger than any of them needs
+
+
+class YamlRefused(ValueError):
+    """A YAML text the studio will not read: too big, an alias, or nested past reason (the reason is the text)."""
+
+
+def load_yaml(text: str):
+    """YAML as plain data, never costlier than its text: aliases (`*name`, `<<: *name`) are refused, since a few
+    hundred bytes of nested aliases expand to gigabytes once anything walks them ("billion laughs"), and so are
+    texts over MAX_YAML_BYTES and nesting deeper than Python reads. Raises YamlRefused or yaml.YAMLError."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise YamlRefused(f"line {mark.line + 1}: aliases (*name) are not read here; write the value out")
+            return super().compose_node(parent, index)
+
+    if len(text) > MAX_YAML_BYTES:
+        raise YamlRefused(f"{len(text):,} characters, over the {MAX_YAML_BYTES:,} read here")
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise YamlRefused("nested deeper than can be read") from None
+
+
+def copy_plain_tree(src: Path, dst: Path, max_bytes: int) -> list[str]:
+    """Copy the regular files under `src` to `dst`, never following a link (a link, to a file or a folder, is left
+    out and its name returned) and refusing, before anything is copied, more than `max_bytes` in all (ValueError).
+    For folders whose content came from elsewhere: a run's persona snapshot must not become a way to copy files
+    from outside the studio, or a whole disk."""
+    src, dst = Path(src), Path(dst)
+    if src.is_symlink() or not src.is_dir():
+        raise ValueError(f"{src} is not a folder")
+    files, links, total = [], [], 0
+    for folder, dirs, names in os.walk(src, followlinks=False):
+        here = Path(folder)
+        for name in [*dirs, *names]:
+            path = here / name
+            if path.is_symlink():
+                links.append(str(path.relative_to(src)))
+            elif name in names and path.is_file():
+                total += path.stat().st_size
+                files.append(path)
+        dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
+        if total > max_bytes:
+            raise ValueError(f"{src} holds more than {max_bytes // 2**20} MB")
+    for path in files:
+        target = dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target, follow_symlinks=False)
+    dst.mkdir(parents=True, exist_ok=True)
+    return links

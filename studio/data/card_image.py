@@ -13,6 +13,11 @@ BACKGROUND = (236, 222, 240)
 INK = (74, 48, 96)
 MAX_BYTES = 20 * 1024 * 1024           # an avatar file larger than this is refused unread
 MAX_PIXELS = 40_000_000                # and one that decodes to more pixels (a decompression bomb)
+# The formats a card picture may be in, and no others: Pillow would otherwise hand an .eps to Ghostscript, decode
+# every frame of a GIF, or read TIFF/BMP that the README does not promise. Only the first frame of an animated
+# PNG or WebP is ever decoded.
+FORMATS = ("PNG", "JPEG", "WEBP")
+SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 # Fonts with Japanese glyphs where the usual systems keep them (Linux Noto/IPA, Windows, macOS); the first found wins.
 FONT_CANDIDATES = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
@@ -28,6 +33,8 @@ def read_avatar(path: str | Path) -> bytes:
     path = Path(path)
     if not path.is_file():
         raise StudioError("err.card.avatar_missing", name=path.name)
+    if path.suffix.lower() not in SUFFIXES:
+        raise StudioError("err.card.avatar_unreadable", name=path.name)
     if path.stat().st_size > MAX_BYTES:
         raise StudioError("err.card.avatar_large", name=path.name, mb=MAX_BYTES // (1024 * 1024))
     return path.read_bytes()
@@ -39,11 +46,12 @@ def _fitted(raw: bytes, name: str):
         raise StudioError("err.card.avatar_large", name=name, mb=MAX_BYTES // (1024 * 1024))
     try:
         try:
-            img = Image.open(io.BytesIO(raw))
+            img = Image.open(io.BytesIO(raw), formats=FORMATS)
         except Image.DecompressionBombError:   # Pillow's own limit, far above ours
             img = None
         if img is None or img.width * img.height > MAX_PIXELS:
             raise StudioError("err.card.avatar_pixels", name=name, limit=MAX_PIXELS // 1_000_000)
+        img.seek(0)   # the first frame of an animation, and only it
         img = ImageOps.exif_transpose(img).convert("RGB")
     except StudioError:
         raise
@@ -78,6 +86,11 @@ def _name_plate(name: str):
     draw.rectangle((20, 20, SIZE[0] - 21, SIZE[1] - 21), outline=INK, width=3)
     draw.text((SIZE[0] / 2, SIZE[1] / 2), text, font=font, fill=INK, anchor="mm")
     return img
+
+
+def preview(path: str | Path | None):
+    """The avatar as the card will show it (for the picker's preview), checked as the card checks it."""
+    return None if not path else _fitted(read_avatar(path), Path(path).name)
 
 
 def portrait(name: str, avatar: bytes | None = None, avatar_name: str = "avatar") -> object:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import unicodedata
 from pathlib import Path
 
 from studio.core.errors import StudioError
@@ -33,7 +34,8 @@ def persona_path(name: str) -> Path:
 
 def safe_folder_name(name: str) -> str:
     """A folder name from a persona name: keeps Japanese, drops path separators and control characters."""
-    cleaned = re.sub(r"[\\/:*?\"<>|\x00-\x1f]+", "_", name.strip()).strip(". ")
+    name = "".join(c for c in name if unicodedata.category(c) != "Cf")   # bidi overrides (U+202E), zero widths
+    cleaned = re.sub(r"[\\/:*?\"<>|\x00-\x1f\x7f]+", "_", name.strip()).strip(". ")
     if not cleaned:
         raise StudioError("err.persona.no_name")
     cut = cleaned[:80]

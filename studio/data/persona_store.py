@@ -8,7 +8,7 @@ import yaml
 
 from studio.core.errors import ConflictError, StudioError
 from studio.core.stamp import new_stamped_folder
-from studio.core.storage import atomic_write_files, folder_lock, recover_folder
+from studio.core.storage import YamlRefused, atomic_write_files, folder_lock, load_yaml, recover_folder
 from studio.data.exporters import pairs_to_csv
 from studio.data.importers import decode_bytes, import_file, import_table
 from studio.data.persona import PAIRS_FILE, PERSONA_FILE, Persona, header_yaml, revision_of
@@ -59,8 +59,8 @@ def _load_folder(folder: Path) -> tuple[Persona, list[Text]]:
     header = {}
     if yml.exists():
         try:
-            header = yaml.safe_load(yml.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
+            header = load_yaml(yml.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, YamlRefused) as e:
             raise StudioError("err.bad_yaml", file=str(yml), reason=str(e).splitlines()[0],
                               backups=str(folder / ".backups")) from None
         except UnicodeDecodeError as e:

@@ -8,10 +8,12 @@ import zipfile
 
 from studio.core.errors import StudioError
 
-XLSX_SUFFIXES = (".xlsx", ".xlsm")
-OLD_EXCEL_SUFFIXES = (".xls",)
-MAX_UNPACKED_BYTES = 200 * 1024 * 1024   # the sum of the zip's members, as declared in its directory
+XLSX_SUFFIXES = (".xlsx",)
+OLD_EXCEL_SUFFIXES = (".xls", ".xlsm", ".xlsb")   # refused with "save as .xlsx or CSV" (old, macro, binary)
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024    # the sum of the zip's members, as declared in its directory
+MAX_STRINGS_BYTES = 20 * 1024 * 1024     # the shared strings, which openpyxl reads whole before the first row
 MAX_ROWS = 100_000
+MAX_COLUMNS = 26   # A..Z: a persona table has five columns; a sheet declaring XFD (16,384) is read to Z, no further
 
 
 def _text(value) -> str:
@@ -29,11 +31,15 @@ def read_xlsx(raw: bytes, name: str) -> tuple[list[list[str]], int]:
     """(rows of the first sheet as text, how many sheets the workbook has). Raises StudioError naming the file."""
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as z:
-            unpacked = sum(i.file_size for i in z.infolist())
+            members = z.infolist()
     except zipfile.BadZipFile:
         raise StudioError("err.xlsx.not_workbook", name=name) from None
+    unpacked = sum(i.file_size for i in members)
+    strings = sum(i.file_size for i in members if i.filename.lower().endswith("sharedstrings.xml"))
     if unpacked > MAX_UNPACKED_BYTES:
         raise StudioError("err.xlsx.too_big", name=name, size=unpacked / 2**20, max=MAX_UNPACKED_BYTES // 2**20)
+    if strings > MAX_STRINGS_BYTES:
+        raise StudioError("err.xlsx.too_many_strings", name=name, size=strings / 2**20, max=MAX_STRINGS_BYTES // 2**20)
     from openpyxl import load_workbook
     try:
         book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True, keep_links=False)
@@ -44,7 +50,9 @@ def read_xlsx(raw: bytes, name: str) -> tuple[list[list[str]], int]:
         if not sheets:
             raise StudioError("err.import.empty", name=name)
         rows = []
-        for n, row in enumerate(book.worksheets[0].iter_rows(values_only=True), start=1):
+        sheet = book.worksheets[0]
+        sheet.reset_dimensions()   # the declared size ("A1:XFD100000") is the file's word, not its content
+        for n, row in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1):
             if n > MAX_ROWS:
                 raise StudioError("err.xlsx.too_many_rows", name=name, max=MAX_ROWS)
             rows.append([_text(v) for v in row])

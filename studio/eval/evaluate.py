@@ -31,9 +31,13 @@ FREEFORM_TOKENS = 48   # enough to name the answer; the probe asks for facts, no
 
 
 def default_prompts(run: Path) -> Path:
-    import yaml
+    from studio.core.storage import load_yaml
     config = Run(run).config
-    cfg = yaml.safe_load(config.read_text(encoding="utf-8")) if config.exists() else {}
+    try:
+        cfg = load_yaml(config.read_text(encoding="utf-8")) if config.exists() else {}
+    except Exception:  # noqa: BLE001 - unreadable settings: the run's own snapshot still has its probe
+        cfg = {}
+    cfg = cfg if isinstance(cfg, dict) else {}
     for folder in (Path(str(cfg.get("data") or "")), Run(run).data):
         if (folder / PROBE_FILE).exists():
             return folder / PROBE_FILE

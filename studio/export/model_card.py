@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from studio.core.storage import atomic_write_text
+from studio.core.storage import atomic_write_text, load_yaml
 from studio.format.contract import Contract
 from studio.jobs.folders import Run
 
@@ -29,9 +29,9 @@ def _base(contract: Contract) -> tuple[str | None, str]:
     licence = "other"
     try:
         head = card.read_text(encoding="utf-8").split("---")
-        meta = yaml.safe_load(head[1]) if len(head) > 2 else {}
+        meta = load_yaml(head[1]) if len(head) > 2 else {}
         licence = str((meta or {}).get("license") or licence)
-    except (OSError, yaml.YAMLError, AttributeError):
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):
         pass
     return hub, licence
 
@@ -42,8 +42,8 @@ def _languages(text: str) -> list[str]:
 
 def _settings(run: Run) -> dict:
     try:
-        cfg = yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+        cfg = load_yaml(run.config.read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, yaml.YAMLError):
         return {}
     keys = ("method", "parent_run", "max_steps", "learning_rate", "batch_size", "grad_accum", "lora_r", "lora_alpha",
             "target_modules", "load_in_4bit", "max_length", "packing", "replay_share", "beta", "loss_type")

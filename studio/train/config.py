@@ -7,7 +7,8 @@ from pathlib import Path
 import yaml
 
 from studio.core.errors import StudioError
-from studio.core.settings import BadValue, Widget, coerce, setting
+from studio.core.settings import BadValue, Widget, coerce, kind_of, setting, shown_value
+from studio.core.storage import YamlRefused, load_yaml
 from studio.format.render import TRAIN_ON
 from studio.locale import T
 
@@ -177,16 +178,16 @@ class TrainConfig:
             try:
                 setattr(cfg, k, coerce(cls, k, v))
             except BadValue:
-                kind = type(getattr(cfg, k)).__name__ if getattr(cfg, k) is not None else "number"
-                raise StudioError("err.config.wrong_type", source=source, k=k, type=kind, v=v) from None
+                raise StudioError("err.config.wrong_type", source=source, k=k, type=T(f"cfg.kind.{kind_of(cls, k)}"),
+                                  v=shown_value(v)) from None
         return cfg
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
+            data = load_yaml(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, YamlRefused, yaml.YAMLError) as e:
             raise StudioError("err.config.unreadable", path=path, reason=e) from None
         if not isinstance(data, dict):
             raise StudioError("err.config.not_mapping", path=path)
@@ -207,7 +208,7 @@ class TrainConfig:
             (0 <= self.eval_fraction < 0.5, T("cfg.eval_fraction")),
             (self.optimizer in OPTIMIZERS, T("cfg.optimizer", choices=", ".join(OPTIMIZERS))),
             (self.scheduler in SCHEDULERS, T("cfg.scheduler", choices=", ".join(SCHEDULERS))),
-            (self.template in _templates(), T("cfg.template")),
+            (self.template in _templates(), T("cfg.template", choices=", ".join(_templates()))),
             (self.method in _methods(), T("cfg.method", choices=", ".join(_methods()))),
             (self.method == "sft" or bool(self.parent_run), T("cfg.parent_run")),
             (self.method == "sft" or bool(self.preferences), T("cfg.preferences")),

@@ -21,11 +21,20 @@ def list_setups() -> list[str]:
         if folder.is_dir() else []
 
 
+def setup_file_stem(name: str) -> str:
+    """The name as a file name, refused (not silently changed) when it holds what a file name cannot: two names that
+    differ must never become one file, and a name never leaves the setups folder."""
+    name = (name or "").strip()
+    if not name:
+        raise StudioError("setup.no_name")
+    if not name.strip(". ") or safe_folder_name(name) != name:
+        raise StudioError("setup.bad_name", name=name[:80])
+    return name
+
+
 def save_setup(name: str, cfg: TrainConfig) -> Path:
     """Writes the setup (replacing one of that name); the name becomes a file name inside the setups folder."""
-    if not (name or "").strip():
-        raise StudioError("setup.no_name")
-    path = setups_dir() / f"{safe_folder_name(name)}{SUFFIX}"
+    path = setups_dir() / f"{setup_file_stem(name)}{SUFFIX}"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, replace(cfg, data="").to_yaml(), keep_backups=0)
     return path

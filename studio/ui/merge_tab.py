@@ -6,6 +6,7 @@ import gradio as gr
 
 from studio.core.errors import StudioError
 from studio.core.workspace import home, runs_dir
+from studio.data.card_image import SUFFIXES
 from studio.export.gguf_file import QUANTS
 from studio.jobs.folders import Run, output_inside, resolve_run
 from studio.jobs.runs import list_runs
@@ -74,6 +75,15 @@ def write_card_file(ref, image, lg):
     return tr(lg, "card.written", path=str(path)), gr.File(str(path), visible=True)
 
 
+def on_card_image(path, lg):
+    """The chosen picture as the card will show it, or why it cannot be used (checked before anything decodes it)."""
+    from studio.data.card_image import preview
+    try:
+        return "", preview(path)
+    except StudioError as e:
+        return e.render(lg), None
+
+
 def on_select(cur):
     ids = adapter_runs()
     return (*refresh(), gr.Dropdown(choices=ids, value=ids[0] if ids else None), jp.attach(KINDS)(cur))
@@ -103,8 +113,11 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
         export = gr.Button(i18n("export.go"), variant="primary")
         card = gr.Button(i18n("export.card_go"))
     with gr.Row():
-        card_image = gr.Image(type="filepath", label=i18n("export.card_image"), height=200, scale=1, min_width=220,
-                              sources=["upload", "clipboard"], elem_classes=[UPLOAD])
+        # a file box, not gr.Image: gradio's image widget decodes (every frame of) an upload before any check runs
+        card_image = gr.File(label=i18n("export.card_image"), file_types=list(SUFFIXES), type="filepath", scale=1,
+                             min_width=220, elem_classes=[UPLOAD])
+        card_preview = gr.Image(label=i18n("export.card_preview"), height=200, scale=1, min_width=140,
+                                interactive=False, show_label=True)
         with gr.Column(scale=3):
             gr.Markdown(i18n("export.card_image_hint"))
             card_file = gr.File(label=i18n("export.card_file"), visible=False)
@@ -112,6 +125,7 @@ def build_merge_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tuple
 
     export.click(jp.starter("export", chats, export_params), [export_run, quant, export_out, lang],
                  [panel.line, panel.job], api_name="export")
+    card_image.change(on_card_image, [card_image, lang], [panel.line, card_preview], api_name="card_image")
     card.click(write_card_file, [export_run, card_image, lang], [panel.line, card_file], api_name="card")
     go.click(jp.starter("merge", chats, merge_params), [run, use_ckpt, out, lang], [panel.line, panel.job],
              api_name="merge")
