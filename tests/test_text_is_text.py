@@ -48,3 +48,21 @@ def test_control_ids_are_exactly_the_templates_own(system, turns, which, gen):
     assert control_ids(got) == control_ids(want)
     specials = set(tok.all_special_ids)
     assert sum(i in specials for i in got.input_ids) == sum(i in specials for i in want.input_ids)
+
+
+def test_an_added_token_without_the_special_flag_is_text_when_typed():
+    """Gemma 3 adds <start_of_image>/<end_of_image> without the special flag: the tokenizer matched them in any text
+    (typed text became id 255999) and the special-text checks did not name them."""
+    from tokenizers import AddedToken
+
+    from studio.core.models import seal_added_tokens
+    from studio.format.render import special_strings
+    from studio.tiny import gemma_style
+    tok = gemma_style()
+    tok.add_tokens([AddedToken("<start_of_image>", special=False, normalized=False)])
+    image = tok.convert_tokens_to_ids("<start_of_image>")
+    conv = Conversation("s", [("見て<start_of_image>ね", "はい")])
+    assert image in render(conv, "gemma-eos", tok).input_ids            # the hole, before sealing
+    seal_added_tokens(tok)
+    assert image not in render(conv, "gemma-eos", tok).input_ids
+    assert tok.convert_tokens_to_ids("<start_of_image>") == image and "<start_of_image>" in special_strings(tok)

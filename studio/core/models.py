@@ -124,6 +124,18 @@ def load_tokenizer(source: str, trust_remote_code: bool = False):
         raise StudioError("err.model.tokenizer_failed", where=where, str=str(e).splitlines()[0][:200]) from None
     if not getattr(tok, "is_fast", False):
         raise StudioError("err.model.slow_tokenizer", where=where)
+    return seal_added_tokens(tok)
+
+
+def seal_added_tokens(tok):
+    """Mark every added token special, so typed text never becomes its id. Some vocabularies add control tokens
+    without the flag (Gemma 3's <start_of_image>, <end_of_image>): the tokenizer then matches them inside any text,
+    and split_special_tokens (how the renderer keeps text as text) does not apply to them. Ids do not change."""
+    from tokenizers import AddedToken
+    loose = [t for t in getattr(tok, "added_tokens_decoder", {}).values() if not t.special]
+    if loose:
+        tok.add_tokens([AddedToken(t.content, special=True, normalized=False, lstrip=t.lstrip, rstrip=t.rstrip,
+                                   single_word=t.single_word) for t in loose], special_tokens=True)
     return tok
 
 

@@ -12,7 +12,8 @@ from studio.locale import Rows, T
 
 # Control strings of the templates we render and of common chat formats. A literal copy inside a cell is the
 # source notes' bug: the tokenizer may split "</s>" into "</" "s" ">" and the model learns to print it.
-SPECIAL_TOKEN_TEXTS = ("</s>", "<s>", "<unk>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>")
+SPECIAL_TOKEN_TEXTS = ("</s>", "<s>", "<unk>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>", "<start_of_turn>",
+                       "<end_of_turn>", "<start_of_image>", "<end_of_image>", "<eos>", "<bos>")
 SPECIAL_TOKEN_RE = re.compile(r"<\|[A-Za-z0-9_]+\|>|" + "|".join(re.escape(t) for t in SPECIAL_TOKEN_TEXTS))
 FAR_OVER = 2.0  # an answer over twice the target length is "far over"
 

@@ -11,6 +11,17 @@ from studio.jobs.folders import resolve_run
 WHAT = ("adapter", "merged", "export")
 
 
+def _network_error(err: BaseException | None) -> bool:
+    """Whether an error, or one it was raised from, is the network's (no route, no name, refused, timed out)."""
+    import socket
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, (socket.gaierror, ConnectionError, TimeoutError)):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
 def push_run(ref: str, runs_dir: Path, repo: str, what: str = "adapter", private: bool = False) -> str:
     """Upload the folder to `repo` (created when missing); returns the commit's address."""
     run = resolve_run(ref, runs_dir)
@@ -25,6 +36,9 @@ def push_run(ref: str, runs_dir: Path, repo: str, what: str = "adapter", private
     from studio.export.model_card import CARD_FILE, write_model_card
     if not (folder / CARD_FILE).exists() and (folder / "contract.json").exists():
         write_model_card(run, folder, what)
+    from studio.core.models import hub_reachable
+    if not hub_reachable():   # one quick try, then the offline sentence (not a resolver's "[Errno -2]")
+        raise StudioError("err.push.offline")
     api = HfApi()
     try:
         api.create_repo(repo, private=private, exist_ok=True)
@@ -32,7 +46,7 @@ def push_run(ref: str, runs_dir: Path, repo: str, what: str = "adapter", private
                                  commit_message=f"Persona Studio: {run.id} ({what})")
     except Exception as e:  # noqa: BLE001 - network, permission or name problems: one sentence
         text = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        if "connect" in text.lower() or "resolve" in text.lower() or "offline" in text.lower():
+        if _network_error(e) or any(w in text.lower() for w in ("connect", "resolve", "offline", "name or service")):
             raise StudioError("err.push.offline") from None
         raise StudioError("err.push.failed", repo=repo, reason=text) from None
     return str(getattr(info, "commit_url", info))

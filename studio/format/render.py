@@ -8,6 +8,7 @@ Doctor reports. No torch here; `tokenizer` is any transformers fast tokenizer.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from studio.core.errors import StudioError
@@ -95,13 +96,20 @@ def render(conv: Conversation, template_name: str, tokenizer, max_length: int | 
             text += p.value
             pos += len(p.value)
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, split_special_tokens=True)
+        ends = [re_ for _, re_, _ in ranges]   # ascending: the pieces lie end to end
         prev_end = 0
         for tid, (s, e) in zip(enc["input_ids"], enc["offset_mapping"]):
             shown = text[max(s, prev_end):e]  # byte-fallback pieces of one character share its offsets
             prev_end = max(prev_end, e)
             e = max(e, s + 1)
-            owner = next((p for rs, re_, p in ranges if s < re_ and e > rs and p.trained), None)
-            owner = owner or next((p for rs, re_, p in ranges if s < re_ and e > rs), chunk[-1])
+            # the pieces this token overlaps, found by bisection (a scan of every piece per token grew with the
+            # square of the turns when a template's control tokens are text in this vocabulary)
+            over, j = [], bisect_right(ends, s)
+            while j < len(ranges) and ranges[j][0] < e:
+                if s < ranges[j][1]:
+                    over.append(ranges[j][2])
+                j += 1
+            owner = next((p for p in over if p.trained), over[0] if over else chunk[-1])
             emit(tid, owner, shown, False)
         chunk.clear()
 

@@ -46,6 +46,7 @@ class Run(JobFolder):
     export = property(lambda self: self.path / "export")          # GGUF + Modelfile
     ranks = property(lambda self: self.path / "ranks")            # several processes: each rank's error file
     tensorboard = property(lambda self: self.path / "tensorboard")  # TensorBoard event files (report_to)
+    trackers = property(lambda self: self.path / "trackers")        # wandb / mlflow / trackio files (report_to)
 
     def has_adapter(self) -> bool:
         return (self.adapter / "adapter_config.json").exists()

@@ -58,6 +58,9 @@ def write_status(folder: Path, **changes) -> dict:
     return status
 
 
+NO_ERROR = {"error": None, "error_i18n": None}   # a new attempt (start, resume) forgets the last one's failure
+
+
 def error_fields(message: Text) -> dict:
     """A failure's reason for status.json: English under 'error' (scripts, the CLI), every language beside it."""
     return {"error": render(message, "en"), "error_i18n": {lang: render(message, lang) for lang in LANGS}}

@@ -15,7 +15,17 @@ from pathlib import Path
 from studio.core.errors import Stopped
 from studio.core.storage import atomic_write_text
 from studio.jobs.launcher import report_progress, stop_requested
-from studio.jobs.status import PARAMS, RESULT, State, error_fields, explain, pid_fields, read_status, write_status
+from studio.jobs.status import (
+    NO_ERROR,
+    PARAMS,
+    RESULT,
+    State,
+    error_fields,
+    explain,
+    pid_fields,
+    read_status,
+    write_status,
+)
 from studio.jobs.stopwatch import LoadWatch
 from studio.locale import LANGS, T, Text, render
 
@@ -27,7 +37,7 @@ Task = Callable[[dict, Path, Callable], Text]  # (params, runs_dir, say) -> the 
 def run_job(folder: Path, tasks: dict[str, Task]) -> int:
     """Run the job in this process with the task its kind names. Exit code 0 finished or stopped, 1 failed."""
     folder = Path(folder)
-    write_status(folder, state=State.RUNNING.value, **pid_fields(os.getpid()), started=time.time(), error=None)
+    write_status(folder, state=State.RUNNING.value, **pid_fields(os.getpid()), started=time.time(), **NO_ERROR)
 
     def stopped_while_loading() -> None:
         report_progress(folder, read_status(folder).get("fraction") or 0.0, T("job.stopped_loading"))

@@ -77,12 +77,12 @@ class ChatEngine:
         from transformers import AutoTokenizer
 
         from studio.core.models import device as default_device
-        from studio.core.models import load_model
+        from studio.core.models import load_model, seal_added_tokens
 
         self.base_path = base_path
         self.device = device or default_device()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(base_path)
+            self.tokenizer = seal_added_tokens(AutoTokenizer.from_pretrained(base_path))
             self.model = load_model(base_path, on=self.device)
         except Exception as e:  # noqa: BLE001 - a missing, partial or corrupt folder: say so in the pane
             first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
@@ -105,7 +105,9 @@ class ChatEngine:
                               base_path=self.base_path)
         if contract.added_tokens:
             from transformers import AutoTokenizer
-            self.tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
+
+            from studio.core.models import seal_added_tokens
+            self.tokenizer = seal_added_tokens(AutoTokenizer.from_pretrained(adapter_dir))
             self.model.resize_token_embeddings(len(self.tokenizer))
         if name in self.adapters:
             return self.adapters[name]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from studio.jobs.runs import append_metrics
+from studio.jobs.runs import append_metrics, read_metrics
 from studio.jobs.status import STOP, State, write_status
 from studio.train.distributed import Rank, any_rank
 
@@ -17,11 +17,16 @@ class RunFilesCallback(TrainerCallback):
         self.run = run
         self.started = time.time()
         self.first_step: int | None = None
+        self.earlier_s = 0.0     # training time before a resume: elapsed_s goes on from it, never restarts
         self.rank = Rank.current()
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.time()
         self.first_step = state.global_step
+        if state.global_step:
+            done = [r for r in read_metrics(self.run) if r["step"] <= state.global_step
+                    and isinstance(r.get("elapsed_s"), (int, float))]
+            self.earlier_s = float(done[-1]["elapsed_s"]) if done else 0.0
         if self.rank.writes_files:   # the training phase: the earlier phases' lines go
             write_status(self.run, state=State.RUNNING, step=state.global_step, total=state.max_steps, phase=None)
 
@@ -33,7 +38,7 @@ class RunFilesCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
-        record = {"step": state.global_step, "elapsed_s": round(time.time() - self.started, 2),
+        record = {"step": state.global_step, "elapsed_s": round(self.earlier_s + time.time() - self.started, 2),
                   "eta_s": None if self._eta(state) is None else round(self._eta(state), 1)}
         for key, name in (("loss", "loss"), ("learning_rate", "learning_rate"), ("grad_norm", "grad_norm"),
                           ("num_tokens", "tokens"), ("eval_loss", "eval_loss"),

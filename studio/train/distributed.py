@@ -21,7 +21,7 @@ from pathlib import Path
 
 from studio.core.errors import StudioError
 from studio.jobs.folders import Run
-from studio.jobs.status import State, error_fields, explain, read_status, write_status
+from studio.jobs.status import NO_ERROR, State, error_fields, explain, read_status, write_status
 from studio.locale import Rendered, T, Text
 from studio.train.config import TrainConfig
 
@@ -224,7 +224,7 @@ def supervise(run: Path, resume: bool) -> int:
 
     from studio.jobs.checkpoints import latest_checkpoint
     from studio.jobs.folders import CONFIG
-    write_status(run, state=State.RUNNING, error=None, started=time.time(), ranks=None, outcome=None)
+    write_status(run, state=State.RUNNING, **NO_ERROR, started=time.time(), ranks=None, outcome=None)
     try:
         cfg = TrainConfig.load(run / CONFIG)
         check_here(cfg)  # again here: a resumed run may be on another machine

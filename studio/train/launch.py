@@ -12,7 +12,7 @@ from studio.data.persona_store import load_persona, save_persona
 from studio.jobs.checkpoints import damaged_checkpoints, latest_checkpoint
 from studio.jobs.folders import Run, new_run_folder
 from studio.jobs.launcher import busy_with, one_at_a_time, refresh, spawn
-from studio.jobs.status import ACTIVE, State, write_status
+from studio.jobs.status import ACTIVE, NO_ERROR, State, write_status
 from studio.locale import T, Text
 from studio.train.config import TrainConfig
 from studio.train.preflight import preflight
@@ -22,6 +22,8 @@ def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True,
               warnings: list[Text] | None = None) -> Path:
     """Create the run directory (config + a snapshot of the data) and start the worker process. The preflight's
     warnings are appended to `warnings` when given. One start at a time: two at once cannot both train."""
+    if cfg.method != "sft":
+        return _start_preference_run(cfg, runs_dir, warnings)
     with one_at_a_time(runs_dir):
         return _start_run(cfg, runs_dir, check_doctor, warnings)
 
@@ -30,8 +32,6 @@ def _start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool, warnings: l
     busy = busy_with(runs_dir)  # a training run, or a merge/combine/eval job: one GPU job at a time
     if busy:
         raise StudioError("err.run_busy", run=busy)
-    if cfg.method != "sft":
-        return _start_preference_run(cfg, runs_dir, warnings)
     found = preflight(cfg, check_doctor)
     if warnings is not None:
         warnings.extend(found)
@@ -52,14 +52,22 @@ def _start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool, warnings: l
 
 
 def _start_preference_run(cfg: TrainConfig, runs_dir: Path, warnings: list[Text] | None) -> Path:
+    """The preferences are read and rendered before the start lock is taken (a big file must not hold up every
+    other start); the device is checked again under the lock, where the folder is made and the worker started."""
     from studio.train import preference_launch
+    if busy_with(runs_dir):
+        raise StudioError("err.run_busy", run=busy_with(runs_dir))
     cfg, rendered, found = preference_launch.check(cfg, runs_dir)
+    with one_at_a_time(runs_dir):
+        busy = busy_with(runs_dir)
+        if busy:
+            raise StudioError("err.run_busy", run=busy)
+        run = preference_launch.make_run_folder(cfg, rendered, runs_dir)
+        write_status(run.path, state=State.QUEUED, step=0, total=cfg.max_steps, created=time.time(),
+                     method=cfg.method, parent_run=cfg.parent_run)
+        _spawn(run.path, resume=False)
     if warnings is not None:
         warnings.extend(found)
-    run = preference_launch.make_run_folder(cfg, rendered, runs_dir)
-    write_status(run.path, state=State.QUEUED, step=0, total=cfg.max_steps, created=time.time(),
-                 method=cfg.method, parent_run=cfg.parent_run)
-    _spawn(run.path, resume=False)
     return run.path
 
 
@@ -81,7 +89,7 @@ def _resume(run: Path) -> Path:
         damaged = "; ".join(f"{n}: {why}" for n, why in damaged_checkpoints(run))
         raise StudioError("err.no_checkpoint", run=run.name,
                           damaged=T("err.no_checkpoint_damaged", damaged=damaged) if damaged else "")
-    write_status(run, state=State.QUEUED, error=None)
+    write_status(run, state=State.QUEUED, **NO_ERROR)
     _spawn(run, resume=True)
     return run
 

@@ -9,16 +9,20 @@ from dataclasses import replace
 from pathlib import Path
 
 from studio.core.errors import StudioError
+from studio.core.integrity import adapter_problem
+from studio.core.models import resolve, seal_added_tokens
+from studio.core.storage import copy_plain_tree
 from studio.data.preferences import read_preference_file, write_rows
 from studio.format.contract import Contract
 from studio.format.preference_render import RenderedPreferences, render_preferences
-from studio.jobs.folders import Run, new_run_folder, resolve_run
+from studio.jobs.folders import Run, new_run_folder, output_inside, resolve_run
 from studio.jobs.liveness import refresh
 from studio.jobs.status import State
 from studio.locale import T, Text
 from studio.train.config import TrainConfig
 from studio.train.methods.preference import PREFERENCES_FILE
 
+MAX_SNAPSHOT_BYTES = 200 * 2**20   # a persona snapshot is a few MB; more is not a persona
 MIN_PREFERENCES = 8   # fewer pairs than this teach noise, not a preference
 # what a preference run keeps from its parent: the model, its template and prompt, the adapter's shape
 FROM_PARENT = ("model", "template", "system_prompt", "max_length", "train_on", "load_in_4bit", "double_quant",
@@ -34,7 +38,27 @@ def parent_of(cfg: TrainConfig, runs_dir: Path) -> tuple[Run, TrainConfig]:
     state = refresh(parent.path).get("state")
     if state != State.FINISHED or not parent.has_adapter():
         raise StudioError("err.prefs.parent_unfinished", run=parent.id, state=T(f"state.{state}"))
+    problem = adapter_problem(parent.adapter)   # the same check chat, merge and serve make before loading one
+    if problem:
+        raise StudioError("err.prefs.parent_unusable", run=parent.id, problem=problem)
     return parent, TrainConfig.load(parent.config) if parent.config.exists() else TrainConfig()
+
+
+def confine(cfg: TrainConfig, runs_dir: Path, roots: list[Path]) -> TrainConfig:
+    """What the UI (or any client) sends, kept inside the studio: the parent is a run of `runs_dir` (never a folder
+    elsewhere, a "../" or a link) and the preference file lies inside one of `roots`."""
+    if cfg.method == "sft":
+        return cfg
+    if cfg.parent_run:
+        cfg = replace(cfg, parent_run=resolve_run(cfg.parent_run, runs_dir, inside=True).id)
+    if cfg.preferences:
+        try:
+            path = output_inside(cfg.preferences, roots)
+        except StudioError:
+            raise StudioError("err.prefs.outside", path=cfg.preferences,
+                              roots=", ".join(str(r) for r in roots)) from None
+        cfg = replace(cfg, preferences=str(path))
+    return cfg
 
 
 def rebase(cfg: TrainConfig, parent: Run, parent_cfg: TrainConfig) -> TrainConfig:
@@ -58,9 +82,11 @@ def check(cfg: TrainConfig, runs_dir: Path) -> tuple[TrainConfig, RenderedPrefer
         cfg = replace(cfg, batch_size=2)
         warnings.append(T("prefs.kto_batch"))
     cfg.validate()
+    resolve(cfg.model)   # the parent's base must still be there, before any folder is made
     prefs = read_preference_file(cfg.preferences)
     contract = Contract.load(parent.adapter)
-    rendered = render_preferences(prefs, contract, AutoTokenizer.from_pretrained(parent.adapter), cfg.max_length)
+    tokenizer = seal_added_tokens(AutoTokenizer.from_pretrained(parent.adapter))
+    rendered = render_preferences(prefs, contract, tokenizer, cfg.max_length)
     usable = len(rendered.rows) if cfg.method == "kto" else sum(r.label is None for r in rendered.rows)
     skipped = tuple(T("prefs.skipped_one", n=n, why=T(f"prefs.skip.{why}")) for why, n in rendered.skipped.items())
     if usable < MIN_PREFERENCES:
@@ -79,7 +105,11 @@ def make_run_folder(cfg: TrainConfig, rendered: RenderedPreferences, runs_dir: P
     """runs/<time>-<parent>-<method>: the parent's persona snapshot, the settings and the preferences to train on."""
     parent = resolve_run(cfg.parent_run, runs_dir)
     run = new_run_folder(runs_dir, f"{parent.id.split('-', 2)[-1]}-{cfg.method}")
-    shutil.copytree(parent.data, run.data)
+    try:   # the parent's snapshot, never what its links point to (a link could name any file on the machine)
+        copy_plain_tree(parent.data, run.data, MAX_SNAPSHOT_BYTES)
+    except ValueError as e:
+        shutil.rmtree(run.path, ignore_errors=True)
+        raise StudioError("err.prefs.parent_snapshot", run=parent.id, reason=str(e)) from None
     write_rows(rendered.kept, run.path / PREFERENCES_FILE)
     cfg = replace(cfg, data=str(run.data))
     run.config.write_text(cfg.to_yaml(), encoding="utf-8")

@@ -116,12 +116,33 @@ def lora_config(cfg: TrainConfig, model, added: list[str]):
                       modules_to_save=["embed_tokens", "lm_head"] if added else None)
 
 
+def tracker_env(run: Run, chosen: list[str]) -> None:
+    """Trackers write into the run folder, not the folder the studio was started from (a user's own setting in the
+    environment wins); wandb without a network logs offline at once instead of retrying for minutes."""
+    import os
+    folder = run.trackers
+    if "wandb" in chosen:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("WANDB_DIR", str(folder))
+        if "WANDB_MODE" not in os.environ:
+            from studio.core.models import hub_reachable
+            if not hub_reachable():
+                os.environ["WANDB_MODE"] = "offline"
+                print("wandb: no network, logging offline into", folder, "(wandb sync uploads it later)", flush=True)
+    if "mlflow" in chosen:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    if "trackio" in chosen:
+        os.environ.setdefault("TRACKIO_DIR", str(folder / "trackio"))
+
+
 def common_args(setup: Setup, has_eval: bool) -> dict:
     """The trainer arguments every method shares (steps, optimizer, saving, device, processes, trackers)."""
     import os
     cfg, device, dtype_name = setup.cfg, setup.device, setup.dtype_name
     # TensorBoard's events go into the run folder (this is the worker's own process): tensorboard --logdir runs/
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(Run(setup.run).tensorboard)
+    tracker_env(Run(setup.run), trackers(cfg))
     return dict(
         output_dir=str(Run(setup.run).checkpoints), max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
         num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,

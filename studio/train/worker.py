@@ -13,7 +13,7 @@ from studio.core.errors import Stopped
 from studio.format.contract import Contract
 from studio.jobs.checkpoints import damaged_checkpoints, latest_checkpoint
 from studio.jobs.folders import CONFIG, Run
-from studio.jobs.status import State, error_fields, explain, pid_fields, write_status  # noqa: F401 - explain is tested through here
+from studio.jobs.status import NO_ERROR, State, error_fields, explain, pid_fields, write_status  # noqa: F401 - explain is tested through here
 from studio.train import distributed, phases
 from studio.train.config import TrainConfig
 from studio.train.distributed import Rank
@@ -64,7 +64,7 @@ def run_worker(run: Path, resume: bool = False) -> int:
         distributed.die_with_parent()  # status.json's pid is the launch process: its ranks must not outlive it
     if rank.writes_files:
         own = pid_fields(os.getpid()) if rank.world == 1 else {}
-        write_status(run, state=State.RUNNING, **own, error=None, versions=versions(), started=time.time(),
+        write_status(run, state=State.RUNNING, **own, **NO_ERROR, versions=versions(), started=time.time(),
                      phase={"name": "start", "since": time.time()})
     try:
         cfg = TrainConfig.load(run / CONFIG)

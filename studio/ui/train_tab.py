@@ -11,7 +11,7 @@ import gradio as gr
 
 from studio.core.errors import StudioError
 from studio.core.models import PRESETS, model_choices, resolve
-from studio.core.workspace import runs_dir
+from studio.core.workspace import home, runs_dir
 from studio.data import persona_session as ps
 from studio.jobs.checkpoints import damaged_checkpoints, latest_checkpoint
 from studio.jobs.folders import Run, find_run
@@ -71,8 +71,10 @@ class TrainTab:
 
 def to_config(session: ps.EditSession | None, *values) -> TrainConfig:
     data = from_form(TrainConfig, NAMES, list(values))
-    data["data"] = session.folder if session else ""
-    return TrainConfig.from_dict(data, "Train tab")  # names the source in a message; not shown alone
+    data["data"] = str(session.folder) if session else ""
+    cfg = TrainConfig.from_dict(data, "Train tab")  # names the source in a message; not shown alone
+    from studio.train.preference_launch import confine
+    return confine(cfg, runs_dir(), [home(), runs_dir()])   # a browser never names a file outside the studio
 
 
 def on_preview(session, *values):

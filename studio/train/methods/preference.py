@@ -26,7 +26,8 @@ def rendered(setup: Setup) -> tuple[RenderedPreferences, str]:
     """The run's preferences as ids (with the parent's tokenizer and contract), and their hash."""
     from transformers import AutoTokenizer
     adapter = parent_adapter(setup)
-    setup.tokenizer = AutoTokenizer.from_pretrained(adapter)  # the parent's (added control tokens included)
+    from studio.core.models import seal_added_tokens
+    setup.tokenizer = seal_added_tokens(AutoTokenizer.from_pretrained(adapter))  # the parent's (control tokens too)
     contract = Contract.load(adapter)
     prefs = load_rows(Run(setup.run).path / PREFERENCES_FILE)
     return render_preferences(prefs, contract, setup.tokenizer, setup.cfg.max_length), preferences_hash(prefs)
