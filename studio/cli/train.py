@@ -25,11 +25,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         from studio.train.recipes import recipe
         given = given_flags(args, TrainConfig)
         cfg = TrainConfig.load(args.config) if args.config else recipe(args.model or "default")
-        method = given.get("method", cfg.method)
-        if method != "sft" and not args.config:  # a preference run: its parent's settings, the method's defaults
+        from studio.train.methods import get_method
+        # a preference run: its parent's settings, the method's defaults
+        if get_method(given.get("method", cfg.method)).needs_parent and not args.config:
             cfg = _preference_base(given, runs)
         cfg = TrainConfig.from_dict({**asdict(cfg), **given}, "command line")
-        if cfg.method == "sft" and not cfg.data:
+        if not cfg.needs_parent and not cfg.data:
             raise StudioError("err.train.no_data")
         warnings: list = []
         run = start_run(cfg, runs, warnings=warnings)
@@ -40,7 +41,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     status = wait(run, echo=lambda line: print(line, file=sys.stderr, flush=True))
     from studio.jobs.status import State
-    return 0 if status.get("state") in (State.FINISHED, State.STOPPED) else 1
+    return 0 if status.state in (State.FINISHED, State.STOPPED) else 1
 
 
 def _preference_base(given: dict, runs):
@@ -79,12 +80,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     runs = list_runs(runs_dir(args.runs_dir))
     if args.json:
-        print(json.dumps([{"id": r.id, "path": str(r.path), **r.status} for r in runs], ensure_ascii=False,
+        print(json.dumps([{"id": r.id, "path": str(r.path), **r.status.to_dict()} for r in runs], ensure_ascii=False,
                          indent=1, default=str))
     else:
         for r in runs:
-            err = f"  ({r.status['error']})" if r.status.get("error") else ""
-            print(f"{r.id}  {r.state:9} step {r.status.get('step', 0)}/{r.status.get('total', '?')}{err}")
+            err = f"  ({r.status.error})" if r.status.error else ""
+            print(f"{r.id}  {r.state:9} step {r.status.steps}{err}")
         if not runs:
             print("no runs yet")
     return 0

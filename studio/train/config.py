@@ -11,15 +11,13 @@ from studio.core.settings import BadValue, Widget, coerce, kind_of, setting, sho
 from studio.core.storage import YamlRefused, load_yaml
 from studio.format.render import TRAIN_ON
 from studio.locale import T
+from studio.train.methods import METHODS, all_losses, method_names
 
 STRATEGIES = ("ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3")
 OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "adamw_torch")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 TRACKERS = ("auto", "none", "tensorboard", "wandb", "mlflow", "trackio")
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio"}
-# first: default. "sigmoid+sft": DPO plus the chosen replies' own likelihood (RPO; trl sums the listed losses), which
-# keeps the chosen replies' end-of-turn likely while the margin grows
-LOSSES_OF = {"dpo": ("sigmoid", "sigmoid+sft", "ipo", "hinge", "robust"), "kto": ("kto", "apo_zero_unpaired")}
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -29,7 +27,6 @@ def _templates() -> tuple[str, ...]:
 
 
 def _methods() -> tuple[str, ...]:
-    from studio.train.methods import method_names
     return method_names()
 
 
@@ -141,11 +138,12 @@ class TrainConfig:
                                     "conversational rows, or prompt/completion/label rows (kto)")
     beta: float = setting(0.1, group="method", ui=_shown("number", "method", "train.beta", "train.beta_hint"),
                           help="how far a preference run may move from its parent (higher: less)")
-    loss_type: str = setting("", group="method", choices=lambda: ("",) + tuple(sorted({l for v in LOSSES_OF.values()
-                                                                                      for l in v})),
+    # "sigmoid+sft": DPO plus the chosen replies' own likelihood (RPO; trl sums the listed losses), which keeps the
+    # chosen replies' end-of-turn likely while the margin grows
+    loss_type: str = setting("", group="method", choices=all_losses,
                              ui=_shown("dropdown", "method", "train.loss_type"),
-                             help="dpo: sigmoid | ipo | hinge | robust; kto: kto | apo_zero_unpaired ('' = the "
-                                  "method's default)")
+                             help="; ".join(f"{m.name}: {' | '.join(m.losses)}" for m in METHODS.values() if m.losses)
+                             + " ('' = the method's default, the first)")
     # Not in the Train tab (each says why); the CLI and run.yaml set them
     data: str = setting("", group="data", not_in_ui="the persona open in the Persona tab",
                         help="persona folder or CSV/TSV/JSONL file")
@@ -193,6 +191,14 @@ class TrainConfig:
             raise StudioError("err.config.not_mapping", path=path)
         return cls.from_dict(data, str(path))
 
+    @property
+    def needs_parent(self) -> bool:
+        """A preference run: it starts from a finished run's adapter and learns from a preference file."""
+        return self.method in METHODS and METHODS[self.method].needs_parent
+
+    def _losses(self) -> tuple[str, ...]:
+        return METHODS[self.method].losses if self.method in METHODS else ()
+
     def validate(self, n_examples: int | None = None) -> None:
         """Refuse invalid settings before launch, naming the field."""
         checks = [
@@ -210,12 +216,12 @@ class TrainConfig:
             (self.scheduler in SCHEDULERS, T("cfg.scheduler", choices=", ".join(SCHEDULERS))),
             (self.template in _templates(), T("cfg.template", choices=", ".join(_templates()))),
             (self.method in _methods(), T("cfg.method", choices=", ".join(_methods()))),
-            (self.method == "sft" or bool(self.parent_run), T("cfg.parent_run")),
-            (self.method == "sft" or bool(self.preferences), T("cfg.preferences")),
+            (not self.needs_parent or bool(self.parent_run), T("cfg.parent_run")),
+            (not self.needs_parent or bool(self.preferences), T("cfg.preferences")),
             (self.beta > 0, T("cfg.beta")),
             (self.report_to in TRACKERS, T("cfg.report_to", choices=", ".join(TRACKERS))),
-            (not self.loss_type or self.loss_type in LOSSES_OF.get(self.method, ()),
-             T("cfg.loss_type", method=self.method, choices=", ".join(LOSSES_OF.get(self.method, ("-",))))),
+            (not self.loss_type or self.loss_type in self._losses(),
+             T("cfg.loss_type", method=self.method, choices=", ".join(self._losses() or ("-",)))),
             (self.train_on in TRAIN_ON, T("cfg.train_on")),
             (self.compute_dtype in ("auto", "bf16", "fp16", "fp32"), T("cfg.compute_dtype")),
             (bool(self.target_modules), T("cfg.target_modules")),
@@ -234,6 +240,14 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise StudioError("err.config.invalid", message=message)
+
+
+def run_settings(run) -> TrainConfig | None:
+    """A run's settings (its config.yaml), None when it has none or they cannot be read."""
+    try:
+        return TrainConfig.load(run.config) if run.config.exists() else None
+    except StudioError:
+        return None
 
 
 def trackers(cfg: TrainConfig) -> list[str]:

@@ -22,7 +22,7 @@ def start_run(cfg: TrainConfig, runs_dir: Path, check_doctor: bool = True,
               warnings: list[Text] | None = None) -> Path:
     """Create the run directory (config + a snapshot of the data) and start the worker process. The preflight's
     warnings are appended to `warnings` when given. One start at a time: two at once cannot both train."""
-    if cfg.method != "sft":
+    if cfg.needs_parent:
         return _start_preference_run(cfg, runs_dir, warnings)
     with one_at_a_time(runs_dir):
         return _start_run(cfg, runs_dir, check_doctor, warnings)
@@ -73,9 +73,9 @@ def _start_preference_run(cfg: TrainConfig, runs_dir: Path, warnings: list[Text]
 
 def resume_run(run: Path, runs_dir: Path) -> Path:
     status = refresh(run)
-    if status.get("state") in ACTIVE:
-        raise StudioError("err.run_still", run=run.name, state=T(f"state.{status['state']}"))
-    if status.get("state") == State.FINISHED:
+    if status.state in ACTIVE:
+        raise StudioError("err.run_still", run=run.name, state=T(f"state.{status.state}"))
+    if status.state == State.FINISHED:
         raise StudioError("err.run_finished", run=run.name)
     with one_at_a_time(runs_dir):
         busy = busy_with(runs_dir)  # a training run, or a merge/combine/eval job: one GPU job at a time

@@ -20,6 +20,7 @@ from studio.jobs.liveness import refresh
 from studio.jobs.status import State
 from studio.locale import T, Text
 from studio.train.config import TrainConfig
+from studio.train.methods import get_method
 from studio.train.methods.preference import PREFERENCES_FILE
 
 MAX_SNAPSHOT_BYTES = 200 * 2**20   # a persona snapshot is a few MB; more is not a persona
@@ -35,7 +36,7 @@ def parent_of(cfg: TrainConfig, runs_dir: Path) -> tuple[Run, TrainConfig]:
     if not cfg.parent_run:
         raise StudioError("err.config.invalid", message=T("cfg.parent_run"))
     parent = resolve_run(cfg.parent_run, runs_dir)
-    state = refresh(parent.path).get("state")
+    state = refresh(parent.path).state
     if state != State.FINISHED or not parent.has_adapter():
         raise StudioError("err.prefs.parent_unfinished", run=parent.id, state=T(f"state.{state}"))
     problem = adapter_problem(parent.adapter)   # the same check chat, merge and serve make before loading one
@@ -47,7 +48,7 @@ def parent_of(cfg: TrainConfig, runs_dir: Path) -> tuple[Run, TrainConfig]:
 def confine(cfg: TrainConfig, runs_dir: Path, roots: list[Path]) -> TrainConfig:
     """What the UI (or any client) sends, kept inside the studio: the parent is a run of `runs_dir` (never a folder
     elsewhere, a "../" or a link) and the preference file lies inside one of `roots`."""
-    if cfg.method == "sft":
+    if not cfg.needs_parent:
         return cfg
     if cfg.parent_run:
         cfg = replace(cfg, parent_run=resolve_run(cfg.parent_run, runs_dir, inside=True).id)
@@ -78,8 +79,9 @@ def check(cfg: TrainConfig, runs_dir: Path) -> tuple[TrainConfig, RenderedPrefer
     parent, parent_cfg = parent_of(cfg, runs_dir)
     cfg = rebase(cfg, parent, parent_cfg)
     warnings: list[Text] = []
-    if cfg.method == "kto" and cfg.batch_size < 2:
-        cfg = replace(cfg, batch_size=2)
+    method = get_method(cfg.method)
+    if cfg.batch_size < method.min_batch:
+        cfg = replace(cfg, batch_size=method.min_batch)
         warnings.append(T("prefs.kto_batch"))
     cfg.validate()
     resolve(cfg.model)   # the parent's base must still be there, before any folder is made
@@ -87,11 +89,11 @@ def check(cfg: TrainConfig, runs_dir: Path) -> tuple[TrainConfig, RenderedPrefer
     contract = Contract.load(parent.adapter)
     tokenizer = seal_added_tokens(AutoTokenizer.from_pretrained(parent.adapter))
     rendered = render_preferences(prefs, contract, tokenizer, cfg.max_length)
-    usable = len(rendered.rows) if cfg.method == "kto" else sum(r.label is None for r in rendered.rows)
+    usable = len(rendered.rows) if method.ratings else sum(r.label is None for r in rendered.rows)
     skipped = tuple(T("prefs.skipped_one", n=n, why=T(f"prefs.skip.{why}")) for why, n in rendered.skipped.items())
     if usable < MIN_PREFERENCES:
         raise StudioError("err.prefs.too_few", n=usable, need=MIN_PREFERENCES, skipped=skipped or "-")
-    if cfg.method == "kto":
+    if method.ratings:
         labels = {True for r in rendered.rows if r.label is None} | {False for r in rendered.rows if r.label is None} \
             | {bool(r.label) for r in rendered.rows if r.label is not None}
         if len(labels) < 2:

@@ -6,8 +6,6 @@ learning rate.
 4-bit stays one tick away for anyone who wants it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from studio.core.models import PRESETS
 from studio.train.config import TrainConfig
 
@@ -59,34 +57,13 @@ def recipe(model: str = "default", device: str | None = None) -> TrainConfig:
     return cfg
 
 
-@dataclass(frozen=True)
-class PreferenceDefaults:
-    learning_rate: float
-    max_steps: int
-    batch_size: int
-    loss_type: str
-
-
-# Preference runs start from a tuned adapter and only nudge it: few steps, batches of 4 (KTO's KL estimate needs two
-# rows or more in a batch). Measured with bench/bench_prefs.py (README, "Learning from the votes"; SmolLM2 parent,
-# simulated voter, CPU, one seed): plain DPO at 5e-5 kept style/stop/knowledge but did not move toward the voter
-# (rule 0.00); at 1.5e-4 it followed partly (0.11) but a third of replies stopped ending; at 5e-4 it collapsed. DPO
-# with the SFT term on the chosen reply (sigmoid+sft, RPO-style) at 5e-4 followed the voter most (0.23) and kept
-# style 0.97, stop 1.00, free-form 0.47 (SFT parent 0.42): that is DPO's default. KTO stays at 5e-5 (not measured
-# above it yet).
-PREFERENCE_DEFAULTS = {"dpo": PreferenceDefaults(5e-4, 30, 4, "sigmoid+sft"),
-                       "kto": PreferenceDefaults(5e-5, 30, 4, "kto")}
-
-
-def preference_defaults(method: str) -> PreferenceDefaults:
-    return PREFERENCE_DEFAULTS[method]
-
-
 def preference_recipe(parent: TrainConfig, method: str) -> TrainConfig:
     """A preference run's settings: the parent's (model, template, LoRA shape, lengths), the method's defaults, no
     replay (the parent already mixed it in)."""
     from dataclasses import replace
-    d = preference_defaults(method)
-    return replace(parent, method=method, learning_rate=d.learning_rate, max_steps=d.max_steps,
-                   batch_size=d.batch_size, grad_accum=1, loss_type=d.loss_type, replay_share=0.0, packing=False,
+
+    from studio.train.methods import get_method
+    m = get_method(method)
+    return replace(parent, method=method, learning_rate=m.learning_rate, max_steps=m.max_steps,
+                   batch_size=m.batch_size, grad_accum=1, loss_type=m.default_loss, replay_share=0.0, packing=False,
                    warmup_steps=0, epochs=1.0)

@@ -172,4 +172,4 @@ def contract_for(setup: Setup, data: TrainData) -> Contract:
         persona_name=persona.name, style_markers=persona.style.markers, target_chars=persona.style.target_chars,
         replay_share=cfg.replay_share if data.replay else 0.0, replay_rows=len(data.replay),
         replay_system=cfg.replay_system if data.replay else "", method=cfg.method, parent_run=cfg.parent_run,
-        preferences_hash=data.preferences_hash, preference_rows=data.rows if cfg.method != "sft" else 0)
+        preferences_hash=data.preferences_hash, preference_rows=data.rows if cfg.needs_parent else 0)

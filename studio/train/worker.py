@@ -29,10 +29,24 @@ class Prepared:
     config: TrainConfig
 
 
+def method_module(name: str):
+    """The heavy part of a training method (its data and trainer): imported here, by name, and nowhere else."""
+    get_method(name)   # an unknown name is refused with the method list
+    if name == "sft":
+        from studio.train.methods import sft as module
+    elif name == "dpo":
+        from studio.train.methods import dpo as module
+    elif name == "kto":
+        from studio.train.methods import kto as module
+    else:
+        raise NotImplementedError(f"method {name!r} has a record but no module in method_module")
+    return module
+
+
 def prepare(run: Path, cfg: TrainConfig) -> Prepared:
     """The recipe: setup -> data -> model -> trainer, with the run's method (studio/train/methods) choosing how the
     data is made and which trainer learns from it."""
-    method = get_method(cfg.method)
+    method = method_module(cfg.method)
     rank = Rank.current()
     phases.enter(run, "data", rank.writes_files)
     setup = make_setup(run, cfg)
@@ -80,7 +94,7 @@ def run_worker(run: Path, resume: bool = False) -> int:
         adapter = Run(run).adapter
         if rank.writes_files:
             write_status(run, phase={"name": "save", "since": time.time()})
-        before_save = getattr(get_method(cfg.method), "before_save", None)
+        before_save = getattr(method_module(cfg.method), "before_save", None)
         if before_save:
             before_save(prepared.trainer)
         prepared.trainer.save_model(str(adapter))  # the Trainer writes from the saving rank only

@@ -86,7 +86,7 @@ def on_preview(session, *values):
     except StudioError as e:
         return e.render(lg)
     base = recipe(cfg.model)
-    if cfg.method != "sft":   # a preference run starts from its parent's settings and the method's defaults
+    if cfg.needs_parent:   # a preference run starts from its parent's settings and the method's defaults
         from studio.train.preference_launch import parent_of
         from studio.train.recipes import preference_recipe
         try:
@@ -241,15 +241,15 @@ def parent_choices() -> list[str]:
 
 def on_method(method: str, parent: str | None):
     """dpo/kto: show the preference settings and fill the preference recipe's defaults; sft: hide them again."""
-    from studio.train.recipes import preference_defaults
-    pref = method != "sft"
+    from studio.train.methods import get_method
+    pref = get_method(method).needs_parent
     visible = [gr.update(visible=pref) for _ in PREFERENCE_FIELDS]
     visible[0] = gr.update(visible=pref, choices=parent_choices(), value=parent or "")
     if not pref:
         return [*visible, gr.skip(), gr.skip(), gr.skip(), gr.skip()]
-    d = preference_defaults(method)
-    visible[3] = gr.update(visible=True, value=d.loss_type)
-    return [*visible, d.learning_rate, d.max_steps, d.batch_size, 0.0]
+    m = get_method(method)
+    visible[3] = gr.update(visible=True, value=m.default_loss)
+    return [*visible, m.learning_rate, m.max_steps, m.batch_size, 0.0]
 
 
 def first_start_notice(lg):
@@ -278,7 +278,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
         with gr.Row():
             shown |= build_row(TrainConfig, row, i18n, custom, D)
     for name in PREFERENCE_FIELDS:
-        shown[name].visible = D.method != "sft"
+        shown[name].visible = D.needs_parent
     with gr.Accordion(i18n("train.advanced"), open=False):
         for row in ROWS[4:10]:
             with gr.Row():

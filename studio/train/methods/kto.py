@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from studio.core.errors import StudioError
 from studio.train.callbacks import RunFilesCallback
+from studio.train.methods import METHODS
 from studio.train.methods.preference import before_save, data_of, rendered, shared_args, starting_model  # noqa: F401
 from studio.train.steps import Setup, TrainData
 
-DEFAULT_LOSS = "kto"
+DEFAULT_LOSS = METHODS["kto"].default_loss
 
 
 def data(setup: Setup) -> TrainData:
