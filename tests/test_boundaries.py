@@ -65,7 +65,7 @@ BELOW = {
     "locale": set(),
     "core": {"locale"},
     "data": {"core", "locale"},
-    "format": {"core", "data", "locale"},
+    "format": {"core", "data", "jobs", "locale"},   # jobs: the run layout's file names (contract.json)
     "jobs": {"core", "locale"},
     "serve": {"core", "data", "format", "jobs", "locale"},
     "eval": {"core", "data", "format", "jobs", "locale", "serve"},

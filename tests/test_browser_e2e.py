@@ -45,9 +45,9 @@ def app(tmp_path, monkeypatch):
     from studio.jobs.launcher import list_jobs
     from studio.jobs.status import ACTIVE
     for job in list_jobs(tmp_path / "runs"):  # a job a failed step left running (a server) must not outlive the test
-        if job.state in ACTIVE and isinstance(job.status.get("pid"), int):
+        if job.state in ACTIVE and isinstance(job.status.pid, int):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(job.status["pid"], signal.SIGTERM)
+                os.killpg(job.status.pid, signal.SIGTERM)
 
 
 def row_of(question: str) -> int:
@@ -88,8 +88,8 @@ def wait_until_ended(folder_of, what: str) -> None:
         folder = folder_of()
         if folder is not None:
             status = refresh(folder)
-            if status["state"] not in ACTIVE:
-                assert status["state"] == "finished", f"{what} ended {status['state']}: {status.get('error')}"
+            if status.state not in ACTIVE:
+                assert status.state == "finished", f"{what} ended {status.state}: {status.error}"
                 return
         time.sleep(0.5)
 

@@ -56,17 +56,17 @@ def config(setup, **kw) -> TrainConfig:
 def test_two_process_ddp_stop_kill_resume(setup, tmp_path):
     runs = tmp_path / "runs"
     run = start_run(config(setup), runs)
-    wait_for(lambda: refresh(run).get("step", 0) >= 10)
+    wait_for(lambda: (refresh(run).step or 0) >= 10)
     assert len(ranks_alive(run)) == 2
     status = refresh(run)
-    assert status["ranks"] == {"world": 2, "local": 2, "machine": 0, "machines": 1, "strategy": "ddp"}
+    assert status.ranks == {"world": 2, "local": 2, "machine": 0, "machines": 1, "strategy": "ddp"}
     from studio.train.views import progress_text
     assert "2 processes on 1 machine(s), ddp" in progress_text(run, "en")[0]
     assert "2 プロセス" in progress_text(run, "ja")[0]
     request_stop(run)
     status = wait(run, echo=lambda *_: None)
-    assert status["state"] == "stopped", status
-    stopped_at = status["step"]
+    assert status.state == "stopped", status
+    stopped_at = status.step
     wait_for(lambda: not ranks_alive(run), timeout=30)  # both ranks ended
     steps = [m["step"] for m in read_metrics(run) if "loss" in m]
     assert steps == list(range(1, stopped_at + 1))  # one line per step: only one rank writes
@@ -75,19 +75,19 @@ def test_two_process_ddp_stop_kill_resume(setup, tmp_path):
     assert {p.name for p in ckpt.glob("rng_state_*.pth")} == {"rng_state_0.pth", "rng_state_1.pth"}
 
     resume_run(run, runs)
-    wait_for(lambda: refresh(run).get("step", 0) >= stopped_at + 10)
+    wait_for(lambda: (refresh(run).step or 0) >= stopped_at + 10)
     victim = ranks_alive(run)[-1]  # rank 1 (started second)
     os.kill(victim, signal.SIGKILL)
     status = wait(run, echo=lambda *_: None)
-    assert status["state"] == "failed"
-    assert "of 2 failed" in status["error"] and "SIGKILL" in status["error"], status["error"]
-    assert "resume continues from checkpoint-" in status["error"]
-    assert "SIGKILL" in status["error_i18n"]["ja"] and "ランク" in status["error_i18n"]["ja"]
+    assert status.state == "failed"
+    assert "of 2 failed" in status.error and "SIGKILL" in status.error, status.error
+    assert "resume continues from checkpoint-" in status.error
+    assert "SIGKILL" in status.error_i18n["ja"] and "ランク" in status.error_i18n["ja"]
     wait_for(lambda: not ranks_alive(run), timeout=30)  # nothing left running
 
     resume_run(run, runs)
     status = wait(run, echo=lambda *_: None)
-    assert status["state"] == "finished" and status["step"] == 300, status
+    assert status.state == "finished" and status.step == 300, status
     assert not ranks_alive(run)
     metrics = read_metrics(run)
     last = [m["step"] for m in metrics if "loss" in m][-20:]
@@ -113,8 +113,8 @@ def test_two_machines_on_one_host(setup, tmp_path):
                              main_port=port), tmp_path / f"machine{rank}") for rank in (0, 1)]
     for run in runs:
         status = wait(run, echo=lambda *_: None)
-        assert status["state"] == "finished" and status["step"] == 10, status
-        assert status["ranks"]["machines"] == 2 and status["ranks"]["local"] == 1
+        assert status.state == "finished" and status.step == 10, status
+        assert status.ranks["machines"] == 2 and status.ranks["local"] == 1
         assert latest_checkpoint(run).name == "checkpoint-10"
         assert (run / "adapter" / "adapter_model.safetensors").exists()
         assert [m["step"] for m in read_metrics(run) if "loss" in m] == list(range(1, 11))
@@ -125,8 +125,8 @@ def test_a_failing_rank_names_its_own_error(setup, tmp_path):
     """An error raised inside the ranks (here: no such LoRA target) reaches status.json with the rank."""
     run = start_run(config(setup, target_modules=["no_such_proj"], max_steps=3), tmp_path / "runs")
     status = wait(run, echo=lambda *_: None)
-    assert status["state"] == "failed"
-    assert "rank" in status["error"] and "no_such_proj" in status["error"], status["error"]
+    assert status.state == "failed"
+    assert "rank" in status.error and "no_such_proj" in status.error, status.error
     assert not ranks_alive(run)
 
 

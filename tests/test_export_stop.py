@@ -62,12 +62,12 @@ def test_stop_during_verification_keeps_the_file_unverified_within_a_token(run, 
 
     assert run_job(job, {"export": task}) == 0
     status = read_status(job)
-    assert status["state"] == "stopped"
+    assert status.state == "stopped"
     assert asked["calls"] <= 2 and time.monotonic() - asked["at"] < 10   # honoured at the next token
     kept = out / "new-persona-f16.unverified.gguf"
     assert kept.is_file() and not (out / "new-persona-f16.gguf").exists() and not (out / "Modelfile").exists()
-    assert str(kept) in status["message"]["en"] and "unverified" in status["message"]["en"]
-    assert "未検証" in status["message"]["ja"]
+    assert str(kept) in status.message["en"] and "unverified" in status.message["en"]
+    assert "未検証" in status.message["ja"]
     # a later export that completes replaces the stopped one's leftover
     export_run(run.path, "f16", out=out)
     assert (out / "new-persona-f16.gguf").is_file() and not kept.exists()

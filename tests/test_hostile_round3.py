@@ -80,7 +80,7 @@ def test_a_stale_pid_without_a_start_time_holds_nothing(tmp_path):
     run = new_run_folder(tmp_path, "a")
     run.config.write_text("model: x\n")
     write_status(run.path, state="running", pid=1, step=3, total=10)
-    assert refresh(run.path)["state"] == "failed" and busy_with(tmp_path) is None
+    assert refresh(run.path).state == "failed" and busy_with(tmp_path) is None
 
 
 def test_two_starts_at_once_cannot_both_hold_the_gpu(tmp_path):

@@ -32,10 +32,10 @@ def wait_state(folder, states, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
         status = refresh(folder)
-        if status["state"] in states:
+        if status.state in states:
             return status
         time.sleep(0.2)
-    raise AssertionError(f"{folder.name} stayed {refresh(folder)['state']}")
+    raise AssertionError(f"{folder.name} stayed {refresh(folder).state}")
 
 
 @pytest.mark.slow
@@ -44,7 +44,7 @@ def test_a_killed_evaluation_is_failed_with_its_reason_and_blocks_nothing(runs):
     job = start_job("eval", {"ref": "20260101-000000-one", "prompts": str(probe), "max_new_tokens": 8}, runs, "one")
     wait_state(job, {"running"})
     deadline = time.time() + 120
-    while "answering" not in json.dumps(refresh(job).get("message", {})) and time.time() < deadline:
+    while "answering" not in json.dumps(refresh(job).message or {}) and time.time() < deadline:
         time.sleep(0.2)  # mid-way: it has started answering
     from studio.core.models import device
     here = "GPU" if device() == "cuda" else "CPU"   # the device this machine has, not always "GPU"
@@ -52,9 +52,9 @@ def test_a_killed_evaluation_is_failed_with_its_reason_and_blocks_nothing(runs):
         start_job("merge", {"ref": "20260101-000000-one"}, runs)  # one job at a time, said plainly
     assert f"が{here}" in e.value.render("ja")
     assert busy_with(runs) == job.name
-    os.kill(refresh(job)["pid"], signal.SIGKILL)
+    os.kill(refresh(job).pid, signal.SIGKILL)
     status = wait_state(job, {"failed"})
-    assert "ended without finishing" in status["error"] and "強制終了" in status["error_i18n"]["ja"]
+    assert "ended without finishing" in status.error and "強制終了" in status.error_i18n["ja"]
     assert describe(job, "en")[0].startswith(f"{job.name}: failed · ")
     assert busy_with(runs) is None
 
@@ -63,8 +63,8 @@ def test_a_killed_merge_leaves_no_half_model(runs):
     runs, _ = runs
     job = start_job("merge", {"ref": "20260101-000000-one"}, runs, "one")
     wait_state(job, {"running"})
-    os.kill(refresh(job)["pid"], signal.SIGKILL)
-    assert wait_state(job, {"failed"})["error"].startswith("The job's process ended")
+    os.kill(refresh(job).pid, signal.SIGKILL)
+    assert wait_state(job, {"failed"}).error.startswith("The job's process ended")
     assert not (runs / "20260101-000000-one" / "merged").exists()  # chat must not offer a half-written model
 
 
@@ -74,7 +74,7 @@ def test_stop_ends_an_evaluation_as_stopped(runs):
     job = start_job("eval", {"ref": "20260101-000000-one", "prompts": str(probe), "max_new_tokens": 8}, runs)
     wait_state(job, {"running"})
     request_stop(job)
-    assert wait_state(job, {"stopped"})["state"] == "stopped"
+    assert wait_state(job, {"stopped"}).state == "stopped"
     with pytest.raises(StudioError, match="is not running"):
         request_stop(job)
 
@@ -102,7 +102,7 @@ def test_damaged_and_stale_job_folders_are_shown_not_raised(tmp_path):
     stale.mkdir()
     # our own pid is alive, but it started at another time: it is not the job's process any more
     write_status(stale, state="running", pid=os.getpid(), pid_start=(process_start(os.getpid()) or 0) + 1)
-    assert refresh(stale)["state"] == "failed"
+    assert refresh(stale).state == "failed"
     assert busy_with(tmp_path) is None
 
 
@@ -117,7 +117,7 @@ def test_a_worker_killed_from_outside_is_reaped_not_left_a_zombie(tmp_path):
     folder = tmp_path / "job"
     folder.mkdir()
     pid = spawn(folder, ["_job", str(tmp_path / "no-such-job")])   # a real worker of the app's kind
-    assert read_status(folder)["pid"] == pid
+    assert read_status(folder).pid == pid
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
@@ -134,13 +134,13 @@ def test_stop_while_a_job_loads_its_model_ends_it_within_a_poll(tmp_path, monkey
     from studio.jobs.folders import new_job_folder
     from studio.jobs.status import PARAMS, PROGRESS, STOP, read_status
     from studio.jobs.worker import run_job
-    from studio.locale import T
+    from studio.locale import T, loading
     folder = new_job_folder(tmp_path / "runs", "merge", "x").path
     (folder / PARAMS).write_text(json.dumps({"kind": "merge", "runs_dir": str(tmp_path / "runs")}), encoding="utf-8")
     ended, seen = threading.Event(), {}
 
     def loading_task(params, runs_dir, say):
-        say(0.02, T("merge.p.loading"))
+        say(0.02, loading("merge.p.loading"))
         (folder / STOP).write_text("stop requested\n")   # pressed while the base model loads
         seen["asked"] = time.time()
         ended.wait(30)                                    # the load: one call, no report
@@ -150,7 +150,7 @@ def test_stop_while_a_job_loads_its_model_ends_it_within_a_poll(tmp_path, monkey
     monkeypatch.setattr(stopwatch, "end_process", lambda: (seen.setdefault("ended", time.time()), ended.set()))
     run_job(folder, {"merge": loading_task})
     assert "ended" in seen and seen["ended"] - seen["asked"] < 3 * stopwatch.POLL_S + 1
-    assert read_status(folder)["state"] == "stopped"
+    assert read_status(folder).state == "stopped"
     last = json.loads((folder / PROGRESS).read_text(encoding="utf-8").splitlines()[-1])["message"]
     assert "nothing was written" in last["en"] and "何も書き込んでいません" in last["ja"]
 
@@ -174,16 +174,14 @@ def test_after_its_next_report_a_job_is_stopped_at_reports_again_not_killed(tmp_
         return T("merge.p.saving")
 
     run_job(folder, {"merge": writing_task})
-    assert read_status(folder)["state"] == "stopped"
+    assert read_status(folder).state == "stopped"
 
 
-def test_every_loading_message_the_job_worker_watches_is_one_a_task_says():
-    """The worker arms its stop watch on these keys: each must be a real message, said by a task's source."""
-    from pathlib import Path
-
-    from studio.jobs.worker import LOADING
-    from studio.locale import CATALOGS
-    sources = "".join(p.read_text(encoding="utf-8") for p in Path("studio").rglob("*.py") if "locale" not in p.parts)
-    for key in LOADING:
-        assert all(key in table for table in CATALOGS.values()), key
-        assert f'T("{key}")' in sources, key
+def test_a_task_says_when_it_loads_and_no_list_of_keys_is_kept():
+    """Issue 33: the stop watch is armed by the message itself (locale.loading), not by a list of keys in the worker
+    that a renamed key would silently fall out of."""
+    import studio.jobs.worker as worker
+    from studio.locale import T, loading
+    said = loading("merge.p.loading")
+    assert said.loading and said == T("merge.p.loading") and said.render("ja") == T("merge.p.loading").render("ja")
+    assert not hasattr(worker, "LOADING")

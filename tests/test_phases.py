@@ -23,25 +23,25 @@ def test_stop_during_replay_generation_ends_the_run_within_seconds(tmp_path):
                       batch_size=4, load_in_4bit=False, max_length=128, replay_share=0.25,
                       replay_prompts=str(prompts))
     run = start_run(cfg, tmp_path / "runs")
-    while (read_status(run).get("phase") or {}).get("done") is None:   # the phase has begun (the base is loaded)
-        assert read_status(run)["state"] in ("queued", "running"), read_status(run)
+    while (read_status(run).phase or {}).get("done") is None:   # the phase has begun (the base is loaded)
+        assert read_status(run).state in ("queued", "running"), read_status(run)
         time.sleep(0.1)
-    while (read_status(run).get("phase") or {}).get("done", 0) < 8:     # one batch answered
-        assert read_status(run)["state"] in ("queued", "running"), read_status(run)
+    while (read_status(run).phase or {}).get("done", 0) < 8:     # one batch answered
+        assert read_status(run).state in ("queued", "running"), read_status(run)
         time.sleep(0.1)
     line_en, _ = progress_text(run, "en")
     line_ja, _ = progress_text(run, "ja")
     assert "general prompts for replay" in line_en and "/400" in line_en and "リプレイ" in line_ja
     request_stop(run)
-    asked_at = read_status(run)["phase"]["done"]
+    asked_at = read_status(run).phase["done"]
     t0 = time.time()
-    while read_status(run)["state"] not in ("stopped", "failed", "finished"):
+    while read_status(run).state not in ("stopped", "failed", "finished"):
         assert time.time() - t0 < 600, "stop was not honoured"   # all 50 batches would take far longer
         time.sleep(0.2)
     status = read_status(run)
-    assert status["state"] == "stopped", status
+    assert status.state == "stopped", status
     # it ended after the batch in flight: at most 8 more prompts were answered (the other ~48 batches never ran)
-    assert status["phase"]["done"] <= asked_at + 8, (asked_at, status["phase"])
+    assert status.phase["done"] <= asked_at + 8, (asked_at, status.phase)
     assert not (run / "replay.jsonl").exists()   # nothing half-made is kept as the run's replay answers
 
 
@@ -70,7 +70,7 @@ def test_stop_while_the_base_model_loads_ends_the_worker_within_a_poll(tmp_path,
     seen: dict = {}
 
     def slow_load(setup, added):   # a load that takes minutes on a busy laptop: one call, no place to check
-        seen["phase"] = read_status(run)["phase"]
+        seen["phase"] = read_status(run).phase
         Run(run).stop.write_text("stop requested\n")
         seen["asked"] = time.time()
         ended.wait(30)
@@ -82,7 +82,7 @@ def test_stop_while_the_base_model_loads_ends_the_worker_within_a_poll(tmp_path,
     assert "ended" in seen, "the watcher never ended the process"
     assert seen["phase"]["name"] == "load" and seen["phase"]["model"].endswith("m")
     assert seen["ended"] - seen["asked"] < 3 * stopwatch.POLL_S + 1
-    assert read_status(run)["state"] == "stopped" and not Run(run).adapter.exists()
+    assert read_status(run).state == "stopped" and not Run(run).adapter.exists()
 
 
 def test_a_stop_between_phases_ends_the_run_before_anything_is_trained(tmp_path, monkeypatch):
@@ -94,7 +94,7 @@ def test_a_stop_between_phases_ends_the_run_before_anything_is_trained(tmp_path,
     request_stop(run)
     assert worker.run_worker(run) == 0
     status = read_status(run)
-    assert status["state"] == "stopped" and status.get("step", 0) == 0 and not Run(run).adapter.exists()
+    assert status.state == "stopped" and (status.step or 0) == 0 and not Run(run).adapter.exists()
 
 
 @pytest.mark.parametrize("name,detail,en,ja", [

@@ -13,12 +13,12 @@ def test_resume_forgets_the_last_failure_in_every_language(tmp_path, monkeypatch
     run = tmp_path / "run"
     run.mkdir()
     write_status(run, state="failed", **error_fields(T("train.oom")))
-    assert read_status(run)["error_i18n"]["ja"]
+    assert read_status(run).error_i18n["ja"]
     monkeypatch.setattr(launch, "latest_checkpoint", lambda r: run / "checkpoints" / "checkpoint-3")
     monkeypatch.setattr(launch, "_spawn", lambda r, resume: None)
     launch.resume_run(run, tmp_path)
     status = read_status(run)
-    assert status["state"] == "queued" and status["error"] is None and status["error_i18n"] is None
+    assert status.state == "queued" and status.error is None and status.error_i18n is None
 
 
 def test_elapsed_time_goes_on_after_a_resume(tmp_path):

@@ -42,13 +42,13 @@ def test_stop_resume_and_kill(setup, tmp_path):
     runs = tmp_path / "runs"
     run = start_run(cfg(setup), runs)
     assert (run / "data" / "pairs.csv").exists() and (run / "config.yaml").exists()
-    wait_for(lambda: refresh(run).get("step", 0) >= 3)
+    wait_for(lambda: (refresh(run).step or 0) >= 3)
     with pytest.raises(StudioError, match=f"Run {run.name} is still training"):
         start_run(cfg(setup), runs)
     request_stop(run)
     status = wait(run, echo=lambda *_: None)
-    assert status["state"] == "stopped" and status["step"] < 400
-    stopped_at = status["step"]
+    assert status.state == "stopped" and status.step < 400
+    stopped_at = status.step
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
     base = AutoModelForCausalLM.from_pretrained(setup[1])
@@ -56,26 +56,26 @@ def test_stop_resume_and_kill(setup, tmp_path):
     assert latest_checkpoint(run).name == f"checkpoint-{stopped_at}"
 
     resume_run(run, runs)
-    wait_for(lambda: refresh(run).get("step", 0) >= stopped_at + 3)
+    wait_for(lambda: (refresh(run).step or 0) >= stopped_at + 3)
     steps = [m["step"] for m in read_metrics(run) if "loss" in m]
     assert steps[steps.index(stopped_at) + 1] == stopped_at + 1  # the step count continues
-    pid = refresh(run)["pid"]
+    pid = refresh(run).pid
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: refresh(run)["state"] == "failed")
-    assert "killed or crashed" in refresh(run)["error"] and "resume continues" in refresh(run)["error"]
-    assert "強制終了" in refresh(run)["error_i18n"]["ja"]
+    wait_for(lambda: refresh(run).state == "failed")
+    assert "killed or crashed" in refresh(run).error and "resume continues" in refresh(run).error
+    assert "強制終了" in refresh(run).error_i18n["ja"]
     assert [r.state for r in list_runs(runs)] == ["failed"]
     resume_run(run, runs)  # resumable after SIGKILL
-    wait_for(lambda: refresh(run)["state"] == "running" and refresh(run).get("step", 0) > stopped_at + 3)
+    wait_for(lambda: refresh(run).state == "running" and (refresh(run).step or 0) > stopped_at + 3)
     request_stop(run)
-    assert wait(run, echo=lambda *_: None)["state"] == "stopped"
+    assert wait(run, echo=lambda *_: None).state == "stopped"
 
 
 @pytest.mark.slow
 def test_failure_is_reported_not_silent(setup, tmp_path):
     run = start_run(cfg(setup, max_steps=2, target_modules=["no_such_module"]), tmp_path / "runs")
     status = wait(run, echo=lambda *_: None)
-    assert status["state"] == "failed" and "no_such_module" in status["error"]
+    assert status.state == "failed" and "no_such_module" in status.error
     assert not (run / "adapter").exists()
 
 
@@ -83,9 +83,9 @@ def test_failure_is_reported_not_silent(setup, tmp_path):
 def test_damaged_checkpoint_is_skipped_on_resume(setup, tmp_path):
     runs = tmp_path / "runs"
     run = start_run(cfg(setup), runs)
-    wait_for(lambda: refresh(run).get("step", 0) >= 5)
+    wait_for(lambda: (refresh(run).step or 0) >= 5)
     request_stop(run)
-    stopped_at = wait(run, echo=lambda *_: None)["step"]
+    stopped_at = wait(run, echo=lambda *_: None).step
     newest = latest_checkpoint(run)
     assert newest.name == f"checkpoint-{stopped_at}"
     weights = newest / "adapter_model.safetensors"
@@ -93,9 +93,9 @@ def test_damaged_checkpoint_is_skipped_on_resume(setup, tmp_path):
     previous = latest_checkpoint(run)
     assert previous is not None and int(previous.name.split("-")[1]) < stopped_at
     resume_run(run, runs)
-    wait_for(lambda: refresh(run).get("step", 0) >= stopped_at + 1)
+    wait_for(lambda: (refresh(run).step or 0) >= stopped_at + 1)
     request_stop(run)
-    assert wait(run, echo=lambda *_: None)["state"] == "stopped"
+    assert wait(run, echo=lambda *_: None).state == "stopped"
     log = (run / "log.txt").read_text()
     assert "gemm_4bit_forward" not in log   # bitsandbytes' optional-kernels hint no longer opens every log
     assert f"skipping damaged checkpoint-{stopped_at}: adapter_model.safetensors" in log

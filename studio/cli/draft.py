@@ -11,18 +11,18 @@ from pathlib import Path
 def cmd_draft(args: argparse.Namespace) -> int:
     from studio.core.workspace import runs_dir
     from studio.eval.prompts import read_prompts
-    from studio.jobs.launcher import ensure_free
+    from studio.jobs.launcher import foreground_job
     from studio.locale import render
     from studio.serve.drafting import DraftRequest, draft
-    ensure_free(runs_dir(args.runs_dir))
     questions = list(args.question or []) + ([p.question for p in read_prompts(args.questions)]
                                              if args.questions else [])
     topics = [t.strip() for t in (args.topics or "").split(",") if t.strip()]
     req = DraftRequest(data=args.data, questions=questions, topics=topics, model=args.model or "default",
                        run=args.run or "", merged=args.merged, examples=args.examples,
                        per_topic=args.per_topic, max_new_tokens=args.max_new_tokens)
-    summary = draft(req, runs_dir(args.runs_dir), lambda f, m: m is not None and print(
-        f"[{f:4.0%}] {render(m, 'en')}", file=sys.stderr, flush=True))
+    with foreground_job(runs_dir(args.runs_dir), "draft", Path(args.data).name):
+        summary = draft(req, runs_dir(args.runs_dir), lambda f, m: m is not None and print(
+            f"[{f:4.0%}] {render(m, 'en')}", file=sys.stderr, flush=True))
     print(render(summary, "en"))
     print(f"review: python -m studio drafts --data {args.data}")
     return 0

@@ -4,11 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def cmd_job(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from studio.cli.tasks import TASKS
     from studio.jobs.worker import run_job
     return run_job(Path(args.folder), TASKS)
@@ -16,24 +15,27 @@ def cmd_job(args: argparse.Namespace) -> int:
 
 def cmd_combine(args: argparse.Namespace) -> int:
     from studio.core.workspace import runs_dir
+    from studio.jobs.launcher import foreground_job
     from studio.serve.merge import combine_adapters, combine_into_run
 
     weights = args.weights or [1 / len(args.adapters)] * len(args.adapters)
-    if args.out:
-        print(combine_adapters(args.adapters, weights, args.method, args.out, runs_dir(args.runs_dir), args.density))
-    else:
-        print(combine_into_run(args.adapters, weights, args.method, runs_dir(args.runs_dir), args.density))
+    with foreground_job(runs_dir(args.runs_dir), "combine"):
+        if args.out:
+            print(combine_adapters(args.adapters, weights, args.method, args.out, runs_dir(args.runs_dir),
+                                   args.density))
+        else:
+            print(combine_into_run(args.adapters, weights, args.method, runs_dir(args.runs_dir), args.density))
     return 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from studio.core.workspace import runs_dir
     from studio.export.model_card import card_for_merged
-    from studio.jobs.launcher import ensure_free
+    from studio.jobs.launcher import foreground_job
     from studio.serve.merge import merge_adapter
-    ensure_free(runs_dir(args.runs_dir))
-    report = merge_adapter(args.adapter, args.out, runs_dir(args.runs_dir), use_checkpoint=args.use_checkpoint)
-    card_for_merged(report.out)
+    with foreground_job(runs_dir(args.runs_dir), "merge", Path(args.adapter).name):
+        report = merge_adapter(args.adapter, args.out, runs_dir(args.runs_dir), use_checkpoint=args.use_checkpoint)
+        card_for_merged(report.out)
     print(report.summary())
     return 0
 
@@ -42,12 +44,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from studio.core.workspace import runs_dir
     from studio.eval.evaluate import evaluate
     from studio.eval.report import metric_rows, warnings
-    from studio.jobs.launcher import ensure_free
+    from studio.jobs.launcher import foreground_job
 
-    ensure_free(runs_dir(args.runs_dir))
-    res = evaluate(args.run, args.prompts, runs_dir(args.runs_dir), max_new_tokens=args.max_new_tokens,
-                   progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr, flush=True),
-                   against=args.against)
+    with foreground_job(runs_dir(args.runs_dir), "eval", Path(args.run).name):
+        res = evaluate(args.run, args.prompts, runs_dir(args.runs_dir), max_new_tokens=args.max_new_tokens,
+                       progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr, flush=True),
+                       against=args.against)
     if args.json:
         print(json.dumps({k: res[k] for k in ("base", "tuned", "answers")}, ensure_ascii=False, indent=1))
     else:

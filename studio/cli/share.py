@@ -9,11 +9,11 @@ from pathlib import Path
 def cmd_export(args: argparse.Namespace) -> int:
     from studio.core.workspace import runs_dir
     from studio.export.export_run import export_run
-    from studio.jobs.launcher import ensure_free
+    from studio.jobs.launcher import foreground_job
 
-    ensure_free(runs_dir(args.runs_dir))   # one job on the device at a time, as in the app
-    report = export_run(args.run, args.quant, args.out, runs_dir(args.runs_dir),
-                        progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
+    with foreground_job(runs_dir(args.runs_dir), "export", str(args.run).rstrip("/").rsplit("/", 1)[-1]):
+        report = export_run(args.run, args.quant, args.out, runs_dir(args.runs_dir),
+                            progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
     for line in [c.render("en") for c in report.checks] + [f"warning: {w}" for w in report.warnings]:
         print(line)
     print(f"{report.gguf} ({report.size_mb:.1f} MB, {report.seconds:.1f} s)")

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
 TORCH_PICKLES = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
 
 
@@ -38,7 +39,7 @@ def safetensors_problem(path: Path) -> str | None:
 def adapter_problem(folder: Path) -> str | None:
     """None when a LoRA adapter folder has a readable config and whole weights."""
     try:
-        config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return "adapter_config.json is missing"
     except (OSError, ValueError, RecursionError) as e:

@@ -22,7 +22,7 @@ from studio.format.contract import Contract
 from studio.format.render import IGNORE, render
 from studio.jobs.folders import Run
 from studio.jobs.runs import adapter_dir
-from studio.locale import T
+from studio.locale import T, loading
 from studio.serve.chat import ChatEngine, GenSettings, Row
 
 EVAL_DATA = PACKAGE_ROOT / "data" / "eval"
@@ -31,13 +31,7 @@ FREEFORM_TOKENS = 48   # enough to name the answer; the probe asks for facts, no
 
 
 def default_prompts(run: Path) -> Path:
-    from studio.core.storage import load_yaml
-    config = Run(run).config
-    try:
-        cfg = load_yaml(config.read_text(encoding="utf-8")) if config.exists() else {}
-    except Exception:  # noqa: BLE001 - unreadable settings: the run's own snapshot still has its probe
-        cfg = {}
-    cfg = cfg if isinstance(cfg, dict) else {}
+    cfg = Run(run).settings()
     for folder in (Path(str(cfg.get("data") or "")), Run(run).data):
         if (folder / PROBE_FILE).exists():
             return folder / PROBE_FILE
@@ -141,7 +135,7 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
     out_dir = Run(run).eval
     out_dir.mkdir(exist_ok=True)
     atomic_write_text(out_dir / "state.json", json.dumps({"state": "running", "complete": False}), keep_backups=0)
-    say(0.02, T("eval.p.loading"))
+    say(0.02, loading("eval.p.loading"))
     engine = ChatEngine(contract.base_model_path)
     engine.add_adapter("tuned", adapter)
     adapters, tag = {"base": None, "tuned": "tuned"}, ""

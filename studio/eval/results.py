@@ -27,7 +27,7 @@ def saved_results(ref: str | None, runs_dir: Path, against: str = "base") -> dic
 def job_results(job: str | Path, runs_dir: Path) -> tuple[dict, dict] | None:
     """(results, the job's summary by language) of a finished evaluation job, else None."""
     folder = JobFolder(Path(job))
-    if read_status(folder.path).get("state") != State.FINISHED:
+    if read_status(folder.path).state != State.FINISHED:
         return None
     try:
         params = json.loads(folder.params.read_text(encoding="utf-8"))

@@ -93,7 +93,7 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
         merge_adapter(run.path, None, runs_dir, progress=lambda f, m: progress(0.02 + 0.3 * f, m))
     plan = plan_gguf(run.merged, quant)
     contract = Contract.load(run.merged)
-    out_dir = Path(out) if out else run.path / "export"
+    out_dir = Path(out) if out else run.export
     if out_dir.exists() and not out_dir.is_dir():
         raise StudioError("err.export.out_not_dir", out=out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

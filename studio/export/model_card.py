@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from studio.core.storage import atomic_write_text, load_yaml
-from studio.format.contract import Contract
+from studio.format.contract import CONTRACT_FILE, Contract
 from studio.jobs.folders import Run
 
 LIBRARY = {"adapter": "peft", "merged": "transformers", "export": "gguf"}
@@ -41,10 +41,7 @@ def _languages(text: str) -> list[str]:
 
 
 def _settings(run: Run) -> dict:
-    try:
-        cfg = load_yaml(run.config.read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, yaml.YAMLError):
-        return {}
+    cfg = run.settings()
     keys = ("method", "parent_run", "max_steps", "learning_rate", "batch_size", "grad_accum", "lora_r", "lora_alpha",
             "target_modules", "load_in_4bit", "max_length", "packing", "replay_share", "beta", "loss_type")
     return {k: cfg[k] for k in keys if isinstance(cfg, dict) and k in cfg and cfg[k] not in ("", None)}
@@ -96,7 +93,7 @@ def model_card(run: Run, contract: Contract, kind: str) -> str:
 def card_for_merged(out: Path) -> Path | None:
     """After a merge: the card of the merged model, when it is a run's (its folder sits in the run)."""
     run = Run(Path(out).parent)
-    return write_model_card(run, out, "merged") if run.is_run() and (Path(out) / "contract.json").exists() else None
+    return write_model_card(run, out, "merged") if run.is_run() and (Path(out) / CONTRACT_FILE).exists() else None
 
 
 def write_model_card(run: Run, folder: Path, kind: str, contract: Contract | None = None) -> Path:

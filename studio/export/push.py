@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from studio.core.errors import StudioError
+from studio.format.contract import CONTRACT_FILE
 from studio.jobs.folders import resolve_run
 
 WHAT = ("adapter", "merged", "export")
@@ -34,7 +35,7 @@ def push_run(ref: str, runs_dir: Path, repo: str, what: str = "adapter", private
     if not get_token():
         raise StudioError("err.push.no_token")
     from studio.export.model_card import CARD_FILE, write_model_card
-    if not (folder / CARD_FILE).exists() and (folder / "contract.json").exists():
+    if not (folder / CARD_FILE).exists() and (folder / CONTRACT_FILE).exists():
         write_model_card(run, folder, what)
     from studio.core.models import hub_reachable
     if not hub_reachable():   # one quick try, then the offline sentence (not a resolver's "[Errno -2]")

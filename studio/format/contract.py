@@ -10,8 +10,7 @@ from pathlib import Path
 from studio.core.errors import StudioError
 from studio.core.storage import atomic_write_text
 from studio.data.conversations import Conversation, system_with_context
-
-CONTRACT_FILE = "contract.json"
+from studio.jobs.folders import CONTRACT as CONTRACT_FILE  # noqa: E402 - the one spelling of the file's name
 
 
 @dataclass

@@ -6,10 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.errors import StudioError
+from studio.core.integrity import ADAPTER_CONFIG
 from studio.core.stamp import new_stamped_folder, slug
 from studio.jobs.status import LOG, PARAMS, PROGRESS, RESULT, STATUS, STOP
 
-CONFIG, METRICS, CONTRACT = "config.yaml", "metrics.jsonl", "contract.json"
+CONFIG, METRICS, CONTRACT = "config.yaml", "metrics.jsonl", "contract.json"   # contract.json: beside every adapter,
+# merged model and export too (studio/format/contract.py reads and writes it)
+ADAPTER, MERGED, CHECKPOINTS, EXPORT = "adapter", "merged", "checkpoints", "export"
+EVAL, RESULTS = "eval", "results.json"
 JOBS_DIR = ".jobs"  # beside the runs: <runs>/.jobs/<time>-<kind>-<label>/
 
 
@@ -37,19 +41,35 @@ class Run(JobFolder):
     metrics = property(lambda self: self.path / METRICS)
     contract = property(lambda self: self.path / CONTRACT)
     data = property(lambda self: self.path / "data")              # the persona snapshot the run trained on
-    checkpoints = property(lambda self: self.path / "checkpoints")
-    adapter = property(lambda self: self.path / "adapter")        # the final LoRA adapter (+ tokenizer, contract)
-    merged = property(lambda self: self.path / "merged")          # the verified merged model, once merged
-    eval = property(lambda self: self.path / "eval")              # evaluation answers and results.json
-    results = property(lambda self: self.path / "eval" / "results.json")
-    results_parent = property(lambda self: self.path / "eval" / "results-parent.json")  # against its parent run
-    export = property(lambda self: self.path / "export")          # GGUF + Modelfile
+    checkpoints = property(lambda self: self.path / CHECKPOINTS)
+    adapter = property(lambda self: self.path / ADAPTER)          # the final LoRA adapter (+ tokenizer, contract)
+    merged = property(lambda self: self.path / MERGED)            # the verified merged model, once merged
+    eval = property(lambda self: self.path / EVAL)                # evaluation answers and results.json
+    results = property(lambda self: self.path / EVAL / RESULTS)
+    results_parent = property(lambda self: self.path / EVAL / "results-parent.json")  # against its parent run
+    export = property(lambda self: self.path / EXPORT)            # GGUF + Modelfile
     ranks = property(lambda self: self.path / "ranks")            # several processes: each rank's error file
     tensorboard = property(lambda self: self.path / "tensorboard")  # TensorBoard event files (report_to)
     trackers = property(lambda self: self.path / "trackers")        # wandb / mlflow / trackio files (report_to)
 
+    def settings(self) -> dict:
+        """The run's config.yaml as plain data ({} when missing or unreadable), for the layers below training,
+        which read a few of its values; training itself reads it typed (TrainConfig.load)."""
+        from studio.core.storage import load_yaml
+        try:
+            data = load_yaml(self.config.read_text(encoding="utf-8"))
+        except Exception:  # noqa: BLE001 - missing, damaged or refused: no settings to show
+            return {}
+        return data if isinstance(data, dict) else {}
+
     def has_adapter(self) -> bool:
-        return (self.adapter / "adapter_config.json").exists()
+        return (self.adapter / ADAPTER_CONFIG).exists()
+
+    @classmethod
+    def of_adapter(cls, adapter: Path) -> Run:
+        """The run an adapter folder (or a checkpoint in it) belongs to."""
+        adapter = Path(adapter)
+        return cls(adapter.parent if adapter.name == ADAPTER else adapter.parent.parent)
 
     def has_merged(self) -> bool:
         return (self.merged / "config.json").exists()

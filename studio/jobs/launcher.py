@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,19 @@ from studio.core.storage import atomic_write_text
 from studio.core.workspace import PACKAGE_ROOT
 from studio.jobs.folders import jobs_dir, new_job_folder
 from studio.jobs.liveness import refresh
-from studio.jobs.status import ACTIVE, LOG, PARAMS, PROGRESS, RESULT, STATUS, STOP, State, pid_fields, write_status
+from studio.jobs.status import (
+    ACTIVE,
+    LOG,
+    PARAMS,
+    PROGRESS,
+    RESULT,
+    STATUS,
+    STOP,
+    State,
+    Status,
+    pid_fields,
+    write_status,
+)
 from studio.locale import LANGS, T, Text, render
 
 KINDS = ("merge", "combine", "eval", "export", "serve", "draft")  # jobs of runs/.jobs; training is a run
@@ -30,11 +43,11 @@ KINDS = ("merge", "combine", "eval", "export", "serve", "draft")  # jobs of runs
 class JobInfo:
     path: Path
     kind: str
-    status: dict
+    status: Status
 
     @property
     def state(self) -> str:
-        return self.status["state"]
+        return self.status.state
 
 
 def list_jobs(runs_dir: Path, kinds: tuple[str, ...] = KINDS) -> list[JobInfo]:
@@ -116,6 +129,30 @@ def ensure_free(runs_dir: Path) -> None:
         raise StudioError("job.busy", name=busy, device=T("device.gpu") if device() == "cuda" else T("device.cpu"))
 
 
+@contextmanager
+def foreground_job(runs_dir: Path, kind: str, label: str = "") -> Iterator[Path]:
+    """A job the command line runs in its own process (merge, eval, export, draft, combine in a terminal): checked
+    and registered like the app's (a job folder with this process's pid), so the app sees the device busy while
+    it runs and the command sees the app's jobs; finished, failed or stopped (Ctrl-C) when it ends."""
+    with one_at_a_time(runs_dir):
+        ensure_free(runs_dir)
+        folder = new_job_folder(runs_dir, kind, label).path
+        atomic_write_text(folder / PARAMS, json.dumps({"kind": kind, "runs_dir": str(runs_dir), "foreground": True},
+                                                     ensure_ascii=False, indent=1), keep_backups=0)
+        write_status(folder, state=State.RUNNING.value, created=time.time(), started=time.time(), kind=kind,
+                     **pid_fields(os.getpid()))
+    try:
+        yield folder
+    except KeyboardInterrupt:
+        write_status(folder, state=State.STOPPED.value, finished=time.time())
+        raise
+    except BaseException as e:
+        from studio.jobs.status import error_fields, explain
+        write_status(folder, state=State.FAILED.value, finished=time.time(), **error_fields(explain(e)))
+        raise
+    write_status(folder, state=State.FINISHED.value, fraction=1.0, finished=time.time())
+
+
 def _start_job(kind: str, params: dict, runs_dir: Path, label: str) -> Path:
     ensure_free(runs_dir)
     folder = new_job_folder(runs_dir, kind, label).path
@@ -146,8 +183,8 @@ def request_stop(folder: Path) -> None:
     """Ask a run or job to stop: a training run saves and stops at the next step boundary, a job at its next
     progress report."""
     status = refresh(folder)
-    if status["state"] not in ACTIVE:
-        raise StudioError("job.not_running", name=folder.name, state=T(f"state.{status['state']}"))
+    if status.state not in ACTIVE:
+        raise StudioError("job.not_running", name=folder.name, state=T(f"state.{status.state}"))
     (folder / STOP).write_text("stop requested\n")
     write_status(folder, state=State.STOPPING.value)
 
@@ -178,9 +215,9 @@ def describe(job: Path | None, lang: str) -> tuple[str, float]:
     if job is None:
         return "", 0.0
     status = refresh(job)
-    state = status["state"]
-    frac = status.get("fraction") if isinstance(status.get("fraction"), (int, float)) else 0.0
-    message = status.get("message") if isinstance(status.get("message"), dict) else {}
+    state = status.state
+    frac = status.fraction or 0.0
+    message = status.message or {}
     if state == State.FINISHED:
         frac = 1.0
         texts = result(job).get("summary")
@@ -193,25 +230,25 @@ def describe(job: Path | None, lang: str) -> tuple[str, float]:
                   lang), float(frac)
 
 
-def _error_or_damaged(status: dict, job: Path, lang: str) -> str:
+def _error_or_damaged(status: Status, job: Path, lang: str) -> str:
     from studio.jobs.status import localized_error
-    if status["state"] == State.UNKNOWN:
+    if status.state == State.UNKNOWN:
         return render(T("job.damaged", file=str(job / STATUS)), lang)
     return localized_error(status, lang)
 
 
-def wait(folder: Path, echo=print, poll: float = 1.0) -> dict:
+def wait(folder: Path, echo=print, poll: float = 1.0) -> Status:
     """Follow a run or job until it ends (the CLI's foreground mode), echoing each new progress line."""
     last = None
     while True:
         status = refresh(folder)
-        line = f"{status.get('state')} step {status.get('step', 0)}/{status.get('total', '?')}"
+        line = f"{status.state} step {status.steps}"
         if line != last:
             echo(line)
             last = line
-        if status.get("state") not in ACTIVE:
-            if status.get("error"):
-                echo(f"error: {status['error']}")
+        if status.state not in ACTIVE:
+            if status.error:
+                echo(f"error: {status.error}")
             return status
         time.sleep(poll)
 

@@ -5,15 +5,15 @@ from pathlib import Path
 
 from studio.jobs.checkpoints import latest_checkpoint
 from studio.jobs.folders import Run
-from studio.jobs.status import ACTIVE, State, error_fields, pid_alive, read_status, write_status
+from studio.jobs.status import ACTIVE, State, Status, error_fields, pid_alive, read_status, write_status
 from studio.locale import T
 
 
-def refresh(folder: Path) -> dict:
+def refresh(folder: Path) -> Status:
     """The status; a job or run whose process is gone (or whose pid now belongs to another process) becomes failed,
     a run's reason saying which checkpoint a resume would use."""
     status = read_status(folder)
-    if status["state"] in ACTIVE and status.get("pid") and not pid_alive(status.get("pid"), status.get("pid_start")):
+    if status.state in ACTIVE and status.pid and not pid_alive(status.pid, status.pid_start):
         if Run(folder).config.exists():
             ckpt = latest_checkpoint(folder)
             where = T("train.died_resume", ckpt=ckpt.name) if ckpt else T("train.died_no_ckpt")

@@ -6,23 +6,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.errors import StudioError
-from studio.core.integrity import adapter_problem
+from studio.core.integrity import ADAPTER_CONFIG, adapter_problem
 from studio.core.jsonl import append_jsonl, read_jsonl
 from studio.jobs.checkpoints import latest_checkpoint
 from studio.jobs.folders import CONTRACT, METRICS, STATUS, Run
 from studio.jobs.liveness import refresh
-from studio.jobs.status import ACTIVE, State, pid_alive
+from studio.jobs.status import ACTIVE, State, Status, pid_alive
 
 
 @dataclass
 class RunInfo:
     id: str
     path: Path
-    status: dict
+    status: Status
 
     @property
     def state(self) -> str:
-        return self.status.get("state", State.UNKNOWN)
+        return self.status.state
 
 
 def append_metrics(run: Path, record: dict) -> None:
@@ -45,7 +45,7 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
 
 def active_run(runs_dir: Path) -> RunInfo | None:
     return next((r for r in list_runs(runs_dir) if r.state in ACTIVE
-                 and pid_alive(r.status.get("pid"), r.status.get("pid_start"))), None)
+                 and pid_alive(r.status.pid, r.status.pid_start)), None)
 
 
 def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: bool = False) -> Path:
@@ -54,7 +54,7 @@ def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: b
     if not path.exists() and runs_dir is not None and (runs_dir / str(ref)).exists():
         path = runs_dir / str(ref)
     if (path / STATUS).exists():  # a run directory
-        state = refresh(path).get("state")
+        state = refresh(path).state
         if state in ACTIVE or state != State.FINISHED and not Run(path).adapter.exists():
             ckpt = latest_checkpoint(path)
             if not use_checkpoint or ckpt is None:
@@ -63,7 +63,7 @@ def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: b
                 shutil.copy(Run(path).contract, ckpt / CONTRACT)
             return ckpt
         path = Run(path).adapter
-    if not (path / "adapter_config.json").exists():
+    if not (path / ADAPTER_CONFIG).exists():
         raise StudioError("err.merge.not_an_adapter", ref=ref)
     problem = adapter_problem(path)
     if problem:

@@ -30,7 +30,6 @@ from studio.jobs.stopwatch import LoadWatch
 from studio.locale import LANGS, T, Text, render
 
 # the progress messages a task reports just before loading a model, which writes nothing
-LOADING = frozenset({"merge.p.loading", "draft.p.loading", "eval.p.loading", "serve.p.loading"})
 Task = Callable[[dict, Path, Callable], Text]  # (params, runs_dir, say) -> the summary
 
 
@@ -40,7 +39,7 @@ def run_job(folder: Path, tasks: dict[str, Task]) -> int:
     write_status(folder, state=State.RUNNING.value, **pid_fields(os.getpid()), started=time.time(), **NO_ERROR)
 
     def stopped_while_loading() -> None:
-        report_progress(folder, read_status(folder).get("fraction") or 0.0, T("job.stopped_loading"))
+        report_progress(folder, read_status(folder).fraction or 0.0, T("job.stopped_loading"))
         write_status(folder, state=State.STOPPED.value, finished=time.time())
 
     watch = LoadWatch(folder, stopped_while_loading)
@@ -54,7 +53,7 @@ def run_job(folder: Path, tasks: dict[str, Task]) -> int:
                 raise Stopped
             if message is not None:
                 report_progress(folder, fraction, message)
-                if getattr(message, "key", None) in LOADING:
+                if getattr(message, "loading", False):
                     watch.arm()
                 else:
                     watch.disarm()
@@ -66,7 +65,7 @@ def run_job(folder: Path, tasks: dict[str, Task]) -> int:
         return 0
     except Stopped as stopped:
         if stopped.note is not None:
-            report_progress(folder, read_status(folder).get("fraction") or 0.0, stopped.note)
+            report_progress(folder, read_status(folder).fraction or 0.0, stopped.note)
         write_status(folder, state=State.STOPPED.value, finished=time.time())
         return 0
     except BaseException as e:  # noqa: BLE001 - every failure must reach status.json

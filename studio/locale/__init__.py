@@ -38,6 +38,7 @@ class Text:
     """A message key and its parameters, rendered late in the reader's language. str() is English."""
     key: str
     params: dict[str, Any] = field(default_factory=dict)
+    loading: bool = field(default=False, compare=False)   # said before one long load (see `loading`)
 
     def render(self, lang: str = "en") -> str:
         return tr(lang, self.key, **self.params)
@@ -60,6 +61,12 @@ class Rendered:
 
 def T(key: str, **params: Any) -> Text:  # noqa: N802 - short on purpose: it is written everywhere
     return Text(key, params)
+
+
+def loading(key: str, **params: Any) -> Text:
+    """A progress message said just before one long load (a model's weights), during which the task writes nothing
+    and says nothing more: a job asked to stop then may end at once (studio/jobs/worker.py)."""
+    return Text(key, params, loading=True)
 
 
 def _value(v: Any, lang: str) -> Any:

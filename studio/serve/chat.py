@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.core.errors import StudioError
-from studio.core.integrity import adapter_problem, adapter_targets_problem
-from studio.format.contract import Contract, model_hash
+from studio.core.integrity import ADAPTER_CONFIG, adapter_problem, adapter_targets_problem
+from studio.format.contract import CONTRACT_FILE, Contract, model_hash
 from studio.format.render import generation_prompt_ids, stop_token_ids
 
 BASE = "__base__"
@@ -89,7 +89,7 @@ class ChatEngine:
             raise StudioError("err.chat.cannot_load", base_path=base_path, first=first) from None
         self.adapters: dict[str, Contract] = {}
         self.lock = threading.Lock()  # one generate at a time on this model
-        own = Path(base_path) / "contract.json"
+        own = Path(base_path) / CONTRACT_FILE
         self.own_contract = Contract.load(base_path) if own.exists() else default_contract(self.tokenizer, base_path)
 
     def add_adapter(self, name: str, adapter_dir: str | Path) -> Contract:
@@ -112,7 +112,7 @@ class ChatEngine:
         if name in self.adapters:
             return self.adapters[name]
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        problem = adapter_targets_problem(base, adapter_dir / "adapter_config.json")
+        problem = adapter_targets_problem(base, adapter_dir / ADAPTER_CONFIG)
         if problem:
             raise StudioError("err.chat.adapter_unusable", adapter_dir=adapter_dir, problem=problem)
         if not hasattr(self.model, "peft_config"):

@@ -14,7 +14,7 @@ from studio.core.errors import StudioError
 from studio.data import drafts as dr
 from studio.data.conversations import group_dialogs
 from studio.data.persona import Persona
-from studio.locale import T, Text
+from studio.locale import T, Text, loading
 
 BATCH = 4
 QUESTION_LINE = re.compile(r"^\s*(?:[-*・•]|\d+[.)．、]|Q\d*[:：.])?\s*(.+?)\s*$")
@@ -96,7 +96,7 @@ def draft(req: DraftRequest, runs_dir: Path, say: Callable[[float, Text | str | 
     persona = load_persona(folder)
     if not req.questions and not req.topics:
         raise StudioError("err.draft.no_questions")
-    say(0.02, T("draft.p.loading"))
+    say(0.02, loading("draft.p.loading"))
     engine, adapter, contract, label = _open(req, runs_dir)
     from studio.core.embedded_models import is_base_checkpoint
     as_text = adapter is None and is_base_checkpoint(engine.base_path)   # a base model continues Q/A lines

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.errors import StudioError
-from studio.core.integrity import adapter_targets_problem
+from studio.core.integrity import ADAPTER_CONFIG, adapter_targets_problem
 from studio.core.storage import fresh_partial, publish_partial
 from studio.format.contract import Contract
 from studio.format.render import generation_prompt_ids
@@ -79,11 +79,11 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
     renamed only once verified and complete: a killed merge never leaves a half model that chat would offer)."""
     from peft import PeftModel
 
-    from studio.locale import T
-    progress(0.02, T("merge.p.loading"))
+    from studio.locale import T, loading
+    progress(0.02, loading("merge.p.loading"))
     src = adapter_dir(ref, runs_dir, use_checkpoint)
     contract = Contract.load(src)
-    out = Path(out) if out else Run(src.parent if src.name == "adapter" else src.parent.parent).merged
+    out = Path(out) if out else Run.of_adapter(src).merged
     if out.exists() and not out.is_dir():
         raise StudioError("err.export.out_not_dir", out=out)
     if out.exists() and any(out.iterdir()):
@@ -92,7 +92,7 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
     n_params = sum(p.numel() for p in model.parameters())
     _check_disk(out, n_params * (2 if precision == "bf16" else 4))
     progress(0.4, T("merge.p.applying"))
-    problem = adapter_targets_problem(model, src / "adapter_config.json")
+    problem = adapter_targets_problem(model, src / ADAPTER_CONFIG)
     if problem:
         raise StudioError("err.merge.adapter_unusable", path=src, problem=problem)
     peft_model = PeftModel.from_pretrained(model, src).eval()
@@ -142,8 +142,8 @@ def combine_adapters(refs: list[str | Path], weights: list[float], method: str, 
     """peft's add_weighted_adapter over several adapters of the same base and template -> one new adapter."""
     from peft import PeftModel
 
-    from studio.locale import T
-    progress(0.05, T("merge.p.loading"))
+    from studio.locale import T, loading
+    progress(0.05, loading("merge.p.loading"))
 
     if method not in COMBINE_METHODS:
         raise StudioError("err.merge.unknown_method", join=', '.join(COMBINE_METHODS))

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from studio.core.errors import StudioError
-from studio.locale import T, Text
+from studio.locale import T, Text, loading
 
 POLL_S = 0.5
 
@@ -21,7 +21,7 @@ def serve_until_stopped(p: dict, runs_dir: Path, say) -> Text:
 
     host, port = p.get("host") or "127.0.0.1", int(p.get("port") or 8000)
     check_bind(host, p.get("api_key") or None)
-    say(0.1, T("serve.p.loading"))
+    say(0.1, loading("serve.p.loading"))
     models = ServedModels.open(p.get("model"), list(p.get("runs") or []), runs_dir)
     server = uvicorn.Server(uvicorn.Config(create_app(models, p.get("api_key") or None, host), host=host, port=port,
                                            log_level="warning", timeout_graceful_shutdown=3))

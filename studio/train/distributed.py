@@ -244,7 +244,7 @@ def supervise(run: Path, resume: bool) -> int:
                               monitor_interval=0.5, log_line_prefix_template="[rank${rank}] ")
         args = ["-m", "studio", "_worker", str(run)] + (["--resume"] if resume else [])
         elastic_launch(launch, sys.executable)(*args)
-        outcome = read_status(run).get("outcome")
+        outcome = read_status(run).outcome
         write_status(run, state=outcome if outcome in (State.FINISHED, State.STOPPED) else State.FINISHED,
                      outcome=None)
         return 0

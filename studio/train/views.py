@@ -9,8 +9,9 @@ import pandas as pd
 from studio.jobs.folders import CONTRACT, Run
 from studio.jobs.launcher import refresh
 from studio.jobs.runs import list_runs, read_metrics
-from studio.jobs.status import LIVE
+from studio.jobs.status import LIVE, localized_error
 from studio.locale import tr
+from studio.train.config import run_settings
 
 PHASES = ("start", "data", "replay", "load", "trainer", "save")   # train.phase.<name> in the locale tables
 
@@ -19,19 +20,17 @@ def progress_text(run: Path | None, lang: str = "en") -> tuple[str, float]:
     if run is None:
         return tr(lang, "train.no_run"), 0.0
     s = refresh(run)
-    step, total = s.get("step", 0) or 0, s.get("total") or 0
+    step, total = s.step or 0, s.total or 0
     frac = step / total if total else 0.0
-    eta = s.get("eta_s")
-    eta_txt = tr(lang, "train.eta", eta=_clock(eta)) if eta and s.get("state") in LIVE else ""
-    localized = s.get("error_i18n") if isinstance(s.get("error_i18n"), dict) else {}
-    err = f"\n{localized.get(lang) or s['error']}" if s.get("error") else ""
+    eta_txt = tr(lang, "train.eta", eta=_clock(s.eta_s)) if s.eta_s and s.state in LIVE else ""
+    err = f"\n{localized_error(s, lang)}" if s.error else ""
     # the state word stays English too (in parentheses) in Japanese: scripts and the CLI use it
-    ranks = s.get("ranks") if isinstance(s.get("ranks"), dict) else {}
+    ranks = s.ranks or {}
     spread = tr(lang, "train.ranks", world=ranks.get("world"), strategy=ranks.get("strategy"),
                 machines=ranks.get("machines")) if ranks.get("world", 1) != 1 or ranks.get("machines", 1) != 1 else ""
-    phase = s.get("phase") if isinstance(s.get("phase"), dict) and s.get("state") in LIVE else None
+    phase = s.phase if s.state in LIVE else None
     before = "\n" + phase_text(phase, lang) if phase else ""
-    return tr(lang, "train.progress_line", run=run.name, state=tr(lang, f"state.{s.get('state', 'unknown')}"),
+    return tr(lang, "train.progress_line", run=run.name, state=tr(lang, f"state.{s.state}"),
               step=step, total=total, pct=f"{frac:.0%}", eta=eta_txt) + before + spread + err, frac
 
 
@@ -81,7 +80,7 @@ HISTORY_KEYS = ("col.run", "col.state", "col.steps", "col.last_loss", "col.model
 
 def lineage_cell(r) -> str:
     """'20261203-…-ayano → DPO' for a run started from another run (its status records the method and parent)."""
-    parent, method = r.status.get("parent_run"), r.status.get("method")
+    parent, method = r.status.parent_run, r.status.method
     return f"{parent} → {str(method).upper()}" if parent and method else ""
 
 
@@ -104,13 +103,10 @@ def history_frame(runs_dir: Path, lang: str = "en") -> pd.DataFrame:
     rows = []
     for r in list_runs(runs_dir):
         losses = [m["loss"] for m in read_metrics(r.path) if "loss" in m]
-        started = r.status.get("created") or r.status.get("started")
-        model = ""
-        cfg = Run(r.path).config
-        if cfg.exists():
-            model = next((line.split(":", 1)[1].strip() for line in cfg.read_text(encoding="utf-8").splitlines()
-                          if line.startswith("model:")), "")
-        rows.append([r.id, tr(lang, f"state.{r.state}"), f"{r.status.get('step', 0)}/{r.status.get('total', '?')}",
+        started = r.status.created or r.status.started
+        settings = run_settings(Run(r.path))
+        model = settings.model if settings else ""
+        rows.append([r.id, tr(lang, f"state.{r.state}"), r.status.steps,
                      f"{losses[-1]:.4f}" if losses else "", model,
                      time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "",
                      lineage_cell(r), freeform_cell(r.path, lang)])

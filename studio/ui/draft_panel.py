@@ -79,7 +79,7 @@ def params(session, choice, text, file, topic_text, per, k, mx):
 
 def tick(cur, seen, session, lg):
     line, bar = jp.show(cur, lg)
-    if not cur or cur == seen or read_status(Path(cur)).get("state") not in (State.FINISHED, State.STOPPED):
+    if not cur or cur == seen or read_status(Path(cur)).state not in (State.FINISHED, State.STOPPED):
         return line, bar, gr.skip(), seen
     try:
         data = json.loads((Path(cur) / PARAMS).read_text(encoding="utf-8")).get("data")

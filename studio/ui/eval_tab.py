@@ -79,7 +79,7 @@ def tick(cur, seen, lg):
         return line, bar, *(gr.skip(),) * 5, seen
     done = job_results(cur, runs_dir())
     if done is None:
-        return line, bar, *(gr.skip(),) * 5, seen if read_status(Path(cur)).get("state") != "finished" else cur
+        return line, bar, *(gr.skip(),) * 5, seen if read_status(Path(cur)).state != "finished" else cur
     res, summary = done
     return (line, bar, (summary.get(lg) or summary.get("en", "")) + summary_flag(res, lg), *_outputs(res, lg), cur)
 
