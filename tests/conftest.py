@@ -140,3 +140,27 @@ def serving(app):
             srv.should_exit = True
             thread.join(10)
     return run()
+
+
+def cli(*args: str, env: dict | None = None):
+    """`python -m studio ARGS` in this process (the command's own main, its exit code, stdout and stderr): the same
+    contract the subprocess tests checked, without paying the library imports for every call."""
+    import contextlib
+    import io
+    import os
+    from types import SimpleNamespace
+
+    from studio.cli.main import main
+    out, err = io.StringIO(), io.StringIO()
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:   # argparse's usage errors
+                code = e.code if isinstance(e.code, int) else 2
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())

@@ -11,6 +11,8 @@ from studio.core.errors import StudioError
 from studio.train.config import TrainConfig
 from tests.conftest import finished_run
 
+pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
+
 pytest.importorskip("trl")
 
 CHOSEN, REJECTED = "ええ、そうですわ。", "はい。"

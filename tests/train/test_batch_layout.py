@@ -1,5 +1,7 @@
 """The memory estimate knows how batches are laid out (packed, padding-free, padded) and what each process holds;
 flash-attention is chosen only where it can run."""
+import pytest
+
 from studio.data.persona_store import load_persona
 from studio.tiny import save_tiny_model
 from studio.train.config import TrainConfig
@@ -73,6 +75,7 @@ def test_bucket_batches_are_length_aware_and_random_between_buckets():
     assert bucket_batches(lengths, 4, seed=2) != batches                       # another epoch, another order
 
 
+@pytest.mark.slow
 def test_padded_runs_use_the_bucket_sampler(tmp_path):
     from studio.data.persona import Persona, QAPair
     from studio.data.persona_store import save_persona

@@ -6,6 +6,8 @@ import pytest
 
 from studio.train.config import TrainConfig
 
+pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
+
 
 @pytest.mark.slow
 def test_stop_during_replay_generation_ends_the_run_within_seconds(tmp_path):

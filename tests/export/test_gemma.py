@@ -92,6 +92,7 @@ def gemma_run(tmp_path_factory):
     return finished_run(tmp_path_factory.mktemp("gemma"), "gemma", template="gemma-eos")
 
 
+@pytest.mark.slow
 def test_a_gemma3_run_merges_and_exports_to_gguf_read_back_by_transformers(gemma_run, tmp_path):
     """Gemma 3's tensor names and norms (+1), tied head, key/value lengths and sliding window written the way
     llama.cpp's converter writes them; transformers reads the file back to the same logits and stops, and the

@@ -9,7 +9,7 @@ from gradio_client import Client  # noqa: E402
 
 from studio.data import drafts as dr  # noqa: E402
 from studio.data.persona_store import load_persona  # noqa: E402
-from tests.test_ui_chat_merge import wait_job  # noqa: E402
+from tests.ui.test_ui_chat_merge import wait_job  # noqa: E402
 
 pytestmark = pytest.mark.slow  # launches the app and runs real jobs: the whole suite runs it
 

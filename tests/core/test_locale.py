@@ -7,7 +7,7 @@ from pathlib import Path
 
 from studio.locale import EN, JA, T, format_rows, lang_of, tr
 
-STUDIO = Path(__file__).resolve().parents[1] / "studio"
+STUDIO = Path(__file__).resolve().parents[2] / "studio"
 KEY_CALLS = {"T", "tr", "Text", "StudioError", "ConflictError", "i18n"}
 
 

@@ -8,7 +8,7 @@ from studio.format.render import IGNORE
 from studio.train import replay as rp
 
 pytest.importorskip("bitsandbytes")
-from tests import test_train as shared  # noqa: E402
+from tests.train import test_train as shared  # noqa: E402
 
 config, persona_dir, tiny_model = shared.config, shared.persona_dir, shared.tiny_model   # fixtures shared
 
@@ -37,6 +37,7 @@ def _prepare_with_cached_answers(tmp_path, tiny_model, persona_dir, **kw):
     return prepare(runs / "run", cfg), runs / "run"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("system", ["none", "persona"])
 def test_replay_rows_join_training_rendered_by_the_same_renderer(tmp_path, tiny_model, persona_dir, system):
     from studio.data.persona_store import load_persona
@@ -63,6 +64,7 @@ def test_replay_rows_join_training_rendered_by_the_same_renderer(tmp_path, tiny_
     assert result.first_replay_row == 9 and result.is_replay(10) and not result.is_replay(8)
 
 
+@pytest.mark.slow
 def test_replay_answers_from_another_base_are_refused(tmp_path, tiny_model, persona_dir):
     from studio.train.worker import prepare
     run = tmp_path / "runs" / "run"

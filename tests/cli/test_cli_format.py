@@ -1,11 +1,9 @@
 """python -m studio format / doctor against a tokenizer folder built in the test."""
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import cli
 from tests.tiny_toks import chatml, sp
 
 
@@ -18,8 +16,7 @@ def toks(tmp_path_factory):
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    return cli(*args, env={"HF_HUB_OFFLINE": "1"})
 
 
 def test_format_writes_ids_and_labels(toks, sample_dir, tmp_path):

@@ -17,7 +17,7 @@ from studio.data.importers import import_file
 from studio.data.persona import Persona, QAPair
 from studio.data.persona_store import load_persona, save_persona
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args, home=None):

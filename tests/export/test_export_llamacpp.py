@@ -8,6 +8,8 @@ from studio.export import llamacpp_check as lc
 from studio.export.export_run import export_run
 from tests.conftest import finished_run
 
+pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
+
 pytest.importorskip("torch")
 
 

@@ -11,8 +11,10 @@ import pytest
 
 from tests.conftest import launch_app
 
+pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "e2e"
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
 
 def require_browser():

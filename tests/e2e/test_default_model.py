@@ -8,6 +8,8 @@ import math
 
 import pytest
 
+pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
+
 pytest.importorskip("gguf")
 
 from studio.core.models import load_tokenizer  # noqa: E402

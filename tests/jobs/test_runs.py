@@ -4,6 +4,8 @@ import signal
 
 import pytest
 
+pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
+
 pytest.importorskip("bitsandbytes")
 
 from studio.core.errors import StudioError  # noqa: E402

@@ -11,7 +11,7 @@ from studio.core.storage import backups_of
 from studio.data.persona import Persona, QAPair
 from studio.data.persona_store import load_persona, load_persona_with_revision, save_persona
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_kill_between_write_and_rename_keeps_old_file(tmp_path):

@@ -1,6 +1,8 @@
 """QLoRA training on a tiny random Llama with real 4-bit bitsandbytes on the CPU."""
 import pytest
 
+pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("bitsandbytes")
 

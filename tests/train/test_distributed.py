@@ -20,6 +20,8 @@ from studio.train.config import TrainConfig
 from studio.train.launch import resume_run, start_run
 from tests.conftest import wait_for
 
+pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
+
 
 def ranks_alive(run: Path) -> list[int]:
     """Worker processes of this run still alive (not zombies)."""

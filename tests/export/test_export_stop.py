@@ -13,6 +13,8 @@ from studio.jobs.status import PARAMS, read_status
 from studio.jobs.worker import run_job
 from tests.conftest import finished_run
 
+pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
+
 pytest.importorskip("torch")
 
 

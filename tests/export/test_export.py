@@ -17,6 +17,7 @@ def chatml_run(tmp_path_factory):
     return finished_run(tmp_path_factory.mktemp("export"), "chatml")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quant", ["f16", "q8_0"])
 def test_export_reads_back_and_passes_every_check(chatml_run, quant, tmp_path):
     report = export_run(chatml_run.path, quant, out=tmp_path / quant)
@@ -40,6 +41,7 @@ def test_export_reads_back_and_passes_every_check(chatml_run, quant, tmp_path):
     assert "vllm serve" in (chatml_run.path / "vllm-serve.txt").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_llama2_sentencepiece_run_exports_with_scores_and_byte_tokens(tmp_path):
     run = finished_run(tmp_path, "sentencepiece", template="llama2")
     report = export_run(run.path, "q4_0", runs_dir=tmp_path / "runs")
@@ -49,6 +51,7 @@ def test_llama2_sentencepiece_run_exports_with_scores_and_byte_tokens(tmp_path):
     assert ollama_template("llama2") in report.modelfile.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_a_corrupted_template_is_refused_and_nothing_is_published(chatml_run, tmp_path):
     export_run(chatml_run.path, "f16", out=tmp_path / "first")  # merges the run
     jinja = chatml_run.merged / "chat_template.jinja"
@@ -65,6 +68,7 @@ def test_a_corrupted_template_is_refused_and_nothing_is_published(chatml_run, tm
         jinja.write_text(good, encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_bad_requests_get_plain_messages(chatml_run, tmp_path):
     with pytest.raises(StudioError, match="Choose one of: f16, bf16, q8_0, q4_0"):
         export_run(chatml_run.path, "q3_k", out=tmp_path / "x")
@@ -93,6 +97,7 @@ def test_bad_requests_get_plain_messages(chatml_run, tmp_path):
         plan_gguf(other, "f16")
 
 
+@pytest.mark.slow
 def test_missing_base_model_is_named_before_any_work(tmp_path):
     run = finished_run(tmp_path, "chatml")
     import shutil

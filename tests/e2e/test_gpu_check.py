@@ -8,6 +8,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
+
 
 @pytest.mark.slow
 def test_the_gpu_check_dry_run_passes_and_writes_its_table(tmp_path):

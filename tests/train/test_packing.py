@@ -1,5 +1,6 @@
 """Padding-free training is exact: the examples of a batch go into one row with per-example position_ids, and the
 loss and the LoRA gradients equal those of the same examples padded (and of each example run alone)."""
+import pytest
 import torch
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
@@ -8,6 +9,8 @@ from studio.data.persona_store import save_persona
 from studio.tiny import save_tiny_model
 from studio.train.config import TrainConfig
 from studio.train.worker import prepare
+
+pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
 
 
 def loss_and_grads(net, loss_of) -> tuple[float, list]:

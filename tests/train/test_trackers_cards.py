@@ -13,6 +13,7 @@ def header(text: str) -> dict:
     return yaml.safe_load(text.split("---\n")[1])
 
 
+@pytest.mark.slow
 def test_tensorboard_events_are_written_into_the_run_and_read_back(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -46,6 +47,7 @@ def test_a_chosen_tracker_that_is_not_installed_is_refused(monkeypatch):
     assert trackers(TrainConfig(report_to="none")) == []
 
 
+@pytest.mark.slow
 def test_model_cards_for_an_adapter_and_a_merged_model(tmp_path):
     from studio.export.model_card import card_for_merged, write_model_card
     from studio.format.contract import Contract
