@@ -33,6 +33,9 @@ class Meta:
     not_in_ui: str = ""
     flag: bool = True           # every setting has a command-line flag unless told otherwise
     aliases: tuple[str, ...] = ()   # more flags for the same setting (e.g. --from for parent_run)
+    at_least: float | None = None   # the value's range: >= at_least, > above, < below (None: no bound)
+    above: float | None = None
+    below: float | None = None
 
     def choice_list(self) -> tuple | None:
         return self.choices() if callable(self.choices) else self.choices
@@ -40,11 +43,13 @@ class Meta:
 
 def setting(default: Any = MISSING, *, help: str, group: str, factory: Callable[[], Any] | None = None,
             choices: tuple | Callable[[], tuple] | None = None, ui: Widget | None = None, not_in_ui: str = "",
-            flag: bool = True, aliases: tuple[str, ...] = ()) -> Any:
-    """A dataclass field with its metadata. A setting is either shown (`ui=Widget(...)`) or says why it is not."""
+            flag: bool = True, aliases: tuple[str, ...] = (), at_least: float | None = None,
+            above: float | None = None, below: float | None = None) -> Any:
+    """A dataclass field with its metadata. A setting is either shown (`ui=Widget(...)`) or says why it is not.
+    `choices` (for a text setting) and the range (at_least / above / below) are checked by `declared_problem`."""
     if ui is None and not not_in_ui:
         raise ValueError("a setting is shown in the UI or says why not (not_in_ui=...)")
-    meta = {"setting": Meta(help, group, choices, ui, not_in_ui, flag, aliases)}
+    meta = {"setting": Meta(help, group, choices, ui, not_in_ui, flag, aliases, at_least, above, below)}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -126,6 +131,27 @@ def shown_value(value: Any) -> str:
         return f"{{… {len(value)}}}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "…"
+
+
+def declared_problem(values: Any):
+    """The first setting whose value breaks its own declaration — not one of its choices, or out of its range — as
+    a message naming the setting (a locale Text), else None. Rules between settings are the caller's."""
+    from studio.locale import T
+    for f in settings_of(type(values)):
+        meta, value = meta_of(f), getattr(values, f.name)
+        choices = meta.choice_list()
+        if choices is not None and isinstance(value, str) and value not in choices:
+            return T("cfg.not_a_choice", name=f.name, choices=", ".join(repr(c) if c == "" else str(c)
+                                                                         for c in choices))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            low_ok = (meta.at_least is None or value >= meta.at_least) and (meta.above is None or value > meta.above)
+            if not low_ok or (meta.below is not None and value >= meta.below):
+                rules = [T("cfg.rule.at_least", v=meta.at_least)] if meta.at_least is not None else []
+                rules += [T("cfg.rule.above", v=meta.above)] if meta.above is not None else []
+                rules += [T("cfg.rule.below", v=meta.below)] if meta.below is not None else []
+                rule = rules[0] if len(rules) == 1 else T("cfg.rule.both", first=rules[0], second=rules[1])
+                return T("cfg.out_of_range", name=f.name, rules=rule, value=value)
+    return None
 
 
 def flag_name(name: str) -> str:

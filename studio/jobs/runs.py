@@ -43,6 +43,27 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
     return sorted(runs, key=lambda r: r.id, reverse=True)
 
 
+# Which runs each next step can take (the UI's pickers and the CLI ask these, never their own rule)
+def can_be_parent(info: RunInfo) -> bool:
+    """A preference run starts from a finished run with its adapter."""
+    return info.state == State.FINISHED and Run(info.path).has_adapter()
+
+
+def can_be_merged(info: RunInfo) -> bool:
+    """Merge and export take a run's adapter, or an unfinished run's last checkpoint (on request)."""
+    return Run(info.path).adapter.exists() or Run(info.path).checkpoints.exists()
+
+
+def can_be_evaluated(info: RunInfo) -> bool:
+    """Evaluation, chat and drafting load a run's adapter."""
+    return Run(info.path).has_adapter()
+
+
+def runs_that(rule, runs_dir: Path) -> list[str]:
+    """The ids of the runs (newest first) that pass one of the rules above."""
+    return [r.id for r in list_runs(runs_dir) if rule(r)]
+
+
 def active_run(runs_dir: Path) -> RunInfo | None:
     return next((r for r in list_runs(runs_dir) if r.state in ACTIVE
                  and pid_alive(r.status.pid, r.status.pid_start)), None)

@@ -5,7 +5,6 @@ worker whose process is gone is turned into 'failed' by whoever reads it next.""
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
@@ -38,7 +37,7 @@ class Status:
     shape reads as state 'unknown'."""
     state: str = State.UNKNOWN.value
     pid: int | None = None            # the worker process (with its start time, to tell it from a later one)
-    pid_start: int | None = None
+    pid_start: float | None = None
     step: int | None = None           # training steps done and planned
     total: int | None = None
     eta_s: float | None = None
@@ -151,11 +150,12 @@ def localized_error(status: Status, lang: str) -> str:
     return str((status.error_i18n or {}).get(lang) or status.error or "")
 
 
-def process_start(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux), to tell it from a later process given its pid."""
+def process_start(pid: int) -> float | None:
+    """When the process started (seconds since the epoch, psutil), to tell it from a later process given its pid."""
+    import psutil
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
+        return round(psutil.Process(pid).create_time(), 3)
+    except (psutil.Error, ValueError, OverflowError):
         return None
 
 
@@ -163,27 +163,20 @@ def pid_fields(pid: int) -> dict:
     return {"pid": pid, "pid_start": process_start(pid)}
 
 
-def pid_alive(pid: int | None, started: int | None = None) -> bool:
+def pid_alive(pid: int | None, started: float | None = None) -> bool:
     """Is the worker still running? A zombie is not, and neither is another process that now has its pid."""
-    if not pid or not isinstance(pid, int):
+    import psutil
+    if not pid or not isinstance(pid, int) or isinstance(pid, bool):
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OverflowError:
-        return False
-    try:  # a zombie (killed child not yet reaped) is dead for our purposes
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return True
-    if fields[0] == "Z":
-        return False
-    if not isinstance(started, int):   # no start time to compare (an old or edited status): one of ours, or dead
-        try:
-            return b"studio" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:   # a killed child not yet reaped is dead for our purposes
             return False
-    return not (fields[19].isdigit() and int(fields[19]) != started)
+        if not isinstance(started, (int, float)) or isinstance(started, bool):
+            # no start time to compare (an old or edited status): one of ours, or dead
+            return any("studio" in part for part in proc.cmdline())
+        return abs(proc.create_time() - started) < 0.01
+    except psutil.AccessDenied:
+        return True
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, ValueError, OverflowError):
+        return False

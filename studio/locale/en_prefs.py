@@ -25,7 +25,6 @@ PREFS: dict[str, str] = {
                            '(or good) ratings, or use A/B votes.',
     'cfg.parent_run': 'a preference run (dpo, kto) needs the run it starts from (--from RUN)',
     'cfg.preferences': 'a preference run (dpo, kto) needs a preference file (--preferences F.jsonl)',
-    'cfg.beta': 'beta must be above 0',
     'cfg.loss_type': 'loss_type for {method} must be one of: {choices}',
     'prefs.kto_batch': 'KTO compares each reply with another in its batch: batch size raised to 2.',
     'prefs.skipped': 'Left out of training: {items}',

@@ -1,8 +1,5 @@
 """English text for training at scale: packing, several processes and machines."""
 SCALE: dict[str, str] = {
-    'cfg.num_processes': 'num_processes must be at least 1',
-    'cfg.num_machines': 'num_machines must be at least 1',
-    'cfg.strategy': 'strategy must be one of: {choices}',
     'err.dist.uneven': '{n} processes cannot be shared evenly over {m} machines: make num_processes a multiple of num_machines (it counts the processes of every machine together).',
     'err.dist.machine_rank': 'machine_rank {rank} is outside 0…{m}-1: give each of the {m} machines its own rank, 0 for the main one.',
     'err.dist.address': 'Several machines need main_address: the address of the main machine (machine_rank 0) that the others can reach.',

@@ -7,7 +7,6 @@ SURFACES: dict[str, str] = {
     'err.serve.no_key': 'A server reachable from other machines ({host}) needs an API key: set one (--api-key KEY, or the key box), or serve on 127.0.0.1.',
     'err.export.disk_full': 'The disk is full: the export could not be written to {folder}. Free some space and export again.',
     'err.train.tracker_missing': "The tracker {tracker} is not installed: pip install {package}, or choose 'auto' (TensorBoard when installed) or 'none'.",
-    'cfg.report_to': 'report_to must be one of: {choices}',
     'train.report_to': 'Tracker (report_to)',
     'train.report_to_hint': 'auto: TensorBoard when installed (tensorboard --logdir runs/)',
     'err.push.nothing': "Run {run} has no {what} to push yet (merge or export it first, or push the adapter).",

@@ -21,7 +21,6 @@ PREFS: dict[str, str] = {
                            'A/B 投票を加えてください。',
     'cfg.parent_run': '選好学習(dpo・kto)には、開始元の実行が必要です(--from RUN)',
     'cfg.preferences': '選好学習(dpo・kto)には選好ファイルが必要です(--preferences F.jsonl)',
-    'cfg.beta': 'beta は 0 より大きくしてください',
     'cfg.loss_type': '{method} の loss_type は次のいずれかにしてください: {choices}',
     'prefs.kto_batch': 'KTO は同じバッチの別の返答と比べるため、バッチサイズを 2 にしました。',
     'prefs.skipped': '学習から除外: {items}',

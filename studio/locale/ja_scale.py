@@ -1,8 +1,5 @@
 """大規模学習(パッキング、複数プロセス・複数マシン)の日本語テキスト。"""
 SCALE: dict[str, str] = {
-    'cfg.num_processes': 'num_processes は1以上にしてください',
-    'cfg.num_machines': 'num_machines は1以上にしてください',
-    'cfg.strategy': 'strategy は次のいずれかにしてください: {choices}',
     'err.dist.uneven': '{n} 個のプロセスを {m} 台のマシンに均等に分けられません。num_processes(全マシンの合計)を num_machines の倍数にしてください。',
     'err.dist.machine_rank': 'machine_rank {rank} が 0…{m}-1 の範囲外です。{m} 台のマシンそれぞれに別のランクを付け、メインのマシンを 0 にしてください。',
     'err.dist.address': '複数マシンでは main_address が必要です。ほかのマシンから届くメインのマシン(machine_rank 0)のアドレスを指定してください。',

@@ -7,7 +7,6 @@ SURFACES: dict[str, str] = {
     'err.serve.no_key': '他のマシンから接続できるサーバー({host})には API キーが必要です。キーを設定する(--api-key KEY、またはキー欄)か、127.0.0.1 で公開してください。',
     'err.export.disk_full': 'ディスクがいっぱいで、{folder} に書き出せませんでした。空きを作ってから、もう一度書き出してください。',
     'err.train.tracker_missing': "記録ツール {tracker} がインストールされていません。pip install {package} を実行するか、'auto'(インストールされていれば TensorBoard)か 'none' を選んでください。",
-    'cfg.report_to': 'report_to は次のいずれかにしてください: {choices}',
     'train.report_to': '記録ツール(report_to)',
     'train.report_to_hint': 'auto: インストールされていれば TensorBoard(tensorboard --logdir runs/)',
     'err.push.nothing': "実行 {run} にはまだ送れる {what} がありません(先にマージか書き出しをするか、アダプターを送ってください)。",

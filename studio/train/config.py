@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from studio.core.errors import StudioError
-from studio.core.settings import BadValue, Widget, coerce, kind_of, setting, shown_value
+from studio.core.settings import BadValue, Widget, coerce, declared_problem, kind_of, setting, shown_value
 from studio.core.storage import YamlRefused, load_yaml
 from studio.format.render import TRAIN_ON
 from studio.locale import T
@@ -45,16 +45,19 @@ class TrainConfig:
     template: str = setting("model", group="data", choices=_templates, ui=_shown("custom", "top", "format.template"),
                             help="llama2 | llama3 | model (the tokenizer's own chat template)")
     max_steps: int = setting(60, group="optimisation", ui=_shown("int", "main", minimum=0),
-                             help="training steps (> 0 wins over epochs)")
-    learning_rate: float = setting(2e-4, group="optimisation", ui=_shown("number", "main"), help="peak learning rate")
-    lora_r: int = setting(16, group="lora", ui=_shown("int", "main"), help="LoRA rank")
-    batch_size: int = setting(2, group="optimisation", ui=_shown("int", "main"), help="examples per step, per device")
+                             at_least=0, help="training steps (> 0 wins over epochs)")
+    learning_rate: float = setting(2e-4, group="optimisation", ui=_shown("number", "main"), above=0,
+                                   help="peak learning rate")
+    lora_r: int = setting(16, group="lora", ui=_shown("int", "main"), at_least=1, help="LoRA rank")
+    batch_size: int = setting(2, group="optimisation", ui=_shown("int", "main"), at_least=1,
+                              help="examples per step, per device")
     max_length: int = setting(1024, group="data", ui=_shown("int", "main"),
-                              help="tokens per example; longer examples are truncated (the Doctor warns)")
+                              at_least=16, help="tokens per example; longer examples are truncated (the Doctor warns)")
     load_in_4bit: bool = setting(True, group="quantization", ui=_shown("checkbox", "main", "train.4bit"),
                                  help="NF4 4-bit base weights (bitsandbytes)")
-    lora_alpha: int = setting(16, group="lora", ui=_shown("int", "adv.lora"), help="LoRA scaling (alpha / r)")
-    lora_dropout: float = setting(0.0, group="lora", ui=_shown("number", "adv.lora"), help="dropout on LoRA inputs")
+    lora_alpha: int = setting(16, group="lora", ui=_shown("int", "adv.lora"), above=0, help="LoRA scaling (alpha / r)")
+    lora_dropout: float = setting(0.0, group="lora", ui=_shown("number", "adv.lora"), at_least=0, below=1,
+                                  help="dropout on LoRA inputs")
     target_modules: list[str] = setting(group="lora", factory=lambda: list(DEFAULT_TARGETS),
                                         choices=tuple(DEFAULT_TARGETS), ui=_shown("choices", "adv.lora"),
                                         help="the linear layers that get LoRA adapters")
@@ -72,11 +75,11 @@ class TrainConfig:
     double_quant: bool = setting(True, group="quantization", ui=_shown("checkbox", "adv.flags"),
                                  help="quantize the quantization constants too")
     grad_accum: int = setting(4, group="optimisation", ui=_shown("int", "adv.optim"),
-                              help="effective batch = batch_size * grad_accum")
+                              at_least=1, help="effective batch = batch_size * grad_accum")
     epochs: float = setting(1.0, group="optimisation", ui=_shown("number", "adv.optim", hint="train.epochs_hint"),
-                            help="passes over the data when max_steps is 0")
+                            at_least=0, help="passes over the data when max_steps is 0")
     warmup_steps: float = setting(5, group="optimisation", ui=_shown("number", "adv.optim"),
-                                  help="steps (a float below 1 is a fraction of all steps)")
+                                  at_least=0, help="steps (a float below 1 is a fraction of all steps)")
     scheduler: str = setting("linear", group="optimisation", choices=SCHEDULERS, ui=_shown("dropdown", "adv.optim"),
                              help="learning-rate schedule")
     weight_decay: float = setting(0.01, group="optimisation", ui=_shown("number", "adv.optim"), help="weight decay")
@@ -87,9 +90,9 @@ class TrainConfig:
                                           ui=_shown("number", "adv.optim2", hint="train.neftune_hint"),
                                           help="NEFTune noise (none or 0 = off)")
     eval_fraction: float = setting(0.0, group="saving", ui=_shown("number", "adv.optim2"),
-                                   help="share of examples held out for eval loss (0 = none)")
+                                   at_least=0, below=0.5, help="share of examples held out for eval loss (0 = none)")
     save_steps: int = setting(20, group="saving", ui=_shown("int", "adv.optim2"),
-                              help="checkpoint every N steps (resume continues from the last one)")
+                              at_least=1, help="checkpoint every N steps (resume continues from the last one)")
     add_control_tokens: bool = setting(False, group="data", ui=_shown("checkbox", "adv.tokens", "train.add_tokens"),
                                        help="add missing template control tokens and train their embedding rows")
     # replay: the base model's answers to general prompts, mixed in so the character keeps general knowledge. The
@@ -97,6 +100,7 @@ class TrainConfig:
     replay_share: float = setting(0.0, group="replay",
                                   ui=_shown("slider", "replay", "train.replay_share", "train.replay_hint",
                                             minimum=0, maximum=0.8, step=0.05),
+                                  at_least=0, below=0.9,
                                   help="share of training rows that are the base model's answers to general prompts "
                                        "(0 = off)")
     replay_system: str = setting("persona", group="replay", choices=("none", "persona"),
@@ -107,16 +111,18 @@ class TrainConfig:
                             help="fill rows of max length with whole examples (fewer, fuller steps)")
     # several processes (GPUs) or machines, through torch.distributed (torchrun's launcher); 1 = one process
     num_processes: int = setting(1, group="scale", ui=_shown("int", "scale", "train.num_processes", minimum=1),
+                                 at_least=1,
                                  help="processes in all, one per GPU (CPU: gloo); batch size is per process")
     strategy: str = setting("ddp", group="scale", choices=STRATEGIES, ui=_shown("dropdown", "scale", "train.strategy"),
                             help="how the processes share the work (default ddp; README: what combines)")
     num_machines: int = setting(1, group="scale", ui=_shown("int", "scale", "train.num_machines", minimum=1),
-                                help="machines taking part (each runs this command)")
+                                at_least=1, help="machines taking part (each runs this command)")
     machine_rank: int = setting(0, group="scale", ui=_shown("int", "scale", "train.machine_rank", minimum=0),
-                                help="this machine's rank (0 = the main machine)")
+                                at_least=0, help="this machine's rank (0 = the main machine)")
     main_address: str = setting("", group="scale", ui=_shown("text", "scale", "train.main_address"),
                                 help="the main machine's address (several machines)")
     main_port: int = setting(0, group="scale", ui=_shown("int", "scale", "train.main_port", minimum=0),
+                             at_least=0, below=65536,
                              help="its rendezvous port (default: any free port on one machine, 29500 on several)")
     allow_doctor_errors: bool = setting(False, group="data", ui=_shown("checkbox", "adv.tokens", "train.override"),
                                         help="launch despite Template Doctor errors")
@@ -137,7 +143,7 @@ class TrainConfig:
                                help="preference file: the studio's votes, prompt/chosen/rejected rows, trl's "
                                     "conversational rows, or prompt/completion/label rows (kto)")
     beta: float = setting(0.1, group="method", ui=_shown("number", "method", "train.beta", "train.beta_hint"),
-                          help="how far a preference run may move from its parent (higher: less)")
+                          above=0, help="how far a preference run may move from its parent (higher: less)")
     # "sigmoid+sft": DPO plus the chosen replies' own likelihood (RPO; trl sums the listed losses), which keeps the
     # chosen replies' end-of-turn likely while the margin grows
     loss_type: str = setting("", group="method", choices=all_losses,
@@ -201,37 +207,17 @@ class TrainConfig:
 
     def validate(self, n_examples: int | None = None) -> None:
         """Refuse invalid settings before launch, naming the field."""
-        checks = [
-            (self.lora_r >= 1, T("cfg.lora_r")),
-            (self.lora_alpha > 0, T("cfg.lora_alpha")),
-            (0 <= self.lora_dropout < 1, T("cfg.lora_dropout")),
-            (self.learning_rate > 0, T("cfg.learning_rate")),
-            (self.batch_size >= 1, T("cfg.batch_size")),
-            (self.grad_accum >= 1, T("cfg.grad_accum")),
+        declared = declared_problem(self)   # each setting's own choices and range, from its declaration
+        if declared is not None:
+            raise StudioError("err.config.invalid", message=declared)
+        checks = [   # rules between settings
             (self.max_steps > 0 or self.epochs > 0, T("cfg.steps")),
-            (self.max_length >= 16, T("cfg.max_length")),
-            (self.warmup_steps >= 0, T("cfg.warmup")),
-            (0 <= self.eval_fraction < 0.5, T("cfg.eval_fraction")),
-            (self.optimizer in OPTIMIZERS, T("cfg.optimizer", choices=", ".join(OPTIMIZERS))),
-            (self.scheduler in SCHEDULERS, T("cfg.scheduler", choices=", ".join(SCHEDULERS))),
-            (self.template in _templates(), T("cfg.template", choices=", ".join(_templates()))),
-            (self.method in _methods(), T("cfg.method", choices=", ".join(_methods()))),
             (not self.needs_parent or bool(self.parent_run), T("cfg.parent_run")),
             (not self.needs_parent or bool(self.preferences), T("cfg.preferences")),
-            (self.beta > 0, T("cfg.beta")),
-            (self.report_to in TRACKERS, T("cfg.report_to", choices=", ".join(TRACKERS))),
             (not self.loss_type or self.loss_type in self._losses(),
              T("cfg.loss_type", method=self.method, choices=", ".join(self._losses() or ("-",)))),
-            (self.train_on in TRAIN_ON, T("cfg.train_on")),
-            (self.compute_dtype in ("auto", "bf16", "fp16", "fp32"), T("cfg.compute_dtype")),
             (bool(self.target_modules), T("cfg.target_modules")),
-            (self.save_steps >= 1, T("cfg.save_steps")),
-            (0 <= self.replay_share < 0.9, T("cfg.replay_share")),
-            (self.replay_system in ("none", "persona"), T("cfg.replay_system")),
             (bool(self.data), T("cfg.data")),
-            (self.num_processes >= 1, T("cfg.num_processes")),
-            (self.num_machines >= 1, T("cfg.num_machines")),
-            (self.strategy in STRATEGIES, T("cfg.strategy", choices=", ".join(STRATEGIES))),
         ]
         if n_examples is not None:
             train_n = n_examples - int(n_examples * self.eval_fraction)

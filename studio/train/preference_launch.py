@@ -17,7 +17,7 @@ from studio.format.contract import Contract
 from studio.format.preference_render import RenderedPreferences, render_preferences
 from studio.jobs.folders import Run, new_run_folder, output_inside, resolve_run
 from studio.jobs.liveness import refresh
-from studio.jobs.status import State
+from studio.jobs.runs import RunInfo, can_be_parent
 from studio.locale import T, Text
 from studio.train.config import TrainConfig
 from studio.train.methods import get_method
@@ -36,9 +36,9 @@ def parent_of(cfg: TrainConfig, runs_dir: Path) -> tuple[Run, TrainConfig]:
     if not cfg.parent_run:
         raise StudioError("err.config.invalid", message=T("cfg.parent_run"))
     parent = resolve_run(cfg.parent_run, runs_dir)
-    state = refresh(parent.path).state
-    if state != State.FINISHED or not parent.has_adapter():
-        raise StudioError("err.prefs.parent_unfinished", run=parent.id, state=T(f"state.{state}"))
+    info = RunInfo(parent.id, parent.path, refresh(parent.path))
+    if not can_be_parent(info):
+        raise StudioError("err.prefs.parent_unfinished", run=parent.id, state=T(f"state.{info.state}"))
     problem = adapter_problem(parent.adapter)   # the same check chat, merge and serve make before loading one
     if problem:
         raise StudioError("err.prefs.parent_unusable", run=parent.id, problem=problem)

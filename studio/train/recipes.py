@@ -57,6 +57,10 @@ def recipe(model: str = "default", device: str | None = None) -> TrainConfig:
     return cfg
 
 
+# 'Quick test settings' in the Train tab: the whole loop in minutes (a few steps, no replay, no held-out rows)
+QUICK_TEST = {"max_steps": 5, "save_steps": 5, "replay_share": 0.0, "eval_fraction": 0.0}
+
+
 def preference_recipe(parent: TrainConfig, method: str) -> TrainConfig:
     """A preference run's settings: the parent's (model, template, LoRA shape, lengths), the method's defaults, no
     replay (the parent already mixed it in)."""

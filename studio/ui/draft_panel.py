@@ -16,7 +16,7 @@ from studio.data import drafts as dr
 from studio.data import persona_session as ps
 from studio.jobs.folders import Run
 from studio.jobs.launcher import result
-from studio.jobs.runs import list_runs
+from studio.jobs.runs import can_be_evaluated, list_runs, runs_that
 from studio.jobs.status import PARAMS, State, read_status
 from studio.locale import render, tr
 from studio.serve.chat_session import ChatRegistry
@@ -32,9 +32,8 @@ REVIEW_KEYS = ("col.id", "draft.col.accept", "col.question", "col.answer", "draf
 
 def model_choices() -> list[str]:
     """The base models, each run's adapter (its id) and each merged model (id:merged)."""
-    runs = [Run(r.path) for r in list_runs(runs_dir())]
-    return (base_choices() + [r.id for r in runs if r.has_adapter()]
-            + [r.id + MERGED for r in runs if r.has_merged()])
+    return (base_choices() + runs_that(can_be_evaluated, runs_dir())
+            + [r.id + MERGED for r in list_runs(runs_dir()) if Run(r.path).has_merged()])
 
 
 def review_frame(session: ps.EditSession | None, lang: str) -> pd.DataFrame:

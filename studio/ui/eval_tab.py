@@ -15,8 +15,8 @@ from studio.data.library import safe_folder_name
 from studio.eval.registry import rate_names
 from studio.eval.report import answers_csv, html_report, metric_rows, rate_bars, warnings
 from studio.eval.results import job_results, saved_results
-from studio.jobs.folders import Run, resolve_run
-from studio.jobs.runs import list_runs
+from studio.jobs.folders import resolve_run
+from studio.jobs.runs import can_be_evaluated, runs_that
 from studio.jobs.status import read_status
 from studio.locale import LANGS, tr
 from studio.serve.chat_session import ChatRegistry
@@ -27,7 +27,7 @@ from studio.ui.i18n import UPLOAD
 
 
 def finished_runs() -> list[str]:
-    return [r.id for r in list_runs(runs_dir()) if Run(r.path).has_adapter()]
+    return runs_that(can_be_evaluated, runs_dir())
 
 
 METRIC_KEYS = ("col.metric", "eval.model.base", "eval.model.tuned")

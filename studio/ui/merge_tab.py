@@ -9,7 +9,7 @@ from studio.core.workspace import home, runs_dir
 from studio.data.card_image import SUFFIXES
 from studio.export.gguf_file import QUANTS
 from studio.jobs.folders import Run, output_inside, resolve_run
-from studio.jobs.runs import list_runs
+from studio.jobs.runs import can_be_merged, runs_that
 from studio.serve.chat_session import ChatRegistry
 from studio.serve.merge import COMBINE_METHODS
 from studio.ui import job_panel as jp
@@ -19,8 +19,7 @@ KINDS = ("merge", "combine", "export")
 
 
 def adapter_runs() -> list[str]:
-    return [r.id for r in list_runs(runs_dir())
-            if Run(r.path).adapter.exists() or Run(r.path).checkpoints.exists()]
+    return runs_that(can_be_merged, runs_dir())
 
 
 def parse_weights(text: str | None, n: int) -> list[float]:

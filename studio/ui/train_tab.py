@@ -16,7 +16,7 @@ from studio.data import persona_session as ps
 from studio.jobs.checkpoints import damaged_checkpoints, latest_checkpoint
 from studio.jobs.folders import Run, find_run
 from studio.jobs.launcher import tail_log, to_follow
-from studio.jobs.runs import list_runs
+from studio.jobs.runs import can_be_parent, runs_that
 from studio.locale import T, render, tr
 from studio.serve.chat_session import ChatRegistry
 from studio.train import launch
@@ -24,7 +24,7 @@ from studio.train.config import TrainConfig
 from studio.train.distributed import visible_gpus
 from studio.train.memory import approx_lengths, available_memory, estimate
 from studio.train.plan import plan_run
-from studio.train.recipes import recipe
+from studio.train.recipes import QUICK_TEST, recipe
 from studio.train.setups import list_setups, load_setup, save_setup
 from studio.train.views import (
     HISTORY_COLUMNS,
@@ -177,7 +177,6 @@ def on_load_setup(name, lg):
     return [*recipe_values(cfg), cfg.model, tr(lg, "setup.loaded", name=name)]
 
 
-QUICK_TEST = {"max_steps": 5, "save_steps": 5, "replay_share": 0.0, "eval_fraction": 0.0}
 
 
 def on_quick_test(lg):
@@ -236,7 +235,7 @@ def on_compare(ids, lg: str = "en"):
 
 def parent_choices() -> list[str]:
     """Runs a preference run can start from: finished, with an adapter, newest first."""
-    return [r.id for r in list_runs(runs_dir()) if r.state == "finished" and Run(r.path).has_adapter()]
+    return runs_that(can_be_parent, runs_dir())
 
 
 def on_method(method: str, parent: str | None):
