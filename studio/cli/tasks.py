@@ -28,7 +28,7 @@ def _eval(p: dict, runs_dir: Path, say) -> Text:
     from studio.eval.evaluate import evaluate
     res = evaluate(p["ref"], p.get("prompts") or None, runs_dir, int(p.get("max_new_tokens") or 64), progress=say,
                    against=p.get("against") or "base")
-    return T("eval.done", n=len(res["answers"]), path=str(Run(p["ref"]).results))
+    return T("eval.done", n=len(res["answers"]), path=str(Run(Path(p["ref"])).results))
 
 
 def _export(p: dict, runs_dir: Path, say) -> Text:

@@ -22,6 +22,9 @@ class JobFolder:
     """Files every job and run folder has: status, log, stop request, parameters, progress and result."""
     path: Path
 
+    def __post_init__(self) -> None:   # a folder given as text is a Path all the same (paths are joined with /)
+        object.__setattr__(self, "path", Path(self.path))
+
     @property
     def id(self) -> str:
         return self.path.name

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from studio.jobs.status import STOP
@@ -50,15 +49,3 @@ class LoadWatch:
                 self.on_stop()
                 end_process()
                 return
-
-
-@contextmanager
-def while_loading(folder: Path, on_stop: Callable[[], None], enabled: bool = True) -> Iterator[None]:
-    """Inside: a stop request ends the process within POLL_S (after `on_stop`)."""
-    watch = LoadWatch(folder, on_stop)
-    if enabled:
-        watch.arm()
-    try:
-        yield
-    finally:
-        watch.close()

@@ -238,6 +238,7 @@ MESSAGES: dict[str, str] = {
     "gen.repetition_penalty": "repetition_penalty", "gen.max_new_tokens": "max_new_tokens", "gen.seed": "seed",
     "chat.temperature_hint": "0 = greedy", "chat.top_k_hint": "0 = off",
     "chat.type_first": "Type a message first.",
+    "chat.queued": "Your message is queued ({n} waiting): it is sent when the current answers are complete.",
     "chat.cut": "  [cut: max new tokens]", "chat.shortened": "  [prompt shortened from the left to fit]",
     "chat.vote_to_reveal": "Vote to reveal the models.", "chat.nothing_to_regen": "Nothing to regenerate yet.",
     "chat.wait_for_answers": "Both models are still answering: vote when the answers are complete (the vote is about this message).",

@@ -235,6 +235,7 @@ MESSAGES: dict[str, str] = {
     "gen.max_new_tokens": "最大生成トークン数 (max_new_tokens)", "gen.seed": "乱数シード (seed)",
     "chat.temperature_hint": "0 = 貪欲法(毎回同じ答え)", "chat.top_k_hint": "0 = 使わない",
     "chat.type_first": "先にメッセージを入力してください。",
+    "chat.queued": "メッセージを順番待ちに入れました(待ち {n} 件)。今の返答が終わると送信します。",
     "chat.cut": " [最大トークン数で打ち切り]", "chat.shortened": " [入りきらないため先頭側を短縮]",
     "chat.vote_to_reveal": "投票するとモデル名が表示されます。", "chat.nothing_to_regen": "再生成するものがまだありません。",
     "chat.wait_for_answers": "両方のモデルがまだ回答中です。回答が終わってから投票してください(投票はこのメッセージへの回答が対象です)。",

@@ -58,6 +58,7 @@ class ChatSession:
     revealed: bool = True
     last: dict = field(default_factory=dict)   # the last exchange, for a vote
     answering: bool = False                    # both panes still stream: a vote now would judge half answers
+    queued: list[str] = field(default_factory=list)   # messages sent while the panes stream, answered in order
 
     def release(self) -> None:
         for e in self.engines.values():

@@ -19,6 +19,7 @@ class RunFilesCallback(TrainerCallback):
         self.first_step: int | None = None
         self.earlier_s = 0.0     # training time before a resume: elapsed_s goes on from it, never restarts
         self.rank = Rank.current()
+        self.watch = None        # the worker's stop watch, armed until the first step ends (studio.train.phases)
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.time()
@@ -27,8 +28,10 @@ class RunFilesCallback(TrainerCallback):
             done = [r for r in read_metrics(self.run) if r["step"] <= state.global_step
                     and isinstance(r.get("elapsed_s"), (int, float))]
             self.earlier_s = float(done[-1]["elapsed_s"]) if done else 0.0
-        if self.rank.writes_files:   # the training phase: the earlier phases' lines go
-            write_status(self.run, state=State.RUNNING, step=state.global_step, total=state.max_steps, phase=None)
+        if self.rank.writes_files:   # the first step is a phase of its own: it may take a minute on a busy CPU
+            stopping = (self.run / STOP).exists()   # a stop asked for already is never turned back into running
+            write_status(self.run, **({} if stopping else {"state": State.RUNNING}), step=state.global_step,
+                         total=state.max_steps, phase={"name": "first_step", "since": time.time()})
 
     def _eta(self, state) -> float | None:
         done = state.global_step - (self.first_step or 0)
@@ -50,6 +53,9 @@ class RunFilesCallback(TrainerCallback):
             append_metrics(self.run, record)
 
     def on_step_end(self, args, state, control, **kwargs):
+        if self.watch is not None:   # from now on a stop saves what was trained, at this step boundary
+            self.watch.disarm()
+            self.watch = None
         eta = self._eta(state)
         stop = (self.run / STOP).exists()
         if self.rank.world > 1:
@@ -58,6 +64,6 @@ class RunFilesCallback(TrainerCallback):
             control.should_training_stop = True
             control.should_save = True  # a checkpoint at the stop step, so resume continues from here
         if self.rank.writes_files:
-            write_status(self.run, step=state.global_step, total=state.max_steps, eta_s=eta,
+            write_status(self.run, step=state.global_step, total=state.max_steps, eta_s=eta, phase=None,
                          **({"state": State.STOPPING} if stop else {}))
         return control

@@ -6,14 +6,13 @@ once while the base model loads: loading writes nothing, so the worker may simpl
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from studio.core.errors import Stopped
 from studio.jobs.folders import Run
 from studio.jobs.status import State, write_status
-from studio.jobs.stopwatch import while_loading
+from studio.jobs.stopwatch import LoadWatch
 
 
 def enter(run: Path, name: str, writes: bool = True, **detail) -> None:
@@ -36,12 +35,12 @@ def counted(run: Path, name: str) -> Callable[[int, int], bool]:
     return report
 
 
-@contextmanager
-def ends_on_stop(run: Path, enabled: bool = True) -> Iterator[None]:
-    """Inside: a stop request ends this process within a poll, marking the run stopped. Only for work that writes
-    nothing (loading a model). With several ranks this is off (enabled=False): they stop at the next phase."""
+def stop_watch(run: Path) -> LoadWatch:
+    """An armed watch: until it is disarmed (the first step's end) or closed, a stop request marks the run stopped
+    and ends this process within a poll. Only while nothing has been written that a stop must keep."""
     def record() -> None:
         write_status(run, state=State.STOPPED, finished=time.time())
-        print("stopped while loading the base model: nothing was trained", flush=True)
-    with while_loading(run, record, enabled):
-        yield
+        print("stopped before the first step ended: nothing was trained", flush=True)
+    watch = LoadWatch(run, record)
+    watch.arm()
+    return watch

@@ -13,7 +13,8 @@ from studio.jobs.status import LIVE, localized_error
 from studio.locale import tr
 from studio.train.config import run_settings
 
-PHASES = ("start", "data", "replay", "load", "trainer", "save")   # train.phase.<name> in the locale tables
+# train.phase.<name> in the locale tables
+PHASES = ("start", "data", "replay", "load", "trainer", "first_step", "save")
 
 
 def progress_text(run: Path | None, lang: str = "en") -> tuple[str, float]:

@@ -14,6 +14,7 @@ from studio.format.contract import Contract
 from studio.jobs.checkpoints import damaged_checkpoints, latest_checkpoint
 from studio.jobs.folders import CONFIG, Run
 from studio.jobs.status import NO_ERROR, State, error_fields, explain, pid_fields, write_status  # noqa: F401 - explain is tested through here
+from studio.jobs.stopwatch import LoadWatch
 from studio.train import distributed, phases
 from studio.train.config import TrainConfig
 from studio.train.distributed import Rank
@@ -27,6 +28,7 @@ class Prepared:
     tokenizer: object
     contract: Contract
     config: TrainConfig
+    watch: LoadWatch | None = None   # armed until the first step ends: a stop before then ends the process at once
 
 
 def method_module(name: str):
@@ -52,11 +54,18 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
     setup = make_setup(run, cfg)
     data = method.data(setup)   # a replay run's base answers first, as their own counted phase
     phases.enter(run, "load", rank.writes_files, model=cfg.model)
-    with phases.ends_on_stop(run, enabled=rank.world == 1):
-        model = load_base(setup, data.added)
+    # From here to the end of the first step the worker writes nothing a stop must keep (loading the base, setting
+    # up the trainer, a checkpoint's state read back, the first step): a stop ends the process within a poll.
+    # With several ranks this is off: they agree on a stop at a step boundary.
+    watch = phases.stop_watch(run) if rank.world == 1 else None
+    model = load_base(setup, data.added)
     phases.enter(run, "trainer", rank.writes_files)
     trainer = method.trainer(setup, data, model, lora_config(cfg, model, data.added))
-    return Prepared(trainer, setup.tokenizer, contract_for(setup, data), cfg)
+    from studio.train.callbacks import RunFilesCallback
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, RunFilesCallback):
+            callback.watch = watch   # disarmed when the first step ends
+    return Prepared(trainer, setup.tokenizer, contract_for(setup, data), cfg, watch)
 
 
 def versions() -> dict:
@@ -74,6 +83,7 @@ def run_worker(run: Path, resume: bool = False) -> int:
     """Train the run in this process. Exit code 0 finished/stopped, 1 failed. Everything goes to files."""
     import os
     rank = Rank.current()
+    watch = None
     if rank.world > 1:
         distributed.die_with_parent()  # status.json's pid is the launch process: its ranks must not outlive it
     if rank.writes_files:
@@ -83,6 +93,7 @@ def run_worker(run: Path, resume: bool = False) -> int:
     try:
         cfg = TrainConfig.load(run / CONFIG)
         prepared = prepare(run, cfg)
+        watch = prepared.watch
         ckpt = latest_checkpoint(run) if resume else None
         if resume:
             for name, why in damaged_checkpoints(run):
@@ -123,4 +134,6 @@ def run_worker(run: Path, resume: bool = False) -> int:
             write_status(run, state=State.FAILED, **error_fields(explain(e)), finished=time.time())
         return 1
     finally:
+        if watch is not None:
+            watch.close()
         sys.stdout.flush()

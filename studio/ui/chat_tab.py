@@ -52,7 +52,27 @@ def pickers(hide: bool) -> tuple:
     return gr.Dropdown(visible=not hide), gr.Dropdown(visible=not hide), gr.Markdown(visible=hide)
 
 
-def on_send(chats: ChatRegistry, msg, first, second, is_blind, s, *sv, only: int | None = None):
+def on_queue(chats: ChatRegistry, msg, s, lg):
+    """Runs at once, even while the panes stream: the typed message leaves the box and waits in the session's
+    queue, so a message sent meanwhile is never lost; `on_send_next` answers the queue in order."""
+    s = session_for(chats, s)
+    if not (msg or "").strip():
+        return gr.skip(), tr(lg, "chat.type_first"), s
+    s.queued.append(msg)
+    waiting = s.answering or len(s.queued) > 1
+    return "", tr(lg, "chat.queued", n=len(s.queued)) if waiting else gr.skip(), s
+
+
+def on_send_next(chats: ChatRegistry, first, second, is_blind, s, *sv):
+    """Answer the oldest queued message (one per press of Send; the presses run one after another)."""
+    if s is None or not s.queued:
+        yield (gr.skip(),) * 5 + (gr.skip(),) * 3
+        return
+    yield from on_send(chats, s.queued.pop(0), first, second, is_blind, s, *sv, from_queue=True)
+
+
+def on_send(chats: ChatRegistry, msg, first, second, is_blind, s, *sv, only: int | None = None,
+            from_queue: bool = False):
     """sv: the generation settings, the system prompt to try ('' = each model's own), the session's language."""
     *sv, system, lg = sv
     s = session_for(chats, s)
@@ -62,14 +82,16 @@ def on_send(chats: ChatRegistry, msg, first, second, is_blind, s, *sv, only: int
     settings = GenSettings(temperature=float(sv[0]), top_p=float(sv[1]), top_k=int(sv[2] or 0),
                            repetition_penalty=float(sv[3]), max_new_tokens=int(sv[4] or 64), seed=int(sv[5] or 0))
     # The box is cleared once, at the start; while the panes stream it is left alone, so a next message typed
-    # meanwhile is kept and (trigger_mode="always_last") sent when these answers are complete.
-    cleared = only is not None   # regenerating leaves the box alone
+    # meanwhile is kept. The status box is cleared once too: a message said meanwhile (a refused vote) stays.
+    cleared = only is not None or from_queue   # regenerating, or a queued message (on_queue took it from the box)
+    started = False
     try:
         for texts in s.respond(msg, settings, lg, (system or "") if (system or "").strip() else None, only):
-            yield (*panes_out(s, (msg, texts[0], texts[1]), only), gr.skip() if cleared else "", "", s, *hide)
-            cleared = True
+            yield (*panes_out(s, (msg, texts[0], texts[1]), only), gr.skip() if cleared else "",
+                   gr.skip() if started else "", s, *hide)
+            cleared = started = True
     except StudioError as e:
-        yield (*panes_out(s), gr.skip() if cleared else msg, e.render(lg), s, *hide)
+        yield (*panes_out(s), gr.skip() if cleared and not from_queue else msg, e.render(lg), s, *hide)
         return
     yield (*panes_out(s), gr.skip() if cleared else "", tr(lg, "chat.vote_to_reveal") if not s.revealed else "",
            s, *hide)
@@ -100,6 +122,7 @@ def on_vote(which: str):
         try:
             a, b = (s or ChatSession(str(runs_dir()))).vote(which, sv)
         except StudioError as e:
+            gr.Warning(e.render(lg))   # a toast too: the status box may be scrolled away from the vote buttons
             return gr.skip(), gr.skip(), e.render(lg), gr.skip(), s, *[gr.skip()] * 3
         la, lb = s.labels()
         return (gr.Chatbot(label=la), gr.Chatbot(label=lb),
@@ -180,12 +203,21 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State, train: Tr
     common = [left, right, blind, chat_state, *settings_inputs, system, lang]
     shown = [left, right, hidden_note]
     send_out = [pane_a, pane_b, message, status, chat_state, *shown]
-    send.click(partial(on_send, chats), [message, *common], send_out, api_name="chat_send", trigger_mode="always_last")
-    message.submit(partial(on_send, chats), [message, *common], send_out, api_visibility="private",
-                   trigger_mode="always_last")
-    regen.click(partial(on_regen, chats), common, send_out, api_name="chat_regenerate")
-    regen_a.click(partial(on_regen, chats, only=0), common, send_out, api_name="chat_regenerate_a")
-    regen_b.click(partial(on_regen, chats, only=1), common, send_out, api_name="chat_regenerate_b")
+    # In the page: Send (or Enter) takes the message from the box at once, even while the panes stream, and queues
+    # it; the answers then come one message after another (one concurrency group for both triggers).
+    for trigger in (send.click, message.submit):
+        # trigger_mode "multiple": a press while the last answers stream must run too (gradio's default drops it)
+        trigger(partial(on_queue, chats), [message, chat_state, lang], [message, status, chat_state], queue=False,
+                api_visibility="private", trigger_mode="multiple").then(
+            partial(on_send_next, chats), common, send_out, api_visibility="private", trigger_mode="multiple",
+            concurrency_id="chat-answers", concurrency_limit=1)
+    # For API clients (gradio_client): one call sends a message and returns the finished answers.
+    api_send = gr.Button(visible=False)
+    api_send.click(partial(on_send, chats), [message, *common], send_out, api_name="chat_send")
+    answers = {"concurrency_id": "chat-answers", "concurrency_limit": 1}   # one stream at a time per page
+    regen.click(partial(on_regen, chats), common, send_out, api_name="chat_regenerate", **answers)
+    regen_a.click(partial(on_regen, chats, only=0), common, send_out, api_name="chat_regenerate_a", **answers)
+    regen_b.click(partial(on_regen, chats, only=1), common, send_out, api_name="chat_regenerate_b", **answers)
     clear.click(partial(on_clear, chats), [left, right, blind, chat_state],
                 [pane_a, pane_b, status, chat_state, *shown], api_name="chat_clear")
     blind.change(on_blind, [blind], shown, api_name="chat_blind")

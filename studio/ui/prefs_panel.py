@@ -50,6 +50,7 @@ def on_rate(pane: int, good: bool):
                 raise StudioError("chat.chat_first")
             model = s.rate(pane, good, settings)
         except StudioError as e:
+            gr.Warning(e.render(lg))   # also a toast: the answers' stream must not hide that nothing was recorded
             return e.render(lg), gr.skip()
         mark = tr(lg, "prefs.good" if good else "prefs.bad")
         return tr(lg, "prefs.rated", model=model if s.revealed else "AB"[pane], mark=mark), votes_line(lg)

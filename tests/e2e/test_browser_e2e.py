@@ -5,6 +5,7 @@ on a developer's machine, but fails under CI=true, where test.sh installs it.
 """
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,7 @@ def wait_until_ended(folder_of, what: str) -> None:
 
 
 @pytest.mark.slow
-def test_whole_loop_in_a_browser(app):
+def test_whole_loop_in_a_browser(app, monkeypatch):
     """The loop once in English, then the Japanese pass through the app's own language switch (every tab again,
     its labels and the results in Japanese); a screenshot per step in test-artifacts/e2e/<lang>-*.png, and the
     first-hour defects pinned where a user meets them."""
@@ -107,6 +108,14 @@ def test_whole_loop_in_a_browser(app):
     from studio.jobs.runs import list_runs
     from studio.locale import tr
     url, model, tmp = app
+    from studio.serve.chat_session import ChatSession
+    respond = ChatSession._respond
+
+    def slowed(self, *args, **kwargs):   # a tiny model answers in a blink; a real one streams for many seconds
+        for texts in respond(self, *args, **kwargs):
+            time.sleep(0.08)
+            yield texts
+    monkeypatch.setattr(ChatSession, "_respond", slowed)
     lang = "en"
     runs = tmp / "runs"
     t = lambda key, **kw: tr(lang, key, **kw)  # noqa: E731 - what the page must say, from the one table
@@ -323,6 +332,23 @@ def test_whole_loop_in_a_browser(app):
             shot("3-train")
             tab("tab.chat")
             expect(page.get_by_role("button", name=t("chat.send"))).to_be_visible()
+            # Issue 37: a message sent, and a vote pressed, while the answers stream are neither lost nor silent
+            from studio.serve.votes import read_votes, votes_path
+            voted = len(read_votes(votes_path()))
+            box = page.get_by_label(t("chat.message"))
+            box.fill("一つ目の質問")
+            page.get_by_role("button", name=t("chat.send")).click()
+            page.wait_for_function("() => document.body.innerText.includes('一つ目の質問')")   # streaming (slowed)
+            box.fill("二つ目の質問")
+            page.get_by_role("button", name=t("chat.send")).click()
+            wait_text(t("chat.queued", n=1), 10_000)
+            expect(box).to_have_value("")
+            page.get_by_role("button", name=t("chat.vote_b")).click()
+            wait_text(t("chat.wait_for_answers"), 10_000)   # in the status box and in a toast
+            shot("4-chat-streaming")
+            page.wait_for_function("() => (document.body.innerText.match(/二つ目の質問/g) || []).length >= 2",
+                                   timeout=120_000)         # the second message, answered in both panes
+            assert len(read_votes(votes_path())) == voted    # the vote pressed while answering was not recorded
             shot("4-chat")
             tab("tab.merge")
             expect(page.get_by_role("button", name=t("merge.go"))).to_be_visible()

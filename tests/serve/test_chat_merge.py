@@ -243,25 +243,38 @@ def test_a_vote_while_the_panes_still_answer_is_refused_not_filed_under_the_prev
 
 
 def test_a_message_typed_while_the_panes_stream_is_kept_and_queued(setup, tmp_path, monkeypatch):
-    """Issue 26: every streamed update cleared the message box, so a next message typed meanwhile vanished; now the
-    box is cleared once and Send/Enter queue the latest message (trigger_mode always_last)."""
+    """Issues 26 and 37: a second message sent while the answers stream was lost (the result box later said 'type a
+    message first'). Send now takes the message from the box at once (not queued behind the stream) into the
+    session's queue, and the answers come one message after another, in order."""
     import shutil
 
     import gradio as gr
 
     from studio.serve.chat_session import ChatRegistry
     from studio.ui.app import build_app
-    from studio.ui.chat_tab import on_send
+    from studio.ui.chat_tab import on_queue, on_send_next
     _, a1, _ = setup
     shutil.copytree(a1, tmp_path / "runs" / "r1" / "adapter")
     monkeypatch.setenv("STUDIO_RUNS_DIR", str(tmp_path / "runs"))
-    updates = list(on_send(ChatRegistry(), "ごきげんよう", "base", "run:r1", False, None, 0.0, 1.0, 0, 1.0, 4, 0, "",
-                           "ja"))
-    boxes = [u[2] for u in updates]
-    assert len(boxes) >= 3 and boxes[0] == "" and all(isinstance(b, type(gr.skip())) for b in boxes[1:])
+    chats, settings = ChatRegistry(), (0.0, 1.0, 0, 1.0, 4, 0, "", "ja")
+    box, note, s = on_queue(chats, "ごきげんよう", None, "ja")
+    assert box == "" and s.queued == ["ごきげんよう"]
+    first = on_send_next(chats, "base", "run:r1", False, s, *settings)
+    update = next(first)                                  # the first answer is streaming now
+    assert s.answering and update[2] is not None and isinstance(update[2], type(gr.skip()))  # the box is left alone
+    box, note, s = on_queue(chats, "次の質問です", s, "ja")  # sent meanwhile
+    assert box == "" and "順番待ち" in note and s.queued == ["次の質問です"]
+    list(first)
+    assert [u for u, _ in s.panes[0].history] == ["ごきげんよう"]
+    list(on_send_next(chats, "base", "run:r1", False, s, *settings))
+    assert [u for u, _ in s.panes[0].history] == ["ごきげんよう", "次の質問です"] and not s.queued
+    assert on_queue(chats, "  ", s, "ja")[1] == "先にメッセージを入力してください。"
     demo, _ = build_app()
-    sends = [d for d in demo.config["dependencies"] if d.get("api_name") == "chat_send"]
-    assert sends and sends[0]["trigger_mode"] == "always_last"
+    deps = demo.config["dependencies"]
+    takes = [d for d in deps if not d.get("queue", True) and d.get("api_visibility") == "private"]
+    assert len(takes) >= 2   # Send and Enter take the message at once, outside the queue
+    answers = [f for f in demo.fns.values() if f.concurrency_id == "chat-answers"]
+    assert len(answers) >= 5 and all(f.concurrency_limit == 1 for f in answers)   # send x2, regenerate x3
 
 
 def test_a_system_prompt_tried_in_chat_reaches_both_panes_and_the_vote(setup, tmp_path, monkeypatch):

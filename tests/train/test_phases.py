@@ -105,6 +105,7 @@ def test_a_stop_between_phases_ends_the_run_before_anything_is_trained(tmp_path,
     ("load", {"model": "google/gemma-3-270m"}, "loading the base model google/gemma-3-270m",
      "ベースモデル google/gemma-3-270m を読み込んで"),
     ("trainer", {}, "setting up the trainer", "トレーナーを準備"),
+    ("first_step", {}, "computing the first step", "最初のステップを計算"),
     ("save", {}, "Saving the adapter", "アダプターを保存"),
 ])
 def test_each_phase_is_a_line_in_both_languages_with_its_elapsed_time(name, detail, en, ja):
@@ -113,3 +114,72 @@ def test_each_phase_is_a_line_in_both_languages_with_its_elapsed_time(name, deta
     assert en in phase_text(phase, "en") and "1:15 so far" in phase_text(phase, "en")
     assert ja in phase_text(phase, "ja") and "経過 1:15" in phase_text(phase, "ja")
     assert phase_text({"name": "../x"}, "en") == ""   # a name the tables do not have shows nothing, not a key
+
+
+def _stop_when(run, seen, ended):
+    """Ask for a stop now (as the Train tab does), then wait as a long library call would."""
+    from studio.jobs.launcher import request_stop
+    request_stop(run)
+    seen["asked"] = time.time()
+    ended.wait(30)
+
+
+@pytest.mark.parametrize("where", ["trainer", "first_step"])
+def test_stop_while_the_trainer_is_set_up_or_the_first_step_runs_ends_the_worker_within_a_poll(tmp_path, monkeypatch,
+                                                                                               where):
+    """Issue 37: pressed while the base loaded (quick test, a busy machine), the worker went on to set up the trainer
+    and ran step 1 (57 s) before stopping, and the state flipped from stopping back to running. Until the first
+    step ends nothing is written that a stop must keep: the process ends within a poll, from either place."""
+    import threading
+
+    from transformers import TrainerCallback
+
+    from studio.jobs import stopwatch
+    from studio.jobs.status import read_status
+    from studio.train import worker
+    from studio.train.methods import sft
+    run = _tiny_run(tmp_path, monkeypatch)
+    ended, seen = threading.Event(), {}
+    if where == "trainer":
+        make = sft.trainer
+
+        def slow_trainer(setup, data, model, lora):
+            seen["phase"] = read_status(run).phase
+            _stop_when(run, seen, ended)
+            return make(setup, data, model, lora)
+        monkeypatch.setattr(sft, "trainer", slow_trainer)
+    else:
+        class SlowFirstStep(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kwargs):
+                if state.global_step == 0:
+                    seen["phase"] = read_status(run).phase
+                    seen["state"] = read_status(run).state
+                    _stop_when(run, seen, ended)
+        prepare = worker.prepare
+
+        def with_slow_step(run_, cfg):
+            prepared = prepare(run_, cfg)
+            prepared.trainer.add_callback(SlowFirstStep())
+            return prepared
+        monkeypatch.setattr(worker, "prepare", with_slow_step)
+    monkeypatch.setattr(stopwatch, "end_process", lambda: (seen.setdefault("ended", time.time()), ended.set()))
+    worker.run_worker(run)
+    assert "ended" in seen, "the watcher never ended the process"
+    assert seen["phase"]["name"] == where and seen["ended"] - seen["asked"] < 3 * stopwatch.POLL_S + 1
+    assert seen.get("state", "running") == "running"   # the first step's own line: running, until the stop
+    assert read_status(run).state == "stopped"   # (here the process is not ended; the watcher recorded the stop)
+
+
+def test_the_first_step_never_turns_a_stop_back_into_running(tmp_path):
+    from types import SimpleNamespace
+
+    from studio.jobs.folders import Run
+    from studio.jobs.status import read_status, write_status
+    from studio.train.callbacks import RunFilesCallback
+    run = tmp_path / "run"
+    run.mkdir()
+    write_status(run, state="stopping", pid=1)
+    Run(run).stop.write_text("stop requested\n")
+    RunFilesCallback(run).on_train_begin(None, SimpleNamespace(global_step=0, max_steps=5), None)
+    status = read_status(run)
+    assert status.state == "stopping" and status.phase["name"] == "first_step"
