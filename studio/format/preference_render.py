@@ -13,7 +13,7 @@ from studio.format.contract import Contract
 from studio.format.render import IGNORE, render
 
 # why a preference is left out: the locale's `prefs.skip.<reason>`
-REASONS = ("other_persona", "other_template", "same_reply", "empty_reply", "special_text", "not_a_prefix",
+REASONS = ("rating", "other_persona", "other_template", "same_reply", "empty_reply", "special_text", "not_a_prefix",
            "no_stop", "too_long")
 
 

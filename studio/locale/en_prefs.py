@@ -37,6 +37,7 @@ PREFS: dict[str, str] = {
     'prefs.skip.not_a_prefix': 'whose prompt is not a prefix of prompt + reply under the template',
     'prefs.skip.no_stop': 'whose reply does not end on the end-of-turn token',
     'prefs.skip.too_long': 'longer than max_length',
+    'prefs.skip.rating': 'good/bad ratings (DPO learns from A/B pairs only; KTO learns from ratings too)',
     'train.method': 'Method',
     'train.method_sft': 'SFT (the persona table)',
     'train.method_dpo': 'DPO (A/B votes)',

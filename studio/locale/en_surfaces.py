@@ -56,6 +56,7 @@ SURFACES: dict[str, str] = {
     'chat.system_hint': "Replaces both panes' system prompt for the next messages, without retraining; a vote records the prompt used",
     'chat.system_too_long': 'The system prompt to try has {n} characters; at most {max} are used. Shorten it.',
     'plan.steps': '{rows} examples → {per_epoch} steps per epoch at {per_step} a step; {steps} steps ≈ {epochs} epochs.',
+    'plan.preferences': '{method} on the preference file: {rows} rows to learn from; {ratings} good/bad rating(s) left out (DPO learns from A/B pairs only, KTO from ratings too).',
     'plan.no_time': ' Time: shown once training has begun (no earlier run of this model and batch shape here).',
     'plan.time': ' Time: about {minutes} min ({per_step} s a step, measured in run {run} with the same model and batch shape).',
     'setup.title': 'Saved setups (every setting under a name)',

@@ -33,6 +33,7 @@ PREFS: dict[str, str] = {
     'prefs.skip.not_a_prefix': 'テンプレート上でプロンプトがプロンプト+返答の先頭に一致しないもの',
     'prefs.skip.no_stop': '返答がターン終了トークンで終わらないもの',
     'prefs.skip.too_long': 'max_length を超えるもの',
+    'prefs.skip.rating': '良い/悪いの評価(DPO は A/B の対だけから学びます。評価からも学ぶのは KTO です)',
     'train.method': '学習方法',
     'train.method_sft': 'SFT(ペルソナの表)',
     'train.method_dpo': 'DPO(A/B 投票)',

@@ -56,6 +56,7 @@ SURFACES: dict[str, str] = {
     'chat.system_hint': '再学習せずに、次のメッセージから両方のシステムプロンプトを置き換えます。投票には使ったプロンプトが記録されます',
     'chat.system_too_long': '試すシステムプロンプトが {n} 文字あります。使えるのは {max} 文字までです。短くしてください。',
     'plan.steps': '{rows} 件 → 1 エポック {per_epoch} ステップ(1 ステップ {per_step} 件)。{steps} ステップ ≈ {epochs} エポック。',
+    'plan.preferences': '選好ファイルでの {method}: 学習に使う行は {rows} 行。良い/悪いの評価 {ratings} 件は使いません(DPO は A/B の対だけ、KTO は評価からも学びます)。',
     'plan.no_time': ' 所要時間: 学習が始まると表示します(同じモデル・バッチ構成の過去の実行がここにありません)。',
     'plan.time': ' 所要時間: 約 {minutes} 分(1 ステップ {per_step} 秒。同じモデル・バッチ構成の実行 {run} での実測)。',
     'setup.title': '保存した設定(すべての設定に名前を付けて保存)',

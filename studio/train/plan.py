@@ -54,6 +54,23 @@ def step_seconds(cfg: TrainConfig, runs_dir: Path) -> tuple[float, str] | None:
     return None
 
 
+def preference_rows(cfg: TrainConfig) -> tuple[int, int] | None:
+    """(rows the preference run will train on, ratings a DPO run leaves out) counted from its file's shapes, without
+    tokenizing (the start checks each one); None when the file cannot be read yet."""
+    from studio.core.errors import StudioError
+    from studio.data.preferences import read_preference_file
+    from studio.train.methods import get_method
+    try:
+        prefs = read_preference_file(cfg.preferences)
+    except StudioError:
+        return None
+    pairs = sum(p.paired for p in prefs)
+    ratings = len(prefs) - pairs
+    if get_method(cfg.method).ratings:   # KTO: each pair gives a good and a bad row, each rating one row
+        return 2 * pairs + ratings, 0
+    return pairs, ratings
+
+
 def plan_run(cfg: TrainConfig, persona_rows: int, runs_dir: Path) -> Plan | None:
     """None without rows or when packing (a step then holds as many rows as fit, not a fixed number)."""
     if persona_rows <= 0 or cfg.packing:

@@ -86,10 +86,16 @@ def check(cfg: TrainConfig, runs_dir: Path) -> tuple[TrainConfig, RenderedPrefer
     cfg.validate()
     resolve(cfg.model)   # the parent's base must still be there, before any folder is made
     prefs = read_preference_file(cfg.preferences)
+    ratings = 0
+    if not method.ratings:   # DPO learns from A/B pairs: ratings are left out, counted and said (not silently kept)
+        ratings = sum(not p.paired for p in prefs)
+        prefs = [p for p in prefs if p.paired]
     contract = Contract.load(parent.adapter)
     tokenizer = seal_added_tokens(AutoTokenizer.from_pretrained(parent.adapter))
     rendered = render_preferences(prefs, contract, tokenizer, cfg.max_length)
-    usable = len(rendered.rows) if method.ratings else sum(r.label is None for r in rendered.rows)
+    if ratings:
+        rendered.skipped["rating"] = ratings
+    usable = len(rendered.rows)
     skipped = tuple(T("prefs.skipped_one", n=n, why=T(f"prefs.skip.{why}")) for why, n in rendered.skipped.items())
     if usable < MIN_PREFERENCES:
         raise StudioError("err.prefs.too_few", n=usable, need=MIN_PREFERENCES, skipped=skipped or "-")

@@ -68,6 +68,30 @@ def on_train_votes(s: ChatSession | None, lg: str):
             gr.update(value=fields["preferences"], visible=True))
 
 
+def chosen_reply(vote_id: str) -> str | None:
+    """The chosen reply (or the rated one) of a vote by its id, as the view shows it; None for no such vote."""
+    wanted = (vote_id or "").replace(",", " ").split()
+    row = next((r for r in vote_rows(read_votes(votes_path())) if wanted and r[0] == wanted[0]), None)
+    return row[4] if row else None
+
+
+def on_pick(frame: pd.DataFrame, evt: gr.SelectData):
+    """A click on a row of the view: its id goes into the id box and its chosen reply into the edit box."""
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    try:
+        vote_id = str(frame.iloc[int(row), 0])
+    except (IndexError, ValueError, TypeError):
+        return gr.skip(), gr.skip()
+    chosen = chosen_reply(vote_id)
+    return vote_id, chosen if chosen is not None else gr.skip()
+
+
+def on_id_typed(ids: str):
+    """An id typed (or pasted) into the id box: the edit box shows that vote's current chosen reply."""
+    chosen = chosen_reply(ids)
+    return chosen if chosen is not None else gr.skip()
+
+
 def on_delete(ids: str, query: str, lg: str):
     n = delete_votes(votes_path(), [i for i in (ids or "").replace(",", " ").split()])
     return tr(lg, "prefs.deleted", n=n), view(query, lg), votes_line(lg)
@@ -139,6 +163,9 @@ def build_prefs_panel(i18n: gr.I18n, chat_state: gr.State, settings_inputs: list
         on_method, [train_fields["method"], train_fields["parent_run"]], method_outputs, api_visibility="private")
     show.click(view, [query, lang], [table], api_name="preferences_view")
     query.submit(view, [query, lang], [table], api_visibility="private")
+    table.select(on_pick, [table], [ids, edited], api_name="preferences_pick")
+    ids.input(on_id_typed, [ids], [edited], api_visibility="private")
+    ids.submit(on_id_typed, [ids], [edited], api_visibility="private")
     delete.click(on_delete, [ids, query, lang], [status, table, counter], api_name="preferences_delete")
     save_edit.click(on_edit, [ids, edited, query, lang], [status, table], api_name="preferences_edit")
     to_table.click(on_to_table, [ids, persona_session, lang], [status], api_name="preferences_to_table")

@@ -23,7 +23,7 @@ from studio.train import launch
 from studio.train.config import TrainConfig
 from studio.train.distributed import visible_gpus
 from studio.train.memory import approx_lengths, available_memory, estimate
-from studio.train.plan import plan_run
+from studio.train.plan import plan_run, preference_rows
 from studio.train.recipes import QUICK_TEST, recipe
 from studio.train.setups import list_setups, load_setup, save_setup
 from studio.train.views import (
@@ -107,8 +107,15 @@ def on_estimate(session, *values):
     device, free = available_memory()
     lengths = approx_lengths(session.persona, where) if session else None
     est = estimate(cfg, where, device, free, lengths)
-    plan = plan_run(cfg, len(session.persona.pairs) if session else 0, runs_dir())
-    return (est.summary(lg) if est else tr(lg, "train.no_estimate")) + ("\n" + plan.summary(lg) if plan else "")
+    rows, note = len(session.persona.pairs) if session else 0, ""
+    if cfg.needs_parent:   # a preference run trains on its preference file, not on the persona's rows
+        counted = preference_rows(cfg) if cfg.preferences else None
+        rows = counted[0] if counted else 0
+        note = "\n" + tr(lg, "plan.preferences", method=cfg.method.upper(), rows=rows,
+                         ratings=counted[1] if counted else 0) if counted else ""
+    plan = plan_run(cfg, rows, runs_dir())
+    return (est.summary(lg) if est else tr(lg, "train.no_estimate")) + note + \
+        ("\n" + plan.summary(lg) if plan else "")
 
 
 def on_start(chats: ChatRegistry, session, *values):

@@ -149,3 +149,21 @@ def test_the_train_tab_never_names_a_run_or_a_file_outside_the_studio(tmp_path, 
 class _NoChats:
     def release_for_job(self) -> str:
         return ""
+
+
+def test_a_dpo_run_leaves_ratings_out_and_says_so(tmp_path):
+    """Issue 37: the run's preferences.jsonl held two ratings while the log said 'skipped none'."""
+    from studio.data.preferences import load_rows
+    from studio.train import preference_launch
+    from studio.train.methods.preference import PREFERENCES_FILE
+    parent = finished_run(tmp_path)
+    prefs = pairs_file(tmp_path / "p.jsonl")
+    with open(prefs, "a", encoding="utf-8") as f:
+        for i in range(2):
+            f.write(json.dumps({"prompt": f"r{i}", "completion": CHOSEN, "label": True}, ensure_ascii=False) + "\n")
+    cfg, rendered, warnings = preference_launch.check(dpo(parent, prefs), tmp_path / "runs")
+    assert rendered.skipped == {"rating": 2} and len(rendered.rows) == 10
+    said = " ".join(w.render("en") for w in warnings)
+    assert "2 good/bad ratings (DPO learns from A/B pairs only" in said
+    run = preference_launch.make_run_folder(cfg, rendered, tmp_path / "runs")
+    assert all(p.paired for p in load_rows(run.path / PREFERENCES_FILE))
