@@ -127,12 +127,20 @@ def load_tokenizer(source: str, trust_remote_code: bool = False):
     return seal_added_tokens(tok)
 
 
+# Added tokens that are control markers although the vocabulary does not flag them special: snake_case names in
+# angle brackets (<start_of_image>) or square brackets ([multimodal]). Other unflagged added tokens are meant to match
+# text and stay as they are: Gemma 3 adds runs of whitespace and HTML tags (<table>, </s>, <b>) that way.
+CONTROL_LIKE = re.compile(r"<[a-z]+(?:_[a-z0-9]+)+>|\[[a-z_]+\]")
+
+
 def seal_added_tokens(tok):
-    """Mark every added token special, so typed text never becomes its id. Some vocabularies add control tokens
-    without the flag (Gemma 3's <start_of_image>, <end_of_image>): the tokenizer then matches them inside any text,
-    and split_special_tokens (how the renderer keeps text as text) does not apply to them. Ids do not change."""
+    """Mark the control-like added tokens special, so typed text never becomes their id. Some vocabularies add
+    control tokens without the flag (Gemma 3's <start_of_image>, <end_of_image>): the tokenizer then matches them
+    inside any text, and split_special_tokens (how the renderer keeps text as text) does not apply. Ids do not
+    change."""
     from tokenizers import AddedToken
-    loose = [t for t in getattr(tok, "added_tokens_decoder", {}).values() if not t.special]
+    loose = [t for t in getattr(tok, "added_tokens_decoder", {}).values()
+             if not t.special and CONTROL_LIKE.fullmatch(t.content)]
     if loose:
         tok.add_tokens([AddedToken(t.content, special=True, normalized=False, lstrip=t.lstrip, rstrip=t.rstrip,
                                    single_word=t.single_word) for t in loose], special_tokens=True)
