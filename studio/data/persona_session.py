@@ -138,7 +138,12 @@ def import_into(session: EditSession, path: str, mode: str) -> EditSession:
         session.status = T("persona.import_failed", reason=e)
         return session
     p = session.persona
-    p.pairs = list(result.pairs) if mode == "replace" else p.pairs + list(result.pairs)
+    new, repeated = list(result.pairs), 0
+    if mode != "replace":   # appending the same file twice must not double the table: exact repeats are left out
+        have = {tuple(x.content_row()) for x in p.pairs}
+        new = [x for x in result.pairs if tuple(x.content_row()) not in have]
+        repeated = len(result.pairs) - len(new)
+    p.pairs = new if mode == "replace" else p.pairs + new
     if result.name:  # a character card fills the persona itself
         p.name = result.name
     if result.system_prompt and (mode == "replace" or not p.system_prompt):
@@ -146,9 +151,9 @@ def import_into(session: EditSession, path: str, mode: str) -> EditSession:
     if result.notes:
         p.notes = result.notes
     session = save(session)
-    session.status = T("persona.imported", rows=len(result.pairs), source=result.source_format,
-                       saved=session.status, notes=T("persona.import_notes", notes=tuple(result.warnings))
-                       if result.warnings else "")
+    notes = [*result.warnings, *([T("persona.import_repeats", n=repeated)] if repeated else [])]
+    session.status = T("persona.imported", rows=len(new), source=result.source_format,
+                       saved=session.status, notes=T("persona.import_notes", notes=tuple(notes)) if notes else "")
     return session
 
 

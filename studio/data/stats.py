@@ -28,14 +28,18 @@ def persona_stats(persona: Persona) -> PersonaStats:
 
 
 def length_histogram(lengths: list[int], bin_width: int = 10) -> list[tuple[str, int]]:
-    """[('0-9', n), ('10-19', n), ...] covering every length, empty bins included."""
+    """[('00-09', n), ('10-19', n), ...] covering every length, empty bins included. The bounds are zero-padded to
+    one width, so the labels sort as the numbers do: a chart orders its category axis by text, whatever order the
+    rows come in ('0-31, 128-159, 32-63' otherwise)."""
     if not lengths:
         return []
     top = max(lengths) // bin_width
     counts = [0] * (top + 1)
     for n in lengths:
         counts[n // bin_width] += 1
-    return [(f"{i * bin_width}-{i * bin_width + bin_width - 1}", c) for i, c in enumerate(counts)]
+    digits = len(str(top * bin_width + bin_width - 1))
+    return [(f"{i * bin_width:0{digits}d}-{i * bin_width + bin_width - 1:0{digits}d}", c)
+            for i, c in enumerate(counts)]
 
 
 def _median(values: list[int]) -> float:

@@ -125,6 +125,7 @@ MESSAGES: dict[str, str] = {
     "state.queued": "queued", "state.running": "running", "state.stopping": "stopping", "state.finished": "finished",
     "state.failed": "failed", "state.stopped": "stopped", "state.unknown": "unknown",
     "finding.short": "{code} ({rows}): {message}",
+    "finding.short_all": "{code}: {message}",
     # --- persona tab ---
     "persona.settings": "Character settings (name, system prompt, notes, style)",
     "sort.row": "row", "sort.question": "question", "sort.answer": "answer", "sort.answer length": "answer length",
@@ -137,6 +138,7 @@ MESSAGES: dict[str, str] = {
                            "fix the folder's permissions, then edit again to retry.",
     "persona.import_failed": "Nothing was imported: {reason}",
     "persona.imported": "Imported {rows} rows ({source}). {saved}{notes}", "persona.import_notes": " Note: {notes}",
+    "persona.import_repeats": "{n} rows were already in the table, word for word, and were not added again.",
     "persona.open_failed": "Could not open {name}: {reason}",
     "err.persona_exists": "A persona named {name!r} already exists; pick it from the list or use another name.",
     "err.conflict": "{name} was changed in another tab or program since you opened it, so your edit was not saved "

@@ -125,6 +125,7 @@ MESSAGES: dict[str, str] = {
     "state.queued": "待機中", "state.running": "実行中", "state.stopping": "停止中", "state.finished": "完了",
     "state.failed": "失敗", "state.stopped": "停止済み", "state.unknown": "不明",
     "finding.short": "{code}({rows}): {message}",
+    "finding.short_all": "{code}: {message}",
     # --- persona tab ---
     "persona.settings": "キャラクター設定(名前・システムプロンプト・参考情報・口調)",
     "sort.row": "行番号", "sort.question": "質問", "sort.answer": "回答", "sort.answer length": "回答の長さ",
@@ -137,6 +138,7 @@ MESSAGES: dict[str, str] = {
                            "増やすかフォルダの権限を直してから、もう一度編集すると保存されます。",
     "persona.import_failed": "何も取り込まれませんでした: {reason}",
     "persona.imported": "{rows}行を取り込みました({source})。{saved}{notes}", "persona.import_notes": " 注意: {notes}",
+    "persona.import_repeats": "{n} 行は表にまったく同じ行があったため、追加しませんでした。",
     "persona.open_failed": "{name} を開けませんでした: {reason}",
     "err.persona_exists": "{name!r} という名前のペルソナはすでにあります。一覧から選ぶか、別の名前にしてください。",
     "err.conflict": "{name} は開いた後に別のタブかプログラムで変更されたため、この編集で上書きしませんでした。"

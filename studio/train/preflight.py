@@ -62,5 +62,9 @@ def check_processes(cfg: TrainConfig) -> None:
 
 
 def _short(f) -> Text:
-    """'CODE (rows): message', in the reader's language."""
-    return T("finding.short", code=f.code, rows=Rows(f.rows), message=f.texts[0] if f.texts else T(f.message))
+    """'CODE (rows): message', or 'CODE: message' for a finding about no row in particular, in the reader's
+    language."""
+    message = f.texts[0] if f.texts else T(f.message)
+    if not f.rows:
+        return T("finding.short_all", code=f.code, message=message)
+    return T("finding.short", code=f.code, rows=Rows(f.rows), message=message)

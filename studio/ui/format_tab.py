@@ -25,7 +25,7 @@ from studio.format.render import IGNORE, TRAIN_ON
 from studio.format.token_view import token_view_html
 from studio.locale import T, tr
 from studio.train.config import TrainConfig
-from studio.train.recipes import DEFAULT_REPLAY_SHARE
+from studio.train.recipes import recipe
 from studio.train.replay import preview_conversations
 from studio.ui.blank import axis_titles, blank
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, template_choices
@@ -118,6 +118,14 @@ def export(suffix: str):
     return go_export
 
 
+def replay_of(source: str | None):
+    """The replay share of the model's training recipe (0 for the default base model, which replay does not help)."""
+    try:
+        return recipe((source or "default").strip() or "default").replay_share
+    except StudioError:
+        return gr.skip()
+
+
 def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None:
     fstate = gr.State(None)  # {"tok": tokenizer, "result": FormatResult, "settings": FormatSettings, "added": [...]}
     with gr.Row():
@@ -129,7 +137,7 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
                             label=i18n("format.train_on"), scale=2)
     with gr.Row():
         remote = gr.Checkbox(False, label=i18n("format.remote_code"))
-        replay = gr.Slider(0, 0.8, value=DEFAULT_REPLAY_SHARE, step=0.05, label=i18n("train.replay_share"),
+        replay = gr.Slider(0, 0.8, value=recipe("default").replay_share, step=0.05, label=i18n("train.replay_share"),
                            info=i18n("format.replay_hint"))
         go = gr.Button(i18n("format.render"), variant="primary")
     status = gr.Textbox(label=i18n("format.status"), interactive=False)
@@ -158,6 +166,8 @@ def build_format_tab(i18n: gr.I18n, persona: PersonaTab, lang: gr.State) -> None
 
     inputs = [persona.session, source, template, max_len, train_on, remote, replay, row, fstate, lang]
     go.click(run, inputs, [*outputs, row], api_name="render")
+    # the preview mixes in the replay rows Train would use for this model (its recipe: none for a base checkpoint)
+    source.change(replay_of, [source], [replay], api_name="format_replay_share")
     row.change(lambda st, r, lg: list(show(st, r, lg)) if st and st["result"].renders else [gr.skip()] * 2,
                [fstate, row, lang], [text, view], api_name="show_row")
 

@@ -203,3 +203,19 @@ def test_character_card_export_round_trips_through_our_importer(tmp_path, suffix
         assert card["spec"] == "chara_card_v2" and card["data"]["first_mes"] == "ごきげんよう、ですわ。"
     with pytest.raises(StudioError, match=r"\.json or \.png"):
         write_card(persona, tmp_path / "ayano.txt")
+
+
+def test_importing_the_same_file_twice_adds_its_rows_once_and_says_so(tmp_path):
+    """Issue 37: appending the same file again doubled the table without a word."""
+    from studio.data import persona_session as ps
+    from studio.data.persona import Persona, QAPair
+    from studio.data.persona_store import save_persona
+    save_persona(Persona(name="t", pairs=[QAPair("既にある", "ですわ")]), tmp_path / "p")
+    csv = tmp_path / "more.csv"
+    csv.write_text("question,answer\n既にある,ですわ\n新しい,ですの\n新しい,ですの\n", encoding="utf-8")
+    s = ps.open_session(tmp_path / "p")
+    s = ps.import_into(s, str(csv), "append")
+    assert [p.question for p in s.persona.pairs] == ["既にある", "新しい", "新しい"]   # the file's own repeat stays
+    assert "1 rows were already in the table" in s.status.render("en")
+    s = ps.import_into(s, str(csv), "append")
+    assert len(s.persona.pairs) == 3 and "3 行は表にまったく同じ行があった" in s.status.render("ja")

@@ -63,5 +63,7 @@ def test_stats():
     p = Persona(style=StyleGuide(markers=["ですわ"]), pairs=[QAPair("a", "ですわ"), QAPair("b", "x" * 12)])
     s = persona_stats(p)
     assert (s.rows, s.marker_share, s.median_answer_chars) == (2, 0.5, 7.5)
-    assert length_histogram(s.lengths) == [("0-9", 1), ("10-19", 1)]
+    assert length_histogram(s.lengths) == [("00-09", 1), ("10-19", 1)]
+    labels = [b for b, _ in length_histogram([3, 40, 130, 300], 32)]
+    assert labels == sorted(labels) and labels[:2] == ["000-031", "032-063"]   # text order is number order
     assert persona_stats(Persona(pairs=[QAPair("a", "b")])).marker_share is None

@@ -217,10 +217,14 @@ def test_whole_loop_in_a_browser(app, monkeypatch):
             expect(page.locator(".tv span.t").first).to_be_visible()
             # a second render with other bins draws them at once (it showed the previous render's until pressed twice)
             bins = "n => [...document.querySelectorAll('#format-lengths svg text')].some(e => e.textContent === n)"
-            page.wait_for_function(bins, arg="0-63")                   # max length 512: eight bins of 64
+            page.wait_for_function(bins, arg="000-063")                # max length 512: eight bins of 64
             page.get_by_label(t("format.max_length")).fill("256")
             page.get_by_role("button", name=t("format.render")).click()
-            page.wait_for_function(bins, arg="0-31")                   # 256: bins of 32, after one press
+            page.wait_for_function(bins, arg="000-031")                # 256: bins of 32, after one press
+            # Issue 37: the bins stand in the numbers' order (they were sorted as text: 0-31, 128-159, 32-63)
+            shown = page.evaluate("[...document.querySelectorAll('#format-lengths svg text')].map(e => e.textContent)"
+                                  ".filter(t => /^\\d+-\\d+$/.test(t))")
+            assert shown == sorted(shown, key=lambda b: int(b.split("-")[0])) and len(shown) >= 3, shown
             shot("2-format")
             # 3. Train, with the tab open before the run's first step: the live line must be drawn (defect 3)
             tab("tab.train")
@@ -294,7 +298,11 @@ def test_whole_loop_in_a_browser(app, monkeypatch):
             wait_text(t("persona.created", name="zz-second"))
             # the browser stores what it opened (in a request after the create's): wait until it has
             page.wait_for_function("s => localStorage.getItem('persona-studio') !== s", arg=stored)
+            tab("tab.format")   # Issue 37: a reload always landed on the first tab, not the one the user was on
+            page.wait_for_function("() => (localStorage.getItem('persona-studio') || '').includes('format')")
             page.reload()
+            expect(page.get_by_role("tab", name=t("tab.format"))).to_have_attribute("aria-selected", "true")
+            tab("tab.persona")
             wait_text(t("persona.opened", name="zz-second", rows=0, notes=""))
             tab("tab.train")
             wait_text("zz-second")

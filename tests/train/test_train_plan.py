@@ -51,3 +51,12 @@ def test_the_estimate_is_refreshed_when_the_train_tab_is_opened_and_after_the_pe
     estimating = [d for d in demo.config["dependencies"] if memory._id in d["outputs"]]
     triggers = {(t[1]) for d in estimating for t in d["targets"]}
     assert "select" in triggers and "then" in triggers, triggers
+
+
+def test_a_finding_about_no_row_in_particular_is_said_without_empty_parentheses():
+    """Issue 37: the Start message said 'DOUBLE_BOS(): …'."""
+    from studio.core.findings import Finding
+    from studio.locale import T
+    from studio.train.preflight import _short
+    whole = Finding.of("DOUBLE_BOS", "warning", T("d.double_bos", where="text", bos="<s>"), T("d.double_bos.fix"))
+    assert _short(whole).render("ja").startswith("DOUBLE_BOS: ") and "()" not in _short(whole).render("en")
