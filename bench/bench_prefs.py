@@ -110,7 +110,7 @@ def measure(run: Path, runs: Path) -> dict:
             "style": res["tuned"]["style_rate"], "stop": res["tuned"]["stop_rate"],
             "freeform": res["tuned"]["freeform_score"], "median_chars": sorted(len(r.text) for r in replies)[
                 len(replies) // 2],
-            "train_s": round((status.get("finished") or 0) - (status.get("started") or 0), 1)}
+            "train_s": round((status.finished or 0) - (status.started or 0), 1)}
     kept.write_text(json.dumps(row), encoding="utf-8")
     return row
 

@@ -132,23 +132,23 @@ def stop_and_resume(c: Check) -> dict:
     run = Path(studio("train", "--config", str(run_config(c, 40 if c.dry else 200, "resume")), "--runs-dir",
                       str(c.runs), "--detach").strip().splitlines()[-1])
     deadline = time.time() + 600
-    while (read_status(run).get("step") or 0) < 3:
-        if time.time() > deadline or read_status(run).get("state") in ("failed", "finished"):
+    while (read_status(run).step or 0) < 3:
+        if time.time() > deadline or read_status(run).state in ("failed", "finished"):
             raise RuntimeError(f"the run did not reach step 3: {read_status(run)}")
         time.sleep(0.5)
     studio("stop", "--run", str(run))
     stopped = wait(run, echo=lambda _: None)
-    if stopped["state"] != "stopped":
+    if stopped.state != "stopped":
         raise RuntimeError(f"stop ended as {stopped['state']}: {stopped.get('error')}")
-    at = stopped.get("step")
+    at = stopped.step
     studio("train", "--resume", str(run), "--runs-dir", str(c.runs), "--detach")
-    while (read_status(run).get("step") or 0) <= (at or 0) + 1:
-        if read_status(run).get("state") in ("failed",):
-            raise RuntimeError(f"resume failed: {read_status(run).get('error')}")
+    while (read_status(run).step or 0) <= (at or 0) + 1:
+        if read_status(run).state in ("failed",):
+            raise RuntimeError(f"resume failed: {read_status(run).error}")
         time.sleep(0.5)
     studio("stop", "--run", str(run))
     wait(run, echo=lambda _: None)
-    return {"stopped_at": at, "resumed_to": read_status(run).get("step")}
+    return {"stopped_at": at, "resumed_to": read_status(run).step}
 
 
 def throughput(c: Check, mode: str, extra: list[str] | None = None) -> dict:
