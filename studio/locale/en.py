@@ -115,6 +115,7 @@ MESSAGES: dict[str, str] = {
     'eval.export_html': 'Export HTML report',
     'persona.status': 'Save status',
     'findings': 'Validation',
+    'findings.count': '· Validation: {n} findings (scroll the list to see them all).',
     'stats': 'Statistics',
     'hist': 'Reply length (characters)',
     # --- shared words ---
@@ -241,7 +242,7 @@ MESSAGES: dict[str, str] = {
     "chat.temperature_hint": "0 = greedy", "chat.top_k_hint": "0 = off",
     "chat.type_first": "Type a message first.",
     "chat.queued": "Your message is queued ({n} waiting): it is sent when the current answers are complete.",
-    "chat.cut": "  [cut: max new tokens]", "chat.shortened": "  [prompt shortened from the left to fit]",
+    "chat.cut": "  [cut: max new tokens]", "chat.looped": "  [stopped: it was repeating itself]", "chat.shortened": "  [prompt shortened from the left to fit]",
     "chat.vote_to_reveal": "Vote to reveal the models.", "chat.nothing_to_regen": "Nothing to regenerate yet.",
     "chat.wait_for_answers": "Both models are still answering: vote when the answers are complete (the vote is about this message).",
     "chat.chat_first": "Chat first, then vote.",

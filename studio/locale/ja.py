@@ -115,6 +115,7 @@ MESSAGES: dict[str, str] = {
     'eval.export_html': 'HTMLレポートを書き出す',
     'persona.status': '保存状態',
     'findings': '検証',
+    'findings.count': '・検証: {n} 件(一覧をスクロールすると全部見られます)。',
     'stats': '統計',
     'hist': '返答の長さ(文字)',
     # --- shared words ---
@@ -238,7 +239,7 @@ MESSAGES: dict[str, str] = {
     "chat.temperature_hint": "0 = 貪欲法(毎回同じ答え)", "chat.top_k_hint": "0 = 使わない",
     "chat.type_first": "先にメッセージを入力してください。",
     "chat.queued": "メッセージを順番待ちに入れました(待ち {n} 件)。今の返答が終わると送信します。",
-    "chat.cut": " [最大トークン数で打ち切り]", "chat.shortened": " [入りきらないため先頭側を短縮]",
+    "chat.cut": " [最大トークン数で打ち切り]", "chat.looped": " [同じ内容を繰り返したため停止]", "chat.shortened": " [入りきらないため先頭側を短縮]",
     "chat.vote_to_reveal": "投票するとモデル名が表示されます。", "chat.nothing_to_regen": "再生成するものがまだありません。",
     "chat.wait_for_answers": "両方のモデルがまだ回答中です。回答が終わってから投票してください(投票はこのメッセージへの回答が対象です)。",
     "chat.chat_first": "先にチャットしてから投票してください。",

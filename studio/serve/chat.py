@@ -48,6 +48,28 @@ class Reply:
     new_tokens: int
     prompt_truncated: bool = False  # the prompt was cut from the left to fit the context
     token_ids: list[int] = field(default_factory=list)  # generated ids, end-of-turn excluded
+    looped: bool = False            # ended because it repeated itself (not by an end of turn, not by the limit)
+
+
+LOOP_TIMES, LOOP_MAX_PERIOD, LOOP_MIN_TOKENS = 3, 48, 12
+
+
+def looping(ids: list[int], times: int = LOOP_TIMES, max_period: int = LOOP_MAX_PERIOD,
+            min_tokens: int = LOOP_MIN_TOKENS) -> int:
+    """The length of a block the ids end with `times` times in a row, else 0: a model that will never stop (an
+    untuned base answering '夏休みの予定は？に行った。' over and over until the token limit). Blocks of
+    1..max_period ids, covering at least min_tokens ids, so a short '！！！' is not a loop."""
+    n = len(ids)
+    for period in range(1, max_period + 1):
+        span = period * times
+        if span > n:
+            break
+        if span < min_tokens:
+            continue
+        tail = ids[n - span:]
+        if all(tail[i] == tail[i % period] for i in range(period, span)):
+            return period
+    return 0
 
 
 def default_contract(tokenizer, base: str) -> Contract:
@@ -200,13 +222,14 @@ class ChatEngine:
         tokenizer = self.tokenizer
 
         class _Ends(StoppingCriteria):
-            """Cancelled (a client gone), or a completion row's line ended."""
+            """Cancelled (a client gone), a completion row's line ended, or a row repeats itself (it would run to
+            the token limit: minutes on a CPU for nothing)."""
             def __call__(self, input_ids, scores, **kw):
                 last = input_ids[:, -1].tolist()
                 ended = [c and "\n" in tokenizer.decode([t]) for c, t in zip(line_ends, last)]
+                ended = [e or looping(row[width:]) for e, row in zip(ended, input_ids.tolist())]
                 return torch.tensor(ended, device=input_ids.device) | bool(cancel is not None and cancel.is_set())
-        if cancel is not None or any(line_ends):
-            kwargs["stopping_criteria"] = StoppingCriteriaList([_Ends()])
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_Ends()])
         if hasattr(self.model, "peft_config"):
             kwargs["adapter_names"] = [r.adapter or BASE for r in rows]
         q: queue.Queue = queue.Queue()
@@ -228,21 +251,26 @@ class ChatEngine:
 
         threading.Thread(target=work, daemon=True).start()
         new: list[list[int]] = [[] for _ in rows]
-        done = [False] * len(rows)
+        done = [False] * len(rows)      # ended by an end of turn (or a completion's line end)
+        looped = [False] * len(rows)    # ended repeating itself: the repeats after the first are dropped
         while (step := q.get()) is not None:
             for i, tid in enumerate(step):
-                if not done[i]:
+                if not done[i] and not looped[i]:
                     if tid in stops or (line_ends[i] and "\n" in self.tokenizer.decode([tid])):
                         done[i] = True
                     else:
                         new[i].append(tid)
+                        period = looping(new[i])
+                        if period:
+                            looped[i] = True
+                            del new[i][len(new[i]) - period * (LOOP_TIMES - 1):]
             yield [decode_whole_chars(self.tokenizer, t) for t in new]
         if error:
             if isinstance(error[0], StudioError):
                 raise error[0]
             raise StudioError("err.chat.generation_failed", type=type(error[0]).__name__, str=str(error[0])[:200])
         yield [Reply(decode_whole_chars(self.tokenizer, t).strip(), done[i], len(t) + int(done[i]),
-                     prompts[i][1], t) for i, t in enumerate(new)]
+                     prompts[i][1], t, looped=looped[i]) for i, t in enumerate(new)]
 
     def generate(self, rows: list[Row], settings: GenSettings, cancel: threading.Event | None = None) -> list[Reply]:
         from collections import deque

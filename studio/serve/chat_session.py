@@ -151,7 +151,8 @@ class ChatSession:
                             texts[i] = item
                         else:
                             replies[i] = item
-                            texts[i] = item.text + ("" if item.stopped else tr(lang, "chat.cut")) + \
+                            cut = "" if item.stopped else tr(lang, "chat.looped" if item.looped else "chat.cut")
+                            texts[i] = item.text + cut + \
                                 (tr(lang, "chat.shortened") if item.prompt_truncated else "")
                     yield list(texts)
             except StudioError as e:

@@ -188,7 +188,8 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State, train: Tr
             seed = gr.Number(0, precision=0, label=i18n("gen.seed"))
         system = gr.Textbox("", label=i18n("chat.system"), info=i18n("chat.system_hint"), lines=2)
     with gr.Row():
-        summary = blank(gr.Dataframe(headers=list(WIN_COLUMNS), interactive=False, label=i18n("chat.win_rates")),
+        summary = blank(gr.Dataframe(headers=list(WIN_COLUMNS), interactive=False, label=i18n("chat.win_rates"),
+                                     wrap=True, column_widths=["22%", "22%", "10%", "12%", "12%", "11%", "11%"]),
                         lambda lg: win_rate_frame([], lg))
         with gr.Column():
             export = gr.Button(i18n("chat.export"))

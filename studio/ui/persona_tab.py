@@ -47,9 +47,12 @@ def _derived(s: ps.EditSession, lang: str) -> list:
     stats = tr(lang, "stats.summary", rows=st.rows, dialogs=st.dialogs, median=f"{st.median_answer_chars:g}",
                share=share)
     hist = pd.DataFrame(length_histogram(st.lengths), columns=["length", "replies"])
-    # bins in the rows' numeric order, not as text: the chart is built with sort=None. An update that passed
-    # sort= too was drawn one update late (a template switch in the Format tab showed the previous render's bins)
+    # the bins' labels sort as their numbers (studio.data.stats); an update that passed sort= was drawn one update
+    # late (a template switch in the Format tab showed the previous render's bins)
     hist = gr.BarPlot(value=hist)
+    # the list shows a few findings at a time: the statistics line says how many there are, and that it scrolls
+    if len(s.findings) > 2:
+        stats += " " + tr(lang, "findings.count", n=len(s.findings))
     return [render(s.status, lang), findings_frame(s.findings, lang), stats, hist]
 
 

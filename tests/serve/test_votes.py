@@ -49,3 +49,14 @@ def test_blind_sides_are_shuffled_per_comparison():
     assert not s.needs_new_comparison("base", "run:x", True)   # same comparison goes on until the vote
     s.revealed = True
     assert s.needs_new_comparison("base", "run:x", True)       # voted: the next message is a new comparison
+
+
+def test_a_reply_that_repeats_itself_is_seen_as_a_loop():
+    """Issue 37: the base pane ran to the token limit repeating one line ('夏休みの予定は？に行った。' x7), 70-150 s
+    an exchange on a busy CPU; a reply is ended when it ends with one block three times in a row."""
+    from studio.serve.chat import looping
+    line = [11, 12, 13, 14, 15]
+    assert looping([1, 2] + line * 3) == 5
+    assert looping([1, 2] + line * 2) == 0                 # twice is not yet a loop
+    assert looping([7, 7, 7]) == 0 and looping([7] * 12) > 0   # "！！！" is not a loop; a long run of one token is
+    assert looping(list(range(40)) + list(range(40))) == 0
