@@ -5,6 +5,8 @@ written back to those rows, so searching or sorting never reorders the data (row
 """
 from __future__ import annotations
 
+import re
+
 from studio.data.persona import COLUMNS, QAPair
 
 VIEW_COLUMNS = ["#", *COLUMNS]
@@ -70,3 +72,25 @@ def duplicate_row(pairs: list[QAPair], row: int) -> list[QAPair]:
 
 def delete_row(pairs: list[QAPair], row: int) -> list[QAPair]:
     return [p for i, p in enumerate(pairs, start=1) if i != row]
+
+
+def parse_rows(text: str, n: int) -> list[int] | None:
+    """Row numbers as people write them — '3-7, 12', '3〜7、12' — within 1..n, in order, each once; None when the
+    text holds anything else (or a number outside the table), so nothing is deleted on a typo."""
+    rows: set[int] = set()
+    for part in re.split(r"[,、\s]+", (text or "").strip()):
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d{1,7})(?:\s*[-〜~ー–]\s*(\d{1,7}))?", part)
+        if not m:
+            return None
+        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+        if not 1 <= first <= last <= n:
+            return None
+        rows.update(range(first, last + 1))
+    return sorted(rows) or None
+
+
+def delete_rows(pairs: list[QAPair], rows: list[int]) -> list[QAPair]:
+    gone = set(rows)
+    return [p for i, p in enumerate(pairs, start=1) if i not in gone]

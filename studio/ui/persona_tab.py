@@ -14,8 +14,18 @@ from studio.data import persona_session as ps
 from studio.data.exporters import export_pairs
 from studio.data.library import list_personas, persona_path
 from studio.data.stats import length_histogram, persona_stats
-from studio.data.table_view import SORTS, VIEW_COLUMNS, apply_view, delete_row, duplicate_row, insert_row, view_rows
-from studio.locale import T, render, tr
+from studio.data.table_view import (
+    SORTS,
+    VIEW_COLUMNS,
+    apply_view,
+    delete_row,
+    delete_rows,
+    duplicate_row,
+    insert_row,
+    parse_rows,
+    view_rows,
+)
+from studio.locale import Rows, T, render, tr
 from studio.ui.blank import axis_titles, blank
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, localized_columns
 from studio.ui.i18n import UPLOAD
@@ -173,6 +183,21 @@ def row_op(op: str):
     return run
 
 
+def on_delete_rows(s: ps.EditSession | None, text: str, q: str, srt: str, lg: str):
+    """Delete several rows at once by their numbers ('3-7, 12'): one save, one message."""
+    if s is None:
+        return [gr.skip()] * 7
+    rows = parse_rows(text, len(s.persona.pairs))
+    if rows is None:
+        s.status = T("table.rows_bad", text=(text or "")[:80], n=len(s.persona.pairs))
+        return [gr.skip(), *_derived(s, lg), s, gr.skip()]
+    s.persona.pairs = delete_rows(s.persona.pairs, rows)
+    s = ps.save(s)
+    if s.saved:
+        s.status = T("table.row_done", what=T("table.rows_deleted", n=len(rows), rows=Rows(rows)), saved=s.status)
+    return [persona_table(s, q, srt, lg), *_derived(s, lg), s, None]
+
+
 def on_import(file: str | None, m: str, s: ps.EditSession | None, q: str, srt: str, lg: str):
     if s is None or not file:
         return said(T("io.choose_file"), lg)
@@ -251,12 +276,15 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                 add = gr.Button(i18n("table.add"))
                 dup = gr.Button(i18n("table.duplicate"))
                 delete = gr.Button(i18n("table.delete"))
+                many = gr.Textbox(label=i18n("table.rows_pick"), placeholder="3-7, 12", scale=2)
+                delete_many = gr.Button(i18n("table.delete_rows"), variant="stop")
             with gr.Row():
                 upload = gr.File(label=i18n("io.file"), scale=1, min_width=200, elem_classes=[UPLOAD])
                 with gr.Column():
                     mode = gr.Radio([(i18n("io.append"), "append"), (i18n("io.replace"), "replace")],
                                     value="append", label=i18n("io.mode"))
                     do_import = gr.Button(i18n("io.import"), variant="primary")
+                    import_note = gr.Markdown()   # what the import did, where the user pressed it
                     exp_csv = gr.Button(i18n("io.export_csv"))
                     exp_jsonl = gr.Button(i18n("io.export_jsonl"))
                 download = gr.File(label=i18n("io.download"), interactive=False)
@@ -296,6 +324,8 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
     for btn, op in ((add, "add"), (dup, "dup"), (delete, "delete")):
         btn.click(row_op(op), [session, selected, query, sort, lang], [table, *derived, session, selected],
                   api_name=f"row_{op}", **saving)
+    delete_many.click(on_delete_rows, [session, many, query, sort, lang], [table, *derived, session, selected],
+                      api_name="rows_delete", **saving)
     # .change (IME commits included) and always_last: the table always ends on the box's final text, cleared too
     gr.on([query.change, sort.change], on_view, [session, query, sort, lang], [table], api_name="filter_view",
           trigger_mode="always_last", show_progress="hidden")
@@ -303,7 +333,8 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                  show_progress="hidden")
     status.change(on_conflict, [session], [overwrite], api_visibility="private", show_progress="hidden")
     do_import.click(on_import, [upload, mode, session, query, sort, lang], everything, api_name="import_file",
-                    **saving)
+                    **saving).then(lambda s, lg: render(s.status, lg) if s is not None else "", [session, lang],
+                                   [import_note], api_visibility="private")
     exp_csv.click(on_export(".csv"), [session], [download], api_name="export_csv")
     exp_jsonl.click(on_export(".jsonl"), [session], [download], api_name="export_jsonl")
     reload_btn.click(on_reload, [session, query, sort, lang], everything, api_name="reload", **saving)
