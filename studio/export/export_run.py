@@ -10,6 +10,7 @@ from pathlib import Path
 from studio.core.errors import Stopped, StudioError
 from studio.core.storage import fresh_partial
 from studio.format.contract import Contract
+from studio.format.templates import get_template
 from studio.jobs.folders import resolve_run
 
 MODELFILE = "Modelfile"
@@ -71,7 +72,7 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
     from studio.eval.prompts import read_prompts
     from studio.export.gguf_file import QUANTS, plan_gguf, write_gguf
     from studio.export.gguf_vocab import adds_bos
-    from studio.export.modelfile import ModelfileSpec, default_system, modelfile_text, with_persona_default
+    from studio.export.modelfile import ModelfileSpec, modelfile_text, with_persona_default
     from studio.export.verify import verify_gguf
     from studio.jobs.runs import adapter_dir
     from studio.locale import T
@@ -151,8 +152,9 @@ def export_run(ref: str | Path, quant: str = "q8_0", out: str | Path | None = No
     modelfile = None
     if family:
         system = contract.system_for()
-        if not system and family == "chatml":
-            system = default_system(tok.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False))
+        if not system:   # the base's own default system text, as its family spells it (SmolLM2's ChatML does)
+            system = get_template(family).default_system(
+                tok.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False))
         stops = [s for s in tok.convert_ids_to_tokens(list(contract.stop_token_ids) or [tok.eos_token_id]) if s]
         spec = ModelfileSpec(target.name, family, adds_bos(tok), system, stops, min(contract.max_length * 4 or 2048,
                              plan.config.get("max_position_embeddings", 2048)),

@@ -15,11 +15,10 @@ def ollama_template(family: str, add_bos: bool = True) -> str:
 
 
 def default_system(rendered_without_system: str) -> str:
-    """The system message a ChatML template inserts when the conversation has none (SmolLM2 does), or ''."""
-    head = "<|im_start|>system\n"
-    if rendered_without_system.startswith(head) and "<|im_end|>" in rendered_without_system:
-        return rendered_without_system[len(head):rendered_without_system.index("<|im_end|>")]
-    return ""
+    """The system message a model's own template inserts when the conversation has none (SmolLM2's ChatML does),
+    or '' (each template family says how it spells it)."""
+    from studio.format.templates import default_system_of
+    return default_system_of(rendered_without_system)
 
 
 def with_persona_default(template: str, tokenizer, system: str) -> str:

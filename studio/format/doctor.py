@@ -12,7 +12,7 @@ from studio.core.findings import Finding, sort_findings
 from studio.data.conversations import Conversation
 from studio.data.validate import SPECIAL_TOKEN_RE
 from studio.format.render import IGNORE, Rendered, end_of_turn_id, render, special_strings, stop_token_ids
-from studio.format.templates import template_names
+from studio.format.templates import get_template, template_names
 from studio.locale import Rows, T
 
 MISMATCH_SAMPLE = 20  # conversations compared against the model's own template
@@ -143,10 +143,10 @@ def _stable_templates(conv: Conversation, d: DoctorInput) -> list[str]:
     """The other templates whose control tokens are whole in this vocabulary and whose prompt stays a prefix of
     the training text for `conv`: what the fix can honestly recommend (the model's own first)."""
     names = [n for n in template_names() if n != d.template]
-    names.sort(key=lambda n: n != "model")
+    names.sort(key=lambda n: not get_template(n).own_template)
     out = []
     for name in names:
-        if name == "model" and not getattr(d.tokenizer, "chat_template", None):
+        if get_template(name).own_template and not getattr(d.tokenizer, "chat_template", None):
             continue
         try:
             r = render(conv, name, d.tokenizer)
@@ -222,7 +222,7 @@ def ignores_generation_prompt(tokenizer) -> str:
 
 
 def _template_mismatch(d: DoctorInput) -> list[Finding]:
-    if d.template == "model" or not getattr(d.tokenizer, "chat_template", None):
+    if get_template(d.template).own_template or not getattr(d.tokenizer, "chat_template", None):
         return []
     header = ignores_generation_prompt(d.tokenizer)
     differ, example, only_header = [], "", False
@@ -268,7 +268,7 @@ def _untrained_stop(d: DoctorInput) -> list[Finding]:
     eot = end_of_turn_id(d.template, d.tokenizer)
     if eot is None or eot not in d.untrained_ids:
         return []
-    fix = T("d.untrained_stop.fix_gemma") if d.template in ("gemma", "model") and \
+    fix = T("d.untrained_stop.fix_gemma") if get_template(d.template).eos_variant == "gemma-eos" and \
         d.tokenizer.convert_ids_to_tokens(eot) == "<end_of_turn>" else T("d.untrained_stop.fix")
     return [Finding.of("UNTRAINED_STOP", "error", T("d.untrained_stop", eot=repr(_eot_name(d, eot)), id=eot,
                                                      template=d.template), fix, rows_of(d.renders))]

@@ -14,16 +14,16 @@ from studio.data.persona import Persona
 from studio.data.validate import SPECIAL_TOKEN_RE
 from studio.format.doctor import DoctorInput, diagnose
 from studio.format.render import Rendered, render
+from studio.format.templates import TEMPLATES, get_template
 
 AUTOFIXES = {"EOS_SPLIT": "strip_literals", "TEMPLATE_TOKEN_SPLIT": "add_control_tokens",
              "TRUNCATED": "raise_max_length", "TEMPLATE_MISMATCH": "use_model_template",
              "UNTRAINED_STOP": "use_eos_ending"}
-EOS_ENDING = {"gemma": "gemma-eos", "model": "gemma-eos"}   # the same turns, replies ending with the model's EOS
 
 
 @dataclass
 class FormatSettings:
-    template: str = "llama2"         # llama2 | llama3 | model
+    template: str = "llama2"         # a family of studio.format.templates (template_names())
     max_length: int = 512            # tokens per example; longer ones are truncated (and reported)
     train_on: str = "responses"      # responses | last | all
     system_override: str | None = None   # replaces the persona's system prompt when set
@@ -42,7 +42,8 @@ class FormatResult:
 
 def autofix_applies(code: str, template: str) -> bool:
     """Whether the Doctor's auto-fix for `code` can do anything under `template`."""
-    return code in AUTOFIXES and (code != "UNTRAINED_STOP" or template in EOS_ENDING)
+    family = TEMPLATES.get(template)
+    return code in AUTOFIXES and (code != "UNTRAINED_STOP" or family is not None and family.eos_variant is not None)
 
 
 def render_persona(persona: Persona, tokenizer, settings: FormatSettings, model: str | None = None,
@@ -137,6 +138,6 @@ def apply_autofix(code: str, result: FormatResult, persona: Persona, template: s
     if code == "TRUNCATED":
         return Autofixed(None, template, suggested_max_length(result), tokenizer, added)
     if code == "UNTRAINED_STOP":
-        return Autofixed(None, EOS_ENDING.get(template, template), max_length, tokenizer, added)
+        return Autofixed(None, get_template(template).eos_variant or template, max_length, tokenizer, added)
     return Autofixed(None, "model", max_length, tokenizer, added)  # TEMPLATE_MISMATCH
 

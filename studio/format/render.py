@@ -56,7 +56,7 @@ def special_id(tokenizer, value: str) -> int | None:
 
 
 def pieces_for(conv: Conversation, template_name: str, tokenizer, add_generation_prompt: bool = False) -> list[Piece]:
-    if template_name == "model":
+    if get_template(template_name).own_template:
         return model_template_pieces(conv, tokenizer, add_generation_prompt)
     return get_template(template_name).pieces(conv, add_generation_prompt)
 
@@ -132,7 +132,7 @@ def render(conv: Conversation, template_name: str, tokenizer, max_length: int | 
     out = Rendered(input_ids=ids, labels=labels, rows=list(conv.rows), full_length=full,
                    split_controls=sorted(set(split)), turn_spans=[tuple(spans[t]) for t in sorted(spans)],
                    token_text=token_text, special=special)
-    if template_name == "model":
+    if get_template(template_name).own_template:
         out.unlocated_turns = [i for i in range(len(conv.turns)) if i not in spans and not add_generation_prompt]
     if max_length and full > max_length:
         out.input_ids, out.labels, out.truncated = ids[:max_length], labels[:max_length], True
@@ -244,10 +244,10 @@ def _split_specials(segments: list[tuple[str, bool, int]], tokenizer) -> list[Pi
 
 def end_of_turn_id(template_name: str, tokenizer) -> int | None:
     """The id that closes a reply in training: what generation must stop on."""
-    if template_name != "model":
+    if not get_template(template_name).own_template:
         return special_id(tokenizer, get_template(template_name).end_of_turn)
     probe = Conversation("", [("hi", "hello")])
-    r = render(probe, "model", tokenizer)
+    r = render(probe, template_name, tokenizer)
     if not r.turn_spans:
         return tokenizer.eos_token_id
     last = r.input_ids[r.turn_spans[0][1] - 1]

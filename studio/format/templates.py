@@ -37,6 +37,8 @@ class Family:
     ollama: str = ""         # the same format as an Ollama Go template ("" = cannot be exported to Ollama)
     ollama_bos: str = ""     # written at the Ollama template's start when the GGUF does not add BOS itself
     extra_stops: tuple[str, ...] = ()  # more tokens that end generation (after the end of turn and EOS)
+    own_template = False     # rendered from the tokenizer's own chat template (no Jinja of ours is written)
+    eos_variant: str | None = None   # the same turns with replies ending on EOS (the UNTRAINED_STOP auto-fix)
 
     def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
         raise NotImplementedError
@@ -51,6 +53,10 @@ class Family:
     def recognises(self, text: str, bos: str, eos: str) -> bool:
         """Does a tokenizer's own template, rendering PROBE with a generation prompt, produce this family's text?"""
         return text == text_of(self.pieces(PROBE, True), bos, eos)
+
+    def default_system(self, rendered_without_system: str) -> str:
+        """The system text this family's own templates insert when a conversation has none ('' = none)."""
+        return ""
 
 
 class Llama2(Family):
@@ -156,6 +162,13 @@ class ChatML(Family):
                     Piece("text", "\n", turn=i)]
         return out
 
+    def default_system(self, rendered_without_system: str) -> str:
+        """SmolLM2's template (and other ChatML ones) open a chat without a system message with their own."""
+        head = "<|im_start|>system\n"
+        if rendered_without_system.startswith(head) and self.end_of_turn in rendered_without_system:
+            return rendered_without_system[len(head):rendered_without_system.index(self.end_of_turn)]
+        return ""
+
     def _message(self, role: str, content: str, turn: int) -> list[Piece]:
         return [Piece("special", "<|im_start|>", turn=turn), Piece("text", f"{role}\n{content}", turn=turn),
                 Piece("special", self.end_of_turn, turn=turn), Piece("text", "\n", turn=turn)]
@@ -170,6 +183,7 @@ class Gemma(Family):
     followed by a blank line; generation ends on <end_of_turn> (and <eos>)."""
     name = "gemma"
     end_of_turn = "<end_of_turn>"
+    eos_variant = "gemma-eos"
     answer_end = "<end_of_turn>"   # what closes an assistant turn, as the Jinja and Ollama templates spell it
     ollama_bos = "<bos>"
 
@@ -217,6 +231,7 @@ class GemmaEos(Gemma):
     5 of 12 replies stopped; with <eos>, 12 of 12). User turns keep <end_of_turn> as ordinary input."""
     name = "gemma-eos"
     end_of_turn = EOS
+    eos_variant = None
     answer_end = "<eos>"
 
 
@@ -224,6 +239,8 @@ class ModelTemplate(Family):
     """The tokenizer's own chat_template (e.g. ChatML for SmolLM2). Pieces come from rendering it with
     apply_chat_template, so this one needs the tokenizer: see studio.format.render.model_template_pieces."""
     name = "model"
+    own_template = True
+    eos_variant = "gemma-eos"   # a Gemma base's own template ends replies on the untrained <end_of_turn>
 
     def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
         raise TypeError("the 'model' template is rendered from the tokenizer's chat_template by studio.format.render")
@@ -267,6 +284,11 @@ def get_template(name: str) -> Family:
         return TEMPLATES[name]
     except KeyError:
         raise KeyError(f"unknown template {name!r}; choose one of {', '.join(TEMPLATES)}") from None
+
+
+def default_system_of(rendered_without_system: str) -> str:
+    """The system text a model's own template inserts when a chat has none, as whichever family recognises it."""
+    return next((s for f in TEMPLATES.values() if (s := f.default_system(rendered_without_system))), "")
 
 
 def recognise(text: str, bos: str, eos: str) -> str | None:

@@ -14,7 +14,7 @@ from studio.core.integrity import ADAPTER_CONFIG, adapter_targets_problem
 from studio.core.storage import fresh_partial, publish_partial
 from studio.format.contract import Contract
 from studio.format.render import generation_prompt_ids
-from studio.format.templates import chat_template_jinja
+from studio.format.templates import chat_template_jinja, get_template
 from studio.jobs.folders import Run, new_run_folder
 from studio.jobs.runs import adapter_dir
 from studio.jobs.status import State
@@ -104,7 +104,7 @@ def merge_adapter(ref: str | Path, out: str | Path | None = None, runs_dir: Path
     tol = TOLERANCE[precision]
     if not diff <= tol:
         raise StudioError("err.merge.verify_failed", diff=diff, tol=tol)
-    if contract.template != "model":
+    if not get_template(contract.template).own_template:   # ours in Jinja; a model's own stays as it is
         tok.chat_template = chat_template_jinja(contract.template)
     merged.generation_config.eos_token_id = list(contract.stop_token_ids)
     merged.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id

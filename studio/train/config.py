@@ -10,6 +10,7 @@ from studio.core.errors import StudioError
 from studio.core.settings import BadValue, Widget, coerce, declared_problem, kind_of, setting, shown_value
 from studio.core.storage import YamlRefused, load_yaml
 from studio.format.render import TRAIN_ON
+from studio.format.templates import template_names
 from studio.locale import T
 from studio.train.methods import METHODS, all_losses, method_names
 
@@ -22,7 +23,6 @@ DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj
 
 
 def _templates() -> tuple[str, ...]:
-    from studio.format.templates import template_names
     return template_names()
 
 
@@ -43,7 +43,7 @@ class TrainConfig:
                          help="local folder, hub id, 'default' (the embedded Gemma 3 270M) or 'smollm2' "
                               "(SmolLM2-135M-Instruct)")
     template: str = setting("model", group="data", choices=_templates, ui=_shown("custom", "top", "format.template"),
-                            help="llama2 | llama3 | model (the tokenizer's own chat template)")
+                            help=" | ".join(template_names()) + " ('model': the tokenizer's own chat template)")
     max_steps: int = setting(60, group="optimisation", ui=_shown("int", "main", minimum=0),
                              at_least=0, help="training steps (> 0 wins over epochs)")
     learning_rate: float = setting(2e-4, group="optimisation", ui=_shown("number", "main"), above=0,
