@@ -14,14 +14,7 @@ from tests.conftest import finished_run
 pytestmark = pytest.mark.slow   # trains a model, loads real ones or drives a browser (the whole suite runs it)
 
 pytest.importorskip("trl")
-
-CHOSEN, REJECTED = "ええ、そうですわ。", "はい。"
-
-
-def pairs_file(path, n=10, **extra):
-    rows = [{"prompt": f"q{i}", "chosen": CHOSEN, "rejected": REJECTED, **extra} for i in range(n)]
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
+from tests.train.test_preference_training import CHOSEN, REJECTED, pairs_file  # noqa: E402 - the same files
 
 
 def dpo(parent, prefs, **kw) -> TrainConfig:
