@@ -62,3 +62,43 @@ def test_model_cards_for_an_adapter_and_a_merged_model(tmp_path):
     report = merge_adapter(run.id, None, tmp_path / "runs")
     merged = card_for_merged(report.out).read_text(encoding="utf-8")
     assert header(merged)["library_name"] == "transformers" and "lora" not in header(merged)["tags"]
+
+
+def test_trackers_write_into_the_run_folder_and_wandb_goes_offline_without_a_network(tmp_path, monkeypatch):
+    """Issue 32: wandb sat ~100 s in 'trainer' offline and wrote wandb/ (and mlflow mlflow.db) into the project
+    folder; the run's trackers/ folder holds them now, and wandb logs offline at once without a network."""
+    import os
+
+    from studio.core import models
+    from studio.jobs.folders import Run
+    from studio.train.steps import tracker_env
+    for key in ("WANDB_DIR", "WANDB_MODE", "MLFLOW_TRACKING_URI", "TRACKIO_DIR"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(models, "hub_reachable", lambda timeout=3.0: False)
+    run = Run(tmp_path / "run")
+    tracker_env(run, ["wandb", "mlflow", "trackio"])
+    assert os.environ["WANDB_DIR"] == str(run.trackers) and os.environ["WANDB_MODE"] == "offline"
+    assert os.environ["MLFLOW_TRACKING_URI"].endswith(str(run.trackers / "mlflow.db"))
+    assert os.environ["TRACKIO_DIR"].startswith(str(run.trackers))
+    monkeypatch.setenv("WANDB_DIR", "/mine")
+    tracker_env(run, ["wandb"])
+    assert os.environ["WANDB_DIR"] == "/mine"   # the user's own setting wins
+
+
+def test_push_offline_says_so_in_one_sentence(tmp_path, monkeypatch):
+    """Issue 32: offline, push said '[Errno -2] Name or service not known'."""
+    import huggingface_hub
+
+    from studio.core import models
+    from studio.core.errors import StudioError
+    from studio.export.push import push_run
+    from studio.jobs.folders import Run
+    run = Run(tmp_path / "runs" / "r1")
+    run.adapter.mkdir(parents=True)
+    (run.adapter / "adapter_config.json").write_text("{}", encoding="utf-8")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_x")
+    monkeypatch.setattr(models, "hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(StudioError) as e:
+        push_run("r1", tmp_path / "runs", "me/ayano")
+    assert e.value.key == "err.push.offline"

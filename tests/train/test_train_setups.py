@@ -52,3 +52,13 @@ def test_any_settings_read_back_as_saved(lr, r, steps, prompt):
     cfg = TrainConfig(learning_rate=lr, lora_r=r, max_steps=steps, system_prompt=prompt)
     save_setup("p", cfg)
     assert load_setup("p") == cfg
+
+
+@pytest.mark.parametrize("name", ["..", "a\u202eb", "../../escape", "x/y", " . "])
+def test_a_name_that_is_not_a_file_name_is_refused_not_changed(name):
+    """Issue 32: '..' got the persona-name message, U+202E was kept in the file name, and '../../escape' and
+    '_.._escape' silently became the same file."""
+    with pytest.raises(StudioError) as e:
+        save_setup(name, TrainConfig())
+    assert e.value.key == "setup.bad_name" and "ファイル名" in e.value.render("ja")
+    assert save_setup("_.._escape", TrainConfig()).name == "_.._escape.yaml"
