@@ -101,12 +101,19 @@ def resolve_run(ref: str | Path, runs_dir: Path | None, inside: bool = False) ->
     and other clients send): only a run of runs_dir, never a folder elsewhere ("../", an absolute path, a link)."""
     if inside:
         return Run(_inside(ref, runs_dir))
-    path = Path(ref)
-    if not path.exists() and runs_dir is not None and (runs_dir / str(ref)).exists():
-        path = runs_dir / str(ref)
+    path = locate(ref, runs_dir)
     if not path.is_dir():
         raise StudioError("err.export.no_run", ref=ref)
     return Run(path)
+
+
+def locate(ref: str | Path, runs_dir: Path | None) -> Path:
+    """The folder a reference names: a path as given, else an id in runs_dir (the one rule every resolver uses;
+    nothing is checked here)."""
+    path = Path(ref)
+    if not path.exists() and runs_dir is not None and (Path(runs_dir) / str(ref)).exists():
+        return Path(runs_dir) / str(ref)
+    return path
 
 
 def _inside(ref: str | Path, runs_dir: Path | None) -> Path:
@@ -136,9 +143,7 @@ def output_inside(out: str | Path, roots: list[Path]) -> Path:
 
 def find_run(ref: str | Path, runs_dir: Path) -> Path:
     """Like resolve_run, but the folder must be a run (a status or config file in it)."""
-    path = Path(ref)
-    if Run(path).is_run():
-        return path
-    if Run(runs_dir / str(ref)).config.exists():
-        return runs_dir / str(ref)
-    raise StudioError("err.run.not_found", ref=ref, runs_dir=runs_dir)
+    run = Run(locate(ref, runs_dir))
+    if not run.is_run():
+        raise StudioError("err.run.not_found", ref=ref, runs_dir=runs_dir)
+    return run.path

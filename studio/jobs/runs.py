@@ -9,7 +9,7 @@ from studio.core.errors import StudioError
 from studio.core.integrity import ADAPTER_CONFIG, adapter_problem
 from studio.core.jsonl import append_jsonl, read_jsonl
 from studio.jobs.checkpoints import latest_checkpoint
-from studio.jobs.folders import CONTRACT, METRICS, STATUS, Run
+from studio.jobs.folders import CONTRACT, METRICS, STATUS, Run, locate
 from studio.jobs.liveness import refresh
 from studio.jobs.status import ACTIVE, State, Status, pid_alive
 
@@ -71,9 +71,7 @@ def active_run(runs_dir: Path) -> RunInfo | None:
 
 def adapter_dir(ref: str | Path, runs_dir: Path | None = None, use_checkpoint: bool = False) -> Path:
     """A run id, a run directory or an adapter folder -> the adapter folder (refusing a run still training)."""
-    path = Path(ref)
-    if not path.exists() and runs_dir is not None and (runs_dir / str(ref)).exists():
-        path = runs_dir / str(ref)
+    path = locate(ref, runs_dir)
     if (path / STATUS).exists():  # a run directory
         state = refresh(path).state
         if state in ACTIVE or state != State.FINISHED and not Run(path).adapter.exists():

@@ -53,6 +53,24 @@ def app(tmp_path, monkeypatch):
                 os.killpg(job.status.pid, signal.SIGTERM)
 
 
+def slow_load_hook(tmp: Path) -> Path:
+    """A folder with a sitecustomize.py that, in a new Python started with it on PYTHONPATH and
+    STUDIO_E2E_SLOW_LOAD set, makes the training worker's base-model load take that many seconds first."""
+    folder = tmp / "slow-load-hook"
+    folder.mkdir(exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        "import os, sys, time\n"
+        "if os.environ.get('STUDIO_E2E_SLOW_LOAD'):\n"
+        "    sys.path.insert(0, os.getcwd())\n"
+        "    import studio.train.worker as worker\n"
+        "    load = worker.load_base\n"
+        "    def slow(*args, **kwargs):\n"
+        "        time.sleep(float(os.environ['STUDIO_E2E_SLOW_LOAD']))\n"
+        "        return load(*args, **kwargs)\n"
+        "    worker.load_base = slow\n", encoding="utf-8")
+    return folder
+
+
 def row_of(question: str) -> int:
     from studio.data.persona_store import load_persona
     from tests.conftest import SAMPLE
@@ -371,6 +389,26 @@ def test_whole_loop_in_a_browser(app, monkeypatch):
                                    ".some(e => e.textContent === n)", arg=t("eval.model.tuned"))
             assert ascii_labels(page) <= ALLOWED_ASCII, ascii_labels(page) - ALLOWED_ASCII
             shot("6-evaluate")
+            # Issue 37: Stop pressed while the base model loads (quick-test settings) ends the run at once: the load
+            # no longer ran on into the trainer's set-up and a first step, nor did 'stopping' turn back to 'running'.
+            # The worker is a new process: a sitecustomize on its path makes its load take 60 s (the test's only).
+            monkeypatch.setenv("PYTHONPATH", str(slow_load_hook(tmp)))
+            monkeypatch.setenv("STUDIO_E2E_SLOW_LOAD", "60")
+            tab("tab.train")
+            page.get_by_role("button", name=t("train.quick")).click()
+            wait_text(t("train.quick_set", steps=5)[:20])
+            page.get_by_role("button", name=t("train.start")).click()
+            wait_text(t("train.phase.load", model="", elapsed="")[:12], 120_000)
+            started = time.time()
+            page.get_by_role("button", name=t("train.stop")).click()
+            newest = lambda: max(list_runs(runs), key=lambda r: r.id)   # noqa: E731
+            while newest().state in ("queued", "running", "stopping") and time.time() - started < 90:
+                time.sleep(0.5)
+            stopped = newest().status
+            assert stopped.state == "stopped" and (stopped.step or 0) == 0, stopped
+            assert time.time() - started < 30, "the load ran on after Stop"
+            wait_text(t("state.stopped"))
+            shot("3-train-stopped-while-loading")
         except Exception:
             shot("failure")
             raise
