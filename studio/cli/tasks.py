@@ -4,47 +4,47 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from studio.jobs.folders import Run
+from studio.jobs.folders import Run, locate
+from studio.jobs.params import CombineParams, DraftParams, EvalParams, ExportParams, MergeParams, ServeParams
 from studio.locale import T, Text
 
 
-def _merge(p: dict, runs_dir: Path, say) -> Text:
+def _merge(p: MergeParams, runs_dir: Path, say) -> Text:
     from studio.export.model_card import card_for_merged
     from studio.serve.merge import merge_adapter
-    report = merge_adapter(p["ref"], p.get("out") or None, runs_dir, use_checkpoint=bool(p.get("use_checkpoint")),
-                           progress=say)
+    report = merge_adapter(p.ref, p.out or None, runs_dir, use_checkpoint=p.use_checkpoint, progress=say)
     card_for_merged(report.out)
     return report.summary_text()
 
 
-def _combine(p: dict, runs_dir: Path, say) -> Text:
+def _combine(p: CombineParams, runs_dir: Path, say) -> Text:
     from studio.serve.merge import combine_into_run
-    run = combine_into_run(list(p["refs"]), list(p["weights"]), p["method"], runs_dir, float(p.get("density", 0.5)),
-                           progress=say)
-    return T("merge.combined", n=len(p["refs"]), how=p["method"], weights=p["weights"], run=run.name)
+    run = combine_into_run(list(p.refs), list(p.weights), p.method, runs_dir, float(p.density), progress=say)
+    return T("merge.combined", n=len(p.refs), how=p.method, weights=p.weights, run=run.name)
 
 
-def _eval(p: dict, runs_dir: Path, say) -> Text:
+def _eval(p: EvalParams, runs_dir: Path, say) -> Text:
     from studio.eval.evaluate import evaluate
-    res = evaluate(p["ref"], p.get("prompts") or None, runs_dir, int(p.get("max_new_tokens") or 64), progress=say,
-                   against=p.get("against") or "base")
-    return T("eval.done", n=len(res["answers"]), path=str(Run(Path(p["ref"])).results))
+    res = evaluate(p.ref, p.prompts or None, runs_dir, int(p.max_new_tokens or 64), progress=say,
+                   against=p.against or "base")
+    return T("eval.done", n=len(res["answers"]), path=str(Run(locate(p.ref, runs_dir)).results))
 
 
-def _export(p: dict, runs_dir: Path, say) -> Text:
+def _export(p: ExportParams, runs_dir: Path, say) -> Text:
     from studio.export.export_run import export_run
-    return export_run(p["ref"], p.get("quant") or "q8_0", p.get("out") or None, runs_dir, progress=say).summary_text()
+    return export_run(p.ref, p.quant or "q8_0", p.out or None, runs_dir, progress=say).summary_text()
 
 
-def _serve(p: dict, runs_dir: Path, say) -> Text:
+def _serve(p: ServeParams, runs_dir: Path, say) -> Text:
     from studio.serve.server_job import serve_until_stopped
     return serve_until_stopped(p, runs_dir, say)
 
 
-def _draft(p: dict, runs_dir: Path, say) -> Text:
+def _draft(p: DraftParams, runs_dir: Path, say) -> Text:
+    from dataclasses import asdict
+
     from studio.serve.drafting import DraftRequest, draft
-    fields = DraftRequest.__dataclass_fields__
-    return draft(DraftRequest(**{k: v for k, v in p.items() if k in fields}), runs_dir, say)
+    return draft(DraftRequest(**asdict(p)), runs_dir, say)
 
 
 TASKS = {"merge": _merge, "combine": _combine, "eval": _eval, "export": _export, "serve": _serve, "draft": _draft}

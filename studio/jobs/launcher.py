@@ -21,6 +21,7 @@ from studio.core.storage import atomic_write_text
 from studio.core.workspace import PACKAGE_ROOT
 from studio.jobs.folders import jobs_dir, new_job_folder
 from studio.jobs.liveness import refresh
+from studio.jobs.params import KIND_OF, PARAMS_OF, JobParams, to_file
 from studio.jobs.status import (
     ACTIVE,
     LOG,
@@ -112,10 +113,12 @@ def one_at_a_time(runs_dir: Path):
         os.close(fd)   # closing releases the lock
 
 
-def start_job(kind: str, params: dict, runs_dir: Path, label: str = "") -> Path:
+def start_job(kind: str, params: JobParams, runs_dir: Path, label: str = "") -> Path:
     """Queue nothing: start the job now in its own process, or say plainly what is using the GPU."""
     if kind not in KINDS:
         raise StudioError("job.unknown_kind", kind=kind, kinds=", ".join(KINDS))
+    if KIND_OF.get(type(params)) != kind:
+        raise TypeError(f"a {kind} job takes {PARAMS_OF[kind].__name__}, not {type(params).__name__}")
     with one_at_a_time(runs_dir):
         return _start_job(kind, params, runs_dir, label)
 
@@ -153,10 +156,10 @@ def foreground_job(runs_dir: Path, kind: str, label: str = "") -> Iterator[Path]
     write_status(folder, state=State.FINISHED.value, fraction=1.0, finished=time.time())
 
 
-def _start_job(kind: str, params: dict, runs_dir: Path, label: str) -> Path:
+def _start_job(kind: str, params: JobParams, runs_dir: Path, label: str) -> Path:
     ensure_free(runs_dir)
     folder = new_job_folder(runs_dir, kind, label).path
-    atomic_write_text(folder / PARAMS, json.dumps({"kind": kind, "runs_dir": str(runs_dir), **params},
+    atomic_write_text(folder / PARAMS, json.dumps({**to_file(params), "runs_dir": str(runs_dir)},
                                                  ensure_ascii=False, indent=1), keep_backups=0)
     write_status(folder, state=State.QUEUED.value, created=time.time(), kind=kind)
     spawn(folder, ["_job", str(folder)])

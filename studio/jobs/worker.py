@@ -15,6 +15,7 @@ from pathlib import Path
 from studio.core.errors import Stopped
 from studio.core.storage import atomic_write_text
 from studio.jobs.launcher import report_progress, stop_requested
+from studio.jobs.params import JobParams, from_file
 from studio.jobs.status import (
     NO_ERROR,
     PARAMS,
@@ -30,7 +31,7 @@ from studio.jobs.stopwatch import LoadWatch
 from studio.locale import LANGS, T, Text, render
 
 # the progress messages a task reports just before loading a model, which writes nothing
-Task = Callable[[dict, Path, Callable], Text]  # (params, runs_dir, say) -> the summary
+Task = Callable[[JobParams, Path, Callable], Text]  # (params, runs_dir, say) -> the summary
 
 
 def run_job(folder: Path, tasks: dict[str, Task]) -> int:
@@ -58,7 +59,7 @@ def run_job(folder: Path, tasks: dict[str, Task]) -> int:
                 else:
                     watch.disarm()
 
-        summary = tasks[params["kind"]](params, Path(params["runs_dir"]), say)
+        summary = tasks[params["kind"]](from_file(params), Path(params["runs_dir"]), say)
         atomic_write_text(folder / RESULT, json.dumps({"summary": {lang: render(summary, lang) for lang in LANGS}},
                                                       ensure_ascii=False, indent=1), keep_backups=0)
         write_status(folder, state=State.FINISHED.value, fraction=1.0, finished=time.time())

@@ -7,23 +7,24 @@ import time
 from pathlib import Path
 
 from studio.core.errors import StudioError
+from studio.jobs.params import ServeParams
 from studio.locale import T, Text, loading
 
 POLL_S = 0.5
 
 
-def serve_until_stopped(p: dict, runs_dir: Path, say) -> Text:
+def serve_until_stopped(p: ServeParams, runs_dir: Path, say) -> Text:
     """Serve until the job's stop is requested (say(..., None) raises then). Returns the closing summary."""
     import uvicorn
 
     from studio.serve.models_served import ServedModels
     from studio.serve.openai_api import check_bind, create_app
 
-    host, port = p.get("host") or "127.0.0.1", int(p.get("port") or 8000)
-    check_bind(host, p.get("api_key") or None)
+    host, port = p.host or "127.0.0.1", int(p.port or 8000)
+    check_bind(host, p.api_key or None)
     say(0.1, loading("serve.p.loading"))
-    models = ServedModels.open(p.get("model"), list(p.get("runs") or []), runs_dir)
-    server = uvicorn.Server(uvicorn.Config(create_app(models, p.get("api_key") or None, host), host=host, port=port,
+    models = ServedModels.open(p.model, list(p.runs or []), runs_dir)
+    server = uvicorn.Server(uvicorn.Config(create_app(models, p.api_key or None, host), host=host, port=port,
                                            log_level="warning", timeout_graceful_shutdown=3))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -33,7 +34,7 @@ def serve_until_stopped(p: dict, runs_dir: Path, say) -> Text:
         time.sleep(0.05)
     url = f"http://{host}:{port}/v1"
     say(1.0, T("serve.p.serving", url=url, models=", ".join(models.names), keyed=T("serve.key_on") if
-               p.get("api_key") else ""))
+               p.api_key else ""))
     started = time.time()
     try:
         while thread.is_alive():

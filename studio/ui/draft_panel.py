@@ -16,6 +16,7 @@ from studio.data import drafts as dr
 from studio.data import persona_session as ps
 from studio.jobs.folders import Run
 from studio.jobs.launcher import result
+from studio.jobs.params import DraftParams
 from studio.jobs.runs import can_be_evaluated, list_runs, runs_that
 from studio.jobs.status import PARAMS, State, read_status
 from studio.locale import render, tr
@@ -72,8 +73,8 @@ def params(session, choice, text, file, topic_text, per, k, mx):
         spec["run"] = choice
     else:
         spec["model"] = choice
-    return ({"data": str(session.folder), "questions": qs, "topics": tops, "per_topic": int(per or 5),
-             "examples": int(k or 0), "max_new_tokens": int(mx or 96), **spec}, Path(session.folder).name)
+    return (DraftParams(data=str(session.folder), questions=qs, topics=tops, per_topic=int(per or 5),
+                        examples=int(k or 0), max_new_tokens=int(mx or 96), **spec), Path(session.folder).name)
 
 
 def tick(cur, seen, session, lg):

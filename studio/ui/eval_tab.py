@@ -16,6 +16,7 @@ from studio.eval.registry import rate_names
 from studio.eval.report import answers_csv, html_report, metric_rows, rate_bars, warnings
 from studio.eval.results import job_results, saved_results
 from studio.jobs.folders import resolve_run
+from studio.jobs.params import EvalParams
 from studio.jobs.runs import can_be_evaluated, runs_that
 from studio.jobs.status import read_status
 from studio.locale import LANGS, tr
@@ -64,8 +65,7 @@ def eval_params(ref, file, mx, against="base"):
     if not ref:
         raise StudioError("eval.pick_run")
     ref = resolve_run(ref, runs_dir(), inside=True).id   # a run of this studio, never a folder elsewhere
-    return {"ref": ref, "prompts": file or None, "max_new_tokens": int(mx or 64), "against": against or "base"}, \
-        str(ref)
+    return EvalParams(ref, file or None, int(mx or 64), against or "base"), str(ref)
 
 
 def saved(ref, against: str = "base") -> dict | None:

@@ -9,6 +9,7 @@ from studio.core.workspace import home, runs_dir
 from studio.data.card_image import SUFFIXES
 from studio.export.gguf_file import QUANTS
 from studio.jobs.folders import Run, output_inside, resolve_run
+from studio.jobs.params import CombineParams, ExportParams, MergeParams
 from studio.jobs.runs import can_be_merged, runs_that
 from studio.serve.chat_session import ChatRegistry
 from studio.serve.merge import COMBINE_METHODS
@@ -46,20 +47,19 @@ def merge_params(ref, ckpt, target):
     if not ref:
         raise StudioError("merge.pick_run")
     run = resolve_run(ref, runs_dir(), inside=True)  # a run of this studio: never a folder elsewhere
-    return {"ref": str(run.path), "use_checkpoint": bool(ckpt), "out": _out(target, run)}, run.id
+    return MergeParams(str(run.path), _out(target, run), bool(ckpt)), run.id
 
 
 def combine_params(ids, w, how, dens):
     ids = [str(resolve_run(i, runs_dir(), inside=True).path) for i in ids or []]
-    return {"refs": ids, "weights": parse_weights(w, len(ids)), "method": how,
-            "density": float(dens or 0.5)}, how
+    return CombineParams(ids, parse_weights(w, len(ids)), how, float(dens or 0.5)), how
 
 
 def export_params(ref, q, target):
     if not ref:
         raise StudioError("merge.pick_run")
     run = resolve_run(ref, runs_dir(), inside=True)  # named now, not by a failed job; never outside the runs
-    return {"ref": str(run.path), "quant": q, "out": _out(target, run)}, f"{run.id}-{q}"
+    return ExportParams(str(run.path), q, _out(target, run)), f"{run.id}-{q}"
 
 
 def write_card_file(ref, image, lg):

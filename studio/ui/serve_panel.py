@@ -7,6 +7,7 @@ import gradio as gr
 from studio.core.errors import StudioError
 from studio.core.workspace import runs_dir
 from studio.jobs.folders import resolve_run
+from studio.jobs.params import ServeParams
 from studio.serve.chat_session import ChatRegistry
 from studio.serve.openai_api import check_bind
 from studio.ui import job_panel as jp
@@ -38,8 +39,7 @@ def build_serve_panel(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry) -> tup
         check_bind(host, (k or "").strip() or None)   # reachable from other machines: only with a key
         for ref in picked or []:
             resolve_run(ref, runs_dir(), inside=True)   # a run of this studio, never a folder elsewhere
-        return {"runs": list(picked or []), "port": port_n, "api_key": (k or "").strip(), "host": host}, \
-            f"port{port_n}"
+        return ServeParams(list(picked or []), port_n, (k or "").strip(), host), f"port{port_n}"
 
     go.click(jp.starter("serve", chats, params), [runs, port, key, share, lang], [panel.line, panel.job],
              api_name="serve")

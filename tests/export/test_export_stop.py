@@ -49,7 +49,8 @@ def test_stop_during_verification_keeps_the_file_unverified_within_a_token(run, 
     job = tmp_path / "job"
     job.mkdir()
     out = tmp_path / "out"
-    (job / PARAMS).write_text(json.dumps({"kind": "export", "runs_dir": str(tmp_path / "runs")}), encoding="utf-8")
+    (job / PARAMS).write_text(json.dumps({"kind": "export", "ref": "x", "runs_dir": str(tmp_path / "runs")}),
+                               encoding="utf-8")
     asked = {}
 
     def task(params, runs_dir, say):

@@ -9,6 +9,7 @@ import pytest
 
 from studio.core.errors import StudioError
 from studio.jobs.launcher import busy_with, describe, list_jobs, refresh, request_stop, start_job
+from studio.jobs.params import EvalParams, MergeParams
 from studio.jobs.status import STATUS, process_start, write_status
 from studio.jobs.status import write_status as write_run_status
 from studio.tiny import save_tiny_model
@@ -41,7 +42,7 @@ def wait_state(folder, states, timeout=120):
 @pytest.mark.slow
 def test_a_killed_evaluation_is_failed_with_its_reason_and_blocks_nothing(runs):
     runs, probe = runs
-    job = start_job("eval", {"ref": "20260101-000000-one", "prompts": str(probe), "max_new_tokens": 8}, runs, "one")
+    job = start_job("eval", EvalParams("20260101-000000-one", str(probe), 8), runs, "one")
     wait_state(job, {"running"})
     deadline = time.time() + 120
     while "answering" not in json.dumps(refresh(job).message or {}) and time.time() < deadline:
@@ -49,7 +50,7 @@ def test_a_killed_evaluation_is_failed_with_its_reason_and_blocks_nothing(runs):
     from studio.core.models import device
     here = "GPU" if device() == "cuda" else "CPU"   # the device this machine has, not always "GPU"
     with pytest.raises(StudioError, match=f"is using the {here}; only one training or job runs at a time") as e:
-        start_job("merge", {"ref": "20260101-000000-one"}, runs)  # one job at a time, said plainly
+        start_job("merge", MergeParams("20260101-000000-one"), runs)  # one job at a time, said plainly
     assert f"が{here}" in e.value.render("ja")
     assert busy_with(runs) == job.name
     os.kill(refresh(job).pid, signal.SIGKILL)
@@ -61,7 +62,7 @@ def test_a_killed_evaluation_is_failed_with_its_reason_and_blocks_nothing(runs):
 
 def test_a_killed_merge_leaves_no_half_model(runs):
     runs, _ = runs
-    job = start_job("merge", {"ref": "20260101-000000-one"}, runs, "one")
+    job = start_job("merge", MergeParams("20260101-000000-one"), runs, "one")
     wait_state(job, {"running"})
     os.kill(refresh(job).pid, signal.SIGKILL)
     assert wait_state(job, {"failed"}).error.startswith("The job's process ended")
@@ -71,7 +72,7 @@ def test_a_killed_merge_leaves_no_half_model(runs):
 @pytest.mark.slow
 def test_stop_ends_an_evaluation_as_stopped(runs):
     runs, probe = runs
-    job = start_job("eval", {"ref": "20260101-000000-one", "prompts": str(probe), "max_new_tokens": 8}, runs)
+    job = start_job("eval", EvalParams("20260101-000000-one", str(probe), 8), runs)
     wait_state(job, {"running"})
     request_stop(job)
     assert wait_state(job, {"stopped"}).state == "stopped"
@@ -82,7 +83,7 @@ def test_stop_ends_an_evaluation_as_stopped(runs):
 @pytest.mark.slow
 def test_a_finished_merge_reports_its_verification(runs):
     runs, _ = runs
-    job = start_job("merge", {"ref": "20260101-000000-one"}, runs)
+    job = start_job("merge", MergeParams("20260101-000000-one"), runs)
     wait_state(job, {"finished", "failed"}, timeout=180)
     line = describe(job, "ja")[0]
     assert ": 完了 · 100% · " in line and "検証済み" in line, line
@@ -136,7 +137,8 @@ def test_stop_while_a_job_loads_its_model_ends_it_within_a_poll(tmp_path, monkey
     from studio.jobs.worker import run_job
     from studio.locale import T, loading
     folder = new_job_folder(tmp_path / "runs", "merge", "x").path
-    (folder / PARAMS).write_text(json.dumps({"kind": "merge", "runs_dir": str(tmp_path / "runs")}), encoding="utf-8")
+    (folder / PARAMS).write_text(json.dumps({"kind": "merge", "ref": "x", "runs_dir": str(tmp_path / "runs")}),
+                                  encoding="utf-8")
     ended, seen = threading.Event(), {}
 
     def loading_task(params, runs_dir, say):
@@ -162,7 +164,8 @@ def test_after_its_next_report_a_job_is_stopped_at_reports_again_not_killed(tmp_
     from studio.jobs.worker import run_job
     from studio.locale import T
     folder = new_job_folder(tmp_path / "runs", "merge", "x").path
-    (folder / PARAMS).write_text(json.dumps({"kind": "merge", "runs_dir": str(tmp_path / "runs")}), encoding="utf-8")
+    (folder / PARAMS).write_text(json.dumps({"kind": "merge", "ref": "x", "runs_dir": str(tmp_path / "runs")}),
+                                  encoding="utf-8")
     monkeypatch.setattr(stopwatch, "end_process", lambda: pytest.fail("a job writing its files was killed"))
 
     def writing_task(params, runs_dir, say):
@@ -185,3 +188,16 @@ def test_a_task_says_when_it_loads_and_no_list_of_keys_is_kept():
     said = loading("merge.p.loading")
     assert said.loading and said == T("merge.p.loading") and said.render("ja") == T("merge.p.loading").render("ja")
     assert not hasattr(worker, "LOADING")
+
+
+def test_job_params_are_one_record_per_kind_and_refuse_unknown_fields(tmp_path):
+    """Issue 33: params were dicts built in the UI and read by key in the tasks; a renamed key failed silently."""
+    from studio.jobs.launcher import start_job
+    from studio.jobs.params import DraftParams, from_file, to_file
+    from studio.serve.drafting import DraftRequest
+    assert from_file(to_file(EvalParams("r", None, 8, "parent"))) == EvalParams("r", None, 8, "parent")
+    with pytest.raises(TypeError, match="no field max_tokens"):
+        from_file({"kind": "eval", "ref": "r", "max_tokens": 8})
+    with pytest.raises(TypeError):
+        start_job("eval", MergeParams("r"), tmp_path / "runs")
+    assert [f for f in DraftParams.__dataclass_fields__] == [f for f in DraftRequest.__dataclass_fields__]
