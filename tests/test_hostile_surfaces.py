@@ -35,7 +35,7 @@ def test_ui_run_references_stay_inside_the_runs_folder(tmp_path, monkeypatch):
         merge_tab.export_params(run.id, "q8_0", str(outside))
     assert e.value.key == "err.run.out_outside"
     params, _ = merge_tab.export_params(run.id, "q8_0", "")
-    assert params["out"] == "" and params["ref"] == str(run.path.resolve())
+    assert params.out == "" and params.ref == str(run.path.resolve())
     message, _ = merge_tab.write_card_file("../elsewhere", None, "en")
     assert "not a run of this studio" in message and not list(outside.iterdir())
 

@@ -23,7 +23,21 @@ from studio.ui.train_tab import build_train_tab
 # Settings that the app and the tests share (the tests launch what users launch). Events that must not overlap
 # within a session (saves) set their own concurrency_limit=1.
 QUEUE = dict(default_concurrency_limit=4)
-TAB_IDS = ("persona", "format", "train", "merge", "chat", "eval")   # in the order of the tabs
+REMEMBER_TAB_JS = """
+() => {
+  const key = 'persona-studio-tab';
+  document.addEventListener('click', e => {
+    const button = e.target.closest && e.target.closest('button[role=tab]');
+    if (button && button.id && button.id.startsWith('tab-')) localStorage.setItem(key, button.id);
+  }, true);
+  const saved = localStorage.getItem(key);
+  const reopen = left => {
+    const button = saved && document.getElementById(saved);
+    if (button) button.click(); else if (saved && left > 0) setTimeout(() => reopen(left - 1), 200);
+  };
+  reopen(25);
+}
+"""
 
 
 def build_app() -> tuple[gr.Blocks, gr.I18n]:
@@ -31,27 +45,27 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
     chats = ChatRegistry()  # this app's chat sessions, so a training start frees every tab's models
     with gr.Blocks(title="Persona Studio") as demo:
         # what this browser remembers across reloads: its language and the persona it had open
-        memory = gr.BrowserState({"lang": None, "persona": None, "tab": None}, storage_key="persona-studio")
+        memory = gr.BrowserState({"lang": None, "persona": None}, storage_key="persona-studio")
         lang = gr.State("en")  # this session's language for every message a handler writes
         with gr.Row(equal_height=True):
             gr.Markdown("# Persona Studio")
             lang_pick = gr.Radio([("English", "en"), ("日本語", "ja")], value=None, label="Language / 言語",
                                  elem_id="lang-pick", scale=0, min_width=220)
         gr.Markdown(i18n("app.intro"))
-        with gr.Tabs() as tabset:   # the tab this browser was on comes back after a reload
-            with gr.Tab(i18n("tab.persona"), id="persona") as persona_tab:
+        with gr.Tabs():   # the tab this browser was on comes back after a reload (REMEMBER_TAB_JS)
+            with gr.Tab(i18n("tab.persona"), id="persona", elem_id="tab-persona") as persona_tab:
                 persona = build_persona_tab(i18n, lang)
                 draft_select, draft_inputs, draft_outputs = build_draft_panel(i18n, persona, chats, lang)
-            with gr.Tab(i18n("tab.format"), id="format") as format_tab:
+            with gr.Tab(i18n("tab.format"), id="format", elem_id="tab-format") as format_tab:
                 build_format_tab(i18n, persona, lang)
-            with gr.Tab(i18n("tab.train"), id="train") as train_tab:
+            with gr.Tab(i18n("tab.train"), id="train", elem_id="tab-train") as train_tab:
                 train = build_train_tab(i18n, persona, chats, lang)
-            with gr.Tab(i18n("tab.merge"), id="merge") as merge_tab:
+            with gr.Tab(i18n("tab.merge"), id="merge", elem_id="tab-merge") as merge_tab:
                 merge_select, merge_inputs, merge_outputs = build_merge_tab(i18n, lang, chats)
-            with gr.Tab(i18n("tab.chat"), id="chat") as chat_tab:
+            with gr.Tab(i18n("tab.chat"), id="chat", elem_id="tab-chat") as chat_tab:
                 chat_refresh, chat_outputs = build_chat_tab(i18n, chats, lang, train, persona.session)
                 serve_select, serve_inputs, serve_outputs = build_serve_panel(i18n, lang, chats)
-            with gr.Tab(i18n("tab.eval"), id="eval") as eval_tab:
+            with gr.Tab(i18n("tab.eval"), id="eval", elem_id="tab-eval") as eval_tab:
                 eval_select, eval_inputs, eval_outputs, eval_redraw = build_eval_tab(i18n, lang, chats)
         persona_tab.select(draft_select, draft_inputs, draft_outputs, api_visibility="private")
         eval_tab.select(eval_select, eval_inputs, eval_outputs, api_visibility="private")
@@ -92,16 +106,6 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             uploads_shown(boxes, True), None, boxes, api_visibility="private")
         persona.picker.change(remember_persona, [persona.picker, memory], [memory], api_visibility="private")
 
-        def remember_tab(tab_id: str):
-            def remember(mem: dict | None) -> dict:
-                return {**(mem or {}), "tab": tab_id}
-            return remember
-
-        def restore_tab(mem: dict | None):
-            tab_id = (mem or {}).get("tab")
-            return gr.Tabs(selected=tab_id) if tab_id in TAB_IDS else gr.skip()
-        for key, tab in tabs.items():
-            tab.select(remember_tab(TAB_IDS[list(tabs).index(key)]), [memory], [memory], api_visibility="private")
         # first, tables and charts not yet filled get headers and axis titles in the reader's language
         # (studio.ui.blank); everything that fills them runs after, so a blank never lands on filled data
         tables, charts = marked(demo)
@@ -114,8 +118,9 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             train.tick, [train.current, lang], train.tick_outputs, api_visibility="private").then(
             train.show_settings, [train.current], train.settings_outputs, api_visibility="private")
         loaded.then(train.notice, [lang], [train.message], api_visibility="private")
-        loaded.then(restore_tab, [memory], [tabset], api_visibility="private").then(
-            chat_refresh, None, chat_outputs, api_visibility="private")   # the Chat tab's pickers, if it is the one
+        # the tab this browser was on: remembered and clicked again in the page itself (gradio selects the first
+        # tab at every load and reports that as a select, so a server-side memory was overwritten by it)
+        demo.load(None, None, None, js=REMEMBER_TAB_JS)
         # a refreshed page re-attaches to the running (or latest) merge and evaluation jobs
         loaded.then(merge_select, merge_inputs, merge_outputs, api_visibility="private")
         loaded.then(eval_select, eval_inputs, eval_outputs, api_visibility="private")

@@ -318,9 +318,8 @@ def test_whole_loop_in_a_browser(app, monkeypatch):
             wait_text(t("persona.created", name="zz-second"))
             # the browser stores what it opened (in a request after the create's): wait until it has
             page.wait_for_function("s => localStorage.getItem('persona-studio') !== s", arg=stored)
-            stored = page.evaluate("localStorage.getItem('persona-studio')")
             tab("tab.format")   # Issue 37: a reload always landed on the first tab, not the one the user was on
-            page.wait_for_function("s => localStorage.getItem('persona-studio') !== s", arg=stored)  # (encrypted)
+            page.wait_for_function("() => (localStorage.getItem('persona-studio-tab') || '').includes('format')")
             page.reload()
             expect(page.get_by_role("tab", name=t("tab.format"))).to_have_attribute("aria-selected", "true")
             tab("tab.persona")
