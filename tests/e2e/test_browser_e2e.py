@@ -395,7 +395,14 @@ def test_whole_loop_in_a_browser(app, monkeypatch):
             # The worker is a new process: a sitecustomize on its path makes its load take 60 s (the test's only).
             monkeypatch.setenv("PYTHONPATH", str(slow_load_hook(tmp)))
             monkeypatch.setenv("STUDIO_E2E_SLOW_LOAD", "60")
+            tab("tab.persona")   # the sample persona again (zz-second, made above, has no rows to train)
+            picker = page.get_by_label(t("persona.pick"), exact=True)
+            picker.click()
+            picker.fill("ayano")
+            picker.press("Enter")
             tab("tab.train")
+            line = t("train.persona_now", name="ayano", folder="ayano", rows=0, hash="").replace("**", "")
+            wait_text(line.split("ayano")[0] + "ayano")   # the persona Start trains
             page.get_by_role("button", name=t("train.quick")).click()
             wait_text(t("train.quick_set", steps=5)[:20])
             page.get_by_role("button", name=t("train.start")).click()
