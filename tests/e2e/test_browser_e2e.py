@@ -401,7 +401,8 @@ def test_whole_loop_in_a_browser(app, monkeypatch):
             picker.fill("ayano")
             picker.press("Enter")
             tab("tab.train")
-            prefix = t("train.persona_now", name="@", folder="", rows=0, hash="").replace("**", "").split("@")[0].strip()
+            line = t("train.persona_now", name="@", folder="", rows=0, hash="")
+            prefix = line.replace("**", "").split("@")[0].strip()
             page.wait_for_function(   # the persona Start trains is the sample again (its folder: ayano)
                 "p => (document.body.innerText.split('\\n').find(l => l.includes(p)) || '').includes('ayano')",
                 arg=prefix)
