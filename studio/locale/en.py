@@ -199,7 +199,7 @@ MESSAGES: dict[str, str] = {
     "train.released": " Released {n} chat model(s) to free memory; chat reloads them when asked.",
     "train.started": "Started {run}. Training runs in the background: you can close this page.{released}{warnings}",
     "train.warnings": "\nWarnings: {items}",
-    "train.stop_requested": "Stop requested: the run saves its adapter at the next step boundary.",
+    "train.stop_requested": "Stop requested: before its first step ends the run stops at once (nothing trained yet); after that it saves its adapter at the next step boundary.",
     "train.pick_run": "Pick a run first (start one, or select one in the history).",
     "train.skipped": "Skipped damaged {name} ({why}).",
     "train.resuming": "Resuming {run} from {ckpt}. {skipped}{released}",

@@ -195,7 +195,7 @@ MESSAGES: dict[str, str] = {
     "train.released": " メモリを空けるためにチャットのモデルを{n}個解放しました(チャットで必要になれば再読み込みします)。",
     "train.started": "{run} を開始しました。学習は裏で進むので、このページを閉じても大丈夫です。{released}{warnings}",
     "train.warnings": "\n警告: {items}",
-    "train.stop_requested": "停止を要求しました: 次のステップの区切りでアダプターを保存して止まります。",
+    "train.stop_requested": "停止を要求しました: 最初のステップが終わる前ならすぐに止まります(まだ何も学習していません)。その後なら次のステップの区切りでアダプターを保存して止まります。",
     "train.pick_run": "先に実行を選んでください(学習を開始するか、履歴から選ぶ)。",
     "train.skipped": "破損した {name} を飛ばしました({why})。",
     "train.resuming": "{run} を {ckpt} から再開します。{skipped}{released}",
