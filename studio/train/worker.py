@@ -58,9 +58,14 @@ def prepare(run: Path, cfg: TrainConfig) -> Prepared:
     # up the trainer, a checkpoint's state read back, the first step): a stop ends the process within a poll.
     # With several ranks this is off: they agree on a stop at a step boundary.
     watch = phases.stop_watch(run) if rank.world == 1 else None
-    model = load_base(setup, data.added)
-    phases.enter(run, "trainer", rank.writes_files)
-    trainer = method.trainer(setup, data, model, lora_config(cfg, model, data.added))
+    try:
+        model = load_base(setup, data.added)
+        phases.enter(run, "trainer", rank.writes_files)
+        trainer = method.trainer(setup, data, model, lora_config(cfg, model, data.added))
+    except BaseException:
+        if watch is not None:   # this process goes on to report why: the watch must not end it meanwhile
+            watch.close()
+        raise
     from studio.train.callbacks import RunFilesCallback
     for callback in trainer.callback_handler.callbacks:
         if isinstance(callback, RunFilesCallback):
