@@ -76,10 +76,6 @@ class Status:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     @property
-    def active(self) -> bool:
-        return self.state in ACTIVE
-
-    @property
     def steps(self) -> str:
         """'done/planned' steps, '?' for a plan not known yet."""
         return f"{self.step or 0}/{'?' if self.total is None else self.total}"
