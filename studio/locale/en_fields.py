@@ -13,6 +13,7 @@ FIELDS: dict[str, str] = {
     'field.gradient_checkpointing': 'Gradient checkpointing',
     'field.group_by_length': 'Group by length (group_by_length)',
     'field.padding_free': 'Padding-free batches (padding_free)',
+    'field.trained_logits_only': 'Score only trained positions (trained_logits_only)',
     'field.use_liger': 'Liger kernels (use_liger)',
     'field.double_quant': 'Double quantization (double_quant)',
     'field.grad_accum': 'Gradient accumulation (grad_accum)',

@@ -13,6 +13,7 @@ FIELDS: dict[str, str] = {
     'field.gradient_checkpointing': '勾配チェックポイント',
     'field.group_by_length': '長さでまとめる (group_by_length)',
     'field.padding_free': 'パディングなしのバッチ (padding_free)',
+    'field.trained_logits_only': '学習する位置だけ出力層に通す (trained_logits_only)',
     'field.use_liger': 'Liger カーネル (use_liger)',
     'field.double_quant': '二重量子化 (double_quant)',
     'field.grad_accum': '勾配の累積 (grad_accum)',

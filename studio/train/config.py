@@ -70,6 +70,9 @@ class TrainConfig:
                                     help="padded batches: similar lengths together (less padding), random order")
     padding_free: bool = setting(True, group="optimisation", ui=_shown("checkbox", "adv.flags"),
                                  help="a batch's examples in one row, no padding (exact: see test_packing)")
+    trained_logits_only: bool = setting(True, group="optimisation", ui=_shown("checkbox", "adv.flags"),
+                                        help="the LM head scores only positions whose next token is trained "
+                                             "(exact; off: every position, as plain trl on a CPU)")
     use_liger: bool = setting(False, group="optimisation", ui=_shown("checkbox", "adv.flags", hint="train.liger_hint"),
                               help="Liger fused kernels (CUDA + liger-kernel): no full logits in memory")
     double_quant: bool = setting(True, group="quantization", ui=_shown("checkbox", "adv.flags"),

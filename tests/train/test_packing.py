@@ -95,26 +95,3 @@ def test_packed_rows_keep_every_label_and_train_exactly(tmp_path):
     lq, gq = loss_and_grads(net, model_loss(padded))
     assert abs(lp - lq) < 1e-5, (lp, lq)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(gp, gq))
-
-
-def test_the_lm_head_scores_only_trained_positions_exactly(tmp_path, monkeypatch):
-    """On the CPU the studio has trl's fused LM head project only the positions whose next token is trained (the
-    system prompt and question are masked): the loss and LoRA gradients equal those of scoring every position."""
-    import trl.trainer.utils as tu
-    model = save_tiny_model(tmp_path / "base", "chatml")
-    pairs = [QAPair(f"質問{i}？" * (i % 4 + 1), "ですわ。" * (i % 3 + 1)) for i in range(8)]
-    save_persona(Persona(system_prompt="お嬢様として答えてください" * 3, pairs=pairs), tmp_path / "p")
-    cfg = TrainConfig(model=str(model), data=str(tmp_path / "p"), max_steps=1, batch_size=4, lora_r=4,
-                      load_in_4bit=False, max_length=128, warmup_steps=0)
-    trainer = prepare(tmp_path / "run", cfg).trainer
-    assert tu._use_triton(torch.device("cpu"))  # compact scoring is on here
-    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
-    net = trainer.model.train()
-
-    def trainer_loss(net):
-        return trainer.compute_loss(net, dict(batch))
-    compact = loss_and_grads(net, trainer_loss)
-    monkeypatch.setattr(tu, "_use_triton", lambda device: False)  # trl's own CPU path: every position
-    every = loss_and_grads(net, trainer_loss)
-    assert abs(compact[0] - every[0]) < 1e-6
-    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(compact[1], every[1]))

@@ -25,10 +25,10 @@ def data(setup: Setup) -> TrainData:
 def trainer(setup: Setup, data: TrainData, model, lora):
     from trl import DPOConfig, DPOTrainer
 
-    class StudioDPOTrainer(DPOTrainer):
-        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-            return dataset  # already ids, made by our renderer (trl would re-tokenize text)
-
+    from studio.train.trainer import preference_trainer_class
     args = DPOConfig(**shared_args(setup), loss_type=(setup.cfg.loss_type or DEFAULT_LOSS).split("+"))
-    return StudioDPOTrainer(model=starting_model(setup, model), ref_model=None, args=args, train_dataset=data.train,
-                            processing_class=setup.tokenizer, callbacks=[RunFilesCallback(setup.run)])
+    trained = preference_trainer_class(DPOTrainer)(
+        model=starting_model(setup, model), ref_model=None, args=args, train_dataset=data.train,
+        processing_class=setup.tokenizer, callbacks=[RunFilesCallback(setup.run)])
+    trained.trained_logits_only = setup.cfg.trained_logits_only
+    return trained

@@ -38,11 +38,11 @@ def data(setup: Setup) -> TrainData:
 def trainer(setup: Setup, data: TrainData, model, lora):
     from trl import KTOConfig, KTOTrainer
 
-    class StudioKTOTrainer(KTOTrainer):
-        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-            return dataset  # already ids and KL pairs, made by our renderer
-
+    from studio.train.trainer import preference_trainer_class
     args = KTOConfig(**shared_args(setup), loss_type=setup.cfg.loss_type or DEFAULT_LOSS,
                      train_sampling_strategy="sequential")
-    return StudioKTOTrainer(model=starting_model(setup, model), ref_model=None, args=args, train_dataset=data.train,
-                            processing_class=setup.tokenizer, callbacks=[RunFilesCallback(setup.run)])
+    trained = preference_trainer_class(KTOTrainer)(  # ids and KL pairs already made by our renderer
+        model=starting_model(setup, model), ref_model=None, args=args, train_dataset=data.train,
+        processing_class=setup.tokenizer, callbacks=[RunFilesCallback(setup.run)])
+    trained.trained_logits_only = setup.cfg.trained_logits_only
+    return trained

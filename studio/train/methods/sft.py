@@ -54,4 +54,5 @@ def trainer(setup: Setup, data: TrainData, model, lora):
                               processing_class=setup.tokenizer, peft_config=lora,
                               callbacks=[RunFilesCallback(setup.run)])
     trained.group_by_length = cfg.group_by_length and not (cfg.padding_free or cfg.packing)
+    trained.trained_logits_only = cfg.trained_logits_only
     return trained
