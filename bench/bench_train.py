@@ -1,13 +1,14 @@
 """Benchmark: our runner vs a plain trl+peft script, same model, data and settings, alternating in one invocation.
-
 Modes: `plain` (what a user writes by hand: messages JSONL -> SFTTrainer), `padded` (our runner, padded batches),
-`padfree` (our runner, padding-free: the default), `packed` (padding-free + best-fit packing into full rows) and,
-on CUDA with liger-kernel installed, `packed-liger`. Prints tokens per second (from the second logged step to the
-last, so loading and the first step's warm-up are not counted) and peak memory of each, and each one's ratio to
-plain. Packed steps hold several times more tokens, so packed modes run fewer steps (`--packed-steps`), one full
-row per micro-batch (batch 1, accumulation = batch x accumulation): a padding-free micro-batch is one row whose
-attention mask is block-diagonal but, without flash-attention, computed in full, so one long row of many packed
-rows would cost attention quadratic in all of them.
+`padfree` (our runner, padding-free: the default), `packed` (padding-free + best-fit packing into full rows), on
+CUDA with liger-kernel installed `packed-liger`; `padded-full` and `padfree-full` are those with the LM head scoring
+every position (`trained_logits_only` off); `dpo` and `dpo-full` time DPO steps from a short SFT parent of the same
+model on pairs from the persona (`--modes dpo dpo-full`). Prints tokens per second (from the second logged step to
+the last, so loading and the first step's warm-up are not counted) and peak memory of each, and each one's ratio to
+plain. Packed steps hold several times more tokens, so packed modes run fewer steps (`--packed-steps`), one full row
+per micro-batch (batch 1, accumulation = batch x accumulation): a padding-free micro-batch is one row whose
+attention mask is block-diagonal but, without flash-attention, computed in full, so one long row of many packed rows
+would cost attention quadratic in all of them.
 
     python -m bench.bench_train                          # embedded default model, CPU recipe, 10 steps
     python -m bench.bench_train --model llama3-1b-shape --four-bit --steps 20   # GPU: random Llama-3.2-1B shape
@@ -60,6 +61,8 @@ def settings(args) -> TrainConfig:  # noqa: F821
         cfg.group_by_length = False
     cfg.gradient_checkpointing = bool(getattr(args, "grad_ckpt", False))
     mode = args.mode or "padfree"
+    cfg.trained_logits_only = not mode.endswith("-full")   # "-full": the LM head scores every position
+    mode = mode.removesuffix("-full")
     cfg.padding_free = mode != "padded"
     cfg.packing = mode.startswith("packed")
     cfg.use_liger = mode == "packed-liger"
@@ -79,9 +82,48 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def dpo_parent(args) -> Path:
+    """A finished SFT run of the model (a few steps: its adapter only has to exist) and a pairs file from the
+    persona (chosen: its answer; rejected: another question's), made once per benchmark."""
+    from studio.data.persona_store import load_persona
+    from studio.jobs.folders import Run
+    runs = Path(tempfile.gettempdir()) / f"bench-dpo-parent-{Path(args.model_path).name}"
+    pairs = runs / "pairs.jsonl"
+    def finished() -> list[Run]:
+        return [Run(p) for p in sorted(runs.iterdir()) if Run(p).has_adapter()] if runs.exists() else []
+    if not finished():
+        cfg = settings(argparse.Namespace(**{**vars(args), "mode": "padfree", "steps": 2}))
+        cfg.save_steps = 1000
+        path = runs / "parent.yaml"
+        runs.mkdir(parents=True, exist_ok=True)
+        path.write_text(cfg.to_yaml(), encoding="utf-8")
+        subprocess.run([sys.executable, "-m", "studio", "train", "--config", str(path), "--runs-dir", str(runs)],
+                       cwd=ROOT, check=True, capture_output=True)
+        qa = load_persona(DATA).pairs
+        pairs.write_text("".join(json.dumps({"prompt": p.question, "chosen": p.answer,
+                                             "rejected": qa[(i + 7) % len(qa)].answer}, ensure_ascii=False) + "\n"
+                                 for i, p in enumerate(qa)), encoding="utf-8")
+    return finished()[0].path
+
+
 def run_studio(args) -> dict:
     from studio.train.worker import prepare
-    prepared = prepare(Path(tempfile.mkdtemp(prefix="bench-studio-")), settings(args))
+    cfg = settings(args)
+    if args.mode.startswith("dpo"):
+        from studio.train import preference_launch
+        from studio.train.config import TrainConfig
+        parent = dpo_parent(args)
+        runs = parent.parent
+        cfg = TrainConfig(method="dpo", parent_run=parent.name, preferences=str(runs / "pairs.jsonl"),
+                          max_steps=args.steps, save_steps=10_000, trained_logits_only=cfg.trained_logits_only)
+        cfg, rendered, _ = preference_launch.check(cfg, runs)
+        run = preference_launch.make_run_folder(cfg, rendered, runs)
+        prepared = prepare(run.path, TrainConfig.load(run.config))
+        clock = Clock()
+        prepared.trainer.add_callback(clock)
+        prepared.trainer.train()
+        return clock.result()
+    prepared = prepare(Path(tempfile.mkdtemp(prefix="bench-studio-")), cfg)
     clock = Clock()
     prepared.trainer.add_callback(clock)
     prepared.trainer.train()
@@ -140,13 +182,14 @@ def Clock():  # noqa: N802 - a TrainerCallback made on demand (transformers is i
             self.marks: list[tuple[float, float]] = []
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "num_tokens" in logs and "loss" in logs:
-                self.marks.append((time.perf_counter(), float(logs["num_tokens"])))
+            if logs and "loss" in logs:
+                self.marks.append((time.perf_counter(), float(logs.get("num_tokens", 0))))
 
         def result(self) -> dict:
             (t0, n0), (t1, n1) = self.marks[0], self.marks[-1]
             return {"tokens": n1 - n0, "seconds": t1 - t0, "tokens_per_s": (n1 - n0) / (t1 - t0),
-                    "steps": len(self.marks) - 1, "peak_mb": peak_mb()}
+                    "steps": len(self.marks) - 1, "s_per_step": (t1 - t0) / max(len(self.marks) - 1, 1),
+                    "peak_mb": peak_mb()}
     return _Clock()
 
 
@@ -169,7 +212,7 @@ def main() -> None:
     model_path = args.model
     if args.model == "llama3-1b-shape":
         model_path = llama3_1b_shape(Path(tempfile.gettempdir()) / "bench-llama3-1b-shape")
-    modes = args.modes or [m for m in MODES if m != "packed-liger" or _liger_runs()]
+    modes = args.modes or [m for m in MODES if (m != "packed-liger" or _liger_runs()) and not m.startswith("dpo")]
     results: dict[str, dict] = {}
     for i in range(args.repeat):  # alternate, each in its own process (peak memory is each one's own)
         for mode in (modes if i % 2 == 0 else modes[::-1]):
@@ -181,24 +224,28 @@ def main() -> None:
             if out.returncode != 0:
                 sys.exit(f"{mode} failed:\n{out.stderr[-3000:]}")
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"  run {i + 1} {mode:12} {r['tokens_per_s']:8.1f} tokens/s, peak {r['peak_mb']:7.0f} MB", flush=True)
-            if mode not in results or r["tokens_per_s"] > results[mode]["tokens_per_s"]:
+            print(f"  run {i + 1} {mode:12} {r['tokens_per_s']:8.1f} tokens/s, {r['s_per_step']:6.2f} s/step, "
+                  f"peak {r['peak_mb']:7.0f} MB", flush=True)
+            if mode not in results or r["s_per_step"] < results[mode]["s_per_step"]:
                 results[mode] = {**r, "peak_mb": min(r["peak_mb"], results.get(mode, r)["peak_mb"])}
             else:  # the lower peak: a mode's first run also fills caches the later ones reuse
                 results[mode]["peak_mb"] = min(r["peak_mb"], results[mode]["peak_mb"])
     base = results.get("plain")
     print(f"best of each ({'CUDA' if _cuda() else 'CPU'}, model {args.model}; tokens/s: the fastest run, peak: the "
           "lowest):")
-    print("| mode | steps timed | tokens | seconds | tokens/s | peak MB | tokens/s vs plain | memory vs plain |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| mode | steps timed | tokens | seconds | s/step | tokens/s | peak MB | tokens/s vs plain | memory vs plain "
+          "| step vs its -full |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for mode, r in results.items():
-        ratio = f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x" if base else "-"
+        ratio = f"{r['tokens_per_s'] / base['tokens_per_s']:.2f}x" if base and r["tokens"] else "-"
         mem = f"{r['peak_mb'] / base['peak_mb']:.2f}x" if base else "-"
-        print(f"| {mode} | {r['steps']} | {r['tokens']:.0f} | {r['seconds']:.1f} | {r['tokens_per_s']:.1f} | "
-              f"{r['peak_mb']:.0f} | {ratio} | {mem} |")
+        full = results.get(mode + "-full")
+        speed = f"{full['s_per_step'] / r['s_per_step']:.2f}x" if full else "-"
+        print(f"| {mode} | {r['steps']} | {r['tokens']:.0f} | {r['seconds']:.1f} | {r['s_per_step']:.2f} | "
+              f"{r['tokens_per_s']:.1f} | {r['peak_mb']:.0f} | {ratio} | {mem} | {speed} |")
 
 
-MODES = ("plain", "padded", "padfree", "packed", "packed-liger")
+MODES = ("plain", "padded", "padfree", "packed", "packed-liger", "padded-full", "padfree-full", "dpo", "dpo-full")
 
 
 def _cuda() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 
@@ -51,7 +52,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr, flush=True),
                        against=args.against)
     if args.json:
-        print(json.dumps({k: res[k] for k in ("base", "tuned", "answers")}, ensure_ascii=False, indent=1))
+        print(json.dumps({"base": res.base, "tuned": res.tuned, "answers": [asdict(a) for a in res.answers],
+                          "freeform_base_as": res.freeform_base_as}, ensure_ascii=False, indent=1))
     else:
         print(f"{'metric':26} {'base':>8} {'tuned':>8}")
         for name, b, t in metric_rows(res):

@@ -32,12 +32,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.adapter:
         contract, name = engine.add_adapter("adapter", adapter_dir(args.adapter, runs_dir(None))), "adapter"
     settings = GenSettings(max_new_tokens=args.max_new_tokens, seed=args.seed)
-    answers = []
-    for i in range(0, len(prompts), args.batch_size):
-        chunk = prompts[i:i + args.batch_size]
-        replies = engine.generate([Row(name, contract, [], p.question) for p in chunk], settings)
-        answers += [{"prompt": p.question, "answer": r.text, "stopped": r.stopped, "new_tokens": r.new_tokens}
-                    for p, r in zip(chunk, replies)]
+    from studio.serve.batched import Batching, answer_all
+    replies = answer_all(engine, [Row(name, contract, [], p.question) for p in prompts], settings,
+                         Batching(rows=args.batch_size))
+    answers = [{"prompt": p.question, "answer": r.text, "stopped": r.stopped, "new_tokens": r.new_tokens}
+               for p, r in zip(prompts, replies)]
     if args.json:
         print(json.dumps({"answers": answers}, ensure_ascii=False, indent=1))
     else:
@@ -57,7 +56,7 @@ def add_parsers(sub, commands: dict) -> None:
     p.add_argument("--prompts", required=True, help=".txt (one per line) or CSV/JSONL with a question column")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=48, help="rows decoded together (bounded in tokens too)")
     p.add_argument("--json", action="store_true")
     commands["prepare-model"] = cmd_prepare_model
     commands["generate"] = cmd_generate

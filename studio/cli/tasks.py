@@ -27,7 +27,7 @@ def _eval(p: EvalParams, runs_dir: Path, say) -> Text:
     from studio.eval.evaluate import evaluate
     res = evaluate(p.ref, p.prompts or None, runs_dir, int(p.max_new_tokens or 64), progress=say,
                    against=p.against or "base")
-    return T("eval.done", n=len(res["answers"]), path=str(Run(locate(p.ref, runs_dir)).results))
+    return T("eval.done", n=len(res.answers), path=str(Run(locate(p.ref, runs_dir)).results))
 
 
 def _export(p: ExportParams, runs_dir: Path, say) -> Text:

@@ -18,15 +18,16 @@ from studio.eval import freeform as ff
 from studio.eval import metrics as m
 from studio.eval.prompts import Prompt, read_prompts
 from studio.eval.registry import Replies, score_replies
+from studio.eval.results import MODELS, Answered, EvalResults, FreeformAnswer
 from studio.format.contract import Contract
 from studio.format.render import IGNORE, render
 from studio.jobs.folders import Run
 from studio.jobs.runs import adapter_dir
 from studio.locale import T, loading
+from studio.serve.batched import answer_all
 from studio.serve.chat import ChatEngine, GenSettings, Row
 
 EVAL_DATA = PACKAGE_ROOT / "data" / "eval"
-MODELS = ("base", "tuned")
 FREEFORM_TOKENS = 48   # enough to name the answer; the probe asks for facts, not essays
 
 
@@ -49,36 +50,40 @@ def _answers(engine: ChatEngine, contract: Contract, prompts: list[Prompt], sett
     for a in read_jsonl(cache):  # a torn line from an interrupted run is skipped
         if isinstance(a.get("model"), str) and isinstance(a.get("question"), str):
             done[(a["model"], a["question"])] = a
-    total, batch = len(prompts) * 2, 8
-    for model in MODELS:
-        todo = [p for p in prompts if (model, p.question) not in done]
-        for i in range(0, len(todo), batch):
-            chunk = todo[i:i + batch]
-            at = span[0] + len(done) / total * (span[1] - span[0])
-            progress(at, T("eval.p.answering", model=T(f"eval.model.{model}"), first=len(done) + 1,
-                           last=len(done) + len(chunk), total=total))
-            replies = engine.generate([Row(adapters[model], contract, [], p.question, completion=model in as_text)
-                                       for p in chunk], settings)
-            new = [{"model": model, "question": p.question, "answer": r.text, "stopped": r.stopped,
-                    "new_tokens": r.new_tokens} for p, r in zip(chunk, replies)]
-            done.update({(a["model"], a["question"]): a for a in new})
-            append_jsonl(cache, new)
-            progress(span[0] + len(done) / total * (span[1] - span[0]), T("eval.p.answered", done=len(done),
-                                                                            total=total))
+    total = len(prompts) * 2
+    todo = [(model, p) for model in MODELS for p in prompts if (model, p.question) not in done]
+    rows = [Row(adapters[model], contract, [], p.question, completion=model in as_text) for model, p in todo]
+    progress(span[0] + len(done) / total * (span[1] - span[0]),
+             T("eval.p.answering", todo=len(rows)))
+
+    def keep(idx: list[int], replies: list) -> None:   # base and tuned rows share batches (one step, both models)
+        new = [{"model": todo[i][0], "question": todo[i][1].question, "answer": r.text, "stopped": r.stopped,
+                "new_tokens": r.new_tokens} for i, r in zip(idx, replies)]
+        done.update({(a["model"], a["question"]): a for a in new})
+        append_jsonl(cache, new)
+        progress(span[0] + len(done) / total * (span[1] - span[0]), T("eval.p.answered", done=len(done),
+                                                                        total=total))
+    if rows:
+        answer_all(engine, rows, settings, on_batch=keep)
     return {model: [done[(model, p.question)] for p in prompts] for model in MODELS}
 
 
 def _nll(model, ids: list[int], labels: list[int], skip_last: bool = False) -> tuple[float, int]:
-    """Summed negative log-likelihood of the labelled tokens (optionally not the final end-of-turn)."""
+    """Summed negative log-likelihood of the labelled tokens (optionally not the final end-of-turn). Only the
+    positions that predict a labelled token go through the output layer (`logits_to_keep`)."""
     import torch
-    x = torch.tensor([ids], device=model.device)
-    with torch.no_grad():
-        logp = torch.log_softmax(model(x).logits[0, :-1].float(), dim=-1)
     targets = labels[1:]
     pos = [i for i, t in enumerate(targets) if t != IGNORE]
     if skip_last and len(pos) > 1:
         pos = pos[:-1]
-    return float(-sum(logp[i, targets[i]] for i in pos)), len(pos)
+    if not pos:
+        return 0.0, 0
+    x = torch.tensor([ids], device=model.device)
+    keep = torch.tensor(pos, device=model.device)
+    with torch.no_grad():
+        logits = model(x, logits_to_keep=keep).logits[0]
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return float(-sum(logp[j, targets[i]] for j, i in enumerate(pos))), len(pos)
 
 
 def _scores(engine: ChatEngine, contract: Contract, prompts: list[Prompt], adapter: str | None) -> dict:
@@ -124,7 +129,7 @@ def _scores(engine: ChatEngine, contract: Contract, prompts: list[Prompt], adapt
 
 def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_dir: Path | None = None,
              max_new_tokens: int = 64, progress: Callable[[float, str], None] | None = None,
-             against: str = "base") -> dict:
+             against: str = "base") -> EvalResults:
     """The run's adapter against the bare base, or (against="parent", for a run started from another run, such as
     a DPO run) against its parent's adapter, which then takes the "base" column of the results."""
     say = progress or (lambda f, msg: None)
@@ -156,32 +161,28 @@ def evaluate(run_ref: str | Path, prompts_path: str | Path | None = None, runs_d
                     out_dir / f"freeform-{tag}{'text-' if base_as_text else ''}{free_settings.max_new_tokens}.jsonl",
                     say, span=(0.55, 0.7), adapters=adapters,
                     as_text=frozenset({"base"}) if base_as_text else frozenset())
-    results: dict = {"prompts": str(prompts_path or default_prompts(run)), "max_new_tokens": max_new_tokens,
-                     "against": against, "parent_run": contract.parent_run if against == "parent" else "",
-                     "freeform_base_as": "text" if base_as_text else "chat"}
+    results = EvalResults(str(prompts_path or default_prompts(run)), max_new_tokens, against,
+                          contract.parent_run if against == "parent" else "", "text" if base_as_text else "chat")
     for i, model in enumerate(MODELS):
         say(0.7 + 0.15 * i, T("eval.p.scoring", model=T(f"eval.model.{model}")))
         texts = [a["answer"] for a in answers[model]]
         replies = Replies(texts, [a["stopped"] for a in answers[model]], [p.reference for p in prompts],
                           [a["answer"] for a in free[model]], items, contract.style_markers, contract.target_chars,
                           contract.system_for())
-        results[model] = {**score_replies(replies), **_scores(engine, contract, prompts, adapters[model])}
-    results["answers"] = [{"question": p.question, "reference": p.reference, "base": b["answer"],
-                           "tuned": t["answer"], "base_stopped": b["stopped"], "tuned_stopped": t["stopped"]}
-                          for p, b, t in zip(prompts, answers["base"], answers["tuned"])]
-    results["freeform"] = [{"question": it.question, "accepted": "|".join(it.answers), "lang": it.lang,
-                            "base": b["answer"], "tuned": t["answer"],
-                            "base_ok": ff.is_correct(b["answer"], it.answers),
-                            "tuned_ok": ff.is_correct(t["answer"], it.answers)}
-                           for it, b, t in zip(items, free["base"], free["tuned"])]
-    results["freeform_drop"] = ff.dropped(results["base"]["freeform_score"], results["tuned"]["freeform_score"])
-    results["forgetting"] = bool(results["freeform_drop"] is not None and results["freeform_drop"] > ff.DROP_FLAG)
-    tuned = results["tuned"]
-    results["collapse"] = m.collapsed(tuned["duplicate_share"], tuned["system_overlap"])
-    results["complete"] = True
+        results.metrics(model).update({**score_replies(replies), **_scores(engine, contract, prompts,
+                                                                           adapters[model])})
+    results.answers = [Answered(p.question, p.reference, b["answer"], t["answer"], b["stopped"], t["stopped"])
+                       for p, b, t in zip(prompts, answers["base"], answers["tuned"])]
+    results.freeform = [FreeformAnswer(it.question, "|".join(it.answers), it.lang, b["answer"], t["answer"],
+                                       ff.is_correct(b["answer"], it.answers), ff.is_correct(t["answer"], it.answers))
+                        for it, b, t in zip(items, free["base"], free["tuned"])]
+    results.freeform_drop = ff.dropped(results.base["freeform_score"], results.tuned["freeform_score"])
+    results.forgetting = bool(results.freeform_drop is not None and results.freeform_drop > ff.DROP_FLAG)
+    results.collapse = m.collapsed(results.tuned["duplicate_share"], results.tuned["system_overlap"])
+    results.complete = True
     engine.release()
     target = Run(run).results if against == "base" else Run(run).results_parent
-    atomic_write_text(target, json.dumps(results, ensure_ascii=False, indent=1), keep_backups=0)
+    atomic_write_text(target, results.to_json(), keep_backups=0)
     atomic_write_text(out_dir / "state.json", json.dumps({"state": "complete", "complete": True}), keep_backups=0)
     say(1.0, T("eval.p.done"))
     return results

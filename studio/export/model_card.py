@@ -4,7 +4,6 @@ template contract, the training settings, the lineage and the evaluation table w
 pushing a folder needs no hand-writing. No torch."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -48,11 +47,11 @@ def _settings(run: Run) -> dict:
 
 
 def _eval_table(run: Run) -> str:
-    try:
-        res = json.loads(run.results.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
     from studio.eval.report import metric_rows
+    from studio.eval.results import EvalResults
+    res = EvalResults.load(run.results)
+    if res is None:
+        return ""
     rows = "".join(f"| {name} | {b} | {t} |\n" for name, b, t in metric_rows(res))
     return f"\n## Evaluation (held-out probe questions)\n\n| metric | base | tuned |\n| --- | --- | --- |\n{rows}"
 

@@ -258,7 +258,7 @@ MESSAGES: dict[str, str] = {
     # --- evaluate tab ---
     "eval.model.base": "base", "eval.model.tuned": "tuned", "col.metric": "metric",
     "eval.p.loading": "loading the base model and the adapter",
-    "eval.p.answering": "{model} model: answering questions {first}-{last} of {total}",
+    "eval.p.answering": "writing {todo} answers (both models), in batches",
     "eval.p.answered": "answered {done}/{total}",
     "eval.p.scoring": "scoring the {model} model (knowledge probe, perplexity)", "eval.p.done": "done",
     "eval.pick_run": "Pick a finished run first.",

@@ -255,7 +255,7 @@ MESSAGES: dict[str, str] = {
     # --- evaluate tab ---
     "eval.model.base": "ベース", "eval.model.tuned": "学習後", "col.metric": "指標",
     "eval.p.loading": "ベースモデルとアダプターを読み込み中",
-    "eval.p.answering": "{model}モデル: 質問 {first}〜{last} / {total} に回答中",
+    "eval.p.answering": "{todo} 件の回答をまとめて生成中 (両モデル)",
     "eval.p.answered": "{done}/{total} 回答済み",
     "eval.p.scoring": "{model}モデルを採点中(知識プローブ、パープレキシティ)", "eval.p.done": "完了",
     "eval.pick_run": "先に完了した実行を選んでください。",

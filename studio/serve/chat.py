@@ -191,13 +191,7 @@ class ChatEngine:
             ids = ids_of([], message)
         return ids, True
 
-    def stream(self, rows: list[Row], settings: GenSettings,
-               cancel: threading.Event | None = None) -> Iterator[list[str] | list[Reply]]:
-        """Yields the partial texts of all rows as they grow; the last item is the list of Replies. Setting `cancel`
-        (a client gone) ends generation at the next token, so the model is free for the next request."""
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
-
+    def check_rows(self, rows: list[Row]) -> None:
         if self.model is None:
             raise StudioError("err.chat.released")
         for r in rows:
@@ -205,14 +199,21 @@ class ChatEngine:
                 raise StudioError("err.chat.empty_message")
             if r.adapter and r.adapter not in self.adapters:
                 raise StudioError("err.chat.adapter_not_loaded", adapter=r.adapter)
-        prompts = [self.prompt_ids(r, settings.max_new_tokens) for r in rows]
-        width = max(len(p) for p, _ in prompts)
+
+    def generate_kwargs(self, rows: list[Row], prompts: list[list[int]], settings: GenSettings,
+                        cancel: threading.Event | None = None) -> dict:
+        """model.generate's arguments for these rows: left padding, the contracts' stop ids, greedy or sampled, and
+        a stopping rule for rows that end early (a cancel, a completion's line end, a loop)."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        width = max(len(p) for p in prompts)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p, _ in prompts], device=self.device)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p, _ in prompts], device=self.device)
-        stops = sorted({i for r in rows for i in r.contract.stop_token_ids})
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         kwargs = dict(input_ids=input_ids, attention_mask=mask, max_new_tokens=settings.max_new_tokens,
-                      eos_token_id=stops, pad_token_id=pad, repetition_penalty=settings.repetition_penalty)
+                      eos_token_id=sorted({i for r in rows for i in r.contract.stop_token_ids}), pad_token_id=pad,
+                      repetition_penalty=settings.repetition_penalty)
         if settings.temperature > 0:
             kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p,
                           top_k=settings.top_k or None)
@@ -232,6 +233,17 @@ class ChatEngine:
         kwargs["stopping_criteria"] = StoppingCriteriaList([_Ends()])
         if hasattr(self.model, "peft_config"):
             kwargs["adapter_names"] = [r.adapter or BASE for r in rows]
+        return kwargs
+
+    def stream(self, rows: list[Row], settings: GenSettings,
+               cancel: threading.Event | None = None) -> Iterator[list[str] | list[Reply]]:
+        """Yields the partial texts of all rows as they grow; the last item is the list of Replies. Setting `cancel`
+        (a client gone) ends generation at the next token, so the model is free for the next request."""
+        import torch
+
+        self.check_rows(rows)
+        prompts = [self.prompt_ids(r, settings.max_new_tokens) for r in rows]
+        kwargs = self.generate_kwargs(rows, [p for p, _ in prompts], settings, cancel)
         q: queue.Queue = queue.Queue()
         streamer = _RowStreamer(q)
         error: list[BaseException] = []
@@ -250,32 +262,58 @@ class ChatEngine:
                     q.put(None)
 
         threading.Thread(target=work, daemon=True).start()
-        new: list[list[int]] = [[] for _ in rows]
-        done = [False] * len(rows)      # ended by an end of turn (or a completion's line end)
-        looped = [False] * len(rows)    # ended repeating itself: the repeats after the first are dropped
+        ends = RowEnds(self.tokenizer, rows)
         while (step := q.get()) is not None:
-            for i, tid in enumerate(step):
-                if not done[i] and not looped[i]:
-                    if tid in stops or (line_ends[i] and "\n" in self.tokenizer.decode([tid])):
-                        done[i] = True
-                    else:
-                        new[i].append(tid)
-                        period = looping(new[i])
-                        if period:
-                            looped[i] = True
-                            del new[i][len(new[i]) - period * (LOOP_TIMES - 1):]
-            yield [decode_whole_chars(self.tokenizer, t) for t in new]
+            ends.add(step)
+            yield ends.texts()
         if error:
-            if isinstance(error[0], StudioError):
-                raise error[0]
-            raise StudioError("err.chat.generation_failed", type=type(error[0]).__name__, str=str(error[0])[:200])
-        yield [Reply(decode_whole_chars(self.tokenizer, t).strip(), done[i], len(t) + int(done[i]),
-                     prompts[i][1], t, looped=looped[i]) for i, t in enumerate(new)]
+            raise generation_error(error[0])
+        yield ends.replies([t for _, t in prompts])
 
     def generate(self, rows: list[Row], settings: GenSettings, cancel: threading.Event | None = None) -> list[Reply]:
         from collections import deque
         last = deque(self.stream(rows, settings, cancel), maxlen=1)  # the stream's last item: the finished replies
         return last[0] if last else None
+
+
+def generation_error(e: BaseException) -> StudioError:
+    if isinstance(e, StudioError):
+        return e
+    return StudioError("err.chat.generation_failed", type=type(e).__name__, str=str(e)[:200])
+
+
+class RowEnds:
+    """Each row's new ids as the steps arrive, and where it ended: on an end-of-turn id (or a completion row's line
+    end), or repeating itself (the repeats after the first are dropped), or at the token limit."""
+
+    def __init__(self, tokenizer, rows: list[Row]):
+        self.tokenizer = tokenizer
+        stops = {i for r in rows for i in r.contract.stop_token_ids}  # generate ends a row on any of them
+        self.stops = [stops] * len(rows)
+        self.line_ends = [r.completion for r in rows]
+        self.new: list[list[int]] = [[] for _ in rows]
+        self.done = [False] * len(rows)
+        self.looped = [False] * len(rows)
+
+    def add(self, step: list[int]) -> None:
+        for i, tid in enumerate(step):
+            if self.done[i] or self.looped[i]:
+                continue
+            if tid in self.stops[i] or (self.line_ends[i] and "\n" in self.tokenizer.decode([tid])):
+                self.done[i] = True
+                continue
+            self.new[i].append(tid)
+            period = looping(self.new[i])
+            if period:
+                self.looped[i] = True
+                del self.new[i][len(self.new[i]) - period * (LOOP_TIMES - 1):]
+
+    def texts(self) -> list[str]:
+        return [decode_whole_chars(self.tokenizer, t) for t in self.new]
+
+    def replies(self, truncated: list[bool]) -> list[Reply]:
+        return [Reply(decode_whole_chars(self.tokenizer, t).strip(), self.done[i], len(t) + int(self.done[i]),
+                      truncated[i], t, looped=self.looped[i]) for i, t in enumerate(self.new)]
 
 
 class _RowStreamer:

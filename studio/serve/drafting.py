@@ -15,8 +15,9 @@ from studio.data import drafts as dr
 from studio.data.conversations import group_dialogs
 from studio.data.persona import Persona
 from studio.locale import T, Text, loading
+from studio.serve.batched import Batching, answer_all
 
-BATCH = 4
+BATCH = 16   # rows drafted together (few-shot prompts are long: the batch is bounded in tokens too)
 QUESTION_LINE = re.compile(r"^\s*(?:[-*・•]|\d+[.)．、]|Q\d*[:：.])?\s*(.+?)\s*$")
 
 
@@ -116,15 +117,18 @@ def draft(req: DraftRequest, runs_dir: Path, say: Callable[[float, Text | str | 
         todo = [q for q in questions if q not in done]
         shots = example_turns(persona, req.examples)
         next_id, written = dr.next_id(have), 0
-        for i in range(0, len(todo), BATCH):
-            say(0.2 + 0.8 * i / len(todo), T("draft.p.drafting", done=i, total=len(todo)))
-            chunk = todo[i:i + BATCH]
-            replies = engine.generate([Row(adapter, contract, shots, q, completion=as_text) for q in chunk],
-                                      settings)
-            batch = [dr.Candidate(str(next_id + j), q, r.text.strip(), label, r.stopped)
-                     for j, (q, r) in enumerate(zip(chunk, replies))]
+        say(0.2, T("draft.p.drafting", done=0, total=len(todo)))
+
+        def keep(idx: list[int], replies: list) -> None:   # each batch saved as it ends: a stop keeps them
+            nonlocal written
+            batch = [dr.Candidate(str(next_id + i), todo[i], r.text.strip(), label, r.stopped)
+                     for i, r in zip(idx, replies)]
             dr.add_candidates(folder, batch)
-            next_id, written = next_id + len(batch), written + len(batch)
+            written += len(batch)
+            say(0.2 + 0.8 * written / len(todo), T("draft.p.drafting", done=written, total=len(todo)))
+        if todo:
+            answer_all(engine, [Row(adapter, contract, shots, q, completion=as_text) for q in todo], settings,
+                       Batching(rows=BATCH), on_batch=keep)
         say(1.0, None)
     finally:
         engine.release()

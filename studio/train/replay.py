@@ -88,7 +88,7 @@ def read_answers(path: Path, model_hash: str) -> list[ReplayAnswer] | None:
 
 
 def generate_answers(base_path: str, template: str, prompts: list[str], max_new_tokens: int,
-                     say: Callable[[str], None] = print, batch: int = 8,
+                     say: Callable[[str], None] = print, batch: int | None = None,
                      phase: Callable[[int, int], bool] | None = None) -> list[ReplayAnswer]:
     """The base model's greedy answers through `template`, with no system prompt (as a plain assistant); a base
     checkpoint that cannot chat is asked as text to continue ("Q: …\nA:"), its answer ending with its line."""
@@ -96,23 +96,29 @@ def generate_answers(base_path: str, template: str, prompts: list[str], max_new_
 
     from studio.core.embedded_models import is_base_checkpoint
     from studio.format.render import stop_token_ids
+    from studio.serve.batched import Batching, answer_all
     from studio.serve.chat import ChatEngine, GenSettings, Row
     as_text = is_base_checkpoint(base_path)
     engine = ChatEngine(base_path)
     try:
         contract = replace(engine.own_contract, template=template, system_prompt="", notes="",
                            stop_token_ids=stop_token_ids(template, engine.tokenizer))
-        out: list[ReplayAnswer] = []
-        for i in range(0, len(prompts), batch):
-            if phase and phase(len(out), len(prompts)):   # reports n/N; True: a stop was asked for
-                raise Stopped
-            chunk = prompts[i:i + batch]
-            replies = engine.generate([Row(None, contract, [], q, completion=as_text) for q in chunk],
-                                      GenSettings(max_new_tokens=min(max_new_tokens, TEXT_MAX_NEW_TOKENS)
-                                                  if as_text else max_new_tokens))
-            out += [ReplayAnswer(q, r.text.strip(), r.stopped) for q, r in zip(chunk, replies)]
+        settings = GenSettings(max_new_tokens=min(max_new_tokens, TEXT_MAX_NEW_TOKENS) if as_text else max_new_tokens)
+        out: dict[int, ReplayAnswer] = {}
+        stopped = bool(phase and phase(0, len(prompts)))   # reports n/N; True: a stop was asked for
+
+        def keep(idx: list[int], replies: list) -> bool:
+            nonlocal stopped
+            out.update({i: ReplayAnswer(prompts[i], r.text.strip(), r.stopped) for i, r in zip(idx, replies)})
             say(f"replay: the base model answered {len(out)}/{len(prompts)} general prompts")
-        return out
+            stopped = bool(phase and len(out) < len(prompts) and phase(len(out), len(prompts)))
+            return stopped
+        if not stopped:
+            answer_all(engine, [Row(None, contract, [], q, completion=as_text) for q in prompts], settings,
+                       Batching(rows=batch) if batch else Batching(), on_batch=keep)
+        if stopped:
+            raise Stopped
+        return [out[i] for i in range(len(prompts))]
     finally:
         engine.release()
 

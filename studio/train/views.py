@@ -87,17 +87,15 @@ def lineage_cell(r) -> str:
 
 def freeform_cell(run: Path, lang: str) -> str:
     """'0.93 → 0.10 ⚠' from the run's evaluation: free-form knowledge base → tuned, flagged when it dropped."""
-    import json
-
+    from studio.eval.results import EvalResults
     from studio.jobs.folders import Run
-    try:
-        res = json.loads(Run(run).results.read_text(encoding="utf-8"))
-        base, tuned = res["base"]["freeform_score"], res["tuned"]["freeform_score"]
-    except (OSError, ValueError, KeyError, TypeError):
+    res = EvalResults.load(Run(run).results)
+    if res is None:
         return ""
+    base, tuned = res.base.get("freeform_score"), res.tuned.get("freeform_score")
     if not isinstance(base, (int, float)) or not isinstance(tuned, (int, float)):
         return ""
-    return f"{base:.2f} → {tuned:.2f}" + (f" ⚠ {tr(lang, 'eval.forgot_short')}" if res.get("forgetting") else "")
+    return f"{base:.2f} → {tuned:.2f}" + (f" ⚠ {tr(lang, 'eval.forgot_short')}" if res.forgetting else "")
 
 
 def history_frame(runs_dir: Path, lang: str = "en") -> pd.DataFrame:

@@ -14,7 +14,7 @@ from studio.core.workspace import runs_dir
 from studio.data.library import safe_folder_name
 from studio.eval.registry import rate_names
 from studio.eval.report import answers_csv, html_report, metric_rows, rate_bars, warnings
-from studio.eval.results import job_results, saved_results
+from studio.eval.results import EvalResults, job_results, saved_results
 from studio.jobs.folders import resolve_run
 from studio.jobs.params import EvalParams
 from studio.jobs.runs import can_be_evaluated, runs_that
@@ -43,20 +43,20 @@ def empty_outputs(lang: str) -> tuple:
             pd.DataFrame(columns=headers(ANSWER_KEYS, lang)), pd.DataFrame(columns=headers(FREEFORM_KEYS, lang)))
 
 
-def _outputs(res: dict, lang: str):
+def _outputs(res: EvalResults, lang: str):
     table = pd.DataFrame(metric_rows(res, lang), columns=headers(METRIC_KEYS, lang))
     bars = pd.DataFrame(rate_bars(res, rate_names(), lang), columns=["bar", "model", "value"])
     bars = gr.BarPlot(value=bars)  # in the rows' order (the chart keeps sort=None): metric by metric, base first
-    answers = pd.DataFrame([[a["question"], a["base"], a["tuned"]] for a in res["answers"]],
+    answers = pd.DataFrame([[a.question, a.base, a.tuned] for a in res.answers],
                            columns=headers(ANSWER_KEYS, lang))
     mark = {True: "✓ ", False: "✗ "}
-    free = pd.DataFrame([[f["question"], f["accepted"], mark[f["base_ok"]] + f["base"],
-                          mark[f["tuned_ok"]] + f["tuned"]] for f in res.get("freeform", [])],
+    free = pd.DataFrame([[f.question, f.accepted, mark[f.base_ok] + f.base, mark[f.tuned_ok] + f.tuned]
+                         for f in res.freeform],
                         columns=headers(FREEFORM_KEYS, lang))
     return table, bars, answers, free
 
 
-def summary_flag(res: dict, lang: str) -> str:
+def summary_flag(res: EvalResults, lang: str) -> str:
     """The forgetting and collapse warnings for the summary line, or ''."""
     return "".join(" " + w for w in warnings(res, lang))
 
@@ -68,7 +68,7 @@ def eval_params(ref, file, mx, against="base"):
     return EvalParams(ref, file or None, int(mx or 64), against or "base"), str(ref)
 
 
-def saved(ref, against: str = "base") -> dict | None:
+def saved(ref, against: str = "base") -> EvalResults | None:
     return saved_results(ref, runs_dir(), against or "base")
 
 

@@ -56,5 +56,6 @@ def test_collapse_is_seen_when_every_reply_copies_the_system_prompt():
     assert m.duplicate_share(varied) == 0.0
     assert m.system_overlap(varied, ojou) == 0.0   # わたくし/ですわ shared with the prompt is style, not copying
     assert not m.collapsed(0.0, 0.0)
-    res = {"base": {}, "tuned": {"duplicate_share": 0.9, "system_overlap": 0.93}, "collapse": True}
+    from studio.eval.results import EvalResults
+    res = EvalResults(tuned={"duplicate_share": 0.9, "system_overlap": 0.93}, collapse=True)
     assert "0.900" in warnings(res, "en")[0] and "繰り返し" in warnings(res, "ja")[0]

@@ -184,11 +184,14 @@ def test_a_base_checkpoint_is_asked_as_text_and_its_answer_ends_with_the_line(tm
 
 
 def test_the_evaluate_summary_says_when_the_base_was_asked_as_text():
+    from dataclasses import replace
+
     from studio.eval.report import warnings
-    results = {"base": {"freeform_score": 0.4}, "tuned": {"freeform_score": 0.38}, "freeform_base_as": "text"}
+    from studio.eval.results import EvalResults
+    results = EvalResults(base={"freeform_score": 0.4}, tuned={"freeform_score": 0.38}, freeform_base_as="text")
     assert any("asked as text to continue" in w for w in warnings(results, "en"))
     assert any("テキストの続き" in w for w in warnings(results, "ja"))
-    assert not warnings({**results, "freeform_base_as": "chat"}, "en")
+    assert not warnings(replace(results, freeform_base_as="chat"), "en")
 
 
 @pytest.mark.parametrize("fault,key", [("corrupt", "sha256"), ("missing", "lack")])

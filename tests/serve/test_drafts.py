@@ -58,9 +58,11 @@ def test_a_torn_last_line_is_skipped(folder):
 torch = pytest.importorskip("torch")
 
 
-def test_draft_job_writes_candidates_stops_and_resumes(folder, tmp_path):
+def test_draft_job_writes_candidates_stops_and_resumes(folder, tmp_path, monkeypatch):
     from studio.core.errors import Stopped
+    from studio.serve import drafting
     from studio.serve.drafting import DraftRequest, draft, parse_questions
+    monkeypatch.setattr(drafting, "BATCH", 4)   # six questions: a batch of four, then two
     from studio.tiny import save_tiny_model
     model = save_tiny_model(tmp_path / "tiny", "chatml")
     questions = [f"質問{i}ですか？" for i in range(6)]

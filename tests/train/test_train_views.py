@@ -47,7 +47,10 @@ def test_run_history_flags_forgetting_from_the_runs_evaluation(tmp_path):
     (run / "eval" / "results.json").write_text(json.dumps(res))
     frame = history_frame(tmp_path, "ja")
     assert frame.iloc[0, -1] == "0.93 → 0.10 ⚠ 忘却" and frame.columns[-1] == "自由回答の知識(ベース → 調整後)"
-    assert "0.93" in summary_flag(res, "en") and "83 points" in summary_flag(res, "en")
+    from studio.eval.results import EvalResults
+    assert "0.93" in summary_flag(EvalResults.from_dict(res), "en") and "83 points" in summary_flag(
+        EvalResults.from_dict(res), "en")
     res.update(forgetting=False, tuned={"freeform_score": 0.9})
     (run / "eval" / "results.json").write_text(json.dumps(res))
-    assert history_frame(tmp_path, "en").iloc[0, -1] == "0.93 → 0.90" and summary_flag(res, "en") == ""
+    assert history_frame(tmp_path, "en").iloc[0, -1] == "0.93 → 0.90"
+    assert summary_flag(EvalResults.from_dict(res), "en") == ""

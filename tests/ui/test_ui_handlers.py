@@ -11,7 +11,7 @@ from studio.data import persona_session as ps
 from studio.data.persona import Persona, QAPair
 from studio.data.persona_store import save_persona
 from studio.eval.registry import METRICS, rate_names
-from studio.eval.results import job_results, saved_results
+from studio.eval.results import EvalResults, job_results, saved_results
 from studio.jobs.folders import Run, new_job_folder, new_run_folder
 from studio.jobs.launcher import to_follow
 from studio.jobs.status import pid_fields, write_status
@@ -83,14 +83,14 @@ def test_saved_results_stay_inside_the_runs_folder(tmp_path):
     run.results.write_text(json.dumps({"base": {}, "tuned": {}}), encoding="utf-8")
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "results.json").write_text("{}", encoding="utf-8")
-    assert saved_results(run.id, runs) == {"base": {}, "tuned": {}}
+    assert saved_results(run.id, runs) == EvalResults()
     for ref in ("..", "../", str(tmp_path), "a/../.."):
         assert saved_results(ref, runs) is None
     job = new_job_folder(runs, "eval")
     job.params.write_text(json.dumps({"ref": run.id}), encoding="utf-8")
     assert job_results(job.path, runs) is None          # not finished yet
     write_status(job.path, state="finished")
-    assert job_results(job.path, runs)[0] == {"base": {}, "tuned": {}}
+    assert job_results(job.path, runs)[0] == EvalResults()
 
 
 def test_every_metric_has_a_label_in_each_language():

@@ -1,0 +1,79 @@
+"""Offline generation in bounded, length-sorted batches: every row answered as the chat engine answers it alone,
+k samples a prompt, a stop between batches, and batches that keep their bounds (a property test)."""
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from studio.serve.batched import Batching, batches
+
+torch = pytest.importorskip("torch")
+
+
+@given(st.lists(st.integers(1, 400), max_size=60), st.integers(1, 64), st.integers(1, 16),
+       st.integers(100, 20_000))
+@settings(max_examples=200, deadline=None)
+def test_batches_hold_every_row_once_within_their_bounds(lengths, new, rows, tokens):
+    limits = Batching(rows=rows, tokens=tokens)
+    out = batches(lengths, new, limits)
+    assert sorted(i for b in out for i in b) == list(range(len(lengths)))
+    flat = [lengths[i] for b in out for i in b]
+    assert flat == sorted(flat)   # shortest first: each batch pads to a near length
+    for b in out:
+        assert len(b) <= rows
+        assert len(b) == 1 or len(b) * (max(lengths[i] for i in b) + new) <= tokens
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    from studio.serve.chat import ChatEngine
+    from tests.conftest import finished_run
+    run = finished_run(tmp_path_factory.mktemp("batched"))
+    from studio.format.contract import Contract
+    e = ChatEngine(Contract.load(run.adapter).base_model_path, device="cpu")
+    contract = e.add_adapter("tuned", run.adapter)
+    return e, contract
+
+
+QUESTIONS = ["ごきげんよう", "好きな食べ物は何ですか？教えてください。", "q", "今日は何をしましたの？" * 3, "元気？",
+             "hello there, how are you today?", "一", "二つ目の質問ですわ"]
+
+
+def test_every_row_gets_the_reply_it_gets_alone(engine):
+    from studio.serve.batched import answer_all
+    from studio.serve.chat import GenSettings, Row
+    e, contract = engine
+    s = GenSettings(max_new_tokens=10)
+    rows = [Row(a, contract, [], q) for q in QUESTIONS for a in (None, "tuned")]
+    seen = []
+    got = answer_all(e, rows, s, Batching(rows=5), on_batch=lambda idx, replies: seen.append(len(idx)))
+    assert seen and max(seen) <= 5 and sum(seen) == len(rows)
+    for row, reply in zip(rows, got):
+        alone = e.generate([row], s)[0]
+        assert (reply.token_ids, reply.stopped, reply.new_tokens) == (alone.token_ids, alone.stopped,
+                                                                      alone.new_tokens), row.message
+    assert got[0].text != got[1].text or got[0].token_ids != got[1].token_ids  # the adapter is on for its rows
+
+
+def test_k_samples_a_prompt_and_a_stop_between_batches(engine):
+    from studio.serve.batched import generate_many
+    from studio.serve.chat import GenSettings, Row
+    e, contract = engine
+    rows = [Row("tuned", contract, [], q) for q in QUESTIONS[:3]]
+    sampled = generate_many(e, rows, GenSettings(max_new_tokens=8, temperature=1.5, seed=3), samples=4)
+    assert [len(r) for r in sampled] == [4, 4, 4]
+    assert any(len({tuple(x.token_ids) for x in r}) > 1 for r in sampled)   # sampled: not all the same
+    greedy = generate_many(e, rows, GenSettings(max_new_tokens=8), samples=3)
+    assert all(len(r) == 3 and len({tuple(x.token_ids) for x in r}) == 1 for r in greedy)
+    calls = []
+    stopped = generate_many(e, rows, GenSettings(max_new_tokens=8), limits=Batching(rows=1),
+                            on_batch=lambda idx, replies: calls.append(idx) or True)
+    assert len(calls) == 1 and sum(bool(r) for r in stopped) == 1
+
+
+def test_a_released_engine_or_an_empty_message_is_said(engine):
+    from studio.core.errors import StudioError
+    from studio.serve.batched import answer_all
+    from studio.serve.chat import GenSettings, Row
+    e, contract = engine
+    with pytest.raises(StudioError):
+        answer_all(e, [Row(None, contract, [], "  ")], GenSettings(max_new_tokens=4))
