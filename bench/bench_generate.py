@@ -70,17 +70,17 @@ def main() -> None:
     settings = GenSettings(max_new_tokens=args.new_tokens)
     qs = prompts(args.prompts)
     rows = [Row("tuned", contract, [], q) for q in qs]
+    both = [Row(None, contract, [], q) for q in qs] + rows   # an evaluation: the base and the tuned model
 
-    def before() -> int:
+    def before(rows: list[Row]) -> int:
         return sum(r.new_tokens for i in range(0, len(rows), 8) for r in engine.generate(rows[i:i + 8], settings))
 
-    def batched() -> int:
+    def batched(rows: list[Row]) -> int:
         return sum(r.new_tokens for r in answer_all(engine, rows, settings))
 
-    def chat_one() -> int:
-        return sum(r.new_tokens for r in engine.generate(rows[:1], settings))
-
-    modes = {"before: chunks of 8 (stream)": before, "batched (one call)": batched, "chat engine, one row": chat_one}
+    modes = {"before: chunks of 8 (stream)": lambda: before(rows), "batched (one call)": lambda: batched(rows),
+             "both models, before": lambda: before(both), "both models, batched": lambda: batched(both),
+             "chat engine, one row": lambda: before(rows[:1])}
     seconds: dict[str, list[float]] = {m: [] for m in modes}
     tokens: dict[str, int] = {}
     for i in range(args.repeat):
@@ -98,7 +98,11 @@ def main() -> None:
     ref = tokens[next(iter(modes))] / statistics.median(seconds[next(iter(modes))])
     for name in modes:
         tps = tokens[name] / statistics.median(seconds[name])
-        print(f"| {name} | {tokens[name]} | {statistics.median(seconds[name]):.1f} | {tps:.1f} | {tps / ref:.2f}x |")
+        label = name
+        if name == "both models, batched":
+            before_both = tokens["both models, before"] / statistics.median(seconds["both models, before"])
+            label += f" ({tps / before_both:.2f}x both models, before)"
+        print(f"| {label} | {tokens[name]} | {statistics.median(seconds[name]):.1f} | {tps:.1f} | {tps / ref:.2f}x |")
     print(f"| limit: {per_token / 1e6:.0f}M multiply-adds a token at {rate:.0f} GFLOP/s (matmul 2048^3) | | | "
           f"{rate * 1e9 / (2 * per_token):.0f} | |")
     try:

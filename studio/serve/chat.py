@@ -92,6 +92,16 @@ def decode_whole_chars(tokenizer, ids: list[int]) -> str:
     return text if not text.endswith("\ufffd") else text.rstrip("\ufffd")
 
 
+def contiguous_head_input(model) -> None:
+    """generate() asks for the last position's logits only: a strided view of the hidden states. On a CPU, F.linear
+    of a strided 3-D input falls back to a batched matmul over an expanded weight (measured: 1.16 s against 0.21 s
+    for 40 rows through the default model's 262,144-way output layer, once per prompt batch). Exact."""
+    head = model.get_output_embeddings()
+    if head is not None and not getattr(head, "_studio_contiguous", False):
+        head.register_forward_pre_hook(lambda module, args: (args[0].contiguous(), *args[1:]))
+        head._studio_contiguous = True
+
+
 class ChatEngine:
     """One base model (+ adapters). Not shared between browser sessions; call release() to free memory."""
 
@@ -106,6 +116,7 @@ class ChatEngine:
         try:
             self.tokenizer = seal_added_tokens(AutoTokenizer.from_pretrained(base_path))
             self.model = load_model(base_path, on=self.device)
+            contiguous_head_input(self.model)
         except Exception as e:  # noqa: BLE001 - a missing, partial or corrupt folder: say so in the pane
             first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
             raise StudioError("err.chat.cannot_load", base_path=base_path, first=first) from None
@@ -131,6 +142,7 @@ class ChatEngine:
             from studio.core.models import seal_added_tokens
             self.tokenizer = seal_added_tokens(AutoTokenizer.from_pretrained(adapter_dir))
             self.model.resize_token_embeddings(len(self.tokenizer))
+            contiguous_head_input(self.model)
         if name in self.adapters:
             return self.adapters[name]
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model

@@ -9,16 +9,14 @@ import time
 import uuid
 
 from studio.core.errors import StudioError
+from studio.serve import openai_schema as api
 from studio.serve.chat import GenSettings
 from studio.serve.models_served import ServedModels
+from studio.serve.openai_schema import ApiError
 
 # No `from __future__ import annotations` here: FastAPI reads the handlers' annotations (Request) at runtime.
-MAX_TOKENS_CAP = 2048
-MAX_STOP = 4
-# What one request may ask of a shared server (README, "Limits"): beyond them it gets a 413 or a 400 at once.
-MAX_BODY_BYTES = 1_000_000        # the JSON body
-MAX_MESSAGES = 256                # messages in one request
-MAX_MESSAGE_CHARS = 100_000       # characters in one message
+# What one request may ask of a shared server (README, "Limits"): declared with the request (openai_schema.py);
+# beyond them it gets a 413 or a 400 at once.
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -32,41 +30,17 @@ def check_bind(host: str, api_key: str | None) -> None:
         raise StudioError("err.serve.no_key", host=host)
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 kind: str = "invalid_request_error"):
-        super().__init__(message)
-        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
-
-
-def _text(content, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" and
-                                         isinstance(p.get("text"), str) for p in content):
-        return "".join(p["text"] for p in content)
-    raise ApiError(400, f"{where}.content must be a string or a list of text parts", where)
-
-
-def parse_messages(messages) -> tuple[str | None, list[tuple[str, str]], str]:
+def parse_messages(messages: list[api.Message]) -> tuple[str | None, list[tuple[str, str]], str]:
     """OpenAI messages -> (client system or None, (user, assistant) history, last user message)."""
-    if not isinstance(messages, list) or not messages:
-        raise ApiError(400, "'messages' must be a non-empty list", "messages")
-    if len(messages) > MAX_MESSAGES:
-        raise ApiError(400, f"at most {MAX_MESSAGES} messages in one request (got {len(messages)}); send the "
-                            "conversation's recent part", "messages", "too_many_messages")
     system, history, pending = None, [], None
     for i, m in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(m, dict) or m.get("role") not in ("system", "developer", "user", "assistant"):
-            raise ApiError(400, f"{where} needs a role of system, user or assistant", where)
-        text = _text(m.get("content"), where)
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise ApiError(400, f"{where}.content is longer than {MAX_MESSAGE_CHARS} characters", where,
-                           "message_too_long")
-        if m["role"] in ("system", "developer"):
+        text = m.text()
+        if len(text) > api.MAX_MESSAGE_CHARS:
+            raise ApiError(400, f"messages[{i}].content is longer than {api.MAX_MESSAGE_CHARS} characters",
+                           f"messages[{i}]", "message_too_long")
+        if m.role in ("system", "developer"):
             system = text if system is None else f"{system}\n{text}"
-        elif m["role"] == "user":
+        elif m.role == "user":
             pending = text if pending is None else f"{pending}\n{text}"
         elif pending is not None:
             history.append((pending, text))
@@ -76,26 +50,15 @@ def parse_messages(messages) -> tuple[str | None, list[tuple[str, str]], str]:
     return system, history, pending
 
 
-def _settings(body: dict, context: int) -> tuple[GenSettings, list[str]]:
-    def number(name, default, lo, hi, kind=float):
-        v = body.get(name, default)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not float(v).is_integer()):
-            raise ApiError(400, f"'{name}' must be a number", name)
-        if not lo <= v <= hi:
-            raise ApiError(400, f"'{name}' must be between {lo} and {hi}", name)
-        return kind(v)
-    if body.get("n", 1) != 1:
-        raise ApiError(400, "only n=1 is supported", "n")
-    cap = max(1, min(MAX_TOKENS_CAP, context - 16))
-    max_tokens = number("max_completion_tokens", None, 1, cap, int) or number("max_tokens", 256, 1, cap, int)
-    stop = body.get("stop")
-    stops = [stop] if isinstance(stop, str) else stop or []
-    if not isinstance(stops, list) or len(stops) > MAX_STOP or not all(isinstance(s, str) and s for s in stops):
-        raise ApiError(400, f"'stop' must be a string or a list of up to {MAX_STOP} strings", "stop")
-    return GenSettings(temperature=number("temperature", 1.0, 0, 2), top_p=number("top_p", 1.0, 0.0001, 1),
-                       max_new_tokens=max_tokens, seed=number("seed", 0, 0, 2**63 - 1, int)), stops
+def _settings(req: api.ChatRequest, context: int) -> GenSettings:
+    cap = max(1, min(api.MAX_TOKENS_CAP, context - 16))
+    for name in ("max_completion_tokens", "max_tokens"):
+        asked = getattr(req, name)
+        if asked is not None and asked > cap:
+            raise ApiError(400, f"'{name}' must be between 1 and {cap}", name)
+    max_tokens = req.max_completion_tokens or req.max_tokens or min(256, cap)
+    return GenSettings(temperature=1.0 if req.temperature is None else req.temperature,
+                       top_p=1.0 if req.top_p is None else req.top_p, max_new_tokens=max_tokens, seed=req.seed or 0)
 
 
 def _cut(text: str, stops: list[str]) -> tuple[str, bool]:
@@ -104,15 +67,15 @@ def _cut(text: str, stops: list[str]) -> tuple[str, bool]:
 
 
 async def _read_body(request) -> bytes:
-    """The body, refused past MAX_BODY_BYTES whether it says its length or streams it (chunked)."""
+    """The body, refused past api.MAX_BODY_BYTES whether it says its length or streams it (chunked)."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
+    if declared and declared.isdigit() and int(declared) > api.MAX_BODY_BYTES:
+        raise ApiError(413, f"the request body is larger than {api.MAX_BODY_BYTES} bytes", code="body_too_large")
     data = bytearray()
     async for part in request.stream():
         data += part
-        if len(data) > MAX_BODY_BYTES:
-            raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
+        if len(data) > api.MAX_BODY_BYTES:
+            raise ApiError(413, f"the request body is larger than {api.MAX_BODY_BYTES} bytes", code="body_too_large")
     return bytes(data)
 
 
@@ -143,8 +106,7 @@ def create_app(models: ServedModels, api_key: str | None = None, bound: str = "1
     local_only = is_loopback(bound)
 
     def error(e: ApiError) -> JSONResponse:
-        return JSONResponse({"error": {"message": e.message, "type": e.kind, "param": e.param, "code": e.code}},
-                            status_code=e.status)
+        return JSONResponse(e.body(), status_code=e.status)
 
     @app.exception_handler(ApiError)
     async def _api_error(request, e: ApiError):
@@ -187,8 +149,7 @@ def create_app(models: ServedModels, api_key: str | None = None, bound: str = "1
     @app.get("/v1/models")
     async def list_models():
         now = int(time.time())
-        return {"object": "list", "data": [{"id": n, "object": "model", "created": now, "owned_by": "persona-studio"}
-                                           for n in models.names]}
+        return api.ModelList(data=[api.ModelCard(id=n, created=now) for n in models.names]).model_dump()
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
@@ -199,22 +160,18 @@ def create_app(models: ServedModels, api_key: str | None = None, bound: str = "1
             body = json.loads(raw)
         except (ValueError, RecursionError):
             raise ApiError(400, "the request body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "the request body must be a JSON object")
-        name = body.get("model")
-        if not isinstance(name, str) or name not in models.names:
+        req = api.parse_request(body)
+        name = req.model
+        if name not in models.names:
             raise ApiError(404, f"The model {name!r} does not exist; GET /v1/models lists them", "model",
                            "model_not_found")
-        system, history, message = parse_messages(body.get("messages"))
+        system, history, message = parse_messages(req.messages)
         try:
             served = await run_in_threadpool(models.resolve, name)
         except StudioError as e:
             raise ApiError(500, str(e), kind="server_error") from None
         engine = models.engine_for(served)
-        settings, stops = _settings(body, engine.context_length())
-        options = body.get("stream_options")
-        if options is not None and not isinstance(options, dict):
-            raise ApiError(400, "'stream_options' must be an object", "stream_options")
+        settings, stops = _settings(req, engine.context_length()), req.stops()
         row = models.row(served, history, message, system)
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         # the prompt is built off the event loop: a long conversation never holds the other requests
@@ -222,16 +179,14 @@ def create_app(models: ServedModels, api_key: str | None = None, bound: str = "1
         cancel = threading.Event()
         in_flight.add(cancel)
 
-        def chunk(delta: dict, finish: str | None = None) -> str:
-            return "data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created,
-                                          "model": name, "choices": [{"index": 0, "delta": delta,
-                                                                      "finish_reason": finish}]},
-                                         ensure_ascii=False) + "\n\n"
+        def chunk(delta: api.Delta, finish: str | None = None) -> str:
+            return api.ChatCompletionChunk(id=cid, created=created, model=name,
+                                       choices=[api.ChunkChoice(delta=delta, finish_reason=finish)]).event()
 
-        if body.get("stream"):
+        if req.stream:
             async def events():
                 sent, hold, used = "", max((len(s) for s in stops), default=1) - 1, 0
-                yield chunk({"role": "assistant", "content": ""})
+                yield chunk(api.Delta(role="assistant", content=""))
                 finish = "length"
                 try:
                     async for step in iterate_in_threadpool(engine.stream([row], settings, cancel)):
@@ -246,18 +201,17 @@ def create_app(models: ServedModels, api_key: str | None = None, bound: str = "1
                             safe, finish = text, "stop" if hit or step[0].stopped else "length"
                             used = step[0].new_tokens
                         if len(safe) > len(sent) and safe.startswith(sent):
-                            yield chunk({"content": safe[len(sent):]})
+                            yield chunk(api.Delta(content=safe[len(sent):]))
                             sent = safe
                         if hit:
                             cancel.set()
                             finish = "stop"
                             break
-                    yield chunk({}, finish)
-                    if (options or {}).get("include_usage"):
-                        yield "data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created,
-                                                     "model": name, "choices": [], "usage": {
-                                                         "prompt_tokens": prompt_tokens, "completion_tokens": used,
-                                                         "total_tokens": prompt_tokens + used}}) + "\n\n"
+                    yield chunk(api.Delta(), finish)
+                    if req.stream_options is not None and req.stream_options.include_usage:
+                        yield api.ChatCompletionChunk(id=cid, created=created, model=name, choices=[], usage=api.Usage(
+                            prompt_tokens=prompt_tokens, completion_tokens=used,
+                            total_tokens=prompt_tokens + used)).event()
                     yield "data: [DONE]\n\n"
                 finally:
                     cancel.set()
@@ -278,10 +232,10 @@ def create_app(models: ServedModels, api_key: str | None = None, bound: str = "1
             cancel.set()
             in_flight.discard(cancel)
         text, hit = _cut(replies[0].text, stops)
-        return {"id": cid, "object": "chat.completion", "created": created, "model": name,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop" if hit or replies[0].stopped else "length"}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": replies[0].new_tokens,
-                          "total_tokens": prompt_tokens + replies[0].new_tokens}}
+        used = replies[0].new_tokens
+        return api.ChatCompletion(id=cid, created=created, model=name, choices=[api.Choice(
+            message=api.ReplyMessage(content=text), finish_reason="stop" if hit or replies[0].stopped else "length")],
+            usage=api.Usage(prompt_tokens=prompt_tokens, completion_tokens=used, total_tokens=prompt_tokens + used)
+        ).model_dump()
 
     return app

@@ -14,7 +14,8 @@ import pytest
 
 from studio.core.errors import StudioError
 from studio.serve.models_served import ServedModels
-from studio.serve.openai_api import MAX_BODY_BYTES, MAX_MESSAGES, check_bind, create_app
+from studio.serve.openai_api import check_bind, create_app
+from studio.serve.openai_schema import MAX_BODY_BYTES, MAX_MESSAGES
 from tests.conftest import finished_run, serving
 
 
@@ -81,7 +82,8 @@ def test_bodies_and_conversations_are_bounded(server):
     assert status == 400 and err["error"]["code"] == "message_too_long"
     # wrong content type (a cross-site "simple request"), a model that is not a string, bad stream_options
     assert post(url, chat_body("base", [{"role": "user", "content": "hi"}]), {"Content-Type": "text/plain"})[0] == 415
-    assert post(url, chat_body(["base"], [{"role": "user", "content": "hi"}]))[0] == 404
+    status, err = post(url, chat_body(["base"], [{"role": "user", "content": "hi"}]))
+    assert status == 400 and err["error"]["param"] == "model"
     status, err = post(url, chat_body("base", [{"role": "user", "content": "hi"}], stream=True, stream_options="x"))
     assert status == 400 and err["error"]["param"] == "stream_options"
 
