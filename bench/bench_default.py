@@ -40,10 +40,13 @@ def one(model: str, runs: Path, steps: int | None, lr: float | None, replay: flo
     path.write_text(cfg.to_yaml(), encoding="utf-8")
     run = Path(studio("train", "--config", str(path), "--runs-dir", str(runs)).strip().splitlines()[-1])
     res = json.loads(studio("eval", "--run", str(run), "--runs-dir", str(runs), "--json"))
-    status = json.loads((run / "status.json").read_text(encoding="utf-8"))
-    replay_rows = json.loads((run / "adapter" / "contract.json").read_text(encoding="utf-8")).get("replay_rows")
+    from studio.format.contract import Contract
+    from studio.jobs.folders import Run
+    from studio.jobs.status import read_status
+    status = read_status(run)
+    replay_rows = Contract.load(Run(run).adapter).replay_rows
     row = {"model": model, "steps": cfg.max_steps, "lr": cfg.learning_rate, "replay": cfg.replay_share,
-           "replay_rows": replay_rows, "train_s": round(status["finished"] - status["started"], 1),
+           "replay_rows": replay_rows, "train_s": round((status.finished or 0) - (status.started or 0), 1),
            **{f"{m}_{k}": res[m].get(k) for m in ("base", "tuned")
               for k in ("style_rate", "stop_rate", "length_adherence", "freeform_score")},
            "freeform_base_as": res.get("freeform_base_as"), "run": str(run),

@@ -31,14 +31,17 @@ def one(runs: Path, share: float, system: str) -> dict:
     if out.returncode:
         raise SystemExit(f"training failed:\n{out.stderr[-3000:]}")
     run = Path(out.stdout.strip().splitlines()[-1])
-    status = json.loads((run / "status.json").read_text())
+    from studio.jobs.status import read_status
+    status = read_status(run)
     ev = studio("eval", "--run", str(run), "--runs-dir", str(runs), "--json")
     if ev.returncode:
         raise SystemExit(f"evaluation failed:\n{ev.stderr[-3000:]}")
-    res = json.loads((run / "eval" / "results.json").read_text())
+    from studio.eval.results import EvalResults
+    from studio.jobs.folders import Run
+    res = EvalResults.load(Run(run).results)
     return {"share": share, "system": system, "train_s": round(took, 1),
-            "train_only_s": round(status.get("finished", 0) - status.get("started", 0), 1),
-            **{f"{m}_{k}": res[m].get(k) for m in ("base", "tuned")
+            "train_only_s": round((status.finished or 0) - (status.started or 0), 1),
+            **{f"{m}_{k}": res.metrics(m).get(k) for m in ("base", "tuned")
                for k in ("style_rate", "stop_rate", "freeform_score", "duplicate_share")}, "run": run.name}
 
 

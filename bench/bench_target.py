@@ -45,7 +45,9 @@ def scores(run: Path, max_new_tokens: int) -> list[dict]:
     from studio.eval.prompts import read_prompts
     from studio.format.contract import Contract
     from studio.jobs.checkpoints import checkpoints
+    from studio.jobs.folders import Run
     from studio.jobs.runs import read_metrics
+    from studio.serve.batched import answer_all
     from studio.serve.chat import ChatEngine, GenSettings, Row
     contract = Contract.load(run)
     questions = [p.question for p in read_prompts(run / "data" / "probe.txt")]
@@ -53,13 +55,11 @@ def scores(run: Path, max_new_tokens: int) -> list[dict]:
     engine = ChatEngine(contract.base_model_path)
     out = []
     for step, folder in sorted(checkpoints(run)):
-        shutil.copy(run / "contract.json", folder / "contract.json")
+        shutil.copy(Run(run).contract, folder / Run(run).contract.name)
         name = f"step{step}"
         engine.add_adapter(name, folder)
-        replies = []
-        for i in range(0, len(questions), 8):
-            replies += engine.generate([Row(name, contract, [], q) for q in questions[i:i + 8]],
-                                       GenSettings(max_new_tokens=max_new_tokens))
+        replies = answer_all(engine, [Row(name, contract, [], q) for q in questions],
+                             GenSettings(max_new_tokens=max_new_tokens))
         out.append({"step": step, "train_s": elapsed.get(step),
                     "style": style_rate([r.text for r in replies], contract.style_markers),
                     "stop": stop_rate([r.stopped for r in replies])})

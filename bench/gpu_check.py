@@ -117,7 +117,8 @@ def train(c: Check) -> dict:
     run = Path(studio("train", "--config", str(run_config(c, steps, "train")), "--runs-dir", str(c.runs))
                .strip().splitlines()[-1])
     losses = [m["loss"] for m in read_metrics(run) if "loss" in m]
-    if not (run / "adapter" / "adapter_config.json").exists():
+    from studio.jobs.folders import Run
+    if not Run(run).has_adapter():
         raise RuntimeError("no adapter saved")
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
     if not last < first:
@@ -210,9 +211,10 @@ def export(c: Check) -> dict:
 
 def first_token(c: Check) -> dict:
     from studio.format.contract import Contract
+    from studio.jobs.folders import Run
     from studio.serve.chat import ChatEngine, GenSettings
     from studio.serve.chat import Row as ChatRow
-    adapter = c.run / "adapter"
+    adapter = Run(c.run).adapter
     contract = Contract.load(adapter)
     engine = ChatEngine(contract.base_model_path)
     engine.add_adapter("tuned", adapter)

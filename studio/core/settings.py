@@ -36,6 +36,8 @@ class Meta:
     at_least: float | None = None   # the value's range: >= at_least, > above, < below (None: no bound)
     above: float | None = None
     below: float | None = None
+    inherited: bool = False     # a run started from a parent run (DPO, KTO) takes it from the parent
+    preference: bool = False    # only for methods that start from a parent: shown for them alone
 
     def choice_list(self) -> tuple | None:
         return self.choices() if callable(self.choices) else self.choices
@@ -44,12 +46,14 @@ class Meta:
 def setting(default: Any = MISSING, *, help: str, group: str, factory: Callable[[], Any] | None = None,
             choices: tuple | Callable[[], tuple] | None = None, ui: Widget | None = None, not_in_ui: str = "",
             flag: bool = True, aliases: tuple[str, ...] = (), at_least: float | None = None,
-            above: float | None = None, below: float | None = None) -> Any:
+            above: float | None = None, below: float | None = None, inherited: bool = False,
+            preference: bool = False) -> Any:
     """A dataclass field with its metadata. A setting is either shown (`ui=Widget(...)`) or says why it is not.
     `choices` (for a text setting) and the range (at_least / above / below) are checked by `declared_problem`."""
     if ui is None and not not_in_ui:
         raise ValueError("a setting is shown in the UI or says why not (not_in_ui=...)")
-    meta = {"setting": Meta(help, group, choices, ui, not_in_ui, flag, aliases, at_least, above, below)}
+    meta = {"setting": Meta(help, group, choices, ui, not_in_ui, flag, aliases, at_least, above, below, inherited,
+                            preference)}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -62,6 +66,11 @@ def meta_of(f: Field) -> Meta:
 def settings_of(cls: type) -> list[Field]:
     """The declared settings of a dataclass, in declaration order."""
     return [f for f in fields(cls) if "setting" in f.metadata]
+
+
+def flagged(cls: type, flag: str) -> tuple[str, ...]:
+    """The names of the settings whose declaration sets `flag` (inherited, preference), in declaration order."""
+    return tuple(f.name for f in settings_of(cls) if getattr(meta_of(f), flag))
 
 
 def _hints(cls: type) -> dict[str, Any]:

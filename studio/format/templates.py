@@ -10,22 +10,11 @@ its end-of-turn token) and which assistant turn it belongs to.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 from studio.data.conversations import Conversation
+from studio.format.pieces import BOS, EOS, Piece, text_of  # noqa: F401 - re-exported: the families' vocabulary
 
-BOS, EOS = "<bos>", "<eos>"   # stand for the tokenizer's own bos/eos ids, whatever their spelling
 # A two-turn conversation whose text identifies a family (system, one answered turn, a generation prompt).
 PROBE = Conversation("S", [("U", "A"), ("V", "")])
-
-
-@dataclass(frozen=True)
-class Piece:
-    kind: Literal["text", "special"]
-    value: str               # text, or a special token: BOS, EOS or a control token such as "<|eot_id|>"
-    trained: bool = False    # part of an assistant reply (or its end-of-turn token)
-    turn: int = -1           # assistant turn index for trained pieces and the prompt before them
 
 
 class Family:
@@ -40,7 +29,9 @@ class Family:
     own_template = False     # rendered from the tokenizer's own chat template (no Jinja of ours is written)
     eos_variant: str | None = None   # the same turns with replies ending on EOS (the UNTRAINED_STOP auto-fix)
 
-    def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
+    def pieces(self, conv: Conversation, add_generation_prompt: bool = False, tokenizer=None) -> list[Piece]:
+        """The conversation as pieces (`tokenizer`: needed only by a family rendered from the tokenizer's own
+        template)."""
         raise NotImplementedError
 
     def stop_tokens(self) -> list[str]:
@@ -83,7 +74,7 @@ class Llama2(Family):
                             "{{- end }}")
     ollama_bos = "<s>"
 
-    def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
+    def pieces(self, conv: Conversation, add_generation_prompt: bool = False, tokenizer=None) -> list[Piece]:
         out: list[Piece] = []
         turns = conv.turns
         for i, (user, answer) in enumerate(turns):
@@ -117,7 +108,7 @@ class Llama3(Family):
         "{{- end }}<|start_header_id|>assistant<|end_header_id|>\n\n")
     ollama_bos = "<|begin_of_text|>"
 
-    def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
+    def pieces(self, conv: Conversation, add_generation_prompt: bool = False, tokenizer=None) -> list[Piece]:
         out = [Piece("special", BOS, turn=0)]
         if conv.system:
             out += self._header("system", 0) + [Piece("text", conv.system, turn=0),
@@ -149,7 +140,7 @@ class ChatML(Family):
                             "{{ .Content }}<|im_end|>\n{{ end }}\n"
                             "{{- end }}<|im_start|>assistant\n")
 
-    def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
+    def pieces(self, conv: Conversation, add_generation_prompt: bool = False, tokenizer=None) -> list[Piece]:
         out: list[Piece] = []
         if conv.system:
             out += self._message("system", conv.system, 0)
@@ -210,7 +201,7 @@ class Gemma(Family):
                 "{{ end }}\n"
                 "{{- end }}<start_of_turn>model\n")
 
-    def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
+    def pieces(self, conv: Conversation, add_generation_prompt: bool = False, tokenizer=None) -> list[Piece]:
         out = [Piece("special", BOS, turn=0)]
         for i, (user, answer) in enumerate(conv.turns):
             prefix = f"{conv.system}\n\n" if i == 0 and conv.system else ""
@@ -242,8 +233,11 @@ class ModelTemplate(Family):
     own_template = True
     eos_variant = "gemma-eos"   # a Gemma base's own template ends replies on the untrained <end_of_turn>
 
-    def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
-        raise TypeError("the 'model' template is rendered from the tokenizer's chat_template by studio.format.render")
+    def pieces(self, conv: Conversation, add_generation_prompt: bool = False, tokenizer=None) -> list[Piece]:
+        if tokenizer is None:
+            raise TypeError("the 'model' template is rendered from a tokenizer's chat_template: pass the tokenizer")
+        from studio.format.model_pieces import model_template_pieces
+        return model_template_pieces(conv, tokenizer, add_generation_prompt)
 
     def stop_tokens(self) -> list[str]:
         return [EOS]
@@ -294,8 +288,3 @@ def default_system_of(rendered_without_system: str) -> str:
 def recognise(text: str, bos: str, eos: str) -> str | None:
     """The family whose rendering of PROBE is `text` (a tokenizer's own template's output), or None."""
     return next((name for name, family in TEMPLATES.items() if family.recognises(text, bos, eos)), None)
-
-
-def text_of(pieces: list[Piece], bos: str, eos: str) -> str:
-    """The pieces as one display string, with BOS/EOS spelled as the tokenizer spells them."""
-    return "".join(bos if p.value == BOS else eos if p.value == EOS else p.value for p in pieces)

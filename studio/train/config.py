@@ -41,29 +41,33 @@ class TrainConfig:
     # Shown in the Train tab, in this order: the order of its widgets, and so of the start_training API's inputs
     model: str = setting("default", group="data", ui=_shown("custom", "top", "train.model"),
                          help="local folder, hub id, 'default' (the embedded Gemma 3 270M) or 'smollm2' "
-                              "(SmolLM2-135M-Instruct)")
+                              "(SmolLM2-135M-Instruct)", inherited=True)
     template: str = setting("model", group="data", choices=_templates, ui=_shown("custom", "top", "format.template"),
-                            help=" | ".join(template_names()) + " ('model': the tokenizer's own chat template)")
+                            help=" | ".join(template_names()) + " ('model': the tokenizer's own chat template)",
+                            inherited=True)
     max_steps: int = setting(60, group="optimisation", ui=_shown("int", "main", minimum=0),
                              at_least=0, help="training steps (> 0 wins over epochs)")
     learning_rate: float = setting(2e-4, group="optimisation", ui=_shown("number", "main"), above=0,
                                    help="peak learning rate")
-    lora_r: int = setting(16, group="lora", ui=_shown("int", "main"), at_least=1, help="LoRA rank")
+    lora_r: int = setting(16, group="lora", ui=_shown("int", "main"), at_least=1, help="LoRA rank", inherited=True)
     batch_size: int = setting(2, group="optimisation", ui=_shown("int", "main"), at_least=1,
                               help="examples per step, per device")
     max_length: int = setting(1024, group="data", ui=_shown("int", "main"),
-                              at_least=16, help="tokens per example; longer examples are truncated (the Doctor warns)")
+                              at_least=16, help="tokens per example; longer examples are truncated (the Doctor warns)",
+                              inherited=True)
     load_in_4bit: bool = setting(True, group="quantization", ui=_shown("checkbox", "main", "train.4bit"),
-                                 help="NF4 4-bit base weights (bitsandbytes)")
-    lora_alpha: int = setting(16, group="lora", ui=_shown("int", "adv.lora"), above=0, help="LoRA scaling (alpha / r)")
+                                 help="NF4 4-bit base weights (bitsandbytes)", inherited=True)
+    lora_alpha: int = setting(16, group="lora", ui=_shown("int", "adv.lora"), above=0, help="LoRA scaling (alpha / r)",
+    inherited=True)
     lora_dropout: float = setting(0.0, group="lora", ui=_shown("number", "adv.lora"), at_least=0, below=1,
-                                  help="dropout on LoRA inputs")
+                                  help="dropout on LoRA inputs", inherited=True)
     target_modules: list[str] = setting(group="lora", factory=lambda: list(DEFAULT_TARGETS),
                                         choices=tuple(DEFAULT_TARGETS), ui=_shown("choices", "adv.lora"),
-                                        help="the linear layers that get LoRA adapters")
-    use_rslora: bool = setting(False, group="lora", ui=_shown("checkbox", "adv.flags"), help="rank-stabilised LoRA")
+                                        help="the linear layers that get LoRA adapters", inherited=True)
+    use_rslora: bool = setting(False, group="lora", ui=_shown("checkbox", "adv.flags"), help="rank-stabilised LoRA",
+    inherited=True)
     use_dora: bool = setting(False, group="lora", ui=_shown("checkbox", "adv.flags"),
-                             help="weight-decomposed LoRA (DoRA)")
+                             help="weight-decomposed LoRA (DoRA)", inherited=True)
     gradient_checkpointing: bool = setting(False, group="optimisation", ui=_shown("checkbox", "adv.flags"),
                                            help="saves memory on big models; ~20%% slower")
     group_by_length: bool = setting(True, group="optimisation", ui=_shown("checkbox", "adv.flags"),
@@ -76,7 +80,7 @@ class TrainConfig:
     use_liger: bool = setting(False, group="optimisation", ui=_shown("checkbox", "adv.flags", hint="train.liger_hint"),
                               help="Liger fused kernels (CUDA + liger-kernel): no full logits in memory")
     double_quant: bool = setting(True, group="quantization", ui=_shown("checkbox", "adv.flags"),
-                                 help="quantize the quantization constants too")
+                                 help="quantize the quantization constants too", inherited=True)
     grad_accum: int = setting(4, group="optimisation", ui=_shown("int", "adv.optim"),
                               at_least=1, help="effective batch = batch_size * grad_accum")
     epochs: float = setting(1.0, group="optimisation", ui=_shown("number", "adv.optim", hint="train.epochs_hint"),
@@ -97,7 +101,8 @@ class TrainConfig:
     save_steps: int = setting(20, group="saving", ui=_shown("int", "adv.optim2"),
                               at_least=1, help="checkpoint every N steps (resume continues from the last one)")
     add_control_tokens: bool = setting(False, group="data", ui=_shown("checkbox", "adv.tokens", "train.add_tokens"),
-                                       help="add missing template control tokens and train their embedding rows")
+                                       help="add missing template control tokens and train their embedding rows",
+                                       inherited=True)
     # replay: the base model's answers to general prompts, mixed in so the character keeps general knowledge. The
     # recipes set 0.25, chosen by measurement; 0 here keeps older run configs as they were.
     replay_share: float = setting(0.0, group="replay",
@@ -130,7 +135,8 @@ class TrainConfig:
     allow_doctor_errors: bool = setting(False, group="data", ui=_shown("checkbox", "adv.tokens", "train.override"),
                                         help="launch despite Template Doctor errors")
     trust_remote_code: bool = setting(False, group="data", ui=_shown("checkbox", "adv.tokens", "format.remote_code"),
-                                      help="run the model's own Python code (only for sources you trust)")
+                                      help="run the model's own Python code (only for sources you trust)",
+                                      inherited=True)
     report_to: str = setting("auto", group="saving", choices=TRACKERS, ui=_shown("dropdown", "adv.optim2",
                              "train.report_to", "train.report_to_hint"),
                              help="experiment tracker: auto (TensorBoard when installed; events in the run folder), "
@@ -141,28 +147,31 @@ class TrainConfig:
                           help="sft (the persona table), or dpo / kto: preferences, starting from --from RUN")
     parent_run: str = setting("", group="method", ui=_shown("custom", "method", "train.parent_run"),
                               aliases=("--from",),
-                              help="the finished run whose adapter a preference run starts from (its reference)")
+                              help="the finished run whose adapter a preference run starts from (its reference)",
+                              preference=True)
     preferences: str = setting("", group="method", ui=_shown("text", "method", "train.preferences"),
                                help="preference file: the studio's votes, prompt/chosen/rejected rows, trl's "
-                                    "conversational rows, or prompt/completion/label rows (kto)")
+                                    "conversational rows, or prompt/completion/label rows (kto)", preference=True)
     beta: float = setting(0.1, group="method", ui=_shown("number", "method", "train.beta", "train.beta_hint"),
-                          above=0, help="how far a preference run may move from its parent (higher: less)")
+                          above=0, help="how far a preference run may move from its parent (higher: less)",
+                          preference=True)
     # "sigmoid+sft": DPO plus the chosen replies' own likelihood (RPO; trl sums the listed losses), which keeps the
     # chosen replies' end-of-turn likely while the margin grows
     loss_type: str = setting("", group="method", choices=all_losses,
                              ui=_shown("dropdown", "method", "train.loss_type"),
                              help="; ".join(f"{m.name}: {' | '.join(m.losses)}" for m in METHODS.values() if m.losses)
-                             + " ('' = the method's default, the first)")
+                             + " ('' = the method's default, the first)", preference=True)
     # Not in the Train tab (each says why); the CLI and run.yaml set them
     data: str = setting("", group="data", not_in_ui="the persona open in the Persona tab",
                         help="persona folder or CSV/TSV/JSONL file")
     system_prompt: str | None = setting(None, group="data", not_in_ui="the persona's system prompt (Persona tab)",
-                                        help="overrides the persona's system prompt when set")
+                                        help="overrides the persona's system prompt when set", inherited=True)
     train_on: str = setting("responses", group="data", choices=TRAIN_ON, not_in_ui="chosen in the Format tab",
-                            help="responses | last | all")
+                            help="responses | last | all", inherited=True)
     compute_dtype: str = setting("auto", group="quantization", choices=("auto", "bf16", "fp16", "fp32"),
                                  not_in_ui="chosen by the recipe for this device",
-                                 help="auto (bf16 on CUDA if supported, else fp16; fp32 on CPU) | bf16 | fp16 | fp32")
+                                 help="auto (bf16 on CUDA if supported, else fp16; fp32 on CPU) | bf16 | fp16 | fp32",
+                                 inherited=True)
     replay_prompts: str = setting("", group="replay", not_in_ui="a file of prompts: set it in run.yaml or the CLI",
                                   help="general prompts for replay (default: data/replay/general_prompts.txt)")
     logging_steps: int = setting(1, group="saving", not_in_ui="the loss plot needs every step",

@@ -11,6 +11,7 @@ from pathlib import Path
 from studio.core.errors import StudioError
 from studio.core.integrity import adapter_problem
 from studio.core.models import resolve, seal_added_tokens
+from studio.core.settings import flagged
 from studio.core.storage import copy_plain_tree
 from studio.data.preferences import read_preference_file, write_rows
 from studio.format.contract import Contract
@@ -25,10 +26,9 @@ from studio.train.methods.preference import PREFERENCES_FILE
 
 MAX_SNAPSHOT_BYTES = 200 * 2**20   # a persona snapshot is a few MB; more is not a persona
 MIN_PREFERENCES = 8   # fewer pairs than this teach noise, not a preference
-# what a preference run keeps from its parent: the model, its template and prompt, the adapter's shape
-FROM_PARENT = ("model", "template", "system_prompt", "max_length", "train_on", "load_in_4bit", "double_quant",
-               "compute_dtype", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_dora",
-               "add_control_tokens", "trust_remote_code")
+# what a preference run keeps from its parent (the model, its template and prompt, the adapter's shape): the
+# settings declared `inherited` in studio/train/config.py
+FROM_PARENT = flagged(TrainConfig, "inherited")
 
 
 def parent_of(cfg: TrainConfig, runs_dir: Path) -> tuple[Run, TrainConfig]:

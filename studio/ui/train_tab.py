@@ -11,6 +11,7 @@ import gradio as gr
 
 from studio.core.errors import StudioError
 from studio.core.models import PRESETS, model_choices, resolve
+from studio.core.settings import flagged
 from studio.core.workspace import home, runs_dir
 from studio.data import persona_session as ps
 from studio.jobs.checkpoints import damaged_checkpoints, latest_checkpoint
@@ -46,7 +47,8 @@ from studio.ui.settings_form import build_row, form_values, from_form, shown_nam
 # the method row, the main row and replay; the advanced accordion's six rows; several processes or machines.
 ROWS = ("top", "method", "main", "replay", "adv.lora", "adv.flags", "adv.packing", "adv.optim", "adv.optim2",
         "adv.tokens", "scale")
-PREFERENCE_FIELDS = ("parent_run", "preferences", "beta", "loss_type")  # shown for dpo and kto only
+PREFERENCE_FIELDS = flagged(TrainConfig, "preference")  # shown for methods that start from a parent run only
+STARTS = ("learning_rate", "max_steps", "batch_size", "replay_share")  # a method's starting settings (on_method)
 
 
 NAMES = shown_names(TrainConfig)  # the inputs' order: TrainConfig's declaration order ("model" first: on_preset)
@@ -248,14 +250,16 @@ def parent_choices() -> list[str]:
 def on_method(method: str, parent: str | None):
     """dpo/kto: show the preference settings and fill the preference recipe's defaults; sft: hide them again."""
     from studio.train.methods import get_method
-    pref = get_method(method).needs_parent
-    visible = [gr.update(visible=pref) for _ in PREFERENCE_FIELDS]
-    visible[0] = gr.update(visible=pref, choices=parent_choices(), value=parent or "")
-    if not pref:
-        return [*visible, gr.skip(), gr.skip(), gr.skip(), gr.skip()]
     m = get_method(method)
-    visible[3] = gr.update(visible=True, value=m.default_loss)
-    return [*visible, m.learning_rate, m.max_steps, m.batch_size, 0.0]
+    pref = m.needs_parent
+    shown = {name: gr.update(visible=pref) for name in PREFERENCE_FIELDS}
+    shown["parent_run"] = gr.update(visible=pref, choices=parent_choices(), value=parent or "")
+    starts = {name: gr.skip() for name in STARTS}
+    if pref:
+        shown["loss_type"] = gr.update(visible=True, value=m.default_loss)
+        starts = {"learning_rate": m.learning_rate, "max_steps": m.max_steps, "batch_size": m.batch_size,
+                  "replay_share": 0.0}
+    return [*shown.values(), *(starts[name] for name in STARTS)]
 
 
 def first_start_notice(lg):
@@ -353,8 +357,7 @@ def build_train_tab(i18n: gr.I18n, persona: PersonaTab, chats: ChatRegistry, lan
     history.select(pick_history, [history], [current], api_visibility="private").then(
         show_settings, [current], [*widgets, applied_model], api_visibility="private")
     compare_go.click(on_compare, [compare, lang], [compare_plot], api_name="compare_runs")
-    method_outputs = [shown[n] for n in (*PREFERENCE_FIELDS, "learning_rate", "max_steps", "batch_size",
-                                         "replay_share")]
+    method_outputs = [shown[n] for n in (*PREFERENCE_FIELDS, *STARTS)]
     shown["method"].input(on_method, [shown["method"], shown["parent_run"]], method_outputs,
                           api_visibility="private")
 

@@ -20,7 +20,7 @@ class Bracket(Family):
               "{{ if eq .Role \"user\" }}[[user]] {{ .Content }}\n{{ else if eq .Role \"assistant\" }}"
               "[[bot]] {{ .Content }}</s>{{ end }}{{- end }}[[bot]] ")
 
-    def pieces(self, conv: Conversation, add_generation_prompt: bool = False) -> list[Piece]:
+    def pieces(self, conv: Conversation, add_generation_prompt: bool = False, tokenizer=None) -> list[Piece]:
         out = [Piece("text", f"[[system]] {conv.system}\n", turn=0)] if conv.system else []
         for i, (user, answer) in enumerate(conv.turns):
             out.append(Piece("text", f"[[user]] {user}\n[[bot]] ", turn=i))

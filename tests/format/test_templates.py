@@ -105,3 +105,21 @@ def test_jinja_chat_templates_render_exactly_like_ours():
             gen = render(conv, name, tok, add_generation_prompt=True).text
             assert t.apply_chat_template(conv.messages(with_last_answer=False), tokenize=False,
                                          add_generation_prompt=True) == gen
+
+
+def test_every_family_gives_its_pieces_through_one_method_the_model_family_with_the_tokenizer():
+    """The 'model' family keeps its base's contract: `pieces(conv, gen, tokenizer)` renders the tokenizer's own
+    template (what the renderer uses), and says plainly that it needs the tokenizer when given none."""
+    import pytest
+
+    from studio.format.model_pieces import model_template_pieces
+    from studio.format.render import pieces_for
+    tok = chatml()
+    conv = Conversation("S", [("U", "A"), ("V", "")])
+    model = get_template("model")
+    assert model.pieces(conv, True, tok) == model_template_pieces(conv, tok, True) == pieces_for(conv, "model", tok,
+                                                                                                  True)
+    assert any(p.trained for p in model.pieces(Conversation("S", [("U", "A")]), False, tok))
+    with pytest.raises(TypeError, match="tokenizer"):
+        model.pieces(conv, True)
+    assert get_template("llama3").pieces(conv, True, tok) == get_template("llama3").pieces(conv, True)
