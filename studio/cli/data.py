@@ -50,6 +50,31 @@ def _format_inputs(args: argparse.Namespace):
     return render_persona(persona, tok, settings, args.tokenizer)
 
 
+def cmd_rules(args: argparse.Namespace) -> int:
+    """The persona's rules (its own, or derived from its answers) and how many of its own answers keep each."""
+    from studio.data.persona_store import load_persona_checked
+    from studio.data.rules import pass_rates
+
+    persona, warnings = load_persona_checked(args.data)
+    warn(warnings)
+    rules = persona.rules_of()
+    rates = pass_rates([(p.answer, True) for p in persona.pairs if p.answer.strip()], rules)
+    source = "persona.yaml" if persona.rules is not None else "derived from the answers"
+    if args.json:
+        print(json.dumps({"source": source, "rules": rules.as_dict(), "answers_keeping": rates}, ensure_ascii=False,
+                         indent=1))
+        return 0
+    print(f"rules ({source}):")
+    shown = {"endings": ", ".join(rules.endings), "first_person": rules.first_person,
+             "length": f"{rules.min_chars}-{rules.max_chars} characters", "never_say": ", ".join(rules.never_say),
+             "language": rules.language, "stops": "ends its turn"}
+    for name, value in shown.items():
+        state = "off" if name not in rules.active() else f"{rates[name]:.0%} of its answers keep it" \
+            if rates.get(name) is not None else "on"
+        print(f"  {name:12} {value}  [{state}]")
+    return 0
+
+
 def cmd_format(args: argparse.Namespace) -> int:
     from studio.format.formatting import export_rendered
 
@@ -100,6 +125,11 @@ def add_parsers(sub, commands: dict) -> None:
     p = sub.add_parser("doctor", help="check template, tokenizer and data; exit 1 on errors")
     _add_format_args(p)
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("rules", help="the persona's rules (its own or derived from its answers), checked on its "
+                                     "answers")
+    p.add_argument("--data", required=True, help="persona folder")
+    p.add_argument("--json", action="store_true")
+    commands["rules"] = cmd_rules
     commands["validate"] = cmd_validate
     commands["convert"] = cmd_convert
     commands["format"] = cmd_format

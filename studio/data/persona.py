@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from studio.core.errors import StudioError
+from studio.data.rules import PersonaRules, derive
 
 PERSONA_FILE = "persona.yaml"
 PAIRS_FILE = "pairs.csv"
@@ -52,22 +53,29 @@ class Persona:
     notes_in_prompt: bool = True    # policy: put `notes` into the system part of every prompt
     style: StyleGuide = field(default_factory=StyleGuide)
     pairs: list[QAPair] = field(default_factory=list)
+    rules: PersonaRules | None = None   # None: derived from the answers when asked (rules_of)
 
     def header_dict(self) -> dict:
-        """Everything but the pairs, as saved in persona.yaml."""
+        """Everything but the pairs, as saved in persona.yaml (rules only when the persona has its own)."""
         d = asdict(self)
         d.pop("pairs")
+        if d["rules"] is None:
+            d.pop("rules")
         return d
+
+    def rules_of(self) -> PersonaRules:
+        """Its own rules, or the rules its answers show (markers, first person, length band, language)."""
+        return self.rules if self.rules is not None else derive([p.answer for p in self.pairs], self.style.markers)
 
     @classmethod
     def from_header(cls, data: dict, pairs: list[QAPair] | None = None, source: str = PERSONA_FILE) -> Persona:
         if not isinstance(data, dict):
             raise StudioError("err.persona.not_mapping", source=source)
-        known = {f.name for f in fields(cls)} - {"pairs", "style"}
-        unknown = sorted(set(data) - known - {"style", "version"})
+        known = {f.name for f in fields(cls)} - {"pairs", "style", "rules"}
+        unknown = sorted(set(data) - known - {"style", "version", "rules"})
         if unknown:
             raise StudioError("err.persona.unknown_fields", source=source, join=", ".join(unknown),
-                              join2=", ".join(sorted(known | {"style"})))
+                              join2=", ".join(sorted(known | {"style", "rules"})))
         style = data.get("style") or {}
         if not isinstance(style, dict):
             raise StudioError("err.persona.style_not_mapping", source=source)
@@ -78,6 +86,12 @@ class Persona:
         markers = style.get("markers") or []
         if not isinstance(markers, list):
             raise StudioError("err.persona.markers_not_list", source=source)
+        rules = None
+        if data.get("rules") is not None:
+            try:
+                rules = PersonaRules.from_dict(data["rules"])
+            except ValueError as e:
+                raise StudioError("err.persona.rules_field", source=source, field=str(e)) from None
         return cls(
             name=str(data.get("name") or "New persona"),
             system_prompt=str(data.get("system_prompt") or ""),
@@ -85,7 +99,7 @@ class Persona:
             notes_in_prompt=bool(data.get("notes_in_prompt", True)),
             style=StyleGuide(target_chars=target, rules=str(style.get("rules") or ""),
                              markers=[str(m) for m in markers if str(m)]),
-            pairs=list(pairs or []),
+            pairs=list(pairs or []), rules=rules,
         )
 
 

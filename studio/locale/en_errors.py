@@ -74,6 +74,7 @@ ERRORS: dict[str, str] = {
     'err.persona.unknown_fields': '{source}: unknown field(s) {join}. Known fields: {join2}.',
     'err.persona.style_not_mapping': "{source}: 'style' must be a mapping (target_chars, rules, markers).",
     'err.persona.markers_not_list': '{source}: style.markers must be a list of strings.',
+    'err.persona.rules_field': '{source}: {field} is not valid. endings, never_say and disabled are lists of text; first_person is text; min_chars and max_chars are whole numbers 0 or more (min no larger than max); language is ja, en or empty; disabled names rules among endings, first_person, length, never_say, language, stops.',
     'err.persona.target_not_int': '{source}: style.target_chars must be a whole number of characters.',
     'err.prompts.no_file': '{path}: no such prompts file.',
     'err.prompts.empty': '{name} holds no questions.',

@@ -74,6 +74,7 @@ ERRORS: dict[str, str] = {
     'err.persona.unknown_fields': '{source}: 不明な項目 {join}。使える項目: {join2}。',
     'err.persona.style_not_mapping': "{source}: 'style' は対応表(target_chars、rules、markers)でなければなりません。",
     'err.persona.markers_not_list': '{source}: style.markers は文字列のリストでなければなりません。',
+    'err.persona.rules_field': '{source}: {field} が正しくありません。endings・never_say・disabled は文字列のリスト、first_person は文字列、min_chars と max_chars は0以上の整数(min は max 以下)、language は ja・en・空のいずれか、disabled には endings, first_person, length, never_say, language, stops から規則名を入れてください。',
     'err.persona.target_not_int': '{source}: style.target_chars は文字数(整数)でなければなりません。',
     'err.prompts.no_file': '{path}: その質問ファイルはありません。',
     'err.prompts.empty': '{name} には質問がありません。',
