@@ -60,6 +60,27 @@ def _preference_base(given: dict, runs):
     return preference_recipe(parent_cfg, given["method"])
 
 
+def cmd_improve(args: argparse.Namespace) -> int:
+    from studio.core.workspace import runs_dir
+    from studio.jobs.folders import Run
+    from studio.train.improve import ImproveSettings, improve
+
+    runs = runs_dir(args.runs_dir)
+    rounds = improve(args.start, runs, ImproveSettings(
+        rounds=args.rounds, samples=args.samples, general=args.general, votes=args.votes or "",
+        max_steps=args.max_steps, max_new_tokens=args.max_new_tokens),
+        say=lambda line: print(line, file=sys.stderr, flush=True))
+    kept = [r for r in rounds if r.kept]
+    if args.json:
+        from dataclasses import asdict
+        print(json.dumps([asdict(r) for r in rounds], ensure_ascii=False, indent=1))
+    for r in rounds:
+        print(f"round {r.index}: {r.parent} -> {r.child or '-'}: {r.pairs} pairs ({r.from_votes} from votes), "
+              f"{'kept' if r.kept else 'not kept: ' + '; '.join(r.failed)}", file=sys.stderr)
+    print(Run(runs / (kept[-1].child if kept else rounds[0].parent)).path)   # the last kept run, last
+    return 0 if kept else 1
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -123,6 +144,18 @@ def add_parsers(sub, commands: dict) -> None:
     p = sub.add_parser("stop", help="ask a run to stop at the next step boundary (its adapter is saved)")
     p.add_argument("--run", required=True)
     p.add_argument("--runs-dir")
+    p = sub.add_parser("improve", help="improvement rounds: sample replies, pair them by the persona's rules (your "
+                                       "votes win), train a DPO child, keep it if no guard fails")
+    p.add_argument("--from", dest="start", required=True, metavar="RUN", help="the finished run to improve")
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--samples", type=int, default=4, help="replies sampled to every prompt")
+    p.add_argument("--general", type=int, default=24, help="general questions from the shipped pool, each round")
+    p.add_argument("--votes", help="a votes or preference file: its pairs join and win on their prompts")
+    p.add_argument("--max-steps", type=int, help="DPO steps a round (default: the method's)")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--runs-dir")
+    p.add_argument("--json", action="store_true")
+    commands["improve"] = cmd_improve
     commands["train"] = cmd_train
     commands["_worker"] = cmd_worker
     commands["_launch"] = cmd_launch
