@@ -14,6 +14,7 @@ from studio.core.findings import Finding
 from studio.data.importers import import_file
 from studio.data.persona import PROBE_FILE, Persona, StyleGuide
 from studio.data.persona_store import load_persona_report, save_persona
+from studio.data.rules import RULE_NAMES, from_rows, pass_rates, rule_value
 from studio.data.validate import validate_persona
 from studio.locale import T, Text
 
@@ -128,6 +129,28 @@ def set_text_field(session: EditSession, field: str, value: str | None) -> EditS
     else:
         setattr(p, field, value)
     return save(session, typing=True)
+
+
+def rules_rows(session: EditSession) -> list[list]:
+    """The persona's rules as the tab's table: rule, on, value, the share of its own answers that keep it."""
+    rules = session.persona.rules_of()
+    rates = pass_rates([(p.answer, True) for p in session.persona.pairs if p.answer.strip()], rules)
+    return [[rule, rule not in rules.disabled, rule_value(rules, rule),
+             "" if rates.get(rule) is None else f"{rates[rule]:.0%}"] for rule in RULE_NAMES]
+
+
+def set_rules(session: EditSession, rows: list[tuple[str, bool, str]] | None) -> EditSession:
+    """The rules as edited in the table (None: back to the rules found in the answers), saved; a value that cannot
+    be read keeps the rules as they were and says which rule."""
+    if rows is None:
+        session.persona.rules = None
+        return save(session)
+    try:
+        session.persona.rules = from_rows(rows)
+    except ValueError as e:
+        session.status = T("persona.rule_unreadable", rule=T(f"rule.{e}") if str(e) in RULE_NAMES else str(e))
+        return session
+    return save(session)
 
 
 def import_into(session: EditSession, path: str, mode: str) -> EditSession:

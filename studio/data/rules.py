@@ -152,3 +152,40 @@ def derive(answers: list[str], markers: list[str]) -> PersonaRules:
     language = Counter(_language_of(a) for a in answers).most_common(1)[0][0]
     return PersonaRules(endings=endings, first_person=first if n else "", min_chars=int(p10 * 0.75),
                         max_chars=max(int(p90 * 1.25 + 0.999), 1), language=language)
+
+
+def _listed(text: str) -> list[str]:
+    return [t.strip() for t in str(text).replace("、", ",").split(",") if t.strip()]
+
+
+def rule_value(rules: PersonaRules, rule: str) -> str:
+    """A rule's setting as the Persona tab shows it (lists comma-separated, the band as 'min-max')."""
+    return {"endings": ", ".join(rules.endings), "first_person": rules.first_person,
+            "length": f"{rules.min_chars}-{rules.max_chars}", "never_say": ", ".join(rules.never_say),
+            "language": rules.language, "stops": ""}[rule]
+
+
+def from_rows(rows: list[tuple[str, bool, str]]) -> PersonaRules:
+    """Rules from the Persona tab's table: (rule, switched on, value). Raises ValueError naming the rule whose value
+    cannot be read (a band that is not 'min-max', a language other than ja, en or empty)."""
+    out = PersonaRules(never_say=[])
+    for rule, on, value in rows:
+        if rule not in RULE_NAMES:
+            raise ValueError(str(rule))
+        value = "" if value is None else str(value).strip()
+        if not on:
+            out.disabled.append(rule)
+        if rule in ("endings", "never_say"):
+            setattr(out, rule, _listed(value))
+        elif rule == "first_person":
+            out.first_person = value
+        elif rule == "language":
+            if value not in ("ja", "en", ""):
+                raise ValueError(rule)
+            out.language = value
+        elif rule == "length" and value:
+            low, sep, high = value.replace("〜", "-").replace("~", "-").partition("-")
+            if not sep or not low.strip().isdigit() or not high.strip().isdigit() or int(low) > int(high):
+                raise ValueError(rule)
+            out.min_chars, out.max_chars = int(low), int(high)
+    return out

@@ -16,6 +16,7 @@ from studio.ui.guard import guard_all
 from studio.ui.i18n import SWITCH_LABELS_JS, make_i18n, request_lang, uploads, uploads_shown
 from studio.ui.merge_tab import build_merge_tab
 from studio.ui.persona_tab import build_persona_tab
+from studio.ui.rules_panel import rules_frame
 from studio.ui.serve_panel import build_serve_panel
 from studio.ui.style import CSS
 from studio.ui.train_tab import build_train_tab
@@ -103,7 +104,8 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             remember_lang, [lang_pick, memory], [memory], api_visibility="private").then(
             tab_titles, [lang], list(tabs.values()), api_visibility="private").then(
             uploads_shown(boxes, False), None, boxes, api_visibility="private").then(
-            uploads_shown(boxes, True), None, boxes, api_visibility="private")
+            uploads_shown(boxes, True), None, boxes, api_visibility="private").then(
+            rules_frame, [persona.session, lang], [persona.rules_table], api_visibility="private")
         persona.picker.change(remember_persona, [persona.picker, memory], [memory], api_visibility="private")
 
         # first, tables and charts not yet filled get headers and axis titles in the reader's language
@@ -113,7 +115,8 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
             relabel(tables, charts), [lang, *tables], [*tables, *charts], api_visibility="private")
         loaded.then(persona.on_load, [memory], [persona.picker], api_visibility="private").then(
             persona.on_open, persona.open_inputs, persona.open_outputs, api_visibility="private").then(
-            *estimate, api_visibility="private")
+            *estimate, api_visibility="private").then(
+            rules_frame, [persona.session, lang], [persona.rules_table], api_visibility="private")
         loaded.then(train.attach, [train.current], [train.current], api_visibility="private").then(
             train.tick, [train.current, lang], train.tick_outputs, api_visibility="private").then(
             train.show_settings, [train.current], train.settings_outputs, api_visibility="private")

@@ -29,6 +29,7 @@ from studio.locale import Rows, T, render, tr
 from studio.ui.blank import axis_titles, blank
 from studio.ui.common import FINDING_KEYS, FINDING_WIDTHS, findings_frame, headers, localized_columns
 from studio.ui.i18n import UPLOAD
+from studio.ui.rules_panel import build_rules_panel, rules_frame
 
 
 @dataclass
@@ -43,6 +44,7 @@ class PersonaTab:
     open_outputs: list  # what on_open fills
     on_open: object
     open_inputs: list
+    rules_table: gr.Dataframe   # the character rules, refilled from the session after a persona opens
 
 
 def persona_table(s: ps.EditSession, query: str = "", sort: str = "row", lang: str = "en") -> pd.DataFrame:
@@ -297,14 +299,18 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
                              lambda lg: findings_frame([], lg))
             hist = blank(gr.BarPlot(x="length", y="replies", label=i18n("hist"), sort=None, y_lim=[0, None]),
                          axis_titles(gr.BarPlot, "axis.length", "axis.replies"))
+            rules_table = build_rules_panel(i18n, lang, session, status)
 
     fields = [name, system, notes, notes_in, target, rules, markers]
     derived = [status, findings, stats, hist]
     everything = [*fields, table, *derived, session, probes]
     assert len(fields) == N_FIELDS and len(everything) == N_EVERYTHING
 
-    picker.input(on_open, [picker, query, sort, lang], everything, api_name="open_persona")
-    create.click(on_create, [new_name, query, sort, lang], [picker, *everything, new_name], api_name="create_persona")
+    def refresh_rules(event):   # the rules follow the persona that was opened, created, imported or reloaded
+        event.then(rules_frame, [session, lang], [rules_table], api_visibility="private", show_progress="hidden")
+    refresh_rules(picker.input(on_open, [picker, query, sort, lang], everything, api_name="open_persona"))
+    refresh_rules(create.click(on_create, [new_name, query, sort, lang], [picker, *everything, new_name],
+                               api_name="create_persona"))
     # one save at a time, in the order the browser sent them: two edits of one session never race (a save that
     # overtook another would be refused as a conflict with itself)
     saving = dict(concurrency_id="persona_save", concurrency_limit=1)
@@ -332,13 +338,15 @@ def build_persona_tab(i18n: gr.I18n, lang: gr.State) -> PersonaTab:
     table.change(on_showing, [session, table, query, lang], [showing], api_visibility="private",
                  show_progress="hidden")
     status.change(on_conflict, [session], [overwrite], api_visibility="private", show_progress="hidden")
-    do_import.click(on_import, [upload, mode, session, query, sort, lang], everything, api_name="import_file",
-                    **saving).then(lambda s, lg: render(s.status, lg) if s is not None else "", [session, lang],
-                                   [import_note], api_visibility="private")
+    imported = do_import.click(on_import, [upload, mode, session, query, sort, lang], everything,
+                               api_name="import_file", **saving)
+    refresh_rules(imported)
+    imported.then(lambda s, lg: render(s.status, lg) if s is not None else "", [session, lang],
+                 [import_note], api_visibility="private")
     exp_csv.click(on_export(".csv"), [session], [download], api_name="export_csv")
     exp_jsonl.click(on_export(".jsonl"), [session], [download], api_name="export_jsonl")
-    reload_btn.click(on_reload, [session, query, sort, lang], everything, api_name="reload", **saving)
+    refresh_rules(reload_btn.click(on_reload, [session, query, sort, lang], everything, api_name="reload", **saving))
     overwrite.click(on_overwrite, [session, lang], [*derived, session], api_name="overwrite", **saving)
     return PersonaTab(session=session, picker=picker, table=table, query=query, sort=sort, derived=derived,
                       on_load=on_load, open_outputs=everything, on_open=on_open,
-                      open_inputs=[picker, query, sort, lang])
+                      open_inputs=[picker, query, sort, lang], rules_table=rules_table)

@@ -25,7 +25,8 @@ def app(tmp_path, monkeypatch):
 def settings(model, **kw):
     values = dict(model=str(model), template="model", max_steps=8, lr=2e-3, rank=4, batch=4, max_len=512,
                   four_bit=True, alpha=8, dropout=0.0, targets=DEFAULT_TARGETS, rslora=False, dora=False,
-                  grad_ckpt=False, group_len=True, pad_free=True, liger=False, double_q=True, accum=1, epochs=1.0,
+                  grad_ckpt=False, group_len=True, pad_free=True, trained_only=True, liger=False, double_q=True,
+                  accum=1, epochs=1.0,
                   warmup=0,
                   sched="linear",
                   wd=0.0, optim="adamw_8bit", seed=1, neftune=0, eval_frac=0.0, save_steps=4, add_tokens=False,
