@@ -47,6 +47,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from studio.eval.report import metric_rows, warnings
     from studio.jobs.launcher import foreground_job
 
+    if args.dialogs is not None:
+        return _eval_dialogs(args)
     with foreground_job(runs_dir(args.runs_dir), "eval", Path(args.run).name):
         res = evaluate(args.run, args.prompts, runs_dir(args.runs_dir), max_new_tokens=args.max_new_tokens,
                        progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr, flush=True),
@@ -60,6 +62,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"{name:26} {b:>8} {t:>8}")
         for w in warnings(res):
             print(f"warning: {w}")
+    return 0
+
+
+def _eval_dialogs(args: argparse.Namespace) -> int:
+    """Multi-turn evaluation: per turn and per dialogue, base against the run."""
+    from studio.core.workspace import runs_dir
+    from studio.eval.dialogs import evaluate_dialogs
+    from studio.jobs.launcher import foreground_job
+    with foreground_job(runs_dir(args.runs_dir), "eval", Path(args.run).name):
+        data = evaluate_dialogs(args.run, args.dialogs or None, runs_dir(args.runs_dir), args.max_new_tokens,
+                                say=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=1))
+        return 0
+    s = data["summary"]
+
+    def f(v) -> str:
+        return "  n/a" if v is None else f"{v:5.2f}"
+    models = list(s)
+    print("turn  " + "  ".join(f"{m + ' style':>12} {m + ' rules':>12}" for m in models))
+    for i in range(max(len(s[m]["style_by_turn"]) for m in models)):
+        print(f"{i + 1:>4}  " + "  ".join(f"{f(s[m]['style_by_turn'][i]):>12} {f(s[m]['rules_by_turn'][i]):>12}"
+                                          for m in models))
+    for key in ("style_ordinary", "style_pressure", "rules_pressure", "stop_rate", "echo_rate", "held_to_the_end",
+                "median_break_turn", "style_slope", "cut_turns"):
+        print(f"{key:18} " + "  ".join(f"{m}: {f(s[m][key]) if not isinstance(s[m][key], int) else s[m][key]}"
+                                       for m in models))
+    print(f"per turn and per dialogue: {data['dialogs']} -> see the run's eval/dialogs.json")
     return 0
 
 
@@ -85,6 +115,9 @@ def add_parsers(sub, commands: dict) -> None:
                    help="compare with the bare base (default) or, for a run started from another run (dpo, kto), "
                         "with that parent run")
     p.add_argument("--prompts", help="probe questions (default: the persona's probe.txt)")
+    p.add_argument("--dialogs", nargs="?", const="", metavar="F.yaml",
+                   help="multi-turn evaluation instead: probe dialogues (default: the persona's probe_dialogs.yaml, "
+                        "else the shipped set), per turn and per dialogue")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")

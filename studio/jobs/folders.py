@@ -50,6 +50,7 @@ class Run(JobFolder):
     eval = property(lambda self: self.path / EVAL)                # evaluation answers and results.json
     results = property(lambda self: self.path / EVAL / RESULTS)
     results_parent = property(lambda self: self.path / EVAL / "results-parent.json")  # against its parent run
+    dialog_results = property(lambda self: self.path / EVAL / "dialogs.json")    # multi-turn, against the base
     export = property(lambda self: self.path / EXPORT)            # GGUF + Modelfile
     ranks = property(lambda self: self.path / "ranks")            # several processes: each rank's error file
     tensorboard = property(lambda self: self.path / "tensorboard")  # TensorBoard event files (report_to)
