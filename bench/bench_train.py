@@ -153,7 +153,8 @@ def run_plain(args) -> dict:
         kw["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                        bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
         kw["device_map"] = {"": 0} if cuda else {"": "cpu"}
-    where = cfg.model if cfg.model != "default" else __import__("studio.core.models").models.resolve("default")
+    from studio.core.models import resolve
+    where = resolve(cfg.model)
     model = AutoModelForCausalLM.from_pretrained(where, **kw)
     tok = AutoTokenizer.from_pretrained(where)
     if tok.pad_token is None:
