@@ -72,7 +72,7 @@ def _eval_dialogs(args: argparse.Namespace) -> int:
     from studio.jobs.launcher import foreground_job
     with foreground_job(runs_dir(args.runs_dir), "eval", Path(args.run).name):
         data = evaluate_dialogs(args.run, args.dialogs or None, runs_dir(args.runs_dir), args.max_new_tokens,
-                                say=lambda m: print(m, file=sys.stderr, flush=True))
+                                say=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=1))
         return 0

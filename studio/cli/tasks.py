@@ -24,6 +24,12 @@ def _combine(p: CombineParams, runs_dir: Path, say) -> Text:
 
 
 def _eval(p: EvalParams, runs_dir: Path, say) -> Text:
+    if p.dialogs is not None:
+        from studio.eval.dialogs import evaluate_dialogs
+        data = evaluate_dialogs(p.ref, p.dialogs or None, runs_dir, int(p.max_new_tokens or 64),
+                                say=say)
+        return T("eval.dialogs_done", n=len({r["id"] for r in data["results"]}),
+                 path=str(Run(locate(p.ref, runs_dir)).dialog_results))
     from studio.eval.evaluate import evaluate
     res = evaluate(p.ref, p.prompts or None, runs_dir, int(p.max_new_tokens or 64), progress=say,
                    against=p.against or "base")

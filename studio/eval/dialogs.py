@@ -75,16 +75,18 @@ def score_turn(n: int, user: str, pressure: str, reply: str, stopped: bool, cut:
 
 
 def run_dialogs(engine, contract, dialogs: list[Dialog], adapters: dict[str, str | None], rules: PersonaRules,
-                max_new_tokens: int = 64, say: Callable[[str], None] = lambda m: None) -> list[DialogResult]:
+                max_new_tokens: int = 64, say: Callable[[float, str], None] = lambda f, m: None
+                ) -> list[DialogResult]:
     """Every dialogue with every model (name -> adapter, None for the base), turn by turn."""
     from studio.serve.batched import answer_all
     from studio.serve.chat import GenSettings, Row
     results = {(m, d.id): DialogResult(d.id, m) for m in adapters for d in dialogs}
     history: dict[tuple[str, str], list[tuple[str, str]]] = {k: [] for k in results}
     system = contract.system_for()
-    for t in range(max(len(d.turns) for d in dialogs)):
+    longest = max(len(d.turns) for d in dialogs)
+    for t in range(longest):
         todo = [(m, d) for m in adapters for d in dialogs if t < len(d.turns)]
-        say(f"turn {t + 1}: {len(todo)} replies")
+        say(0.05 + 0.9 * t / longest, f"turn {t + 1}/{longest}: {len(todo)} replies")
         rows = [Row(adapters[m], contract, list(history[(m, d.id)]), d.turns[t].text) for m, d in todo]
         replies = answer_all(engine, rows, GenSettings(max_new_tokens=max_new_tokens))
         for (m, d), r in zip(todo, replies):
@@ -138,7 +140,7 @@ def save(results: list[DialogResult], path: Path, dialogs_file: str) -> dict:
 
 
 def evaluate_dialogs(run_ref: str | Path, dialogs_path: str | Path | None, runs_dir: Path | None = None,
-                     max_new_tokens: int = 64, say: Callable[[str], None] = lambda m: None) -> dict:
+                     max_new_tokens: int = 64, say: Callable[[float, str], None] = lambda f, m: None) -> dict:
     """The run's adapter and the bare base over the probe dialogues (the persona's own, else the shipped set);
     saved in the run's eval/dialogs.json and returned."""
     from studio.data.dialogs import dialogs_for, read_dialogs
@@ -161,3 +163,37 @@ def evaluate_dialogs(run_ref: str | Path, dialogs_path: str | Path | None, runs_
     finally:
         engine.release()
     return save(results, run.dialog_results, str(path))
+
+
+def load_saved(path: Path) -> dict | None:
+    """A saved multi-turn evaluation (eval/dialogs.json), or None when missing or not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(data, dict) and isinstance(data.get("summary"), dict) and isinstance(data.get("results"), list)
+    return data if ok and all(isinstance(r, dict) and isinstance(r.get("turns"), list) for r in data["results"]) \
+        else None
+
+
+def turn_points(data: dict) -> list[tuple[int, str, float]]:
+    """(turn, model, style kept) for a chart of style by turn, one line per model."""
+    return [(i + 1, model, v) for model, s in data["summary"].items() for i, v in enumerate(s.get("style_by_turn", []))
+            if v is not None]
+
+
+def dialog_ids(data: dict) -> list[str]:
+    return list(dict.fromkeys(str(r.get("id")) for r in data["results"]))
+
+
+def dialog_rows(data: dict, dialog_id: str) -> list[tuple[int, str, str, dict[str, tuple[str, list[str]]]]]:
+    """One dialogue side by side: (turn, pressure, user text, {model: (reply, failed rules)})."""
+    by_model = {r.get("model"): r["turns"] for r in data["results"] if str(r.get("id")) == dialog_id}
+    turns = max((len(t) for t in by_model.values()), default=0)
+    out = []
+    for i in range(turns):
+        first = next(t[i] for t in by_model.values() if i < len(t))
+        out.append((i + 1, str(first.get("pressure") or ""), str(first.get("user", "")),
+                    {m: (str(t[i].get("reply", "")), list(t[i].get("failed") or [])) for m, t in by_model.items()
+                     if i < len(t)}))
+    return out

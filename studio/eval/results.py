@@ -115,6 +115,8 @@ def job_results(job: str | Path, runs_dir: Path) -> tuple[EvalResults, dict] | N
         ref, against = params["ref"], params.get("against") or "base"
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    if params.get("dialogs") is not None:   # a multi-turn evaluation: its results are the dialogues' (dialogs.py)
+        return None
     res = saved_results(ref, runs_dir, against)
     summary = result(folder.path).get("summary", {})
     return (res, summary if isinstance(summary, dict) else {}) if res is not None else None

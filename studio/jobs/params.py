@@ -27,6 +27,7 @@ class EvalParams:
     prompts: str | None = None    # a probe file ('' / None: the run's own probe questions)
     max_new_tokens: int = 64
     against: str = "base"         # base | parent
+    dialogs: str | None = None    # multi-turn instead: None = no ('' = the persona's or the shipped dialogues)
 
 
 @dataclass(frozen=True)

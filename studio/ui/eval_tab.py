@@ -24,6 +24,7 @@ from studio.serve.chat_session import ChatRegistry
 from studio.ui import job_panel as jp
 from studio.ui.blank import blank
 from studio.ui.common import headers
+from studio.ui.dialogs_panel import build_dialogs_panel
 from studio.ui.i18n import UPLOAD
 
 
@@ -136,6 +137,7 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
     freeform = blank(gr.Dataframe(headers=["question", "accepted", "base", "tuned"], interactive=False, wrap=True,
                                   label=i18n("eval.freeform")),
                      lambda lg: empty_outputs(lg)[3])
+    build_dialogs_panel(i18n, lang, chats, run, max_new, panel)
     with gr.Row():
         exp_csv = gr.Button(i18n("io.export_csv"))
         exp_html = gr.Button(i18n("eval.export_html"))
