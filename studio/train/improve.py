@@ -176,7 +176,7 @@ def improve(start: str, runs_dir: Path, s: ImproveSettings, say: Callable[[str],
         r.child = child.id
         status = wait(child.path)
         if status.state != State.FINISHED:
-            r.failed = [f"training ended {status.state}"]
+            r.failed = [f"training ended {getattr(status.state, 'value', status.state)}: {status.error or '-'}"]
             break
         say(f"round {i}: evaluating {child.id} against {current.id}")
         with foreground_job(runs_dir, "eval", child.id):
