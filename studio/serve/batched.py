@@ -79,7 +79,8 @@ def generate_many(engine: ChatEngine, rows: list[Row], settings: GenSettings, sa
 
 
 def answer_all(engine: ChatEngine, rows: list[Row], settings: GenSettings, limits: Batching = Batching(),
-               on_batch: Done | None = None) -> list[Reply | None]:
-    """One reply per row (None for rows not reached when `on_batch` stopped early)."""
-    got = generate_many(engine, rows, settings, 1, limits, on_batch)
+               on_batch: Done | None = None, cancel: threading.Event | None = None) -> list[Reply | None]:
+    """One reply per row (None for rows not reached when `on_batch` stopped early). `cancel` (anything with
+    is_set()) ends the batch in flight at its next token."""
+    got = generate_many(engine, rows, settings, 1, limits, on_batch, cancel)
     return [r[0] if r else None for r in got]

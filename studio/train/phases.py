@@ -32,6 +32,7 @@ def counted(run: Path, name: str) -> Callable[[int, int], bool]:
         write_status(run, phase={"name": name, "done": done, "total": total, "since": started,
                                  "eta_s": None if eta is None else round(eta, 1)})
         return Run(run).stop.exists()
+    report.asked = lambda: Run(run).stop.exists()   # asked without reporting: generation checks it every token
     return report
 
 

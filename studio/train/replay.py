@@ -106,16 +106,24 @@ def generate_answers(base_path: str, template: str, prompts: list[str], max_new_
         settings = GenSettings(max_new_tokens=min(max_new_tokens, TEXT_MAX_NEW_TOKENS) if as_text else max_new_tokens)
         out: dict[int, ReplayAnswer] = {}
         stopped = bool(phase and phase(0, len(prompts)))   # reports n/N; True: a stop was asked for
+        asked = getattr(phase, "asked", None)
+
+        class Asked:   # a stop asked for ends the batch in flight at its next token (a batch is up to 96 prompts)
+            def is_set(self) -> bool:
+                return bool(asked and asked())
 
         def keep(idx: list[int], replies: list) -> bool:
             nonlocal stopped
+            if Asked().is_set():   # the batch was cut short: its replies are not answers
+                stopped = True
+                return True
             out.update({i: ReplayAnswer(prompts[i], r.text.strip(), r.stopped) for i, r in zip(idx, replies)})
             say(f"replay: the base model answered {len(out)}/{len(prompts)} general prompts")
             stopped = bool(phase and len(out) < len(prompts) and phase(len(out), len(prompts)))
             return stopped
         if not stopped:
             answer_all(engine, [Row(None, contract, [], q, completion=as_text) for q in prompts], settings,
-                       Batching(rows=batch) if batch else Batching(), on_batch=keep)
+                       Batching(rows=batch) if batch else Batching(), on_batch=keep, cancel=Asked())
         if stopped:
             raise Stopped
         return [out[i] for i in range(len(prompts))]

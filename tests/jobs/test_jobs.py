@@ -25,7 +25,8 @@ def runs(tmp_path_factory):
     train_adapter(root / "one", model, 1).rename(runs / "20260101-000000-one" / "adapter")
     write_run_status(runs / "20260101-000000-one", state="finished", step=5, total=5)
     probe = root / "probe.txt"
-    probe.write_text("".join(f"質問{i}ですか？\n" for i in range(400)), encoding="utf-8")
+    # many questions: answered in batches of up to 96 rows, the evaluation must still be answering when a test acts
+    probe.write_text("".join(f"質問{i}ですか？\n" for i in range(2000)), encoding="utf-8")
     return runs, probe
 
 
@@ -45,8 +46,8 @@ def test_a_killed_evaluation_is_failed_with_its_reason_and_blocks_nothing(runs):
     job = start_job("eval", EvalParams("20260101-000000-one", str(probe), 8), runs, "one")
     wait_state(job, {"running"})
     deadline = time.time() + 120
-    while "answering" not in json.dumps(refresh(job).message or {}) and time.time() < deadline:
-        time.sleep(0.2)  # mid-way: it has started answering
+    while "answer" not in json.dumps(refresh(job).message or {}) and time.time() < deadline:
+        time.sleep(0.05)  # mid-way: it has started answering (or answered a first batch)
     from studio.core.models import device
     here = "GPU" if device() == "cuda" else "CPU"   # the device this machine has, not always "GPU"
     with pytest.raises(StudioError, match=f"is using the {here}; only one training or job runs at a time") as e:

@@ -42,8 +42,9 @@ def test_stop_during_replay_generation_ends_the_run_within_seconds(tmp_path):
         time.sleep(0.2)
     status = read_status(run)
     assert status.state == "stopped", status
-    # it ended after the batch in flight: at most 8 more prompts were answered (the other ~48 batches never ran)
-    assert status.phase["done"] <= asked_at + 8, (asked_at, status.phase)
+    # it ended within the batch in flight (a stop is checked at every token): later batches never ran, and at most a
+    # batch that was being counted as the stop came is counted
+    assert status.phase["done"] <= asked_at + 96 and status.phase["done"] < 400, (asked_at, status.phase)
     assert not (run / "replay.jsonl").exists()   # nothing half-made is kept as the run's replay answers
 
 
