@@ -14,6 +14,7 @@ CHARACTER: dict[str, str] = {
     'rule.never_say': 'never says',
     'rule.language': 'language',
     'rule.stops': 'ends its turn',
+    'rule.echo': 'echoes the user or the system prompt',
     'eval.dialogs': 'Multi-turn: probe dialogues',
     'eval.dialogs_go': 'Evaluate the dialogues',
     'eval.dialogs_show': 'Show',

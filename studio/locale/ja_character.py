@@ -14,6 +14,7 @@ CHARACTER: dict[str, str] = {
     'rule.never_say': '言わないこと',
     'rule.language': '言語',
     'rule.stops': 'ターンを終える',
+    'rule.echo': 'ユーザーかシステムプロンプトの繰り返し',
     'eval.dialogs': '複数ターン: 試験対話',
     'eval.dialogs_go': '対話を評価',
     'eval.dialogs_show': '表示',

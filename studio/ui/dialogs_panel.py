@@ -55,7 +55,8 @@ def turns_frame(data: dict | None, dialog: str | None, lg: str) -> pd.DataFrame:
         for m in MODELS:
             text, failed = replies.get(m, ("", []))
             mark = "✓ " if not failed else "✗ "
-            cells.append(mark + text + (f"  [{', '.join(failed)}]" if failed else ""))
+            broke = ", ".join(tr(lg, f"rule.{f}") for f in failed)   # the rules' names in the reader's language
+            cells.append(mark + text + (f"  [{broke}]" if failed else ""))
         rows.append([n, tr(lg, f"pressure.{pressure}") if pressure else "", user, *cells])
     return pd.DataFrame(rows, columns=headers(TURN_KEYS, lg))
 

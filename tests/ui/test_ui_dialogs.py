@@ -27,7 +27,7 @@ def test_the_view_shows_a_saved_multi_turn_evaluation(tmp_path, monkeypatch):
     assert pick.choices and pick.value == "d1"
     assert list(frame.columns)[:3] == ["ターン", "揺さぶり", "ユーザー"]
     assert frame.iloc[1, 1] == "口調への圧力" and frame.iloc[0, 4].startswith("✓") and frame.iloc[1, 4].startswith("✗")
-    assert "endings" in frame.iloc[1, 4]
+    assert "文末" in frame.iloc[1, 4]   # the broken rule named in the reader's language
     assert plot.y_title == "口調の維持"
     assert on_dialog(run.id, "d2", "en").shape[0] == 1
     Run(run.path).dialog_results.write_text(json.dumps({"summary": 1}), encoding="utf-8")
