@@ -21,7 +21,7 @@ results = st.builds(
 
 
 @given(results)
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 def test_results_round_trip_through_the_file(tmp_path_factory, res):
     path = tmp_path_factory.mktemp("r") / "results.json"
     path.write_text(res.to_json(), encoding="utf-8")
