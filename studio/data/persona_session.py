@@ -14,7 +14,7 @@ from studio.core.findings import Finding
 from studio.data.importers import import_file
 from studio.data.persona import PROBE_FILE, Persona, StyleGuide
 from studio.data.persona_store import load_persona_report, save_persona
-from studio.data.rules import RULE_NAMES, from_rows, pass_rates, rule_value
+from studio.data.rules import RULE_NAMES, comma_list, from_rows, pass_rates, rule_value
 from studio.data.validate import validate_persona
 from studio.locale import T, Text
 
@@ -94,10 +94,6 @@ def field_text(persona: Persona, field: str) -> str:
     return persona.style.rules if field == "rules" else getattr(persona, field)
 
 
-def _markers(text: str) -> list[str]:
-    return [m.strip() for m in text.replace("、", ",").split(",") if m.strip()]
-
-
 def update_fields(session: EditSession, name: str | None, system_prompt: str | None, notes: str | None,
                   notes_in_prompt: bool | None, target_chars: float | int | None, rules: str | None,
                   markers: str | None) -> EditSession:
@@ -112,7 +108,7 @@ def update_fields(session: EditSession, name: str | None, system_prompt: str | N
     except (TypeError, ValueError):
         target = p.style.target_chars
     p.style = StyleGuide(target_chars=max(0, target), rules=keep(rules, "rules"),
-                         markers=_markers(keep(markers, "markers")))
+                         markers=comma_list(keep(markers, "markers")))
     return save(session)
 
 
@@ -123,7 +119,7 @@ def set_text_field(session: EditSession, field: str, value: str | None) -> EditS
     if value is None or field_text(p, field) == value:
         return session
     if field == "markers":
-        p.style.markers = _markers(value)
+        p.style.markers = comma_list(value)
     elif field == "rules":
         p.style.rules = value
     else:

@@ -154,7 +154,8 @@ def derive(answers: list[str], markers: list[str]) -> PersonaRules:
                         max_chars=max(int(p90 * 1.25 + 0.999), 1), language=language)
 
 
-def _listed(text: str) -> list[str]:
+def comma_list(text: str) -> list[str]:
+    """Items typed comma-separated (a Japanese 、 counts as a comma), blanks dropped: markers, endings, phrases."""
     return [t.strip() for t in str(text).replace("、", ",").split(",") if t.strip()]
 
 
@@ -176,7 +177,7 @@ def from_rows(rows: list[tuple[str, bool, str]]) -> PersonaRules:
         if not on:
             out.disabled.append(rule)
         if rule in ("endings", "never_say"):
-            setattr(out, rule, _listed(value))
+            setattr(out, rule, comma_list(value))
         elif rule == "first_person":
             out.first_person = value
         elif rule == "language":

@@ -111,10 +111,11 @@ def generate_answers(base_path: str, template: str, prompts: list[str], max_new_
         class Asked:   # a stop asked for ends the batch in flight at its next token (a batch is up to 96 prompts)
             def is_set(self) -> bool:
                 return bool(asked and asked())
+        cancel = Asked()
 
         def keep(idx: list[int], replies: list) -> bool:
             nonlocal stopped
-            if Asked().is_set():   # the batch was cut short: its replies are not answers
+            if cancel.is_set():   # the batch was cut short: its replies are not answers
                 stopped = True
                 return True
             out.update({i: ReplayAnswer(prompts[i], r.text.strip(), r.stopped) for i, r in zip(idx, replies)})
@@ -123,7 +124,7 @@ def generate_answers(base_path: str, template: str, prompts: list[str], max_new_
             return stopped
         if not stopped:
             answer_all(engine, [Row(None, contract, [], q, completion=as_text) for q in prompts], settings,
-                       Batching(rows=batch) if batch else Batching(), on_batch=keep, cancel=Asked())
+                       Batching(rows=batch) if batch else Batching(), on_batch=keep, cancel=cancel)
         if stopped:
             raise Stopped
         return [out[i] for i in range(len(prompts))]

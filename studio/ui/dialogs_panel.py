@@ -9,6 +9,7 @@ import pandas as pd
 from studio.core.errors import StudioError
 from studio.core.workspace import runs_dir
 from studio.eval.dialogs import dialog_ids, dialog_rows, load_saved, turn_points
+from studio.eval.results import MODELS
 from studio.jobs.folders import Run, resolve_run
 from studio.jobs.params import EvalParams
 from studio.locale import tr
@@ -18,7 +19,6 @@ from studio.ui.blank import blank
 from studio.ui.common import headers
 
 TURN_KEYS = ("col.turn", "col.pressure", "col.user", "eval.model.base", "eval.model.tuned")
-MODELS = ("base", "tuned")
 
 
 def saved(ref: str | None) -> dict | None:
