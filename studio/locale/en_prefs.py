@@ -74,4 +74,12 @@ PREFS: dict[str, str] = {
     'prefs.exported_unpaired': 'Exported {n} unpaired rows (good or bad replies, for KTO).',
     'col.id': 'id', 'col.kind': 'kind', 'col.persona': 'persona', 'col.chosen': 'chosen', 'col.rejected': 'rejected',
     'col.lineage': 'lineage',
+    'chat.candidates_a': '3 candidates for A',
+    'chat.candidates_b': '3 candidates for B',
+    'chat.candidates_pick': 'Pick the best reply (recorded against each of the others)',
+    'chat.candidates_keep': 'Keep this one',
+    'chat.candidates_shown': '{n} different candidates for {pane}: pick the best one and press “Keep this one”.',
+    'chat.candidates_same': 'The candidates all came out the same: raise the temperature in the generation settings and try again.',
+    'chat.candidates_first': 'Show candidates for a pane first, then pick one.',
+    'chat.picked': 'Kept candidate {k}: recorded as better than {n} other(s) in your votes; the conversation goes on from it.',
 }

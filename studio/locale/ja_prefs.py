@@ -69,4 +69,12 @@ PREFS: dict[str, str] = {
     'prefs.export_unpaired': 'ペアなしで書き出す(KTO)',
     'col.id': 'id', 'col.kind': '種類', 'col.persona': 'ペルソナ', 'col.chosen': '選ばれた返答', 'col.rejected': '選ばれなかった返答',
     'col.lineage': '系譜',
+    'chat.candidates_a': 'A の候補を3つ表示',
+    'chat.candidates_b': 'B の候補を3つ表示',
+    'chat.candidates_pick': '一番よい返答を選ぶ（ほかの候補それぞれより良いと記録されます）',
+    'chat.candidates_keep': 'これにする',
+    'chat.candidates_shown': '{pane} の候補が {n} 件あります。一番よいものを選んで「これにする」を押してください。',
+    'chat.candidates_same': '候補がすべて同じになりました。生成設定の温度を上げてもう一度試してください。',
+    'chat.candidates_first': '先にどちらかの候補を表示してから選んでください。',
+    'chat.picked': '候補 {k} を残しました。ほかの {n} 件より良いと投票に記録し、会話はこの返答から続きます。',
 }

@@ -59,6 +59,8 @@ class ChatSession:
     last: dict = field(default_factory=dict)   # the last exchange, for a vote
     answering: bool = False                    # both panes still stream: a vote now would judge half answers
     queued: list[str] = field(default_factory=list)   # messages sent while the panes stream, answered in order
+    used: list = field(default_factory=lambda: [None, None])   # the contract each pane last answered with
+    offered: dict = field(default_factory=dict)   # candidates shown for one pane's last reply, until one is picked
 
     def release(self) -> None:
         for e in self.engines.values():
@@ -164,6 +166,7 @@ class ChatSession:
                 pane.shown.append(texts[i])
             elif i not in asked and pane.history:
                 replies[i] = Reply(pane.history[-1][1], True, 0)   # the kept side's answer, for a vote
+        self.used, self.offered = used, {}
         self.last = {"prompt": message, "answers": [r.text if r else "" for r in replies],
                      "history": [[list(t) for t in p.history[:-1]] for p in self.panes],
                      "sides": [side(p.choice, c) for p, c in zip(self.panes, used)]}
@@ -195,6 +198,48 @@ class ChatSession:
         record_rating(log or votes_path(), p.choice, good, history, p.history[-1][0], p.history[-1][1],
                       dict(zip(SETTINGS, settings)), sides[pane] if len(sides) > pane else {})
         return p.choice
+
+    def candidates(self, pane: int, n: int, settings: GenSettings) -> list[str]:
+        """`n` sampled replies to the pane's last message (with the history before it and the same contract), for
+        the user to pick the best of; greedy settings are warmed (0.8) so the candidates differ. Returns the
+        distinct ones."""
+        from studio.serve.batched import generate_many
+        p = self.panes[pane]
+        if self.answering:
+            raise StudioError("chat.wait_for_answers")
+        if not p.history or self.used[pane] is None:
+            raise StudioError("chat.chat_first")
+        base, adapter, _ = self._resolve(p.choice, self.panes[1 - pane].choice)
+        engine = self._engine(base)
+        name = p.choice if adapter else None
+        if adapter:
+            engine.add_adapter(name, adapter)
+        hot = settings if settings.temperature > 0 else replace(settings, temperature=0.8, top_p=0.95)
+        prompt = p.history[-1][0]
+        got = generate_many(engine, [Row(name, self.used[pane], list(p.history[:-1]), prompt)], hot, samples=n)[0]
+        texts = list(dict.fromkeys(r.text for r in got if r.text.strip()))
+        self.offered = {"pane": pane, "prompt": prompt, "texts": texts, "history": [list(t) for t in p.history[:-1]],
+                        "side": side(p.choice, self.used[pane])}
+        return texts
+
+    def pick(self, k: int, settings: list, log: Path | None = None) -> int:
+        """The user's pick among the offered candidates: recorded as chosen against each of the others (one pair
+        each, the same votes log), and it becomes the pane's reply the conversation goes on from. Returns the pairs
+        recorded."""
+        o = self.offered
+        if not o or not 0 <= k < len(o["texts"]):
+            raise StudioError("chat.candidates_first")
+        pane = self.panes[o["pane"]]
+        chosen = o["texts"][k]
+        others = [t for t in o["texts"] if t != chosen]
+        for other in others:
+            record_vote(log or votes_path(), "A", pane.choice, pane.choice, o["history"], o["prompt"], chosen, other,
+                        dict(zip(SETTINGS, settings)), [o["side"], o["side"]])
+        if pane.history and pane.history[-1][0] == o["prompt"]:
+            pane.history[-1] = (o["prompt"], chosen)
+            pane.shown[-1] = chosen
+        self.offered, self.last = {}, {}
+        return len(others)
 
     def undo_last(self, only: int | None = None) -> str | None:
         """Drop the last exchange from both panes, or from pane `only` when both have it (for regenerate);

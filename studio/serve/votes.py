@@ -70,6 +70,8 @@ def win_rates(votes: list[dict]) -> list[dict]:
     """One row per unordered model pair: votes, wins of each, ties, both bad."""
     table: dict[tuple[str, str], dict] = defaultdict(lambda: defaultdict(int))
     for v in pair_votes(votes):
+        if v["model_a"] == v["model_b"]:   # a pick among one model's candidates: no model won
+            continue
         x, y = sorted((v["model_a"], v["model_b"]))
         row = table[(x, y)]
         row["n"] += 1

@@ -15,6 +15,7 @@ from studio.serve.chat import GenSettings
 from studio.serve.chat_session import ChatRegistry, ChatSession, model_choices
 from studio.serve.votes import export_preferences, read_votes, votes_path, win_rates
 from studio.ui.blank import blank
+from studio.ui.candidates_panel import build_candidates_panel
 from studio.ui.common import localized_columns
 from studio.ui.prefs_panel import build_prefs_panel
 from studio.ui.train_tab import TrainTab
@@ -177,6 +178,7 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State, train: Tr
         vote_tie = gr.Button(i18n("chat.vote_tie"))
         vote_bad = gr.Button(i18n("chat.vote_bad"))
     status = gr.Textbox(label=i18n("format.status"), interactive=False)
+    wire_candidates = build_candidates_panel(i18n)
     with gr.Accordion(i18n("chat.settings"), open=False):
         with gr.Row():
             temperature = gr.Slider(0, 2, value=0, step=0.05, label=i18n("gen.temperature"),
@@ -196,6 +198,7 @@ def build_chat_tab(i18n: gr.I18n, chats: ChatRegistry, lang: gr.State, train: Tr
             download = gr.File(label=i18n("io.download"), interactive=False)
 
     settings_inputs = [temperature, top_p, top_k, rep, max_new, seed]
+    wire_candidates(chat_state, settings_inputs, status, lang, [pane_a, pane_b], panes_out)
     if train is not None:
         build_prefs_panel(i18n, chat_state, settings_inputs, status, lang, train.fields, train.method_outputs,
                           persona_session)

@@ -8,6 +8,7 @@ from tests.conftest import launch_app
 pytest.importorskip("peft")
 from gradio_client import Client  # noqa: E402
 
+from studio.core.errors import StudioError  # noqa: E402
 from studio.jobs.status import write_status  # noqa: E402
 from studio.tiny import save_tiny_model  # noqa: E402
 from tests.conftest import train_adapter  # noqa: E402
@@ -181,3 +182,36 @@ def test_evaluate_tab(app, tmp_path):
     assert c.predict("../victim", api_name="/export_eval_csv") is None
     missing = c.predict("", None, 4, api_name="/evaluate")
     assert "Pick a finished run" in missing
+
+
+def test_best_of_three_pick_is_recorded_against_each_other_candidate(app):
+    from studio.data.preferences import from_votes
+    from studio.serve.votes import read_votes, win_rates
+    url, runs = app
+    c = Client(url, verbose=False)
+    tuned = "run:20260101-000000-one"
+    c.predict("base", tuned, False, api_name="/chat_clear")
+    radio, status = c.predict(*SETTINGS, api_name="/chat_candidates_b")
+    assert "Chat first" in status   # nothing said yet: nothing to offer candidates for
+    c.predict("紅茶はお好き？", "base", tuned, False, *SETTINGS, api_name="/chat_send")
+    before = len(read_votes(runs.parent / "ws" / "votes.jsonl"))
+    hot = [1.5, 1.0, 0, 1.0, 8, 3]
+    radio, status = c.predict(*hot, api_name="/chat_candidates_b")
+    assert "different candidates for B" in status, status
+    choices = [label for label, _ in radio["choices"]]
+    assert len(choices) >= 2 and choices[0].startswith("1. ")
+    a, b, status, _ = c.predict(1, *hot, api_name="/chat_keep_candidate")
+    assert status.startswith("Kept candidate 2: recorded as better than"), status
+    kept = choices[1][3:]
+    assert b["value"][-1]["content"][0]["text"] == kept   # the conversation goes on from the pick
+    votes = read_votes(runs.parent / "ws" / "votes.jsonl")[before:]
+    assert len(votes) == len(choices) - 1
+    assert all(v["model_a"] == v["model_b"] == tuned and v["answer_a"] == kept and v["vote"] == "A"
+               and v["sides"][0]["template"] for v in votes)
+    assert {v["answer_b"] for v in votes} == {t[3:] for t in choices if t[3:] != kept}
+    assert all(p.chosen == kept for p in from_votes(votes))   # what a DPO run on the votes learns
+    assert not any(r["model_x"] == r["model_y"] for r in win_rates(read_votes(runs.parent / "ws" / "votes.jsonl")))
+    from studio.serve.chat_session import ChatSession
+    with pytest.raises(StudioError) as e:   # nothing offered (or picked already): nothing is recorded
+        ChatSession(str(runs)).pick(0, [])
+    assert e.value.key == "chat.candidates_first"
