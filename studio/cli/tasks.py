@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from studio.jobs.folders import Run, locate
-from studio.jobs.params import CombineParams, DraftParams, EvalParams, ExportParams, MergeParams, ServeParams
+from studio.jobs.params import (
+    CombineParams,
+    DraftParams,
+    EvalParams,
+    ExportParams,
+    ImproveParams,
+    MergeParams,
+    ServeParams,
+)
 from studio.locale import T, Text
 
 
@@ -53,4 +61,37 @@ def _draft(p: DraftParams, runs_dir: Path, say) -> Text:
     return draft(DraftRequest(**asdict(p)), runs_dir, say)
 
 
-TASKS = {"merge": _merge, "combine": _combine, "eval": _eval, "export": _export, "serve": _serve, "draft": _draft}
+def _improve(p: ImproveParams, runs_dir: Path, say) -> Text:
+    """Improvement rounds inside this job: its folder (the launcher names it in the environment) keeps the rounds
+    and their pairs; a stop request is watched in a thread so sampling and training stop at their next step."""
+    import os
+    import threading
+
+    from studio.core.errors import Stopped
+    from studio.jobs.launcher import OWN_JOB
+    from studio.train.improve import ImproveSettings, improve
+    stop, done = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        while not done.wait(1.0):
+            try:
+                say(0.0, None)   # only asks whether a stop was requested
+            except Stopped:
+                stop.set()
+                return
+    threading.Thread(target=watch, name="improve-stop", daemon=True).start()
+    try:
+        rounds = improve(p.ref, runs_dir, ImproveSettings(
+            rounds=p.rounds, samples=p.samples, general=p.general, votes=p.votes, max_steps=p.max_steps,
+            max_new_tokens=p.max_new_tokens), say=say, job=Path(os.environ[OWN_JOB]), stop=stop)
+    finally:
+        done.set()
+    kept = [r for r in rounds if r.kept]
+    if kept:
+        return T("improve.done", kept=len(kept), n=len(rounds), run=kept[-1].child)
+    return T("improve.none_kept", why="; ".join(rounds[-1].failed) if rounds else "-",
+             run=rounds[0].parent if rounds else p.ref)
+
+
+TASKS = {"merge": _merge, "combine": _combine, "eval": _eval, "export": _export, "serve": _serve, "draft": _draft,
+         "improve": _improve}

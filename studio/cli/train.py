@@ -63,13 +63,17 @@ def _preference_base(given: dict, runs):
 def cmd_improve(args: argparse.Namespace) -> int:
     from studio.core.workspace import runs_dir
     from studio.jobs.folders import Run
+    from studio.locale import render
     from studio.train.improve import ImproveSettings, improve
 
     runs = runs_dir(args.runs_dir)
+
+    def say(fraction: float, message) -> None:
+        if message is not None:
+            print(f"[{fraction:4.0%}] {render(message, 'en')}", file=sys.stderr, flush=True)
     rounds = improve(args.start, runs, ImproveSettings(
         rounds=args.rounds, samples=args.samples, general=args.general, votes=args.votes or "",
-        max_steps=args.max_steps, max_new_tokens=args.max_new_tokens),
-        say=lambda line: print(line, file=sys.stderr, flush=True))
+        max_steps=args.max_steps, max_new_tokens=args.max_new_tokens), say=say)
     kept = [r for r in rounds if r.kept]
     if args.json:
         from dataclasses import asdict

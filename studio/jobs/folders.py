@@ -35,6 +35,7 @@ class JobFolder:
     params = property(lambda self: self.path / PARAMS)
     progress = property(lambda self: self.path / PROGRESS)
     result = property(lambda self: self.path / RESULT)
+    rounds = property(lambda self: self.path / "rounds.json")       # an improvement job's rounds so far
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Run(JobFolder):
     results = property(lambda self: self.path / EVAL / RESULTS)
     results_parent = property(lambda self: self.path / EVAL / "results-parent.json")  # against its parent run
     dialog_results = property(lambda self: self.path / EVAL / "dialogs.json")    # multi-turn, against the base
+    improvement = property(lambda self: self.path / "improvement.json")  # a round's record: kept, guards failed
     export = property(lambda self: self.path / EXPORT)            # GGUF + Modelfile
     ranks = property(lambda self: self.path / "ranks")            # several processes: each rank's error file
     tensorboard = property(lambda self: self.path / "tensorboard")  # TensorBoard event files (report_to)

@@ -1,6 +1,6 @@
-"""The one launcher of every long job — training, merge, combine, evaluate, export, serve, draft: start, follow,
-stop. Training runs as `python -m studio _worker RUN`, every other job as `python -m studio _job FOLDER`, each with
-its output in the folder's log.txt; the UI and the CLI read only the folder's files. No torch, no gradio."""
+"""The one launcher of every long job — training, merge, combine, evaluate, export, serve, draft, improve: start,
+follow, stop. Training runs as `python -m studio _worker RUN`, every other job as `python -m studio _job FOLDER`, each
+with its output in the folder's log.txt; the UI and the CLI read only the folder's files. No torch, no gradio."""
 from __future__ import annotations
 
 import json
@@ -37,7 +37,9 @@ from studio.jobs.status import (
 )
 from studio.locale import LANGS, T, Text, render
 
-KINDS = ("merge", "combine", "eval", "export", "serve", "draft")  # jobs of runs/.jobs; training is a run
+KINDS = ("merge", "combine", "eval", "export", "serve", "draft", "improve")  # jobs of runs/.jobs; training is a run
+OWN_JOB = "STUDIO_JOB_FOLDER"   # set in a job's process: the job that starts runs of its own (improve) is not 'busy'
+
 
 
 @dataclass
@@ -87,12 +89,14 @@ def to_follow(runs_dir: Path, kinds: tuple[str, ...], current: str | None) -> st
 
 
 def busy_with(runs_dir: Path) -> str | None:
-    """What holds the GPU now: an active training run or job (its name), else None."""
+    """What holds the GPU now: an active training run or job (its name), else None. The job this process runs is
+    not counted: an improvement job trains and evaluates runs of its own."""
     from studio.jobs.runs import active_run
     run = active_run(runs_dir)
     if run:
         return run.id
-    job = next((j for j in list_jobs(runs_dir) if j.state in ACTIVE), None)
+    own = Path(os.environ[OWN_JOB]).resolve() if os.environ.get(OWN_JOB) else None
+    job = next((j for j in list_jobs(runs_dir) if j.state in ACTIVE and j.path.resolve() != own), None)
     return job.path.name if job else None
 
 
@@ -170,7 +174,8 @@ def spawn(folder: Path, args: list[str]) -> int:
     """The one launcher of every long job (training included): `python -m studio ARGS` in its own session, its
     output appended to the folder's log.txt, its pid (+ start time) recorded in status.json."""
     cmd = [sys.executable, "-m", "studio", *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
+           OWN_JOB: str(Path(folder).resolve())}
     with open(folder / LOG, "a", encoding="utf-8") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(cmd)}\n")
         log.flush()

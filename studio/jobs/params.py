@@ -59,9 +59,21 @@ class DraftParams:
     max_new_tokens: int = 96
 
 
-JobParams = MergeParams | CombineParams | EvalParams | ExportParams | ServeParams | DraftParams
+@dataclass(frozen=True)
+class ImproveParams:
+    ref: str                      # the finished run to improve (an improved descendant of it is continued)
+    rounds: int = 1
+    samples: int = 4
+    general: int = 24
+    votes: str = ""               # a votes or preference file whose pairs join ('' = none)
+    max_steps: int | None = None
+    max_new_tokens: int = 64
+
+
+JobParams = MergeParams | CombineParams | EvalParams | ExportParams | ServeParams | DraftParams | ImproveParams
 PARAMS_OF: dict[str, type] = {"merge": MergeParams, "combine": CombineParams, "eval": EvalParams,
-                              "export": ExportParams, "serve": ServeParams, "draft": DraftParams}
+                              "export": ExportParams, "serve": ServeParams, "draft": DraftParams,
+                              "improve": ImproveParams}
 KIND_OF = {cls: kind for kind, cls in PARAMS_OF.items()}
 
 

@@ -2,6 +2,7 @@
 from studio.locale.en_character import CHARACTER
 from studio.locale.en_errors import ERRORS
 from studio.locale.en_fields import FIELDS
+from studio.locale.en_improve import IMPROVE
 from studio.locale.en_prefs import PREFS
 from studio.locale.en_scale import SCALE
 from studio.locale.en_surfaces import SURFACES
@@ -10,6 +11,7 @@ MESSAGES: dict[str, str] = {
     **ERRORS,
     **SCALE,
     **CHARACTER,
+    **IMPROVE,
     **PREFS,
     **FIELDS,
     **SURFACES,

@@ -2,6 +2,7 @@
 from studio.locale.ja_character import CHARACTER
 from studio.locale.ja_errors import ERRORS
 from studio.locale.ja_fields import FIELDS
+from studio.locale.ja_improve import IMPROVE
 from studio.locale.ja_prefs import PREFS
 from studio.locale.ja_scale import SCALE
 from studio.locale.ja_surfaces import SURFACES
@@ -10,6 +11,7 @@ MESSAGES: dict[str, str] = {
     **ERRORS,
     **SCALE,
     **CHARACTER,
+    **IMPROVE,
     **PREFS,
     **FIELDS,
     **SURFACES,

@@ -14,6 +14,7 @@ from studio.ui.eval_tab import build_eval_tab
 from studio.ui.format_tab import build_format_tab
 from studio.ui.guard import guard_all
 from studio.ui.i18n import SWITCH_LABELS_JS, make_i18n, request_lang, uploads, uploads_shown
+from studio.ui.improve_panel import build_improve_panel
 from studio.ui.merge_tab import build_merge_tab
 from studio.ui.persona_tab import build_persona_tab
 from studio.ui.rules_panel import rules_frame
@@ -61,6 +62,7 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
                 build_format_tab(i18n, persona, lang)
             with gr.Tab(i18n("tab.train"), id="train", elem_id="tab-train") as train_tab:
                 train = build_train_tab(i18n, persona, chats, lang)
+                improve_select, improve_inputs, improve_outputs = build_improve_panel(i18n, chats, lang)
             with gr.Tab(i18n("tab.merge"), id="merge", elem_id="tab-merge") as merge_tab:
                 merge_select, merge_inputs, merge_outputs = build_merge_tab(i18n, lang, chats)
             with gr.Tab(i18n("tab.chat"), id="chat", elem_id="tab-chat") as chat_tab:
@@ -76,6 +78,7 @@ def build_app() -> tuple[gr.Blocks, gr.I18n]:
         # the first estimate, which then counted no rows: 2.3 GB, 3.0 GB, 2.3 GB for the same settings)
         estimate = (train.on_estimate, [persona.session, *train.widgets, lang], [train.memory])
         train_tab.select(*estimate, api_visibility="private")
+        train_tab.select(improve_select, improve_inputs, improve_outputs, api_visibility="private")
         chat_tab.select(serve_select, serve_inputs, serve_outputs, api_visibility="private")
 
         def initial_lang(mem: dict | None, request: gr.Request) -> tuple[str, str]:

@@ -7,7 +7,16 @@ import pytest
 from studio.data.preferences import Preference
 from studio.data.rules import PersonaRules
 from studio.eval.results import Answered, EvalResults
-from studio.train.improve import build_pairs, guards, markers_per_sentence, prompts_for
+from studio.core.errors import StudioError
+from studio.train.improve import (
+    ImproveSettings,
+    build_pairs,
+    guards,
+    last_kept,
+    markers_per_sentence,
+    preflight,
+    prompts_for,
+)
 
 RULES = PersonaRules(endings=["ですわ", "ですの"], first_person="わたくし", min_chars=4, max_chars=40)
 GOOD, BAD = "わたくし、紅茶が好きですわ。", "僕は紅茶。"
@@ -51,6 +60,41 @@ def test_guards_name_what_got_worse():
     assert any(g.startswith("length") for g in guards(results([GOOD] * 4, [long] * 4), RULES, None))
 
 
+def test_rules_that_cannot_guide_a_round_are_refused_before_sampling():
+    with pytest.raises(StudioError) as e:
+        preflight(PersonaRules(never_say=[], language="", disabled=["stops"]), [GOOD])
+    assert e.value.key == "err.improve.no_rules"
+    with pytest.raises(StudioError) as e:   # no answer of the persona's own ends on these
+        preflight(PersonaRules(endings=["でござる"]), [GOOD, "ごきげんよう、ですの。"])
+    assert "sentence endings" in e.value.render("en")
+    preflight(RULES, [GOOD, "わたくしも参りますわ。"])   # kept by the persona's answers: no refusal
+    for bad in (ImproveSettings(samples=1), ImproveSettings(rounds=0), ImproveSettings(general=-1),
+                ImproveSettings(max_steps=0)):
+        with pytest.raises(StudioError):
+            bad.check()
+
+
+def test_a_new_start_continues_from_the_latest_kept_round(tmp_path):
+    from studio.jobs.folders import Run
+    from studio.jobs.status import write_status
+    runs = tmp_path / "runs"
+
+    def run(name: str, parent: str = "", kept: bool | None = None) -> Run:
+        r = Run(runs / name)
+        r.path.mkdir(parents=True)
+        write_status(r.path, state="finished")
+        if kept is not None:
+            r.improvement.write_text(json.dumps({"round": 1, "parent": parent, "kept": kept}), encoding="utf-8")
+        return r
+    sft = run("20260101-000000-a")
+    assert last_kept(sft, runs).id == sft.id
+    run("20260101-000001-a", sft.id, kept=True)
+    run("20260101-000002-a", "20260101-000001-a", kept=True)
+    run("20260101-000003-a", "20260101-000002-a", kept=False)   # refused by a guard: not continued from
+    run("20260101-000004-a", "20260101-000002-a")                # stopped before its evaluation: no record
+    assert last_kept(sft, runs).id == "20260101-000002-a"
+
+
 @pytest.mark.slow
 def test_one_round_on_a_tiny_model(tmp_path):
     from studio.jobs.folders import Run
@@ -64,7 +108,8 @@ def test_one_round_on_a_tiny_model(tmp_path):
                                         ensure_ascii=False) + "\n" for i in range(8)), encoding="utf-8")
     said = []
     rounds = improve(parent.id, tmp_path / "runs", ImproveSettings(rounds=1, samples=2, general=2, max_steps=1,
-                                                                   max_new_tokens=4, votes=str(votes)), said.append)
+                                                                   max_new_tokens=4, votes=str(votes)),
+                     lambda f, m: said.append(str(m)))
     r = rounds[0]
     assert r.parent == parent.id and r.child and r.pairs >= 8 and r.from_votes == 8
     assert r.kept == (not r.failed) and all(":" in f for f in r.failed)
