@@ -49,20 +49,49 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.dialogs is not None:
         return _eval_dialogs(args)
-    with foreground_job(runs_dir(args.runs_dir), "eval", Path(args.run).name):
-        res = evaluate(args.run, args.prompts, runs_dir(args.runs_dir), max_new_tokens=args.max_new_tokens,
-                       progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr, flush=True),
-                       against=args.against)
+    judge = _judge(args)   # checked before anything runs
+    if args.judge_only:
+        from studio.eval.results import EvalResults
+        from studio.jobs.folders import Run, locate
+        res = EvalResults.load(Run(locate(args.run, runs_dir(args.runs_dir))).results) or EvalResults()
+    else:
+        with foreground_job(runs_dir(args.runs_dir), "eval", Path(args.run).name):
+            res = evaluate(args.run, args.prompts, runs_dir(args.runs_dir), max_new_tokens=args.max_new_tokens,
+                           progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr, flush=True),
+                           against=args.against)
+    report = None
+    if judge is not None:
+        from studio.eval.judge import judge_run
+        from studio.serve.votes import votes_path
+        report = judge_run(args.run, judge, runs_dir(args.runs_dir), votes_path(),
+                           say=lambda f, m: print(f"[judge] {m}", file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps({"base": res.base, "tuned": res.tuned, "answers": [asdict(a) for a in res.answers],
-                          "freeform_base_as": res.freeform_base_as}, ensure_ascii=False, indent=1))
+                          "freeform_base_as": res.freeform_base_as, "judge": asdict(report) if report else None},
+                         ensure_ascii=False, indent=1))
     else:
         print(f"{'metric':26} {'base':>8} {'tuned':>8}")
         for name, b, t in metric_rows(res):
             print(f"{name:26} {b:>8} {t:>8}")
         for w in warnings(res):
             print(f"warning: {w}")
+        if report is not None:
+            from studio.eval.judge import summary
+            print(summary(report, "en"))
     return 0
+
+
+def _judge(args: argparse.Namespace):
+    """The judge the flags name, checked (None: no judge asked for)."""
+    if not args.judge:
+        if args.judge_only:
+            from studio.core.errors import StudioError
+            raise StudioError("err.judge.url", url="")
+        return None
+    from studio.eval.judge import Judge
+    judge = Judge(args.judge, args.judge_model or "", args.judge_key_env, timeout_s=args.judge_timeout)
+    judge.check()
+    return judge
 
 
 def _eval_dialogs(args: argparse.Namespace) -> int:
@@ -119,6 +148,13 @@ def add_parsers(sub, commands: dict) -> None:
                    help="multi-turn evaluation instead: probe dialogues (default: the persona's probe_dialogs.yaml, "
                         "else the shipped set), per turn and per dialogue")
     p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--judge", metavar="URL", help="also compare base and tuned replies with a judge: any "
+                   "OpenAI-compatible endpoint's base URL (e.g. http://127.0.0.1:8000/v1)")
+    p.add_argument("--judge-model", metavar="M", help="the judge's model name")
+    p.add_argument("--judge-key-env", default="STUDIO_JUDGE_KEY", metavar="VAR",
+                   help="the environment variable holding the judge's key (its name, never the key)")
+    p.add_argument("--judge-timeout", type=float, default=30.0, metavar="S", help="seconds a judge call may take")
+    p.add_argument("--judge-only", action="store_true", help="judge the saved evaluation without evaluating again")
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
     commands["_job"] = cmd_job

@@ -32,6 +32,12 @@ def _combine(p: CombineParams, runs_dir: Path, say) -> Text:
 
 
 def _eval(p: EvalParams, runs_dir: Path, say) -> Text:
+    if p.judge_url:
+        from studio.eval.judge import Judge, judge_run, summary
+        from studio.locale import LANGS, Rendered
+        from studio.serve.votes import votes_path
+        report = judge_run(p.ref, Judge(p.judge_url, p.judge_model, p.judge_key_env), runs_dir, votes_path(), say)
+        return Rendered({lang: summary(report, lang) for lang in LANGS})
     if p.dialogs is not None:
         from studio.eval.dialogs import evaluate_dialogs
         data = evaluate_dialogs(p.ref, p.dialogs or None, runs_dir, int(p.max_new_tokens or 64),

@@ -52,6 +52,7 @@ class Run(JobFolder):
     results = property(lambda self: self.path / EVAL / RESULTS)
     results_parent = property(lambda self: self.path / EVAL / "results-parent.json")  # against its parent run
     dialog_results = property(lambda self: self.path / EVAL / "dialogs.json")    # multi-turn, against the base
+    judge_results = property(lambda self: self.path / EVAL / "judge.json")       # an optional judge's verdicts
     improvement = property(lambda self: self.path / "improvement.json")  # a round's record: kept, guards failed
     export = property(lambda self: self.path / EXPORT)            # GGUF + Modelfile
     ranks = property(lambda self: self.path / "ranks")            # several processes: each rank's error file

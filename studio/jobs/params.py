@@ -28,6 +28,9 @@ class EvalParams:
     max_new_tokens: int = 64
     against: str = "base"         # base | parent
     dialogs: str | None = None    # multi-turn instead: None = no ('' = the persona's or the shipped dialogues)
+    judge_url: str = ""           # judge the saved answers instead (an OpenAI-compatible endpoint)
+    judge_model: str = ""
+    judge_key_env: str = "STUDIO_JUDGE_KEY"
 
 
 @dataclass(frozen=True)

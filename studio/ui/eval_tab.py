@@ -69,6 +69,17 @@ def eval_params(ref, file, mx, against="base"):
     return EvalParams(ref, file or None, int(mx or 64), against or "base"), str(ref)
 
 
+def judge_params(ref, url, model, key_env):
+    """A judging job of the run's saved answers, its settings checked before it starts."""
+    from studio.eval.judge import Judge
+    if not ref:
+        raise StudioError("eval.pick_run")
+    judge = Judge((url or "").strip(), (model or "").strip(), (key_env or "").strip())
+    judge.check()
+    ref = resolve_run(ref, runs_dir(), inside=True).id
+    return EvalParams(ref, judge_url=judge.url, judge_model=judge.model, judge_key_env=judge.key_env), f"judge-{ref}"
+
+
 def saved(ref, against: str = "base") -> EvalResults | None:
     return saved_results(ref, runs_dir(), against or "base")
 
@@ -138,6 +149,13 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
                                   label=i18n("eval.freeform")),
                      lambda lg: empty_outputs(lg)[3])
     build_dialogs_panel(i18n, lang, chats, run, max_new, panel)
+    with gr.Accordion(i18n("judge.title"), open=False):
+        gr.Markdown(i18n("judge.hint"))
+        with gr.Row():
+            judge_url = gr.Textbox(label=i18n("judge.url"), placeholder="http://127.0.0.1:8000/v1", scale=3)
+            judge_model = gr.Textbox(label=i18n("judge.model"), scale=2)
+            judge_key = gr.Textbox("STUDIO_JUDGE_KEY", label=i18n("judge.key_env"), scale=2)
+            judge_go = gr.Button(i18n("judge.go"), scale=1)
     with gr.Row():
         exp_csv = gr.Button(i18n("io.export_csv"))
         exp_html = gr.Button(i18n("eval.export_html"))
@@ -145,6 +163,8 @@ def build_eval_tab(i18n: gr.I18n, lang: gr.State, chats: ChatRegistry):
 
     go.click(jp.starter("eval", chats, eval_params), [run, prompts, max_new, against, lang], [panel.line, panel.job],
              api_name="evaluate")
+    judge_go.click(jp.starter("eval", chats, judge_params), [run, judge_url, judge_model, judge_key, lang],
+                   [panel.line, panel.job], api_name="judge")
     outputs = [panel.line, panel.bar, status, table, bars, answers, freeform, shown]
     panel.timer.tick(tick, [panel.job, shown, lang], outputs, api_visibility="private", show_progress="hidden")
     gr.Button(i18n("train.refresh"), size="sm").click(tick, [panel.job, shown, lang], outputs,
