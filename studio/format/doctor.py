@@ -16,6 +16,7 @@ from studio.format.templates import get_template, template_names
 from studio.locale import Rows, T
 
 MISMATCH_SAMPLE = 20  # conversations compared against the model's own template
+SINGLE_TURN_HINT = 20  # rows from which a persona with no multi-turn dialogue gets the hint
 
 
 @dataclass
@@ -37,7 +38,7 @@ def diagnose(d: DoctorInput) -> list[Finding]:
     if not d.renders:
         return [Finding.of("NO_TRAINED_TOKENS", "error", T("d.nothing"), T("d.nothing.fix"))]
     checks = (_token_split, _double_bos, _eos_missing, _eos_split, _eos_masked, _boundary_drift, _no_trained,
-              _truncated, _template_mismatch, _stop_token, _untrained_stop, _empty_answer)
+              _truncated, _template_mismatch, _stop_token, _untrained_stop, _empty_answer, _no_dialogs)
     return sort_findings([f for check in checks for f in check(d)])
 
 
@@ -282,3 +283,11 @@ def _empty_answer(d: DoctorInput) -> list[Finding]:
         return []
     return [Finding.of("EMPTY_ANSWER", "error", T("d.empty_answer", where=Rows(rows)), T("d.empty_answer.fix"),
                        rows)]
+
+
+def _no_dialogs(d: DoctorInput) -> list[Finding]:
+    """A hint, not an error: a persona of single questions only never shows the model its own earlier replies, and
+    multi-turn evaluation finds such characters drifting after a few turns (style pressure, 'are you an AI?')."""
+    if len(d.convs) < SINGLE_TURN_HINT or any(len(c.turns) > 1 for c in d.convs):
+        return []
+    return [Finding.of("NO_MULTI_TURN", "info", T("d.no_dialogs", n=len(d.convs)), T("d.no_dialogs.fix"))]

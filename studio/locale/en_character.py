@@ -46,4 +46,6 @@ CHARACTER: dict[str, str] = {
     'judge.go': 'Judge the saved answers',
     'judge.summary': 'Judge {model}: tuned preferred on {rate} of {n} questions (base {base}, ties {ties}, unreadable {unparsed}); agreement with your votes kappa {kappa} on {votes} votes.{error}',
     'judge.stopped': ' Judging stopped early: {why}.',
+    'd.no_dialogs': 'All {n} rows are single questions: the model never sees a conversation with its own earlier replies, and characters trained this way tend to drift after a few turns (asked to talk casually, asked whether they are an AI).',
+    'd.no_dialogs.fix': 'Add a few conversations of 3–6 turns (rows sharing a dialog_id, in order), some with a push the character answers in character. Check with Evaluate → Multi-turn.',
 }

@@ -187,3 +187,15 @@ def test_an_empty_answer_is_an_error_naming_its_row():
     _, f = run(sp(), "llama2", pairs=pairs)
     assert f["EMPTY_ANSWER"].severity == "error" and f["EMPTY_ANSWER"].rows == [3]
     assert "row 3" in f["EMPTY_ANSWER"].message and "EMPTY_ANSWER" not in run(sp(), "llama2")[1]
+
+
+def test_a_persona_of_single_questions_only_gets_the_multi_turn_hint():
+    singles = [QAPair(f"質問{i}", "ですわ。") for i in range(20)]
+    res, _ = run(sp(), "llama2", pairs=singles)
+    hint = next(f for f in res.findings if f.code == "NO_MULTI_TURN")
+    assert hint.severity == "info" and "20 rows" in hint.message and "dialog_id" in hint.fix
+    assert "会話" in hint.localized("ja")[0]
+    talk = [*singles[:18], QAPair("お茶にしない？", "喜んで。", dialog_id="d1"),
+            QAPair("お砂糖は？", "一つですの。", dialog_id="d1")]
+    assert "NO_MULTI_TURN" not in {f.code for f in run(sp(), "llama2", pairs=talk)[0].findings}
+    assert "NO_MULTI_TURN" not in {f.code for f in run(sp(), "llama2", pairs=singles[:19])[0].findings}

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from studio.core.errors import StudioError
 from studio.data.preferences import Preference
 from studio.data.rules import PersonaRules
 from studio.eval.results import Answered, EvalResults
-from studio.core.errors import StudioError
 from studio.train.improve import (
     ImproveSettings,
     build_pairs,
