@@ -61,7 +61,7 @@ def main() -> None:
 
     from bench.bench_chat import make_adapter
     from studio.core.models import resolve
-    from studio.serve.batched import answer_all
+    from studio.serve.batched import Batching, answer_all
     from studio.serve.chat import ChatEngine, GenSettings, Row
     base = resolve(args.model)
     adapter = make_adapter(base, Path(tempfile.mkdtemp(prefix="bench-gen-")) / "adapter")
@@ -75,10 +75,11 @@ def main() -> None:
     def before(rows: list[Row]) -> int:
         return sum(r.new_tokens for i in range(0, len(rows), 8) for r in engine.generate(rows[i:i + 8], settings))
 
-    def batched(rows: list[Row]) -> int:
-        return sum(r.new_tokens for r in answer_all(engine, rows, settings))
+    def batched(rows: list[Row], merge: bool = True) -> int:
+        return sum(r.new_tokens for r in answer_all(engine, rows, settings, Batching(merge=merge)))
 
     modes = {"before: chunks of 8 (stream)": lambda: before(rows), "batched (one call)": lambda: batched(rows),
+             "batched, adapter routed per row": lambda: batched(rows, merge=False),
              "both models, before": lambda: before(both), "both models, batched": lambda: batched(both),
              "chat engine, one row": lambda: before(rows[:1])}
     seconds: dict[str, list[float]] = {m: [] for m in modes}

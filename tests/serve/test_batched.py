@@ -77,3 +77,36 @@ def test_a_released_engine_or_an_empty_message_is_said(engine):
     e, contract = engine
     with pytest.raises(StudioError):
         answer_all(e, [Row(None, contract, [], "  ")], GenSettings(max_new_tokens=4))
+
+
+def test_one_adapters_rows_decode_folded_and_the_weights_come_back_exactly(engine):
+    from studio.serve.batched import answer_all
+    from studio.serve.chat import GenSettings, Row
+    e, contract = engine
+    before = {k: v.clone() for k, v in e.model.state_dict().items()}
+    rows = [Row("tuned", contract, [], q) for q in QUESTIONS]
+    s = GenSettings(max_new_tokens=10)
+    folded = answer_all(e, rows, s, Batching(merge=True))
+    routed = answer_all(e, rows, s, Batching(merge=False))
+    assert [r.token_ids for r in folded] == [r.token_ids for r in routed]
+    after = e.model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    with e.lock, e.only("tuned") as single:   # inside: the adapter's delta is in the base weights
+        inside = e.model.state_dict()
+        assert single and any(not torch.equal(before[k], inside[k]) for k in before if "base_layer" in k)
+    assert all(torch.equal(before[k], v) for k, v in e.model.state_dict().items())
+
+
+def test_the_cpu_output_layer_gives_the_same_logits_and_follows_a_resized_weight(engine):
+    e, _ = engine
+    head = e.model.get_output_embeddings()
+    x = torch.randn(3, 5, head.weight.shape[1])[:, -1:, :]   # a strided view, as generate() passes it
+    with torch.no_grad():
+        assert torch.allclose(head(x), torch.nn.functional.linear(x, head.weight), atol=1e-5)
+        old = head.weight
+        head.weight = torch.nn.Parameter(torch.randn(old.shape[0] + 2, old.shape[1]), requires_grad=False)
+        try:
+            assert head(x).shape[-1] == old.shape[0] + 2   # remade for the new weight, not the cached one
+            assert torch.allclose(head(x), torch.nn.functional.linear(x, head.weight), atol=1e-5)
+        finally:
+            head.weight = old
