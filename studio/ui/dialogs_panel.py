@@ -42,10 +42,12 @@ def summary_text(data: dict, lg: str) -> str:
 
 
 def chart(data: dict | None, lg: str) -> gr.LinePlot:
-    rows = [] if data is None else [(t, tr(lg, f"eval.model.{m}"), v) for t, m, v in turn_points(data)]
+    """Style by turn, one line per model; the turns are labels in their order (a numeric axis drew half turns)."""
+    rows = [] if data is None else [(str(t), tr(lg, f"eval.model.{m}"), v) for t, m, v in turn_points(data)]
     frame = pd.DataFrame(rows, columns=["turn", "model", "style"])
+    order = sorted({r[0] for r in rows}, key=int)
     return gr.LinePlot(value=frame, x_title=tr(lg, "axis.turn"), y_title=tr(lg, "axis.style"),
-                       color_title=tr(lg, "axis.model"))
+                       color_title=tr(lg, "axis.model"), sort=order or None)
 
 
 def turns_frame(data: dict | None, dialog: str | None, lg: str) -> pd.DataFrame:
