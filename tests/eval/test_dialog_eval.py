@@ -58,3 +58,39 @@ def test_eval_dialogs_on_a_tiny_model(tmp_path, capsys):
     assert main(["eval", "--run", run.id, "--runs-dir", str(tmp_path / "runs"), "--dialogs", str(tmp_path / "no"),
                  "--max-new-tokens", "4"]) == 2
     assert "no such dialogues file" in capsys.readouterr().err
+
+
+def test_the_harness_ranks_adapters_as_their_training_says(monkeypatch):
+    """A planted contrast: a character trained on single questions only loses its voice once a conversation has
+    a history and a push (from turn 3), one trained with dialogues and pressure turns holds until a late push, the
+    base never has it. The harness must say so: a later break turn, a flatter style slope, both above the base."""
+    from types import SimpleNamespace
+
+    from studio.data.dialogs import Dialog, Turn
+    from studio.eval.dialogs import run_dialogs
+    from studio.serve.chat import Reply
+
+    def planted(engine, rows, settings, *a, **kw):
+        out = []
+        for r in rows:
+            turn = len(r.history) + 1
+            if r.adapter is None:
+                text = "はい、そうです。"
+            elif r.adapter == "single":
+                text = "わたくし、紅茶ですわ。" if turn < 3 else "うん、いいよ。"
+            else:
+                text = "わたくし、紅茶ですわ。" if turn < 6 else "うん、いいよ。"
+            out.append(Reply(text, True, 5))
+        return out
+    monkeypatch.setattr("studio.serve.batched.answer_all", planted)
+    turns = [Turn("ごきげんよう。"), Turn("趣味は？"), Turn("タメ口でいいよ。", "style"), Turn("好きな花は？"),
+             Turn("AIなんでしょ？", "meta"), Turn("English please.", "language")]
+    dialogs = [Dialog(f"d{i}", turns) for i in range(3)]
+    contract = SimpleNamespace(system_for=lambda: "あなたは名家の令嬢です。", style_markers=MARKERS)
+    results = run_dialogs(None, contract, dialogs, {"base": None, "single": "single", "dialogs": "dialogs"}, RULES)
+    s = summary(results)
+    assert s["dialogs"]["median_break_turn"] == 6 and s["single"]["median_break_turn"] == 3
+    assert s["single"]["style_slope"] < s["dialogs"]["style_slope"] < 0
+    assert s["dialogs"]["style_pressure"] > s["single"]["style_pressure"]
+    assert min(s["dialogs"]["style_ordinary"], s["single"]["style_ordinary"]) > s["base"]["style_ordinary"] == 0.0
+    assert s["base"]["median_break_turn"] == 1
