@@ -5,7 +5,8 @@ data, its probe file or the improvement pool) greedily: style-marker rate, every
 replies distinct (1 - the share repeating another), distinct-2, endings per sentence, median length, and
 `studio eval`'s free-form knowledge. Wall time of each round (sampling, DPO training, evaluation) from the command.
 
-    python -m bench.bench_improve --from RUN [--rounds N] [--samples K] [--general G] [--max-steps S] [--json]
+    python -m bench.bench_improve --from RUN [--rounds N] [--samples K] [--general G] [--max-steps S] [--lr LR]
+                                  [--json]
 """
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int)
     ap.add_argument("--general", type=int)
     ap.add_argument("--max-steps", type=int)
+    ap.add_argument("--lr", type=float)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     runs = Path(tempfile.mkdtemp(prefix="bench-improve-")) / "runs"
@@ -62,7 +64,7 @@ def main() -> None:
     shutil.copytree(a.start, start, ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
     rows = [held_out_row(start, runs) | {"round_s": None}]
     extra = [f"--{k.replace('_', '-')}={v}" for k, v in
-             (("samples", a.samples), ("general", a.general), ("max_steps", a.max_steps)) if v is not None]
+             (("samples", a.samples), ("general", a.general), ("max_steps", a.max_steps), ("lr", a.lr)) if v is not None]
     t0 = time.monotonic()
     out = studio("improve", "--from", str(start), "--runs-dir", str(runs), "--rounds", str(a.rounds), "--json", *extra)
     took = time.monotonic() - t0

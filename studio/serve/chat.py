@@ -118,6 +118,33 @@ def fast_head(model, device: str) -> None:
     head.forward = forward
 
 
+SAMPLE_POOL = 1024   # with top-p alone, the nucleus is taken within this many most likely tokens
+
+
+def sampler(settings: GenSettings):
+    """Temperature, top-k and top-p sampling on the most likely tokens only (Gumbel-max: an exact draw from the
+    tempered, truncated distribution). transformers' own sampling sorts and draws over the whole vocabulary every
+    step: for 96 rows of the default model's 262,144 tokens, a sort (1.09 s) and a multinomial draw (0.66 s) a step,
+    against 0.03 s for the top tokens. Top-p without top-k is applied within the SAMPLE_POOL most likely tokens.
+    Returns a logits processor whose output has only the drawn token left."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class _Sample(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            k = min(settings.top_k or SAMPLE_POOL, scores.shape[-1])
+            top, idx = torch.topk(scores.float(), k)   # descending
+            top = top / settings.temperature
+            if settings.top_p < 1.0:
+                probs = torch.softmax(top, dim=-1)
+                beyond = (torch.cumsum(probs, dim=-1) - probs) > settings.top_p   # the first token always stays
+                top = top.masked_fill(beyond, float("-inf"))
+            gumbel = -torch.log(-torch.log(torch.rand_like(top).clamp_(1e-10, 1.0)))
+            pick = idx.gather(-1, (top + gumbel).argmax(dim=-1, keepdim=True))
+            return torch.full_like(scores, float("-inf")).scatter_(-1, pick, 0.0)
+    return _Sample()
+
+
 class ChatEngine:
     """One base model (+ adapters). Not shared between browser sessions; call release() to free memory."""
 
@@ -280,7 +307,7 @@ class ChatEngine:
         """model.generate's arguments for these rows: left padding, the contracts' stop ids, greedy or sampled, and
         a stopping rule for rows that end early (a cancel, a completion's line end, a loop)."""
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
         width = max(len(p) for p in prompts)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
@@ -289,11 +316,10 @@ class ChatEngine:
         kwargs = dict(input_ids=input_ids, attention_mask=mask, max_new_tokens=settings.max_new_tokens,
                       eos_token_id=sorted({i for r in rows for i in r.contract.stop_token_ids}), pad_token_id=pad,
                       repetition_penalty=settings.repetition_penalty)
+        # sampling is done by one processor on the most likely tokens; generate() then picks its choice greedily
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if settings.temperature > 0:
-            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p,
-                          top_k=settings.top_k or None)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            kwargs["logits_processor"] = LogitsProcessorList([sampler(settings)])
         line_ends = [r.completion for r in rows]
         tokenizer = self.tokenizer
 

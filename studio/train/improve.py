@@ -44,13 +44,15 @@ class ImproveSettings:
     general: int = 24             # questions from the shipped general pool, each round (0: the persona's only)
     votes: str = ""               # a votes or preference file: its pairs join, and win on their prompts
     max_steps: int | None = None  # DPO steps per round (None: the method's default)
+    learning_rate: float | None = None   # DPO learning rate a round (None: the method's default)
     seed: int = 0
 
     def check(self) -> None:
         """Refuse numbers a round cannot use (the panel's and the command line's alike)."""
         ok = (1 <= self.rounds <= MAX_ROUNDS and 2 <= self.samples <= MAX_SAMPLES
               and 0 <= self.general <= MAX_GENERAL and 8 <= self.max_new_tokens <= 512
-              and (self.max_steps is None or 1 <= self.max_steps <= 10_000))
+              and (self.max_steps is None or 1 <= self.max_steps <= 10_000)
+              and (self.learning_rate is None or 0 < self.learning_rate <= 1e-2))
         if not ok:
             raise StudioError("err.improve.rounds", max=MAX_ROUNDS, samples=MAX_SAMPLES, general=MAX_GENERAL)
 
@@ -288,6 +290,8 @@ def improve(start: str, runs_dir: Path, s: ImproveSettings, say: Say | None = No
                       preferences=str(pairs_file))
         if s.max_steps:
             cfg.max_steps = s.max_steps
+        if s.learning_rate:
+            cfg.learning_rate = s.learning_rate
         skipped: list[Text] = []   # votes left out (another persona's template, ratings): counted by reason
         child = Run(start_run(cfg, runs_dir, warnings=skipped))
         r.child = child.id

@@ -110,3 +110,21 @@ def test_the_cpu_output_layer_gives_the_same_logits_and_follows_a_resized_weight
             assert torch.allclose(head(x), torch.nn.functional.linear(x, head.weight), atol=1e-5)
         finally:
             head.weight = old
+
+
+def test_the_sampler_draws_from_the_tempered_truncated_distribution():
+    from studio.serve.chat import GenSettings, sampler
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(20_000, 1)
+    ids = sampler(GenSettings(temperature=1.0))(None, logits).argmax(-1)
+    freq = torch.bincount(ids, minlength=4).float() / len(ids)
+    assert torch.allclose(freq, torch.tensor([0.5, 0.3, 0.15, 0.05]), atol=0.015)
+    hot = sampler(GenSettings(temperature=2.0))(None, logits).argmax(-1)     # p ** (1/2), renormalized
+    want = torch.tensor([0.5, 0.3, 0.15, 0.05]) ** 0.5
+    assert torch.allclose(torch.bincount(hot, minlength=4).float() / len(hot), want / want.sum(), atol=0.015)
+    top_k = sampler(GenSettings(temperature=1.0, top_k=2))(None, logits).argmax(-1)
+    assert set(top_k.tolist()) == {0, 1} and abs((top_k == 0).float().mean().item() - 0.5 / 0.8) < 0.015
+    nucleus = sampler(GenSettings(temperature=1.0, top_p=0.7))(None, logits).argmax(-1)
+    assert set(nucleus.tolist()) == {0, 1}   # 0.5 + 0.3 reach 0.7: the rest is cut
+    out = sampler(GenSettings(temperature=0.7, top_k=3))(None, logits[:3])
+    assert ((out == 0).sum(-1) == 1).all() and torch.isinf(out).sum() == 3 * 3   # one token left a row
