@@ -73,7 +73,8 @@ def cmd_improve(args: argparse.Namespace) -> int:
             print(f"[{fraction:4.0%}] {render(message, 'en')}", file=sys.stderr, flush=True)
     rounds = improve(args.start, runs, ImproveSettings(
         rounds=args.rounds, samples=args.samples, general=args.general, votes=args.votes or "",
-        max_steps=args.max_steps, learning_rate=args.lr, max_new_tokens=args.max_new_tokens), say=say)
+        max_steps=args.max_steps, learning_rate=args.lr or ImproveSettings.learning_rate,
+        max_new_tokens=args.max_new_tokens), say=say)
     kept = [r for r in rounds if r.kept]
     if args.json:
         from dataclasses import asdict
@@ -156,7 +157,7 @@ def add_parsers(sub, commands: dict) -> None:
     p.add_argument("--general", type=int, default=24, help="general questions from the shipped pool, each round")
     p.add_argument("--votes", help="a votes or preference file: its pairs join and win on their prompts")
     p.add_argument("--max-steps", type=int, help="DPO steps a round (default: the method's)")
-    p.add_argument("--lr", type=float, help="DPO learning rate a round (default: the method's)")
+    p.add_argument("--lr", type=float, help="DPO learning rate a round (default 5e-5)")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--runs-dir")
     p.add_argument("--json", action="store_true")
