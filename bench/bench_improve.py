@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HELD_OUT = ROOT / "data" / "eval" / "heldout_questions.txt"
+HELD_OUT = ROOT / "data" / "eval" / "heldout_questions.txt"   # (also the rounds' fallback: improve.HELD_OUT_FILE)
 
 
 def studio(*args: str) -> str:
@@ -63,8 +63,8 @@ def main() -> None:
     start = runs / Path(a.start).name
     shutil.copytree(a.start, start, ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
     rows = [held_out_row(start, runs) | {"round_s": None}]
-    extra = [f"--{k.replace('_', '-')}={v}" for k, v in
-             (("samples", a.samples), ("general", a.general), ("max_steps", a.max_steps), ("lr", a.lr)) if v is not None]
+    given = (("samples", a.samples), ("general", a.general), ("max_steps", a.max_steps), ("lr", a.lr))
+    extra = [f"--{k.replace('_', '-')}={v}" for k, v in given if v is not None]
     t0 = time.monotonic()
     out = studio("improve", "--from", str(start), "--runs-dir", str(runs), "--rounds", str(a.rounds), "--json", *extra)
     took = time.monotonic() - t0

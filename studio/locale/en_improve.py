@@ -30,6 +30,8 @@ IMPROVE: dict[str, str] = {
     'improve.p.stopped_sampling': 'Stopped while sampling: no round was started; the kept rounds stay.',
     'improve.p.stopped_training': 'Stopped: the round being trained ({run}) saved and stopped and is not kept; the kept rounds stay, and improving again continues from the last one.',
     'improve.p.stopped_eval': 'Stopped while evaluating {run}: it is not kept; the kept rounds stay.',
+    'improve.p.not_started': 'The round’s training did not start: {why}',
+    'improve.p.no_probes': 'Run {run} has no probe questions: each round is evaluated on the shipped held-out questions ({file}).',
     'improve.done': '{kept} of {n} round(s) kept; the improved character is {run}.',
     'improve.none_kept': 'No round was kept ({why}); the character stays {run}.',
     'err.improve.no_rules': 'The persona has no character rule switched on: the rounds would have nothing to tell replies apart. Switch rules on in the Persona tab (Character rules).',

@@ -33,6 +33,7 @@ MARKER_SPAM = 1.5   # style endings per sentence above this (and above the paren
 # the evaluation against the parent in 102 s (model loads included). No GPU figures: the estimate says so.
 CPU_RATES = {"reply_s": 0.2, "dpo_step_s": 4.9, "eval_s": 100.0}
 MAX_ROUNDS, MAX_SAMPLES, MAX_GENERAL = 10, 16, 100
+HELD_OUT_FILE = "heldout_questions.txt"   # data/eval: 30 everyday questions, for a run with no probe file
 
 
 @dataclass
@@ -81,8 +82,9 @@ def build_pairs(candidates: dict[str, list[tuple[str, bool]]], rules: PersonaRul
     voted = {p.prompt for p in votes if p.paired}
     out = [p for p in votes if p.paired]
     for prompt, replies in candidates.items():
-        if prompt not in voted:
-            out += [Preference(prompt, chosen=c, rejected=r, source="rules") for c, r in rule_pairs(replies, rules)]
+        if prompt not in voted:   # an empty reply cannot be a side of a pair (the preference file refuses it)
+            out += [Preference(prompt, chosen=c, rejected=r, source="rules") for c, r in rule_pairs(replies, rules)
+                    if c.strip() and r.strip()]
     return out
 
 
@@ -229,6 +231,17 @@ def phase(runs_dir: Path, job: Path | None, kind: str, label: str) -> Iterator[P
         yield folder
 
 
+def held_out(run: Run, say: Say) -> Path:
+    """The questions every round is evaluated on: the run's probe file, else the shipped held-out questions (said)."""
+    from studio.eval.evaluate import EVAL_DATA, default_prompts
+    try:
+        return default_prompts(run.path)
+    except StudioError:
+        path = EVAL_DATA / HELD_OUT_FILE
+        say(0.0, T("improve.p.no_probes", run=run.id, file=HELD_OUT_FILE))
+        return path
+
+
 def _save(job: Path | None, rounds: list[Round]) -> None:
     if job is not None:
         atomic_write_text(JobFolder(job).rounds, json.dumps([asdict(r) for r in rounds], ensure_ascii=False,
@@ -262,6 +275,7 @@ def improve(start: str, runs_dir: Path, s: ImproveSettings, say: Say | None = No
     preflight(rules, [p.answer for p in persona.pairs])
     votes = read_preference_file(s.votes) if s.votes else []
     pool = [p.question for p in read_prompts(SHIPPED_PROMPTS)]
+    probes = held_out(first, say)
     saved = EvalResults.load(first.results)
     sft_freeform = saved.tuned.get("freeform_score") if saved is not None and saved.complete else None
     rounds: list[Round] = []
@@ -294,7 +308,13 @@ def improve(start: str, runs_dir: Path, s: ImproveSettings, say: Say | None = No
         if s.learning_rate:
             cfg.learning_rate = s.learning_rate
         skipped: list[Text] = []   # votes left out (another persona's template, ratings): counted by reason
-        child = Run(start_run(cfg, runs_dir, warnings=skipped))
+        try:
+            child = Run(start_run(cfg, runs_dir, warnings=skipped))
+        except StudioError as e:   # too few usable pairs, say: the round ends saying why, the rounds before stay
+            r.failed = [e.render("en")]
+            _save(job, rounds)
+            say(at(1, 0.4), T("improve.p.not_started", why=e))
+            break
         r.child = child.id
         for w in skipped:
             say(at(1, 0.4), w)
@@ -311,9 +331,9 @@ def improve(start: str, runs_dir: Path, s: ImproveSettings, say: Say | None = No
                     raise Stopped(T("improve.p.stopped_eval", run=_child))
                 say(_at(0.8 + 0.2 * f, 1), m)
             if sft_freeform is None:
-                sft_freeform = evaluate(first.path, None, runs_dir, max_new_tokens=s.max_new_tokens,
+                sft_freeform = evaluate(first.path, probes, runs_dir, max_new_tokens=s.max_new_tokens,
                                         progress=report).tuned.get("freeform_score")
-            res = evaluate(child.path, None, runs_dir, max_new_tokens=s.max_new_tokens, against="parent",
+            res = evaluate(child.path, probes, runs_dir, max_new_tokens=s.max_new_tokens, against="parent",
                            progress=report)
         r.failed = guards(res, rules, sft_freeform)
         r.kept = not r.failed

@@ -49,3 +49,20 @@ def test_a_personas_own_dialogues_come_first(tmp_path):
     assert dialogs_for(tmp_path) == SHIPPED_DIALOGS and dialogs_for(None) == SHIPPED_DIALOGS
     (tmp_path / "probe_dialogs.yaml").write_text("- id: own\n  turns: [hi]\n", encoding="utf-8")
     assert read_dialogs(dialogs_for(tmp_path))[0].id == "own"
+
+
+def test_the_shipped_pressure_dialogues_import_as_dialogues_that_keep_the_sample_rules():
+    """data/examples/ayano_pressure_dialogs.csv (the README's multi-turn training figures): ten conversations
+    whose pushes are answered in character, each answer keeping the sample persona's rules."""
+    from pathlib import Path
+
+    from studio.data.conversations import group_dialogs
+    from studio.data.importers import import_file
+    from studio.data.persona_store import load_persona
+    from studio.data.rules import check
+    root = Path(__file__).resolve().parents[2]
+    rows = import_file(root / "data" / "examples" / "ayano_pressure_dialogs.csv").pairs
+    groups = [g for g in group_dialogs(rows) if len(g) > 1]
+    assert len(rows) == 33 and len(groups) == 10 and all(len(g) >= 3 for g in groups)
+    rules = load_persona(root / "data" / "personas" / "ayano").rules_of()
+    assert all(all(check(p.answer, True, rules).values()) for p in rows)

@@ -31,7 +31,8 @@ def test_prompts_are_the_personas_and_a_fresh_draw_from_the_pool():
 
 
 def test_pairs_from_the_rules_and_votes_that_win_on_their_prompt():
-    cands = {"q1": [(BAD, True), (GOOD, True)], "q2": [(GOOD, True), (BAD, False)], "q3": [(GOOD, True)] * 2}
+    cands = {"q1": [(BAD, True), (GOOD, True), ("  ", True)], "q2": [(GOOD, True), (BAD, False)],
+             "q3": [(GOOD, True)] * 2, "q4": [("", False), ("", True)]}   # empty replies make no pair
     votes = [Preference("q2", chosen="human choice", rejected=GOOD, source="vote 1"),
              Preference("q9", completion="x", label=True)]
     pairs = build_pairs(cands, RULES, votes)

@@ -70,11 +70,17 @@ def test_a_round_through_the_app_then_a_continued_one_stopped(runs):
     from studio.jobs.folders import Run
     from studio.train.improve import read_record
     parent, tmp = runs
+    config = parent.config.read_text(encoding="utf-8").replace("max_length: 64", "max_length: 256")
+    parent.config.write_text(config, encoding="utf-8")   # room for a pair of 64-token replies
+    (tmp / "ws").mkdir()
+    (tmp / "ws" / "votes.jsonl").write_text("".join(json.dumps(
+        {"prompt": f"v{i}", "chosen": "ですわ。", "rejected": "はい。"}, ensure_ascii=False) + "\n" for i in range(8)),
+        encoding="utf-8")   # a tiny model's random replies are rarely told apart by the rules: the votes make pairs
     demo, url = launch_app()
     try:
         c = Client(url, verbose=False)
-        assert "Pick a finished run" in c.predict("", 1, 4, 24, False, 0, api_name="/improve")[0]
-        started, _ = c.predict(parent.id, 1, 2, 2, False, 1, api_name="/improve")
+        assert "Pick a finished run" in c.predict("", 1, 4, 24, False, 0, api_name="/improve")
+        started = c.predict(parent.id, 1, 2, 2, True, 1, api_name="/improve")
         assert started.startswith("Started "), started
         deadline = time.time() + 600
         while time.time() < deadline:
@@ -88,7 +94,7 @@ def test_a_round_through_the_app_then_a_continued_one_stopped(runs):
         record = read_record(Run(tmp / "runs" / row[2]))
         assert record["parent"] == parent.id and record["kept"] == (row[5] == "✓")
         continued_from = row[2] if record["kept"] else parent.id
-        started, _ = c.predict(parent.id, 1, 2, 2, False, 1, api_name="/improve")
+        started = c.predict(parent.id, 1, 2, 2, True, 1, api_name="/improve")
         assert started.startswith("Started "), started
         deadline = time.time() + 60
         while time.time() < deadline:   # its first line says where it continues from
