@@ -52,7 +52,7 @@ class ImproveSettings:
     def check(self) -> None:
         """Refuse numbers a round cannot use (the panel's and the command line's alike)."""
         ok = (1 <= self.rounds <= MAX_ROUNDS and 2 <= self.samples <= MAX_SAMPLES
-              and 0 <= self.general <= MAX_GENERAL and 8 <= self.max_new_tokens <= 512
+              and 0 <= self.general <= MAX_GENERAL and 1 <= self.max_new_tokens <= 512
               and (self.max_steps is None or 1 <= self.max_steps <= 10_000)
               and (self.learning_rate is None or 0 < self.learning_rate <= 1e-2))
         if not ok:
