@@ -63,6 +63,16 @@ def test_rounds_table_reads_the_jobs_rounds(tmp_path):
     assert rounds_frame(str(job), "en").empty and rounds_frame(None, "en").empty
 
 
+def follow(c, done, timeout: float = 600) -> tuple[str, dict]:
+    """The panel's line and rounds table, polled until `done(line, table)` or the timeout."""
+    deadline = time.time() + timeout
+    while True:
+        line, _bar, table = c.predict(api_name="/improve_progress")
+        if done(line, table) or time.time() > deadline:
+            return line, table
+        time.sleep(0.5)
+
+
 @pytest.mark.slow   # launches the app; the job samples, trains one DPO step and evaluates on a tiny model
 def test_a_round_through_the_app_then_a_continued_one_stopped(runs):
     from gradio_client import Client
@@ -82,13 +92,8 @@ def test_a_round_through_the_app_then_a_continued_one_stopped(runs):
         assert "Pick a finished run" in c.predict("", 1, 4, 24, False, 0, api_name="/improve")
         started = c.predict(parent.id, 1, 2, 2, True, 1, api_name="/improve")
         assert started.startswith("Started "), started
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            line, _bar, table = c.predict(api_name="/improve_progress")
-            if any(s in line for s in ("finished", "failed", "stopped")):
-                break
-            time.sleep(1)
-        assert "finished" in line, line
+        line, table = follow(c, lambda line, table: any(s in line for s in (": finished", ": failed", ": stopped")))
+        assert ": finished" in line, line
         row = table["data"][0]
         assert row[0] == 1 and row[1] == parent.id and row[2] != "-" and row[5] in ("✓", "✗")
         record = read_record(Run(tmp / "runs" / row[2]))
@@ -96,19 +101,9 @@ def test_a_round_through_the_app_then_a_continued_one_stopped(runs):
         continued_from = row[2] if record["kept"] else parent.id
         started = c.predict(parent.id, 1, 2, 2, True, 1, api_name="/improve")
         assert started.startswith("Started "), started
-        deadline = time.time() + 60
-        while time.time() < deadline:   # its first line says where it continues from
-            line, _bar, table = c.predict(api_name="/improve_progress")
-            if continued_from in line or table["data"]:
-                break
-            time.sleep(0.3)
+        line, table = follow(c, lambda line, table: continued_from in line or table["data"], 60)   # where it goes on
         assert c.predict(api_name="/improve_stop").startswith("Stop requested") or "stopped" in line
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            line, _bar, table = c.predict(api_name="/improve_progress")
-            if any(s in line for s in (": stopped", ": finished", ": failed")):
-                break
-            time.sleep(0.5)
+        line, table = follow(c, lambda line, table: any(s in line for s in (": finished", ": failed", ": stopped")))
         assert ": stopped" in line, line
         rows = table["data"]
         assert not rows or rows[0][1] == continued_from
