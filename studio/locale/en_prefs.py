@@ -80,6 +80,7 @@ PREFS: dict[str, str] = {
     'chat.candidates_keep': 'Keep this one',
     'chat.candidates_shown': '{n} different candidates for {pane}: pick the best one and press “Keep this one”.',
     'chat.candidates_same': 'The candidates all came out the same: raise the temperature in the generation settings and try again.',
+    'chat.candidates_chat_first': 'Chat first: the candidates are drawn for a pane’s last reply.',
     'chat.candidates_first': 'Show candidates for a pane first, then pick one.',
     'chat.picked': 'Kept candidate {k}: recorded as better than {n} other(s) in your votes; the conversation goes on from it.',
 }

@@ -75,6 +75,7 @@ PREFS: dict[str, str] = {
     'chat.candidates_keep': 'これにする',
     'chat.candidates_shown': '{pane} の候補が {n} 件あります。一番よいものを選んで「これにする」を押してください。',
     'chat.candidates_same': '候補がすべて同じになりました。生成設定の温度を上げてもう一度試してください。',
+    'chat.candidates_chat_first': '先にチャットしてください。候補はそのペインの最後の返答について作ります。',
     'chat.candidates_first': '先にどちらかの候補を表示してから選んでください。',
     'chat.picked': '候補 {k} を残しました。ほかの {n} 件より良いと投票に記録し、会話はこの返答から続きます。',
 }

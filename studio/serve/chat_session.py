@@ -208,7 +208,7 @@ class ChatSession:
         if self.answering:
             raise StudioError("chat.wait_for_answers")
         if not p.history or self.used[pane] is None:
-            raise StudioError("chat.chat_first")
+            raise StudioError("chat.candidates_chat_first")
         base, adapter, _ = self._resolve(p.choice, self.panes[1 - pane].choice)
         engine = self._engine(base)
         name = p.choice if adapter else None

@@ -22,7 +22,7 @@ def on_candidates(pane: int):
                                repetition_penalty=float(sv[3]), max_new_tokens=int(sv[4] or 64), seed=int(sv[5] or 0))
         try:
             if s is None:
-                raise StudioError("chat.chat_first")
+                raise StudioError("chat.candidates_chat_first")
             texts = s.candidates(pane, CANDIDATES, settings)
         except StudioError as e:
             return gr.Radio(choices=[], value=None, visible=False), e.render(lg)
