@@ -209,7 +209,7 @@ def judge_run(run_ref: str | Path, judge: Judge, runs_dir: Path | None = None, v
     lang = rules.language or "ja"
     rules_text = "; ".join(f"{r}: {rule_value(rules, r)}" for r in rules.active() if rule_value(rules, r))
     system = rubric(persona.name, persona.system_prompt, rules_text, lang)
-    votes = [v for v in pair_votes(read_votes(votes_log)) if votes_log and v["model_a"] != v["model_b"]
+    votes = [v for v in pair_votes(read_votes(votes_log)) if v["model_a"] != v["model_b"]
              and v["vote"] in ("A", "B", "tie") and of_persona(v, persona.name)] if votes_log else []
     report = judge_all(judge, system, [(a.question, a.base, a.tuned) for a in res.answers], votes, say)
     atomic_write_text(run.judge_results, report.to_json(), keep_backups=0)

@@ -113,7 +113,8 @@ def test_the_cpu_output_layer_gives_the_same_logits_and_follows_a_resized_weight
 
 
 def test_the_sampler_draws_from_the_tempered_truncated_distribution():
-    from studio.serve.chat import GenSettings, sampler
+    from studio.serve.chat import GenSettings
+    from studio.serve.decoding import sampler
     torch.manual_seed(0)
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(20_000, 1)
     ids = sampler(GenSettings(temperature=1.0))(None, logits).argmax(-1)
